@@ -1,0 +1,173 @@
+/*
+ * envelope: decoding request envelopes, building reply frames.
+ *
+ * DESIGN: every step of envelope_decode() checks that the index stays
+ * inside the frame; a failure before ReplyTo is known makes the frame
+ * untrusted (nobody could be answered), a failure after it is a bad
+ * request answered to ReplyTo. Pure functions on caller-owned data.
+ */
+#include "envelope.h"
+
+#include "frame.h"
+#include "protocol.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct op_spec {
+    const char *name;
+    enum envelope_op op;
+    int arity;
+};
+
+static const struct op_spec OPS[] = {
+    {"call", ENVELOPE_CALL, 7},
+    {"eval", ENVELOPE_EVAL, 5},
+    {"exec", ENVELOPE_EXEC, 4},
+    {"start_pool", ENVELOPE_START_POOL, 4},
+};
+
+static int refuse(struct envelope *env, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(env->error, sizeof(env->error), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+#define UNTRUSTED(...) refuse(env, -EPROTO, __VA_ARGS__)
+#define BAD(...) refuse(env, 1, __VA_ARGS__)
+
+/* Target = Pool :: atom() | {context, CtxId}. */
+static int decode_target(const char *frame, size_t len, int *i, struct envelope *env)
+{
+    int type, size, arity;
+    char tag[MAXATOMLEN_UTF8];
+    if (ei_get_type(frame, i, &type, &size) != 0)
+        return BAD("target is not a term");
+    if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
+        type == ERL_SMALL_ATOM_UTF8_EXT) {
+        if (ei_decode_atom(frame, i, env->pool) != 0 || (size_t)*i > len)
+            return BAD("target pool name is not a valid atom");
+        return 0;
+    }
+    if (ei_decode_tuple_header(frame, i, &arity) != 0 || arity != 2 ||
+        ei_decode_atom(frame, i, tag) != 0 || strcmp(tag, "context") != 0 ||
+        ei_decode_long(frame, i, &env->ctx_id) != 0 || env->ctx_id < 0 || (size_t)*i > len)
+        return BAD("target must be a pool name or {context, Id}");
+    return 0;
+}
+
+/* {start_pool, ReplyTo, Pool, Size} */
+static int decode_pool_size(const char *frame, size_t len, int *i, struct envelope *env)
+{
+    if (ei_decode_atom(frame, i, env->pool) != 0 || (size_t)*i > len)
+        return BAD("start_pool: pool name must be an atom");
+    if (ei_decode_long(frame, i, &env->size) != 0 || (size_t)*i > len)
+        return BAD("start_pool: size must be an integer");
+    return 0;
+}
+
+static const struct op_spec *find_op(const char *frame, int op_off)
+{
+    char name[MAXATOMLEN_UTF8];
+    int i = op_off;
+    if (ei_decode_atom(frame, &i, name) != 0)
+        return NULL;
+    for (size_t k = 0; k < sizeof(OPS) / sizeof(OPS[0]); k++)
+        if (strcmp(OPS[k].name, name) == 0)
+            return &OPS[k];
+    return NULL;
+}
+
+int envelope_decode(const char *frame, size_t len, struct envelope *env)
+{
+    int i = 0, version, arity;
+    memset(env, 0, sizeof(*env));
+    env->ctx_id = -1;
+    if (ei_decode_version(frame, &i, &version) != 0)
+        return UNTRUSTED("frame does not start with version byte 131");
+    if (ei_decode_tuple_header(frame, &i, &arity) != 0 || arity < 2 || (size_t)i > len)
+        return UNTRUSTED("frame is not a tuple of at least 2 elements");
+    int op_off = i;
+    if (ei_skip_term(frame, &i) != 0 || (size_t)i > len)
+        return UNTRUSTED("cannot read the request's first element");
+    env->reply_off = i;
+    if (ei_skip_term(frame, &i) != 0 || (size_t)i > len)
+        return UNTRUSTED("cannot read the request's ReplyTo");
+    env->reply_len = i - env->reply_off;
+    if (env->reply_len >= 0xFFFF)
+        return UNTRUSTED("ReplyTo of %d bytes does not fit a reply header", env->reply_len);
+
+    const struct op_spec *spec = find_op(frame, op_off);
+    if (!spec)
+        return BAD("unknown request: the first element must be call, eval, exec or start_pool");
+    env->op = spec->op;
+    if (arity != spec->arity)
+        return BAD("%s takes a tuple of %d elements, not %d", spec->name, spec->arity, arity);
+    int rc = spec->op == ENVELOPE_START_POOL ? decode_pool_size(frame, len, &i, env)
+                                             : decode_target(frame, len, &i, env);
+    env->body_off = i;
+    return rc;
+}
+
+int envelope_reply_begin(ei_x_buff *x, const char *frame, int reply_off, int reply_len)
+{
+    static const char lengths[PY_PORT_FRAME_HDR + PY_PORT_REPLY_HDR] = {0};
+    static const char version = (char)131;
+    int hdr_len = reply_len > 0 ? reply_len + 1 : 0;
+    if (ei_x_new(x) != 0)
+        return -1;
+    if (ei_x_append_buf(x, lengths, sizeof(lengths)) != 0)
+        goto fail;
+    x->buff[PY_PORT_FRAME_HDR] = (char)(hdr_len >> 8);
+    x->buff[PY_PORT_FRAME_HDR + 1] = (char)hdr_len;
+    if (hdr_len > 0 && (ei_x_append_buf(x, &version, 1) != 0 ||
+                        ei_x_append_buf(x, frame + reply_off, reply_len) != 0))
+        goto fail;
+    if (ei_x_encode_version(x) != 0)
+        goto fail;
+    return 0;
+fail:
+    ei_x_free(x);
+    return -1;
+}
+
+int envelope_payload_start(const ei_x_buff *x)
+{
+    const unsigned char *p = (const unsigned char *)x->buff + PY_PORT_FRAME_HDR;
+    int hdr_len = p[0] << 8 | p[1];
+    return PY_PORT_FRAME_HDR + PY_PORT_REPLY_HDR + hdr_len + 1;
+}
+
+int envelope_reply_finish(ei_x_buff *x, char **buf, size_t *len)
+{
+    frame_put_length(x->buff, (uint32_t)(x->index - PY_PORT_FRAME_HDR));
+    *buf = x->buff;
+    *len = (size_t)x->index;
+    x->buff = NULL;
+    x->buffsz = x->index = 0;
+    return 0;
+}
+
+int envelope_reply_error(const char *frame, int reply_off, int reply_len,
+                         const char *tag, const char *detail, int detail_is_atom,
+                         char **buf, size_t *len)
+{
+    ei_x_buff x;
+    if (envelope_reply_begin(&x, frame, reply_off, reply_len) != 0)
+        return -1;
+    int rc = ei_x_encode_tuple_header(&x, 2) || ei_x_encode_atom(&x, "error") ||
+             ei_x_encode_tuple_header(&x, 2) || ei_x_encode_atom(&x, tag) ||
+             (detail_is_atom ? ei_x_encode_atom(&x, detail)
+                             : ei_x_encode_binary(&x, detail, (long)strlen(detail)));
+    if (rc != 0) {
+        ei_x_free(&x);
+        return -1;
+    }
+    return envelope_reply_finish(&x, buf, len);
+}

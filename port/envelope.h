@@ -1,0 +1,65 @@
+/*
+ * envelope: the routing part of a request, and the framing of replies.
+ *
+ * DESIGN: envelope_decode() reads only the version byte, tuple header, Op,
+ * ReplyTo and Target of a request frame (see protocol.h) into plain C data;
+ * the body stays in the frame for the context thread. The reply helpers
+ * build <<Len:32, HdrLen:16, Hdr, Payload>> frames in an ei_x_buff. No
+ * Python, no locks: any thread may call these on its own data.
+ */
+#ifndef PY_PORT_ENVELOPE_H
+#define PY_PORT_ENVELOPE_H
+
+#include <ei.h>
+#include <stddef.h>
+
+enum envelope_op {
+    ENVELOPE_CALL,
+    ENVELOPE_EVAL,
+    ENVELOPE_EXEC,
+    ENVELOPE_START_POOL,
+};
+
+struct envelope {
+    enum envelope_op op;
+    int reply_off, reply_len; /* ReplyTo's bytes in the frame, no version */
+    char pool[MAXATOMLEN_UTF8]; /* target pool; "" when ctx_id >= 0 */
+    long ctx_id;              /* target context, or -1 for a pool */
+    long size;                /* start_pool: requested size */
+    int body_off;             /* first byte after the envelope */
+    char error[160];          /* why a request was refused */
+};
+
+/*
+ * Decodes the envelope of frame[0, len). Returns 0 for a well-formed
+ * request; 1 for a trusted envelope with a bad request (env->error says
+ * why, reply_off/reply_len are valid so it can be answered); -EPROTO when
+ * the frame cannot be trusted (env->error says why).
+ */
+int envelope_decode(const char *frame, size_t len, struct envelope *env);
+
+/*
+ * Starts a reply to the request whose ReplyTo is frame[reply_off,
+ * reply_off + reply_len): room for the lengths, the header, the payload's
+ * version byte. reply_len 0 starts an event for the owner. Returns 0 or -1
+ * (out of memory). The payload term is then encoded into x.
+ */
+int envelope_reply_begin(ei_x_buff *x, const char *frame, int reply_off, int reply_len);
+
+/* Index in x where the payload term starts (after its version byte), to
+ * rewind a partly encoded payload. */
+int envelope_payload_start(const ei_x_buff *x);
+
+/*
+ * Patches the lengths and hands the frame over: *buf (malloc'd, the caller
+ * now owns it) and *len. x is left empty. Returns 0 or -1 (out of memory).
+ */
+int envelope_reply_finish(ei_x_buff *x, char **buf, size_t *len);
+
+/* A whole reply {error, {Tag, Detail}} with Detail a UTF-8 binary, or an
+ * atom when detail_is_atom. Returns 0 or -1 (out of memory). */
+int envelope_reply_error(const char *frame, int reply_off, int reply_len,
+                         const char *tag, const char *detail, int detail_is_atom,
+                         char **buf, size_t *len);
+
+#endif

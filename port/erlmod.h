@@ -1,0 +1,52 @@
+/*
+ * erlmod: the built-in Python module `erlang`.
+ *
+ * DESIGN: defines erlang.Atom (a str subclass), erlang.Pid and erlang.Ref
+ * (opaque, hashable, ordered values that hold the external-format bytes of
+ * the Erlang term, so they convert back to the very same pid or reference),
+ * and keeps the count of atoms that Python data has created (the atom cap).
+ * erlmod_register() runs before Python starts; everything else needs the
+ * GIL.
+ */
+#ifndef PY_PORT_ERLMOD_H
+#define PY_PORT_ERLMOD_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Atoms that conversions from Python data may create, beyond the atoms
+ * that arrived from Erlang. */
+#define ERLMOD_MAX_NEW_ATOMS 10000
+
+/* Registers `erlang` as a built-in module. Call before Python starts.
+ * Returns 0, or -1 if CPython refused. */
+int erlmod_register(void);
+
+/* Imports the module and caches its types. Call once, GIL held, after
+ * Python started. Returns 0, or -1 with a Python exception set. */
+int erlmod_setup(void);
+
+/* Borrowed references to the types; valid after erlmod_setup(). */
+PyTypeObject *erlmod_atom_type(void);
+PyTypeObject *erlmod_pid_type(void);
+PyTypeObject *erlmod_ref_type(void);
+
+/* New erlang.Atom for a UTF-8 name, recording that Erlang has this atom.
+ * NULL with an exception set on failure. */
+PyObject *erlmod_atom_from_erlang(const char *utf8, Py_ssize_t len);
+
+/* Before an atom named by a Python str leaves for Erlang: returns 0 if the
+ * atom may be created (it came from Erlang, or the cap is not reached; the
+ * name is then recorded), -1 with TypeError set if not (cap reached, or the
+ * name is longer than 255 characters). */
+int erlmod_atom_admit(PyObject *name);
+
+/* New erlang.Pid / erlang.Ref holding a copy of the term's external-format
+ * bytes (no version byte). NULL with an exception set on failure. */
+PyObject *erlmod_pid_new(const char *term, Py_ssize_t len);
+PyObject *erlmod_ref_new(const char *term, Py_ssize_t len);
+
+/* The bytes held by a Pid or Ref (borrowed, valid while obj lives). */
+int erlmod_opaque_bytes(PyObject *obj, const char **term, Py_ssize_t *len);
+
+#endif

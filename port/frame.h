@@ -1,0 +1,46 @@
+/*
+ * frame: the 4-byte big-endian length framing of the protocol channel.
+ *
+ * DESIGN: a frame_reader owns one input descriptor and a buffer that takes
+ * as many bytes as one read() gives, so a burst of small frames costs one
+ * system call. A large frame is read straight into its own allocation. Used
+ * by one thread only (the reader); no locks, no Python.
+ */
+#ifndef PY_PORT_FRAME_H
+#define PY_PORT_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct frame_reader {
+    int fd;
+    size_t max_frame; /* longest frame accepted */
+    char *buf;        /* buffered bytes not yet handed out: buf[start, end) */
+    size_t cap, start, end;
+};
+
+/* Returns 0, or -ENOMEM. */
+int frame_reader_init(struct frame_reader *r, int fd, size_t max_frame);
+
+/* Frees the buffer; safe on a zeroed or already destroyed reader. */
+void frame_reader_destroy(struct frame_reader *r);
+
+/* Zero bytes after every frame read, so that a decoder peeking at a term
+ * header at the very end of a frame reads zeros, not foreign memory. */
+#define FRAME_PADDING 16
+
+/*
+ * Reads the next frame. Returns 1 with *data (malloc'd, the caller frees
+ * it) and *len set; 0 at end of input on a frame boundary; -EPROTO for a
+ * length of 0 or above max_frame; -EPIPE for end of input inside a frame;
+ * -ENOMEM; or the negated errno of a failed read().
+ */
+int frame_read(struct frame_reader *r, char **data, size_t *len);
+
+/* Writes len as the 4-byte big-endian prefix at out. */
+void frame_put_length(char *out, uint32_t len);
+
+/* Reads a 4-byte big-endian length. */
+uint32_t frame_get_length(const char *in);
+
+#endif

@@ -1,0 +1,247 @@
+/*
+ * main: py_port's entry point: the protocol channel, start-up, the reader
+ * loop and shutdown.
+ *
+ * DESIGN: the main thread is the reader. It never touches Python: it reads
+ * frames, decodes their envelope, answers what needs no Python (start_pool,
+ * bad requests, unknown pools) and queues the rest for a pool. Replies
+ * leave through the writer thread only. At end of input it stops the pools
+ * and exits within a second, whatever Python is doing (a watchdog makes
+ * sure of that).
+ */
+#include "envelope.h"
+#include "frame.h"
+#include "pool.h"
+#include "protocol.h"
+#include "pyrun.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHUTDOWN_BUDGET_MS 1000
+#define POOLS_SHUTDOWN_MS 700
+#define MAX_PATHS 64
+
+static void usage(FILE *to)
+{
+    fputs("usage: py_port [--path DIR]...\n"
+          "Runs CPython for the erlang_python OTP application. Speaks the protocol of\n"
+          "docs/protocol.md on stdin/stdout: 4-byte big-endian length, then an Erlang\n"
+          "external term. --path DIR puts DIR in front of sys.path.\n",
+          to);
+}
+
+/* Moves the protocol to new close-on-exec descriptors; points 0 at
+ * /dev/null and 1 at stderr, so nothing Python prints can reach a frame. */
+static int take_channel(int *in, int *out)
+{
+    *in = fcntl(0, F_DUPFD_CLOEXEC, 3);
+    *out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (*in < 0 || *out < 0 || null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
+        return -errno;
+    close(null);
+    return 0;
+}
+
+/* Sends an event (HdrLen 0) built by `fill` into a payload. */
+static void send_event(struct writer *w, int (*fill)(ei_x_buff *, const void *), const void *arg)
+{
+    ei_x_buff x;
+    char *buf;
+    size_t len;
+    if (envelope_reply_begin(&x, NULL, 0, 0) != 0 || fill(&x, arg) != 0) {
+        fprintf(stderr, "py_port: out of memory\n");
+        exit(PY_PORT_EXIT_PROTOCOL);
+    }
+    envelope_reply_finish(&x, &buf, &len);
+    writer_send(w, buf, len);
+}
+
+static int fill_ready(ei_x_buff *x, const void *arg)
+{
+    (void)arg;
+    const char *v = pyrun_python_version();
+    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ready") ||
+           ei_x_encode_map_header(x, 3) || ei_x_encode_atom(x, "python_version") ||
+           ei_x_encode_binary(x, v, (long)strlen(v)) || ei_x_encode_atom(x, "os_pid") ||
+           ei_x_encode_long(x, (long)getpid()) || ei_x_encode_atom(x, "protocol") ||
+           ei_x_encode_long(x, PY_PORT_PROTOCOL_VERSION);
+}
+
+static int fill_start_failed(ei_x_buff *x, const void *arg)
+{
+    const char *why = arg;
+    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "start_failed") ||
+           ei_x_encode_binary(x, why, (long)strlen(why));
+}
+
+/* Answers job with {error, {Tag, Detail}}. */
+static void reply_error(struct writer *w, const struct job *job, const char *tag,
+                        const char *detail, int detail_is_atom)
+{
+    char *buf;
+    size_t len;
+    if (envelope_reply_error(job->frame, job->env.reply_off, job->env.reply_len, tag, detail,
+                             detail_is_atom, &buf, &len) != 0) {
+        fprintf(stderr, "py_port: out of memory\n");
+        exit(PY_PORT_EXIT_PROTOCOL);
+    }
+    writer_send(w, buf, len);
+}
+
+/* {start_pool, ReplyTo, Pool, Size} -> {ok, [CtxId]} | {error, ...} */
+static void start_pool(struct pools *pools, struct writer *w, const struct job *job)
+{
+    static long ids[PY_PORT_MAX_POOL_SIZE];
+    int n = pools_start(pools, job->env.pool, job->env.size, ids);
+    if (n == -EINVAL) {
+        char size[32];
+        snprintf(size, sizeof(size), "%ld", job->env.size);
+        reply_error(w, job, "bad_pool_size", size, 0);
+        return;
+    }
+    if (n < 0) {
+        reply_error(w, job, "start_pool_failed", strerror(-n), 0);
+        return;
+    }
+    ei_x_buff x;
+    char *buf;
+    size_t len;
+    int rc = envelope_reply_begin(&x, job->frame, job->env.reply_off, job->env.reply_len);
+    rc = rc || ei_x_encode_tuple_header(&x, 2) || ei_x_encode_atom(&x, "ok") ||
+         ei_x_encode_list_header(&x, n);
+    for (int k = 0; k < n && rc == 0; k++)
+        rc = ei_x_encode_long(&x, ids[k]);
+    if (rc || ei_x_encode_empty_list(&x)) {
+        fprintf(stderr, "py_port: out of memory\n");
+        exit(PY_PORT_EXIT_PROTOCOL);
+    }
+    envelope_reply_finish(&x, &buf, &len);
+    writer_send(w, buf, len);
+}
+
+/* One frame from Erlang: decode its envelope and route it. Takes frame. */
+static void dispatch(struct pools *pools, struct writer *w, char *frame, size_t len)
+{
+    struct job *job = calloc(1, sizeof(*job));
+    if (!job) {
+        fprintf(stderr, "py_port: out of memory\n");
+        exit(PY_PORT_EXIT_PROTOCOL);
+    }
+    job->frame = frame;
+    job->len = len;
+    int rc = envelope_decode(frame, len, &job->env);
+    if (rc < 0) {
+        fprintf(stderr, "py_port: untrusted frame of %zu bytes: %s\n", len, job->env.error);
+        exit(PY_PORT_EXIT_PROTOCOL);
+    }
+    if (rc > 0) {
+        reply_error(w, job, "bad_request", job->env.error, 0);
+    } else if (job->env.op == ENVELOPE_START_POOL) {
+        start_pool(pools, w, job);
+    } else if ((rc = pools_submit(pools, job)) == 0) {
+        return; /* the pool owns the job now */
+    } else if (job->env.ctx_id >= 0) {
+        reply_error(w, job, "bad_request", "no context with this id", 0);
+    } else {
+        reply_error(w, job, "pool_not_started", job->env.pool, 1);
+    }
+    job_free(job);
+}
+
+/* Ends the process SHUTDOWN_BUDGET_MS after end of input, whatever runs. */
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    struct timespec t = {SHUTDOWN_BUDGET_MS / 1000, (SHUTDOWN_BUDGET_MS % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+    _exit(PY_PORT_EXIT_OK);
+    return NULL;
+}
+
+static int serve(int in, struct pools *pools, struct writer *w)
+{
+    struct frame_reader r;
+    if (frame_reader_init(&r, in, PY_PORT_MAX_FRAME) != 0)
+        return -ENOMEM;
+    int rc;
+    char *frame;
+    size_t len;
+    while ((rc = frame_read(&r, &frame, &len)) > 0)
+        dispatch(pools, w, frame, len);
+    frame_reader_destroy(&r);
+    return rc;
+}
+
+static int parse_args(int argc, char **argv, char **paths, int *n_paths)
+{
+    for (int k = 1; k < argc; k++) {
+        if (strcmp(argv[k], "--path") == 0 && k + 1 < argc && *n_paths < MAX_PATHS) {
+            paths[(*n_paths)++] = argv[++k];
+        } else if (strcmp(argv[k], "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        } else {
+            fprintf(stderr, "py_port: bad argument '%s'\n", argv[k]);
+            usage(stderr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char *paths[MAX_PATHS];
+    int n_paths = 0, in, out;
+    if (parse_args(argc, argv, paths, &n_paths) != 0)
+        return 64;
+    if (take_channel(&in, &out) != 0) {
+        perror("py_port: cannot set up the protocol descriptors");
+        return PY_PORT_EXIT_PROTOCOL;
+    }
+    ei_init();
+    struct writer *w = writer_start(out);
+    if (!w) {
+        fprintf(stderr, "py_port: cannot start the writer thread\n");
+        return PY_PORT_EXIT_PROTOCOL;
+    }
+    char why[1024];
+    if (pyrun_start(paths, n_paths, why, sizeof(why)) != 0) {
+        fprintf(stderr, "py_port: Python could not start: %s\n", why);
+        send_event(w, fill_start_failed, why);
+        writer_stop(w);
+        return PY_PORT_EXIT_PYTHON;
+    }
+    send_event(w, fill_ready, NULL);
+
+    struct pool_hooks hooks = {w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop};
+    struct pools *pools = pools_new(&hooks);
+    if (!pools) {
+        fprintf(stderr, "py_port: out of memory\n");
+        return PY_PORT_EXIT_PROTOCOL;
+    }
+    int rc = serve(in, pools, w);
+    if (rc < 0 && rc != -EPIPE) {
+        fprintf(stderr, "py_port: reading from Erlang failed: %s\n", strerror(-rc));
+        return PY_PORT_EXIT_PROTOCOL;
+    }
+    if (rc == -EPIPE)
+        fprintf(stderr, "py_port: end of input inside a frame\n");
+
+    pthread_t t;
+    pthread_create(&t, NULL, watchdog, NULL);
+    if (pools_shutdown(pools, POOLS_SHUTDOWN_MS) == 0)
+        pyrun_finish();
+    writer_stop(w);
+    _exit(PY_PORT_EXIT_OK);
+}

@@ -1,0 +1,318 @@
+/*
+ * pool: contexts as detached threads serving per-pool and per-context
+ * queues.
+ *
+ * DESIGN: a context sleeps on its pool's condition variable until its own
+ * queue or the pool's queue has a job, prefers its own queue (requests to
+ * one context run in order), runs the job with no lock held, and repeats.
+ * Contexts are detached; pools.running counts the live ones so that
+ * shutdown can wait for them with a bound. Lock order: pools.mu, then
+ * pool.mu.
+ */
+#include "pool.h"
+
+#include "protocol.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CONTEXT_STACK_SIZE (16u * 1024 * 1024)
+
+struct pool;
+
+struct context {
+    long id;
+    struct pool *pool;
+    struct queue own; /* requests addressed to this context */
+};
+
+struct pool {
+    struct pool *next;
+    struct pools *owner;
+    char name[MAXATOMLEN_UTF8];
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct queue queue; /* requests for any context of the pool */
+    int stopping;
+    long size;
+    struct context *contexts;
+};
+
+struct pools {
+    struct pool_hooks hooks;
+    pthread_mutex_t mu;
+    pthread_cond_t exited; /* signalled when running drops */
+    struct pool *list;
+    struct pool *retired;   /* stopped pools, freed with the registry */
+    struct context **by_id; /* context table, indexed by id */
+    long n_ids, cap_ids;
+    long running;
+    int stopping;
+};
+
+void job_free(struct job *job)
+{
+    if (!job)
+        return;
+    free(job->frame);
+    free(job);
+}
+
+static void free_all(struct queue_node *n)
+{
+    while (n) {
+        struct queue_node *next = n->next;
+        job_free((struct job *)n);
+        n = next;
+    }
+}
+
+struct pools *pools_new(const struct pool_hooks *hooks)
+{
+    struct pools *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->hooks = *hooks;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->exited, NULL);
+    return p;
+}
+
+/* Next job for c, waiting for one; NULL when the pool stops. pool.mu held. */
+static struct job *next_job(struct context *c)
+{
+    struct pool *pl = c->pool;
+    for (;;) {
+        if (pl->stopping)
+            return NULL;
+        struct queue_node *n = queue_pop(&c->own);
+        if (!n)
+            n = queue_pop(&pl->queue);
+        if (n)
+            return (struct job *)n;
+        pthread_cond_wait(&pl->cond, &pl->mu);
+    }
+}
+
+static void *context_main(void *arg)
+{
+    struct context *c = arg;
+    struct pool *pl = c->pool;
+    struct pools *p = pl->owner;
+    void *state = p->hooks.ctx_start(p->hooks.arg, c->id);
+
+    pthread_mutex_lock(&pl->mu);
+    struct job *job;
+    while ((job = next_job(c)) != NULL) {
+        pthread_mutex_unlock(&pl->mu);
+        p->hooks.run(p->hooks.arg, state, job);
+        pthread_mutex_lock(&pl->mu);
+    }
+    free_all(queue_take_all(&c->own));
+    pthread_mutex_unlock(&pl->mu);
+
+    p->hooks.ctx_stop(p->hooks.arg, state);
+    pthread_mutex_lock(&p->mu);
+    p->running--;
+    pthread_cond_broadcast(&p->exited);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static struct pool *find_pool(struct pools *p, const char *name)
+{
+    for (struct pool *pl = p->list; pl; pl = pl->next)
+        if (strcmp(pl->name, name) == 0)
+            return pl;
+    return NULL;
+}
+
+static int write_ids(const struct pool *pl, long *ids)
+{
+    for (long k = 0; k < pl->size; k++)
+        ids[k] = pl->contexts[k].id;
+    return (int)pl->size;
+}
+
+/* Makes room for n more ids in the context table. pools.mu held. */
+static int reserve_ids(struct pools *p, long n)
+{
+    if (p->n_ids + n <= p->cap_ids)
+        return 0;
+    long cap = p->cap_ids ? p->cap_ids : 16;
+    while (cap < p->n_ids + n)
+        cap *= 2;
+    struct context **t = realloc(p->by_id, (size_t)cap * sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    p->by_id = t;
+    p->cap_ids = cap;
+    return 0;
+}
+
+static struct pool *pool_alloc(struct pools *p, const char *name, long size)
+{
+    struct pool *pl = calloc(1, sizeof(*pl));
+    if (!pl)
+        return NULL;
+    pl->contexts = calloc((size_t)size, sizeof(*pl->contexts));
+    if (!pl->contexts) {
+        free(pl);
+        return NULL;
+    }
+    pl->owner = p;
+    snprintf(pl->name, sizeof(pl->name), "%s", name);
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->cond, NULL);
+    return pl;
+}
+
+/* Starts the threads of a new pool. pools.mu held. */
+static int launch(struct pools *p, struct pool *pl, long size)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, CONTEXT_STACK_SIZE);
+    int rc = 0;
+    for (long k = 0; k < size && rc == 0; k++) {
+        struct context *c = &pl->contexts[k];
+        c->id = p->n_ids;
+        c->pool = pl;
+        pthread_t t;
+        if (pthread_create(&t, &attr, context_main, c) != 0) {
+            rc = -EAGAIN;
+            break;
+        }
+        p->by_id[p->n_ids++] = c;
+        pl->size++;
+        p->running++;
+    }
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+/* Stops a pool that is not (or no longer) in the list: its contexts exit,
+ * its queued jobs are freed unrun. pools.mu held. */
+static void retire(struct pools *p, struct pool *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->stopping = 1;
+    free_all(queue_take_all(&pl->queue));
+    pthread_cond_broadcast(&pl->cond);
+    pthread_mutex_unlock(&pl->mu);
+    pl->next = p->retired;
+    p->retired = pl;
+}
+
+int pools_start(struct pools *p, const char *name, long size, long *ids)
+{
+    if (size < 1 || size > PY_PORT_MAX_POOL_SIZE)
+        return -EINVAL;
+    pthread_mutex_lock(&p->mu);
+    struct pool *pl = find_pool(p, name);
+    if (pl) {
+        int n = write_ids(pl, ids);
+        pthread_mutex_unlock(&p->mu);
+        return n;
+    }
+    int rc = reserve_ids(p, size);
+    if (rc == 0 && !(pl = pool_alloc(p, name, size)))
+        rc = -ENOMEM;
+    if (rc == 0) {
+        rc = launch(p, pl, size);
+        if (rc == 0) {
+            pl->next = p->list;
+            p->list = pl;
+            rc = write_ids(pl, ids);
+        } else {
+            retire(p, pl);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+int pools_submit(struct pools *p, struct job *job)
+{
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    struct context *c = NULL;
+    struct pool *pl = NULL;
+    if (p->stopping)
+        rc = -ESHUTDOWN;
+    else if (job->env.ctx_id >= 0)
+        c = job->env.ctx_id < p->n_ids ? p->by_id[job->env.ctx_id] : NULL;
+    else
+        pl = find_pool(p, job->env.pool);
+    if (c)
+        pl = c->pool;
+    if (rc == 0 && (!pl || pl->stopping))
+        rc = -ENOENT;
+    if (rc == 0) {
+        pthread_mutex_lock(&pl->mu);
+        queue_push(c ? &c->own : &pl->queue, &job->node);
+        if (c)
+            pthread_cond_broadcast(&pl->cond);
+        else
+            pthread_cond_signal(&pl->cond);
+        pthread_mutex_unlock(&pl->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static void free_pools(struct pool *pl)
+{
+    while (pl) {
+        struct pool *next = pl->next;
+        pthread_mutex_destroy(&pl->mu);
+        pthread_cond_destroy(&pl->cond);
+        free(pl->contexts);
+        free(pl);
+        pl = next;
+    }
+}
+
+static void pools_free(struct pools *p)
+{
+    free_pools(p->list);
+    free_pools(p->retired);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->exited);
+    free(p->by_id);
+    free(p);
+}
+
+int pools_shutdown(struct pools *p, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    while (p->list) {
+        struct pool *pl = p->list;
+        p->list = pl->next;
+        retire(p, pl);
+    }
+    int rc = 0;
+    while (p->running > 0 && rc == 0)
+        rc = pthread_cond_timedwait(&p->exited, &p->mu, &deadline);
+    int all_exited = p->running == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (!all_exited)
+        return -ETIMEDOUT;
+    pools_free(p);
+    return 0;
+}

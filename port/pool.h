@@ -1,0 +1,73 @@
+/*
+ * pool: named pools of contexts, one OS thread per context.
+ *
+ * DESIGN: the reader thread submits jobs; each pool has one queue that any
+ * of its idle contexts takes from, and each context has its own queue for
+ * requests addressed to it, served first and in order. What a context does
+ * with a job is given by pool_hooks (the Python side), so this file needs
+ * no Python and links into its unit test alone.
+ *
+ * Locks: pools.mu (the registry: pool list, context table, running count)
+ * is taken before any pool.mu (one pool's queues), never the other way.
+ * Hooks run with no lock held.
+ */
+#ifndef PY_PORT_POOL_H
+#define PY_PORT_POOL_H
+
+#include "envelope.h"
+#include "queue.h"
+
+#include <stddef.h>
+
+/* One request on its way to a context: the frame and its envelope. */
+struct job {
+    struct queue_node node; /* first: a queue_node * is a job * */
+    char *frame;            /* malloc'd; owned by the job */
+    size_t len;
+    struct envelope env;
+};
+
+/* Frees the job and its frame. NULL-safe. */
+void job_free(struct job *job);
+
+struct pool_hooks {
+    void *arg;
+    /* On a new context's thread, before its first job: returns the
+     * context's state (NULL is passed on as is). */
+    void *(*ctx_start)(void *arg, long ctx_id);
+    /* Runs one job on the context's thread; takes ownership of job. */
+    void (*run)(void *arg, void *ctx_state, struct job *job);
+    /* On the context's thread after its last job. */
+    void (*ctx_stop)(void *arg, void *ctx_state);
+};
+
+struct pools;
+
+/* A registry with no pools yet. NULL on failure. */
+struct pools *pools_new(const struct pool_hooks *hooks);
+
+/*
+ * Starts pool `name` with `size` contexts, or finds it running already.
+ * Writes its context ids to ids[0, returned count). Returns the number of
+ * contexts, -EINVAL for a size outside 1..PY_PORT_MAX_POOL_SIZE, or
+ * -ENOMEM / -EAGAIN when memory or threads run out (the contexts that did
+ * start are stopped again: no pool is left half-started). ids must hold PY_PORT_MAX_POOL_SIZE entries.
+ */
+int pools_start(struct pools *p, const char *name, long size, long *ids);
+
+/*
+ * Queues job for its target (job->env: pool name, or ctx_id >= 0).
+ * Returns 0 (the pool owns the job now), or -ENOENT when there is no such
+ * pool or context, or -ESHUTDOWN when stopping (the caller keeps the job).
+ */
+int pools_submit(struct pools *p, struct job *job);
+
+/*
+ * Stops every pool: queued jobs are freed unrun, contexts finish the job in
+ * hand and exit. Waits up to timeout_ms. Returns 0 when every context has
+ * exited (p is then freed), -ETIMEDOUT otherwise (p stays allocated, as
+ * stuck threads may still touch it).
+ */
+int pools_shutdown(struct pools *p, int timeout_ms);
+
+#endif

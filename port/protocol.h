@@ -1,0 +1,52 @@
+/*
+ * protocol: the wire grammar between erlang_python and py_port.
+ *
+ * DESIGN: the one C copy of docs/protocol.md; change both together.
+ *
+ * Frames, both ways: <<Length:32/big, Bytes:Length/binary>>.
+ *
+ * Requests (one term, version byte 131):
+ *   {call,       ReplyTo, Target, Module, Function, Args, Kwargs}
+ *   {eval,       ReplyTo, Target, Code, Locals}
+ *   {exec,       ReplyTo, Target, Code}
+ *   {start_pool, ReplyTo, Pool, Size}
+ *   Target = Pool :: atom() | {context, CtxId :: non_neg_integer()}
+ *
+ * Envelope = version byte, tuple header, Op, ReplyTo (and Target). A frame
+ * whose version, tuple header (arity >= 2), Op or ReplyTo cannot be skipped
+ * as terms is untrusted: exit PY_PORT_EXIT_PROTOCOL. Any other problem gets
+ * an error reply.
+ *
+ * Replies: <<HdrLen:16/big, Hdr:HdrLen/binary, Payload/binary>>
+ *   Hdr     = term_to_binary(ReplyTo), byte for byte from the request
+ *   Payload = term_to_binary(Result)
+ *   Result  = {ok, Value} | ok | {ok, [CtxId]}
+ *           | {error, {ExcName, Message}, Traceback}
+ *           | {error, {bad_request, What}}
+ *           | {error, {pool_not_started, Pool}}
+ *           | {error, {bad_pool_size, Size}}
+ *
+ * Events (HdrLen = 0), for the port owner:
+ *   {ready, #{python_version => Bin, os_pid => Int, protocol => 1}}
+ *   {start_failed, Message}   then exit PY_PORT_EXIT_PYTHON
+ */
+#ifndef PY_PORT_PROTOCOL_H
+#define PY_PORT_PROTOCOL_H
+
+#define PY_PORT_PROTOCOL_VERSION 1
+
+/* Largest frame accepted; ei indexes buffers with an int. */
+#define PY_PORT_MAX_FRAME (1u << 30)
+
+/* Bytes before a reply's payload: frame length, header length. */
+#define PY_PORT_FRAME_HDR 4
+#define PY_PORT_REPLY_HDR 2
+
+/* Largest pool a start_pool request may ask for. */
+#define PY_PORT_MAX_POOL_SIZE 1024
+
+#define PY_PORT_EXIT_OK 0
+#define PY_PORT_EXIT_PYTHON 1
+#define PY_PORT_EXIT_PROTOCOL 2
+
+#endif

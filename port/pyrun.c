@@ -1,0 +1,452 @@
+/*
+ * pyrun: CPython start-up and the execution of call, eval and exec jobs.
+ *
+ * DESIGN: one interpreter, one GIL. The main thread starts CPython and
+ * releases the GIL; every context thread owns a PyThreadState and holds
+ * the GIL only inside pyrun_run(). Module objects are cached in a dict
+ * (under the GIL) keyed by module name. A job's reply is built in one
+ * buffer: routing header, then {ok, V} / ok / {error, {Name, Msg}, Tb}.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "pyrun.h"
+
+#include "convert.h"
+#include "erlmod.h"
+#include "protocol.h"
+#include "writer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_MAX_BYTES 1024
+
+static PyThreadState *main_ts;
+static PyObject *main_globals; /* __main__.__dict__, borrowed */
+static PyObject *module_cache; /* module name -> module */
+static char python_version[32];
+
+/* ---- start and stop ---- */
+
+/* "a:b" of our paths and the inherited PYTHONPATH; NULL if none. */
+static char *join_paths(char *const *paths, int n)
+{
+    const char *env = getenv("PYTHONPATH");
+    size_t len = env ? strlen(env) + 1 : 1;
+    for (int k = 0; k < n; k++)
+        len += strlen(paths[k]) + 1;
+    if (n == 0 && !env)
+        return NULL;
+    char *out = calloc(1, len);
+    if (!out)
+        return NULL;
+    for (int k = 0; k < n; k++) {
+        strcat(out, paths[k]);
+        if (k + 1 < n || env)
+            strcat(out, ":");
+    }
+    if (env)
+        strcat(out, env);
+    return out;
+}
+
+static int status_error(PyStatus st, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s%s%s", st.func ? st.func : "", st.func ? ": " : "",
+             st.err_msg ? st.err_msg : "Python could not start");
+    return -1;
+}
+
+/* The pending exception, normalised, with its traceback; NULL if none. */
+static PyObject *take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value && tb)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+/* str(exception) of the pending exception, prefixed by its type name. */
+static void describe_exception(const char *what, char *err, size_t errlen)
+{
+    PyObject *exc = take_exception();
+    PyObject *s = exc ? PyObject_Str(exc) : NULL;
+    const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
+    snprintf(err, errlen, "%s: %s: %s", what, exc ? Py_TYPE(exc)->tp_name : "?",
+             msg ? msg : "?");
+    PyErr_Clear();
+    Py_XDECREF(s);
+    Py_XDECREF(exc);
+}
+
+/* Imports site ourselves (site_import is off) so that its failure can be
+ * reported with its reason. */
+static int import_site(char *err, size_t errlen)
+{
+    PyObject *site = PyImport_ImportModule("site");
+    PyObject *r = site ? PyObject_CallMethod(site, "main", NULL) : NULL;
+    Py_XDECREF(site);
+    if (!r) {
+        describe_exception("cannot import the site module", err, errlen);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+static int configure(PyConfig *config, char *const *paths, int n_paths)
+{
+    PyConfig_InitPythonConfig(config);
+    config->buffered_stdio = 0;
+    config->install_signal_handlers = 0;
+    config->parse_argv = 0;
+    config->site_import = 0;
+    PyStatus st = PyConfig_SetBytesString(config, &config->program_name, PY_PORT_PYTHON_EXECUTABLE);
+    if (PyStatus_Exception(st))
+        return -1;
+    char *joined = join_paths(paths, n_paths);
+    if (joined) {
+        st = PyConfig_SetBytesString(config, &config->pythonpath_env, joined);
+        free(joined);
+        if (PyStatus_Exception(st))
+            return -1;
+    }
+    return 0;
+}
+
+int pyrun_start(char *const *paths, int n_paths, char *err, size_t errlen)
+{
+    PyConfig config;
+    if (erlmod_register() != 0) {
+        snprintf(err, errlen, "cannot register the erlang module");
+        return -1;
+    }
+    if (configure(&config, paths, n_paths) != 0) {
+        PyConfig_Clear(&config);
+        snprintf(err, errlen, "cannot configure Python");
+        return -1;
+    }
+    PyStatus st = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(st))
+        return status_error(st, err, errlen);
+    if (import_site(err, errlen) != 0)
+        return -1;
+    if (erlmod_setup() != 0) {
+        describe_exception("cannot set up the erlang module", err, errlen);
+        return -1;
+    }
+    main_globals = PyModule_GetDict(PyImport_AddModule("__main__"));
+    module_cache = PyDict_New();
+    if (!main_globals || !module_cache) {
+        describe_exception("cannot set up __main__", err, errlen);
+        return -1;
+    }
+    snprintf(python_version, sizeof(python_version), "%s", Py_GetVersion());
+    python_version[strcspn(python_version, " ")] = '\0';
+    main_ts = PyEval_SaveThread();
+    return 0;
+}
+
+const char *pyrun_python_version(void)
+{
+    return python_version;
+}
+
+int pyrun_finish(void)
+{
+    PyEval_RestoreThread(main_ts);
+    return Py_FinalizeEx() == 0 ? 0 : -1;
+}
+
+void *pyrun_ctx_start(void *arg, long ctx_id)
+{
+    (void)arg;
+    (void)ctx_id;
+    return PyThreadState_New(main_ts->interp);
+}
+
+void pyrun_ctx_stop(void *arg, void *ctx_state)
+{
+    (void)arg;
+    PyThreadState *ts = ctx_state;
+    PyEval_RestoreThread(ts);
+    PyThreadState_Clear(ts);
+    PyThreadState_DeleteCurrent();
+}
+
+/* ---- decoding the body ---- */
+
+/* A module or function name: atom or binary, UTF-8, no NUL. */
+static int decode_name(const char *buf, int *i, char *out, const char *what)
+{
+    int type, size;
+    if (ei_get_type(buf, i, &type, &size) != 0)
+        goto bad;
+    if (type == ERL_BINARY_EXT) {
+        long got;
+        if (size >= NAME_MAX_BYTES || ei_decode_binary(buf, i, out, &got) != 0)
+            goto bad;
+        out[got] = '\0';
+        if ((long)strlen(out) != got)
+            goto bad;
+        return 0;
+    }
+    if (ei_decode_atom_as(buf, i, out, NAME_MAX_BYTES, ERLANG_UTF8, NULL, NULL) == 0)
+        return 0;
+bad:
+    PyErr_Format(PyExc_TypeError, "%s name must be an atom or a binary without NUL bytes "
+                 "(at most %d bytes)", what, NAME_MAX_BYTES - 1);
+    return -1;
+}
+
+/* A new reference to the module, imported once per port. */
+static PyObject *cached_module(const char *name)
+{
+    PyObject *key = PyUnicode_FromString(name);
+    if (!key)
+        return NULL;
+    PyObject *mod = PyDict_GetItemWithError(module_cache, key);
+    if (mod) {
+        Py_INCREF(mod);
+    } else if (!PyErr_Occurred()) {
+        mod = PyImport_Import(key);
+        if (mod && PyDict_SetItem(module_cache, key, mod) != 0)
+            Py_CLEAR(mod);
+    }
+    Py_DECREF(key);
+    return mod;
+}
+
+/* Follows an attribute path "a.b.c" from obj (stolen). */
+static PyObject *getattr_path(PyObject *obj, char *path)
+{
+    char *save = NULL;
+    for (char *part = strtok_r(path, ".", &save); part && obj; part = strtok_r(NULL, ".", &save)) {
+        PyObject *next = PyObject_GetAttrString(obj, part);
+        Py_DECREF(obj);
+        obj = next;
+    }
+    return obj;
+}
+
+/* Module and Function of a call body: the callable. */
+static PyObject *resolve(const char *buf, int *i)
+{
+    char module[NAME_MAX_BYTES], function[NAME_MAX_BYTES];
+    if (decode_name(buf, i, module, "module") != 0 ||
+        decode_name(buf, i, function, "function") != 0)
+        return NULL;
+    PyObject *mod = cached_module(module);
+    return mod ? getattr_path(mod, function) : NULL;
+}
+
+/* Code: a UTF-8 binary, copied with a terminating NUL. */
+static char *decode_code(const char *buf, int *i)
+{
+    int type, size;
+    long got;
+    if (ei_get_type(buf, i, &type, &size) != 0 || type != ERL_BINARY_EXT) {
+        PyErr_SetString(PyExc_TypeError, "code must be a binary");
+        return NULL;
+    }
+    char *src = PyMem_Malloc((size_t)size + 1);
+    if (!src) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (ei_decode_binary(buf, i, src, &got) != 0 || memchr(src, '\0', (size_t)got)) {
+        PyMem_Free(src);
+        PyErr_SetString(PyExc_ValueError, "source code must not contain NUL bytes");
+        return NULL;
+    }
+    src[got] = '\0';
+    return src;
+}
+
+/* ---- running jobs ---- */
+
+/* Appends {ok, result}. 0, or -1 with the conversion error set. */
+static int encode_ok(ei_x_buff *x, PyObject *result)
+{
+    if (ei_x_encode_tuple_header(x, 2) != 0 || ei_x_encode_atom(x, "ok") != 0)
+        return PyErr_NoMemory(), -1;
+    return convert_py_to_term(result, x);
+}
+
+/* {call, _, _, Module, Function, Args, Kwargs} */
+static int run_call(const char *buf, int i, ei_x_buff *x)
+{
+    PyObject *func = NULL, *list = NULL, *args = NULL, *kwargs = NULL, *result = NULL;
+    int rc = -1;
+    if (!(func = resolve(buf, &i)) || !(list = convert_term_to_py(buf, &i)))
+        goto done;
+    if (!PyList_Check(list)) {
+        PyErr_SetString(PyExc_TypeError, "Args must be a list");
+        goto done;
+    }
+    if (!(args = PyList_AsTuple(list)) || !(kwargs = convert_term_to_kwargs(buf, &i)))
+        goto done;
+    result = PyObject_Call(func, args, PyDict_GET_SIZE(kwargs) ? kwargs : NULL);
+    if (result)
+        rc = encode_ok(x, result);
+done:
+    Py_XDECREF(func);
+    Py_XDECREF(list);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(result);
+    return rc;
+}
+
+/* Compiles and runs src in __main__'s globals; a new reference or NULL. */
+static PyObject *run_source(const char *src, int start, PyObject *locals)
+{
+    const char *filename = start == Py_eval_input ? "<eval>" : "<exec>";
+    PyObject *code = Py_CompileString(src, filename, start);
+    if (!code)
+        return NULL;
+    PyObject *result = PyEval_EvalCode(code, main_globals, locals);
+    Py_DECREF(code);
+    return result;
+}
+
+/* {eval, _, _, Code, Locals} */
+static int run_eval(const char *buf, int i, ei_x_buff *x)
+{
+    PyObject *locals = NULL, *result = NULL;
+    int rc = -1;
+    char *src = decode_code(buf, &i);
+    if (!src || !(locals = convert_term_to_py(buf, &i)))
+        goto done;
+    if (!PyDict_Check(locals)) {
+        PyErr_SetString(PyExc_TypeError, "Locals must be a map");
+        goto done;
+    }
+    if ((result = run_source(src, Py_eval_input, locals)))
+        rc = encode_ok(x, result);
+done:
+    PyMem_Free(src);
+    Py_XDECREF(locals);
+    Py_XDECREF(result);
+    return rc;
+}
+
+/* {exec, _, _, Code} */
+static int run_exec(const char *buf, int i, ei_x_buff *x)
+{
+    char *src = decode_code(buf, &i);
+    PyObject *result = src ? run_source(src, Py_file_input, main_globals) : NULL;
+    PyMem_Free(src);
+    if (!result)
+        return -1;
+    Py_DECREF(result);
+    return ei_x_encode_atom(x, "ok") == 0 ? 0 : (PyErr_NoMemory(), -1);
+}
+
+/* A UTF-8 C string of PyObject_Str(obj) or of a fallback; new PyObject. */
+static PyObject *text_of(PyObject *obj, const char *fallback)
+{
+    PyObject *s = obj ? PyObject_Str(obj) : NULL;
+    if (!s || !PyUnicode_AsUTF8(s)) {
+        PyErr_Clear();
+        Py_XDECREF(s);
+        s = PyUnicode_FromString(fallback);
+    }
+    return s;
+}
+
+/* "".join(traceback.format_exception(exc)), or "" when that fails. */
+static PyObject *format_traceback(PyObject *exc)
+{
+    PyObject *tb = PyImport_ImportModule("traceback");
+    PyObject *lines = tb ? PyObject_CallMethod(tb, "format_exception", "O", exc) : NULL;
+    PyObject *empty = PyUnicode_FromString("");
+    PyObject *text = lines && empty ? PyUnicode_Join(empty, lines) : NULL;
+    Py_XDECREF(tb);
+    Py_XDECREF(lines);
+    Py_XDECREF(empty);
+    if (!text) {
+        PyErr_Clear();
+        text = PyUnicode_FromString("");
+    }
+    return text;
+}
+
+/* Appends {error, {ExcName, Message}, Traceback} for the pending
+ * exception and clears it. */
+static void encode_exception(ei_x_buff *x)
+{
+    PyObject *exc = take_exception();
+    PyObject *name = exc ? PyObject_GetAttrString((PyObject *)Py_TYPE(exc), "__name__") : NULL;
+    PyObject *name_s = text_of(name, "SystemError");
+    PyObject *msg = text_of(exc, "<exception str() failed>");
+    PyObject *tb = exc ? format_traceback(exc) : PyUnicode_FromString("");
+    Py_ssize_t name_len, msg_len, tb_len;
+    const char *n = PyUnicode_AsUTF8AndSize(name_s, &name_len);
+    const char *m = PyUnicode_AsUTF8AndSize(msg, &msg_len);
+    const char *t = tb ? PyUnicode_AsUTF8AndSize(tb, &tb_len) : NULL;
+    if (!t) {
+        t = "";
+        tb_len = 0;
+    }
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "error");
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom_len_as(x, n, (int)(name_len < 255 ? name_len : 255), ERLANG_UTF8, ERLANG_UTF8);
+    ei_x_encode_binary(x, m, (long)msg_len);
+    ei_x_encode_binary(x, t, (long)tb_len);
+    PyErr_Clear();
+    Py_XDECREF(exc);
+    Py_XDECREF(name);
+    Py_XDECREF(name_s);
+    Py_XDECREF(msg);
+    Py_XDECREF(tb);
+}
+
+void pyrun_run(void *arg, void *ctx_state, struct job *job)
+{
+    struct writer *w = arg;
+    ei_x_buff x;
+    if (envelope_reply_begin(&x, job->frame, job->env.reply_off, job->env.reply_len) != 0) {
+        fprintf(stderr, "py_port: out of memory for a reply\n");
+        exit(PY_PORT_EXIT_PROTOCOL);
+    }
+    PyEval_RestoreThread(ctx_state);
+    int rc;
+    switch (job->env.op) {
+    case ENVELOPE_CALL:
+        rc = run_call(job->frame, job->env.body_off, &x);
+        break;
+    case ENVELOPE_EVAL:
+        rc = run_eval(job->frame, job->env.body_off, &x);
+        break;
+    case ENVELOPE_EXEC:
+        rc = run_exec(job->frame, job->env.body_off, &x);
+        break;
+    default:
+        PyErr_SetString(PyExc_SystemError, "request is not for a context");
+        rc = -1;
+    }
+    if (rc != 0) {
+        x.index = envelope_payload_start(&x);
+        encode_exception(&x);
+    }
+    PyEval_SaveThread();
+    job_free(job);
+
+    char *frame;
+    size_t len;
+    envelope_reply_finish(&x, &frame, &len);
+    writer_send(w, frame, len);
+}

@@ -1,0 +1,36 @@
+/*
+ * pyrun: the Python side of the port: starting CPython, and running jobs.
+ *
+ * DESIGN: pyrun_start() runs on the main thread and releases the GIL when
+ * done. Each context thread creates its own PyThreadState in
+ * pyrun_ctx_start() and takes the GIL only inside pyrun_run(), around the
+ * decoding of the body, the Python work and the encoding of the reply; it
+ * releases the GIL before handing the reply to the writer.
+ */
+#ifndef PY_PORT_PYRUN_H
+#define PY_PORT_PYRUN_H
+
+#include "pool.h"
+
+#include <stddef.h>
+
+/*
+ * Starts CPython through PyConfig: environment honoured, `paths` put in
+ * front of sys.path, stdio unbuffered, the `erlang` module built in, the
+ * site module imported (its failure reported, not printed away). Returns 0
+ * with the GIL released, or -1 with Python's reason in err.
+ */
+int pyrun_start(char *const *paths, int n_paths, char *err, size_t errlen);
+
+/* The running CPython's version, "3.11.2". Valid after pyrun_start(). */
+const char *pyrun_python_version(void);
+
+/* Pool hooks; arg is the struct writer * replies go to. */
+void *pyrun_ctx_start(void *arg, long ctx_id);
+void pyrun_run(void *arg, void *ctx_state, struct job *job);
+void pyrun_ctx_stop(void *arg, void *ctx_state);
+
+/* Finalizes CPython once every context has stopped. Returns 0 or -1. */
+int pyrun_finish(void);
+
+#endif

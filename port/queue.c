@@ -1,0 +1,38 @@
+/*
+ * queue: an intrusive singly linked FIFO with O(1) push and pop.
+ *
+ * DESIGN: no allocation, no locking; see queue.h.
+ */
+#include "queue.h"
+
+void queue_push(struct queue *q, struct queue_node *node)
+{
+    node->next = NULL;
+    if (q->tail)
+        q->tail->next = node;
+    else
+        q->head = node;
+    q->tail = node;
+    q->len++;
+}
+
+struct queue_node *queue_pop(struct queue *q)
+{
+    struct queue_node *node = q->head;
+    if (!node)
+        return NULL;
+    q->head = node->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->len--;
+    node->next = NULL;
+    return node;
+}
+
+struct queue_node *queue_take_all(struct queue *q)
+{
+    struct queue_node *all = q->head;
+    q->head = q->tail = NULL;
+    q->len = 0;
+    return all;
+}

@@ -1,0 +1,152 @@
+/*
+ * writer: a thread that drains a list of frames into the protocol fd.
+ *
+ * DESIGN: producers append to `pending` under `mu` and signal `cond`; the
+ * thread swaps the whole list out, then writes it in writev() batches of up
+ * to BATCH frames without the lock. A failed write (the peer is gone) is
+ * fatal for the port: the process exits with PY_PORT_EXIT_PROTOCOL, as a
+ * port without its peer has nothing left to do.
+ */
+#include "writer.h"
+
+#include "protocol.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define BATCH 64
+
+struct out_frame {
+    struct out_frame *next;
+    char *buf;
+    size_t len;
+};
+
+struct writer {
+    int fd;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct out_frame *head, *tail; /* pending, oldest first */
+    int stopping;
+};
+
+/* Writes iov[0..n) completely, following partial writes. 0 or -errno. */
+static int write_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t put = writev(fd, iov, n);
+        if (put < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        while (n > 0 && (size_t)put >= iov->iov_len) {
+            put -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + put;
+            iov->iov_len -= (size_t)put;
+        }
+    }
+    return 0;
+}
+
+/* Writes and frees a list of frames. */
+static void write_list(struct writer *w, struct out_frame *f)
+{
+    while (f) {
+        struct iovec iov[BATCH];
+        struct out_frame *batch = f;
+        int n = 0;
+        for (; f && n < BATCH; f = f->next)
+            iov[n++] = (struct iovec){.iov_base = f->buf, .iov_len = f->len};
+        int rc = write_all(w->fd, iov, n);
+        if (rc < 0) {
+            fprintf(stderr, "py_port: writing to Erlang failed: %s\n", strerror(-rc));
+            _exit(PY_PORT_EXIT_PROTOCOL);
+        }
+        while (batch != f) {
+            struct out_frame *next = batch->next;
+            free(batch->buf);
+            free(batch);
+            batch = next;
+        }
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->stopping)
+            pthread_cond_wait(&w->cond, &w->mu);
+        struct out_frame *list = w->head;
+        w->head = w->tail = NULL;
+        if (!list && w->stopping)
+            break;
+        pthread_mutex_unlock(&w->mu);
+        write_list(w, list);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+struct writer *writer_start(int fd)
+{
+    struct writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->fd = fd;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cond);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int writer_send(struct writer *w, char *buf, size_t len)
+{
+    struct out_frame *f = malloc(sizeof(*f));
+    if (!f) {
+        free(buf);
+        return -ENOMEM;
+    }
+    *f = (struct out_frame){.next = NULL, .buf = buf, .len = len};
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = f;
+    else
+        w->head = f;
+    w->tail = f;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+void writer_stop(struct writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stopping = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}

@@ -1,0 +1,30 @@
+/*
+ * writer: the one place that writes the protocol descriptor.
+ *
+ * DESIGN: any thread hands a complete frame (length prefix included) to
+ * writer_send(); the writer thread takes every frame queued so far and
+ * writes them with one writev() where it can, so replies that are ready
+ * together leave together. Lock: one mutex around the pending list, never
+ * held while writing and never while holding the GIL is required.
+ */
+#ifndef PY_PORT_WRITER_H
+#define PY_PORT_WRITER_H
+
+#include <stddef.h>
+
+struct writer;
+
+/* Starts the writer thread on fd. NULL on failure. */
+struct writer *writer_start(int fd);
+
+/*
+ * Queues one frame; the writer takes ownership of buf (malloc'd) and frees
+ * it once written. Returns 0, or -ENOMEM (buf is freed then too). A failed
+ * write ends the process with PY_PORT_EXIT_PROTOCOL: the peer is gone.
+ */
+int writer_send(struct writer *w, char *buf, size_t len);
+
+/* Writes what is queued, stops the thread and frees w. NULL-safe. */
+void writer_stop(struct writer *w);
+
+#endif

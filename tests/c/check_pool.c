@@ -1,0 +1,233 @@
+/* Unit tests of port/pool.c with real context threads and plain C hooks. */
+#include "pool.h"
+#include "protocol.h"
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the hooks saw; jobs carry their number in env.size. */
+struct record {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int started, stopped, ran;
+    long order[1000];   /* job numbers in the order they ran */
+    long ran_on[1000];  /* context id each job ran on, by job number */
+    int block_job;      /* job number that waits for `release` */
+    int release, blocked;
+};
+
+static struct record rec;
+
+static void *on_start(void *arg, long id)
+{
+    (void)arg;
+    pthread_mutex_lock(&rec.mu);
+    rec.started++;
+    pthread_mutex_unlock(&rec.mu);
+    return (void *)(id + 1);
+}
+
+static void on_run(void *arg, void *state, struct job *job)
+{
+    (void)arg;
+    long n = job->env.size;
+    pthread_mutex_lock(&rec.mu);
+    if (n == rec.block_job) {
+        rec.blocked = 1;
+        pthread_cond_broadcast(&rec.cond);
+        while (!rec.release)
+            pthread_cond_wait(&rec.cond, &rec.mu);
+    }
+    rec.order[rec.ran] = n;
+    rec.ran_on[n] = (long)state - 1;
+    rec.ran++;
+    pthread_cond_broadcast(&rec.cond);
+    pthread_mutex_unlock(&rec.mu);
+    job_free(job);
+}
+
+static void on_stop(void *arg, void *state)
+{
+    (void)arg;
+    (void)state;
+    pthread_mutex_lock(&rec.mu);
+    rec.stopped++;
+    pthread_mutex_unlock(&rec.mu);
+}
+
+static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop};
+
+static void setup(void)
+{
+    memset(&rec, 0, sizeof(rec));
+    pthread_mutex_init(&rec.mu, NULL);
+    pthread_cond_init(&rec.cond, NULL);
+    rec.block_job = -1;
+}
+
+static struct job *make_job(const char *pool, long ctx, long n)
+{
+    struct job *job = calloc(1, sizeof(*job));
+    strcpy(job->env.pool, pool);
+    job->env.ctx_id = ctx;
+    job->env.size = n;
+    return job;
+}
+
+static void wait_ran(int n)
+{
+    pthread_mutex_lock(&rec.mu);
+    while (rec.ran < n)
+        pthread_cond_wait(&rec.cond, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+}
+
+START_TEST(test_pool_start_gives_ids_and_restart_returns_same)
+{
+    struct pools *p = pools_new(&hooks);
+    long ids[PY_PORT_MAX_POOL_SIZE], again[PY_PORT_MAX_POOL_SIZE];
+    ck_assert_int_eq(pools_start(p, "default", 3, ids), 3);
+    ck_assert_int_eq(pools_start(p, "io", 2, ids + 3), 2);
+    for (int k = 0; k < 5; k++)
+        ck_assert_int_eq(ids[k], k);
+    ck_assert_int_eq(pools_start(p, "io", 7, again), 2);
+    ck_assert_int_eq(again[0], 3);
+    ck_assert_int_eq(again[1], 4);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+    ck_assert_int_eq(rec.started, 5);
+    ck_assert_int_eq(rec.stopped, 5);
+}
+END_TEST
+
+START_TEST(test_pool_bad_sizes)
+{
+    struct pools *p = pools_new(&hooks);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    ck_assert_int_eq(pools_start(p, "a", 0, ids), -EINVAL);
+    ck_assert_int_eq(pools_start(p, "a", -1, ids), -EINVAL);
+    ck_assert_int_eq(pools_start(p, "a", PY_PORT_MAX_POOL_SIZE + 1, ids), -EINVAL);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+}
+END_TEST
+
+START_TEST(test_pool_runs_every_job_once)
+{
+    struct pools *p = pools_new(&hooks);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    pools_start(p, "default", 4, ids);
+    for (long n = 0; n < 1000; n++)
+        ck_assert_int_eq(pools_submit(p, make_job("default", -1, n)), 0);
+    wait_ran(1000);
+    int seen[1000] = {0};
+    for (int k = 0; k < 1000; k++)
+        seen[rec.order[k]]++;
+    for (int k = 0; k < 1000; k++)
+        ck_assert_int_eq(seen[k], 1);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+}
+END_TEST
+
+START_TEST(test_pool_unknown_target)
+{
+    struct pools *p = pools_new(&hooks);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    pools_start(p, "default", 1, ids);
+    struct job *a = make_job("io", -1, 0), *b = make_job("", 5, 0);
+    ck_assert_int_eq(pools_submit(p, a), -ENOENT);
+    ck_assert_int_eq(pools_submit(p, b), -ENOENT);
+    job_free(a);
+    job_free(b);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+}
+END_TEST
+
+START_TEST(test_pool_context_jobs_run_in_order_on_that_context)
+{
+    struct pools *p = pools_new(&hooks);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    pools_start(p, "default", 4, ids);
+    for (long n = 0; n < 200; n++)
+        pools_submit(p, make_job("", ids[2], n));
+    wait_ran(200);
+    for (int k = 0; k < 200; k++) {
+        ck_assert_int_eq(rec.order[k], k);
+        ck_assert_int_eq(rec.ran_on[k], ids[2]);
+    }
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+}
+END_TEST
+
+START_TEST(test_pool_busy_context_does_not_hold_back_others)
+{
+    struct pools *p = pools_new(&hooks);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    pools_start(p, "default", 2, ids);
+    rec.block_job = 0;
+    pools_submit(p, make_job("default", -1, 0));
+    pthread_mutex_lock(&rec.mu);
+    while (!rec.blocked)
+        pthread_cond_wait(&rec.cond, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+    /* Job 0 holds one context; jobs 1..10 must all run on the other. */
+    for (long n = 1; n <= 10; n++)
+        pools_submit(p, make_job("default", -1, n));
+    wait_ran(10);
+    pthread_mutex_lock(&rec.mu);
+    rec.release = 1;
+    pthread_cond_broadcast(&rec.cond);
+    pthread_mutex_unlock(&rec.mu);
+    wait_ran(11);
+    ck_assert_int_eq(rec.order[10], 0);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+}
+END_TEST
+
+START_TEST(test_pool_shutdown_times_out_on_stuck_context)
+{
+    struct pools *p = pools_new(&hooks);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    pools_start(p, "default", 1, ids);
+    rec.block_job = 0;
+    pools_submit(p, make_job("default", -1, 0));
+    pools_submit(p, make_job("default", -1, 1));
+    pthread_mutex_lock(&rec.mu);
+    while (!rec.blocked)
+        pthread_cond_wait(&rec.cond, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+    ck_assert_int_eq(pools_shutdown(p, 100), -ETIMEDOUT);
+    struct job *late = make_job("default", -1, 2);
+    ck_assert_int_eq(pools_submit(p, late), -ESHUTDOWN);
+    job_free(late);
+    pthread_mutex_lock(&rec.mu);
+    rec.release = 1;
+    pthread_cond_broadcast(&rec.cond);
+    pthread_mutex_unlock(&rec.mu);
+    wait_ran(1);
+    /* Job 1 was queued at shutdown: freed, never run. */
+    ck_assert_int_eq(rec.ran, 1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pool");
+    TCase *tc = tcase_create("pool");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_pool_start_gives_ids_and_restart_returns_same);
+    tcase_add_test(tc, test_pool_bad_sizes);
+    tcase_add_test(tc, test_pool_runs_every_job_once);
+    tcase_add_test(tc, test_pool_unknown_target);
+    tcase_add_test(tc, test_pool_context_jobs_run_in_order_on_that_context);
+    tcase_add_test(tc, test_pool_busy_context_does_not_hold_back_others);
+    tcase_add_test(tc, test_pool_shutdown_times_out_on_stuck_context);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
