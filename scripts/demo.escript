@@ -1,0 +1,21 @@
+#!/usr/bin/env escript
+%%! -pa _build/default/lib/erlang_python/ebin
+%% `make demo`: starts erlang_python and prints a few calls and their results.
+main(_) ->
+    {ok, _} = application:ensure_all_started(erlang_python),
+    Show = fun(Text, Result) -> io:format("~-58s ~p~n", [Text, Result]) end,
+    Show("py:call(math, sqrt, [16])", py:call(math, sqrt, [16])),
+    Show("py:call('os.path', basename, [<<\"/a/b.txt\">>])",
+         py:call('os.path', basename, [<<"/a/b.txt">>])),
+    Show("py:call(builtins, int, [<<\"ff\">>], #{base => 16})",
+         py:call(builtins, int, [<<"ff">>], #{base => 16})),
+    Show("py:eval(<<\"2 ** 100\">>)", py:eval(<<"2 ** 100">>)),
+    Show("py:eval(<<\"x * y\">>, #{x => 6, y => 7})", py:eval(<<"x * y">>, #{x => 6, y => 7})),
+    Show("py:exec(<<\"def double(x): return 2 * x\">>)",
+         py:exec(<<"def double(x): return 2 * x">>)),
+    Show("py:call('__main__', double, [21])", py:call('__main__', double, [21])),
+    Show("py:call(json, dumps, [#{a => [1, 2.5, none]}])",
+         py:call(json, dumps, [#{a => [1, 2.5, none]}])),
+    Show("py:eval(<<\"1 / 0\">>)", py:eval(<<"1 / 0">>)),
+    Show("py:eval(<<\"__import__('sys').version\">>)", py:eval(<<"__import__('sys').version">>)),
+    ok = application:stop(erlang_python).
