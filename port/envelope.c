@@ -28,6 +28,7 @@ static const struct op_spec OPS[] = {
     {"eval", ENVELOPE_EVAL, 5},
     {"exec", ENVELOPE_EXEC, 4},
     {"start_pool", ENVELOPE_START_POOL, 4},
+    {"stop_pool", ENVELOPE_STOP_POOL, 3},
 };
 
 static int refuse(struct envelope *env, int rc, const char *fmt, ...)
@@ -62,12 +63,14 @@ static int decode_target(const char *frame, size_t len, int *i, struct envelope 
     return 0;
 }
 
-/* {start_pool, ReplyTo, Pool, Size} */
-static int decode_pool_size(const char *frame, size_t len, int *i, struct envelope *env)
+/* {start_pool, ReplyTo, Pool, Size} and {stop_pool, ReplyTo, Pool} */
+static int decode_pool_op(const char *frame, size_t len, int *i, struct envelope *env)
 {
+    const char *op = env->op == ENVELOPE_START_POOL ? "start_pool" : "stop_pool";
     if (ei_decode_atom(frame, i, env->pool) != 0 || (size_t)*i > len)
-        return BAD("start_pool: pool name must be an atom");
-    if (ei_decode_long(frame, i, &env->size) != 0 || (size_t)*i > len)
+        return BAD("%s: pool name must be an atom", op);
+    if (env->op == ENVELOPE_START_POOL &&
+        (ei_decode_long(frame, i, &env->size) != 0 || (size_t)*i > len))
         return BAD("start_pool: size must be an integer");
     return 0;
 }
@@ -105,12 +108,13 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
 
     const struct op_spec *spec = find_op(frame, op_off);
     if (!spec)
-        return BAD("unknown request: the first element must be call, eval, exec or start_pool");
+        return BAD("unknown request: the first element must be call, eval, exec, start_pool "
+                   "or stop_pool");
     env->op = spec->op;
     if (arity != spec->arity)
         return BAD("%s takes a tuple of %d elements, not %d", spec->name, spec->arity, arity);
-    int rc = spec->op == ENVELOPE_START_POOL ? decode_pool_size(frame, len, &i, env)
-                                             : decode_target(frame, len, &i, env);
+    int pool_op = spec->op == ENVELOPE_START_POOL || spec->op == ENVELOPE_STOP_POOL;
+    int rc = pool_op ? decode_pool_op(frame, len, &i, env) : decode_target(frame, len, &i, env);
     env->body_off = i;
     return rc;
 }

@@ -18,6 +18,7 @@ enum envelope_op {
     ENVELOPE_EVAL,
     ENVELOPE_EXEC,
     ENVELOPE_START_POOL,
+    ENVELOPE_STOP_POOL,
 };
 
 struct envelope {

@@ -51,13 +51,18 @@ static int take_channel(int *in, int *out)
     return 0;
 }
 
-/* Sends an event (HdrLen 0) built by `fill` into a payload. */
-static void send_event(struct writer *w, int (*fill)(ei_x_buff *, const void *), const void *arg)
+typedef int (*fill_fn)(ei_x_buff *x, const void *arg);
+
+/* Sends a reply to job (an event for the owner when job is NULL) whose
+ * payload `fill` encodes. */
+static void send_reply(struct writer *w, const struct job *job, fill_fn fill, const void *arg)
 {
     ei_x_buff x;
     char *buf;
     size_t len;
-    if (envelope_reply_begin(&x, NULL, 0, 0) != 0 || fill(&x, arg) != 0) {
+    int rc = job ? envelope_reply_begin(&x, job->frame, job->env.reply_off, job->env.reply_len)
+                 : envelope_reply_begin(&x, NULL, 0, 0);
+    if (rc != 0 || fill(&x, arg) != 0) {
         fprintf(stderr, "py_port: out of memory\n");
         exit(PY_PORT_EXIT_PROTOCOL);
     }
@@ -97,35 +102,67 @@ static void reply_error(struct writer *w, const struct job *job, const char *tag
     writer_send(w, buf, len);
 }
 
+struct ids {
+    const long *ids;
+    int n;
+};
+
+static int fill_ids(ei_x_buff *x, const void *arg)
+{
+    const struct ids *ids = arg;
+    int rc = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
+             ei_x_encode_list_header(x, ids->n);
+    for (int k = 0; k < ids->n && rc == 0; k++)
+        rc = ei_x_encode_long(x, ids->ids[k]);
+    return rc || ei_x_encode_empty_list(x);
+}
+
+static int fill_bad_size(ei_x_buff *x, const void *arg)
+{
+    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+           ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "bad_pool_size") ||
+           ei_x_encode_long(x, *(const long *)arg);
+}
+
+static int fill_ok(ei_x_buff *x, const void *arg)
+{
+    (void)arg;
+    return ei_x_encode_atom(x, "ok");
+}
+
 /* {start_pool, ReplyTo, Pool, Size} -> {ok, [CtxId]} | {error, ...} */
 static void start_pool(struct pools *pools, struct writer *w, const struct job *job)
 {
     static long ids[PY_PORT_MAX_POOL_SIZE];
     int n = pools_start(pools, job->env.pool, job->env.size, ids);
-    if (n == -EINVAL) {
-        char size[32];
-        snprintf(size, sizeof(size), "%ld", job->env.size);
-        reply_error(w, job, "bad_pool_size", size, 0);
-        return;
-    }
-    if (n < 0) {
+    if (n == -EINVAL)
+        send_reply(w, job, fill_bad_size, &job->env.size);
+    else if (n < 0)
         reply_error(w, job, "start_pool_failed", strerror(-n), 0);
-        return;
-    }
-    ei_x_buff x;
-    char *buf;
-    size_t len;
-    int rc = envelope_reply_begin(&x, job->frame, job->env.reply_off, job->env.reply_len);
-    rc = rc || ei_x_encode_tuple_header(&x, 2) || ei_x_encode_atom(&x, "ok") ||
-         ei_x_encode_list_header(&x, n);
-    for (int k = 0; k < n && rc == 0; k++)
-        rc = ei_x_encode_long(&x, ids[k]);
-    if (rc || ei_x_encode_empty_list(&x)) {
-        fprintf(stderr, "py_port: out of memory\n");
-        exit(PY_PORT_EXIT_PROTOCOL);
-    }
-    envelope_reply_finish(&x, &buf, &len);
-    writer_send(w, buf, len);
+    else
+        send_reply(w, job, fill_ids, &(struct ids){ids, n});
+}
+
+struct stopped {
+    struct writer *w;
+    const char *pool;
+};
+
+/* pool_answer_fn: {error, {pool_stopped, Pool}} to a job of a stopped pool. */
+static void answer_pool_stopped(void *arg, struct job *job)
+{
+    const struct stopped *st = arg;
+    reply_error(st->w, job, "pool_stopped", st->pool, 1);
+}
+
+/* {stop_pool, ReplyTo, Pool} -> ok | {error, {pool_not_started, Pool}} */
+static void stop_pool(struct pools *pools, struct writer *w, const struct job *job)
+{
+    struct stopped st = {w, job->env.pool};
+    if (pools_stop(pools, job->env.pool, answer_pool_stopped, &st) != 0)
+        reply_error(w, job, "pool_not_started", job->env.pool, 1);
+    else
+        send_reply(w, job, fill_ok, NULL);
 }
 
 /* One frame from Erlang: decode its envelope and route it. Takes frame. */
@@ -147,6 +184,8 @@ static void dispatch(struct pools *pools, struct writer *w, char *frame, size_t 
         reply_error(w, job, "bad_request", job->env.error, 0);
     } else if (job->env.op == ENVELOPE_START_POOL) {
         start_pool(pools, w, job);
+    } else if (job->env.op == ENVELOPE_STOP_POOL) {
+        stop_pool(pools, w, job);
     } else if ((rc = pools_submit(pools, job)) == 0) {
         return; /* the pool owns the job now */
     } else if (job->env.ctx_id >= 0) {
@@ -218,11 +257,11 @@ int main(int argc, char **argv)
     char why[1024];
     if (pyrun_start(paths, n_paths, why, sizeof(why)) != 0) {
         fprintf(stderr, "py_port: Python could not start: %s\n", why);
-        send_event(w, fill_start_failed, why);
+        send_reply(w, NULL, fill_start_failed, why);
         writer_stop(w);
         return PY_PORT_EXIT_PYTHON;
     }
-    send_event(w, fill_ready, NULL);
+    send_reply(w, NULL, fill_ready, NULL);
 
     struct pool_hooks hooks = {w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop};
     struct pools *pools = pools_new(&hooks);
@@ -231,6 +270,11 @@ int main(int argc, char **argv)
         return PY_PORT_EXIT_PROTOCOL;
     }
     int rc = serve(in, pools, w);
+    if (rc == -EPROTO) {
+        fprintf(stderr, "py_port: untrusted frame: length 0 or above %u bytes\n",
+                PY_PORT_MAX_FRAME);
+        return PY_PORT_EXIT_PROTOCOL;
+    }
     if (rc < 0 && rc != -EPIPE) {
         fprintf(stderr, "py_port: reading from Erlang failed: %s\n", strerror(-rc));
         return PY_PORT_EXIT_PROTOCOL;

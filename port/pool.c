@@ -27,7 +27,8 @@ struct pool;
 struct context {
     long id;
     struct pool *pool;
-    struct queue own; /* requests addressed to this context */
+    struct queue own;    /* requests addressed to this context */
+    struct job *current; /* the job running, under pool.mu */
 };
 
 struct pool {
@@ -62,13 +63,27 @@ void job_free(struct job *job)
     free(job);
 }
 
-static void free_all(struct queue_node *n)
+int job_claim_answer(struct job *job)
+{
+    return atomic_exchange(&job->answered, 1) == 0;
+}
+
+/* Answers (when answer is set) and frees a list of jobs. */
+static void answer_all(struct queue_node *n, pool_answer_fn answer, void *arg)
 {
     while (n) {
         struct queue_node *next = n->next;
-        job_free((struct job *)n);
+        struct job *job = (struct job *)n;
+        if (answer && job_claim_answer(job))
+            answer(arg, job);
+        job_free(job);
         n = next;
     }
+}
+
+static void free_all(struct queue_node *n)
+{
+    answer_all(n, NULL, NULL);
 }
 
 struct pools *pools_new(const struct pool_hooks *hooks)
@@ -107,9 +122,13 @@ static void *context_main(void *arg)
 
     pthread_mutex_lock(&pl->mu);
     struct job *job;
-    while ((job = next_job(c)) != NULL) {
+    while ((c->current = job = next_job(c)) != NULL) {
         pthread_mutex_unlock(&pl->mu);
         p->hooks.run(p->hooks.arg, state, job);
+        pthread_mutex_lock(&pl->mu);
+        c->current = NULL;
+        pthread_mutex_unlock(&pl->mu);
+        job_free(job);
         pthread_mutex_lock(&pl->mu);
     }
     free_all(queue_take_all(&c->own));
@@ -196,13 +215,20 @@ static int launch(struct pools *p, struct pool *pl, long size)
     return rc;
 }
 
-/* Stops a pool that is not (or no longer) in the list: its contexts exit,
- * its queued jobs are freed unrun. pools.mu held. */
-static void retire(struct pools *p, struct pool *pl)
+/* Stops a pool that is not (or no longer) in the list: its contexts exit
+ * after their job in hand, its queued jobs are answered (when answer is
+ * set) and freed unrun, its running jobs answered. pools.mu held. */
+static void retire(struct pools *p, struct pool *pl, pool_answer_fn answer, void *arg)
 {
     pthread_mutex_lock(&pl->mu);
     pl->stopping = 1;
-    free_all(queue_take_all(&pl->queue));
+    answer_all(queue_take_all(&pl->queue), answer, arg);
+    for (long k = 0; k < pl->size; k++) {
+        struct context *c = &pl->contexts[k];
+        answer_all(queue_take_all(&c->own), answer, arg);
+        if (answer && c->current && job_claim_answer(c->current))
+            answer(arg, c->current);
+    }
     pthread_cond_broadcast(&pl->cond);
     pthread_mutex_unlock(&pl->mu);
     pl->next = p->retired;
@@ -230,11 +256,26 @@ int pools_start(struct pools *p, const char *name, long size, long *ids)
             p->list = pl;
             rc = write_ids(pl, ids);
         } else {
-            retire(p, pl);
+            retire(p, pl, NULL, NULL);
         }
     }
     pthread_mutex_unlock(&p->mu);
     return rc;
+}
+
+int pools_stop(struct pools *p, const char *name, pool_answer_fn answer, void *arg)
+{
+    pthread_mutex_lock(&p->mu);
+    struct pool **link = &p->list;
+    while (*link && strcmp((*link)->name, name) != 0)
+        link = &(*link)->next;
+    struct pool *pl = *link;
+    if (pl) {
+        *link = pl->next;
+        retire(p, pl, answer, arg);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return pl ? 0 : -ENOENT;
 }
 
 int pools_submit(struct pools *p, struct job *job)
@@ -304,7 +345,7 @@ int pools_shutdown(struct pools *p, int timeout_ms)
     while (p->list) {
         struct pool *pl = p->list;
         p->list = pl->next;
-        retire(p, pl);
+        retire(p, pl, NULL, NULL);
     }
     int rc = 0;
     while (p->running > 0 && rc == 0)

@@ -19,23 +19,37 @@
 
 #include <stddef.h>
 
+#include <stdatomic.h>
+
 /* One request on its way to a context: the frame and its envelope. */
 struct job {
     struct queue_node node; /* first: a queue_node * is a job * */
     char *frame;            /* malloc'd; owned by the job */
     size_t len;
     struct envelope env;
+    atomic_int answered;    /* set by whoever sends the one reply */
 };
 
 /* Frees the job and its frame. NULL-safe. */
 void job_free(struct job *job);
+
+/* Claims the right to answer job: 1 for the first caller, 0 after. A
+ * request gets exactly one reply, even when a pool stop and the context
+ * running it race to answer. */
+int job_claim_answer(struct job *job);
+
+/* Answers a job that will not run, or whose result will not be waited
+ * for (running = 1), e.g. with {error, {pool_stopped, Pool}}. Called with
+ * pool locks held: it may only encode and hand a frame to the writer. */
+typedef void (*pool_answer_fn)(void *arg, struct job *job);
 
 struct pool_hooks {
     void *arg;
     /* On a new context's thread, before its first job: returns the
      * context's state (NULL is passed on as is). */
     void *(*ctx_start)(void *arg, long ctx_id);
-    /* Runs one job on the context's thread; takes ownership of job. */
+    /* Runs one job on the context's thread. The pool frees the job after;
+     * the hook answers it only if job_claim_answer() says so. */
     void (*run)(void *arg, void *ctx_state, struct job *job);
     /* On the context's thread after its last job. */
     void (*ctx_stop)(void *arg, void *ctx_state);
@@ -61,6 +75,14 @@ int pools_start(struct pools *p, const char *name, long size, long *ids);
  * pool or context, or -ESHUTDOWN when stopping (the caller keeps the job).
  */
 int pools_submit(struct pools *p, struct job *job);
+
+/*
+ * Stops pool `name`: removes it, answers its queued jobs and the jobs its
+ * contexts are running through `answer` (NULL: queued jobs are dropped),
+ * and lets its contexts exit once their job in hand returns. Returns 0, or
+ * -ENOENT when no such pool runs.
+ */
+int pools_stop(struct pools *p, const char *name, pool_answer_fn answer, void *arg);
 
 /*
  * Stops every pool: queued jobs are freed unrun, contexts finish the job in

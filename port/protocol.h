@@ -10,6 +10,7 @@
  *   {eval,       ReplyTo, Target, Code, Locals}
  *   {exec,       ReplyTo, Target, Code}
  *   {start_pool, ReplyTo, Pool, Size}
+ *   {stop_pool,  ReplyTo, Pool}
  *   Target = Pool :: atom() | {context, CtxId :: non_neg_integer()}
  *
  * Envelope = version byte, tuple header, Op, ReplyTo (and Target). A frame
@@ -20,11 +21,13 @@
  * Replies: <<HdrLen:16/big, Hdr:HdrLen/binary, Payload/binary>>
  *   Hdr     = term_to_binary(ReplyTo), byte for byte from the request
  *   Payload = term_to_binary(Result)
- *   Result  = {ok, Value} | ok | {ok, [CtxId]}
+ *   Result  = {ok, Value} | ok | {ok, [CtxId]}   (call/eval, exec/stop_pool, start_pool)
  *           | {error, {ExcName, Message}, Traceback}
  *           | {error, {bad_request, What}}
  *           | {error, {pool_not_started, Pool}}
+ *           | {error, {pool_stopped, Pool}}  (queued or running when the pool stopped)
  *           | {error, {bad_pool_size, Size}}
+ *           | {error, {start_pool_failed, Why}}
  *
  * Events (HdrLen = 0), for the port owner:
  *   {ready, #{python_version => Bin, os_pid => Int, protocol => 1}}

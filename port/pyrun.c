@@ -443,10 +443,12 @@ void pyrun_run(void *arg, void *ctx_state, struct job *job)
         encode_exception(&x);
     }
     PyEval_SaveThread();
-    job_free(job);
 
     char *frame;
     size_t len;
     envelope_reply_finish(&x, &frame, &len);
-    writer_send(w, frame, len);
+    if (job_claim_answer(job))
+        writer_send(w, frame, len);
+    else
+        free(frame);
 }

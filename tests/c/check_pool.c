@@ -17,6 +17,8 @@ struct record {
     long ran_on[1000];  /* context id each job ran on, by job number */
     int block_job;      /* job number that waits for `release` */
     int release, blocked;
+    int answered_by_run, answered_by_stop;
+    long stop_answers[1000]; /* job numbers answered by a pool stop */
 };
 
 static struct record rec;
@@ -44,9 +46,10 @@ static void on_run(void *arg, void *state, struct job *job)
     rec.order[rec.ran] = n;
     rec.ran_on[n] = (long)state - 1;
     rec.ran++;
+    if (job_claim_answer(job))
+        rec.answered_by_run++;
     pthread_cond_broadcast(&rec.cond);
     pthread_mutex_unlock(&rec.mu);
-    job_free(job);
 }
 
 static void on_stop(void *arg, void *state)
@@ -56,6 +59,13 @@ static void on_stop(void *arg, void *state)
     pthread_mutex_lock(&rec.mu);
     rec.stopped++;
     pthread_mutex_unlock(&rec.mu);
+}
+
+/* pool_answer_fn: runs with pool locks held, so no rec.mu here. */
+static void on_answer(void *arg, struct job *job)
+{
+    (void)arg;
+    rec.stop_answers[rec.answered_by_stop++] = job->env.size;
 }
 
 static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop};
@@ -211,6 +221,59 @@ START_TEST(test_pool_shutdown_times_out_on_stuck_context)
 }
 END_TEST
 
+START_TEST(test_pool_stop_answers_queued_and_running_once)
+{
+    struct pools *p = pools_new(&hooks);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    pools_start(p, "io", 1, ids);
+    rec.block_job = 0;
+    pools_submit(p, make_job("io", -1, 0));
+    pthread_mutex_lock(&rec.mu);
+    while (!rec.blocked)
+        pthread_cond_wait(&rec.cond, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+    pools_submit(p, make_job("io", -1, 1));
+    pools_submit(p, make_job("", ids[0], 2));
+
+    ck_assert_int_eq(pools_stop(p, "io", on_answer, NULL), 0);
+    /* Queued 1, then the context's own 2, then running 0: each once. */
+    ck_assert_int_eq(rec.answered_by_stop, 3);
+    ck_assert_int_eq(rec.stop_answers[0], 1);
+    ck_assert_int_eq(rec.stop_answers[1], 2);
+    ck_assert_int_eq(rec.stop_answers[2], 0);
+    struct job *late = make_job("io", -1, 3);
+    ck_assert_int_eq(pools_submit(p, late), -ENOENT);
+    job_free(late);
+    ck_assert_int_eq(pools_stop(p, "io", on_answer, NULL), -ENOENT);
+
+    pthread_mutex_lock(&rec.mu);
+    rec.release = 1;
+    pthread_cond_broadcast(&rec.cond);
+    pthread_mutex_unlock(&rec.mu);
+    wait_ran(1);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+    ck_assert_int_eq(rec.ran, 1);
+    ck_assert_int_eq(rec.answered_by_run, 0); /* the stop answered job 0 */
+    ck_assert_int_eq(rec.stopped, 1);
+}
+END_TEST
+
+START_TEST(test_pool_restart_after_stop_gets_new_contexts)
+{
+    struct pools *p = pools_new(&hooks);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    ck_assert_int_eq(pools_start(p, "io", 2, ids), 2);
+    ck_assert_int_eq(pools_stop(p, "io", on_answer, NULL), 0);
+    ck_assert_int_eq(pools_start(p, "io", 3, ids), 3);
+    ck_assert_int_eq(ids[0], 2);
+    pools_submit(p, make_job("io", -1, 0));
+    wait_ran(1);
+    ck_assert_int_eq(rec.answered_by_run, 1);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+    ck_assert_int_eq(rec.stopped, 5);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -224,6 +287,8 @@ int main(void)
     tcase_add_test(tc, test_pool_context_jobs_run_in_order_on_that_context);
     tcase_add_test(tc, test_pool_busy_context_does_not_hold_back_others);
     tcase_add_test(tc, test_pool_shutdown_times_out_on_stuck_context);
+    tcase_add_test(tc, test_pool_stop_answers_queued_and_running_once);
+    tcase_add_test(tc, test_pool_restart_after_stop_gets_new_contexts);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
