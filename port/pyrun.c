@@ -23,6 +23,12 @@
 
 #define NAME_MAX_BYTES 1024
 
+/* A context's state, owned by its thread. */
+struct context {
+    PyThreadState *ts;
+    PyObject *globals; /* its own namespace, made on first use; or NULL */
+};
+
 static PyThreadState *main_ts;
 static PyObject *main_globals; /* __main__.__dict__, borrowed */
 static PyObject *module_cache; /* module name -> module */
@@ -173,16 +179,44 @@ void *pyrun_ctx_start(void *arg, long ctx_id)
 {
     (void)arg;
     (void)ctx_id;
-    return PyThreadState_New(main_ts->interp);
+    struct context *c = calloc(1, sizeof(*c));
+    if (c && !(c->ts = PyThreadState_New(main_ts->interp))) {
+        free(c);
+        c = NULL;
+    }
+    if (!c) {
+        fprintf(stderr, "py_port: cannot create a Python thread state\n");
+        exit(PY_PORT_EXIT_PYTHON);
+    }
+    return c;
 }
 
 void pyrun_ctx_stop(void *arg, void *ctx_state)
 {
     (void)arg;
-    PyThreadState *ts = ctx_state;
-    PyEval_RestoreThread(ts);
-    PyThreadState_Clear(ts);
+    struct context *c = ctx_state;
+    PyEval_RestoreThread(c->ts);
+    Py_CLEAR(c->globals);
+    PyThreadState_Clear(c->ts);
     PyThreadState_DeleteCurrent();
+    free(c);
+}
+
+/* The globals a job runs in: __main__'s for a pool, the context's own
+ * namespace for a request addressed to one context. Borrowed. */
+static PyObject *namespace_for(struct context *c, const struct job *job)
+{
+    if (job->env.ctx_id < 0)
+        return main_globals;
+    if (!c->globals) {
+        PyObject *name = PyUnicode_FromString("__main__");
+        c->globals = PyDict_New();
+        if (!name || !c->globals || PyDict_SetItemString(c->globals, "__name__", name) != 0 ||
+            PyDict_SetItemString(c->globals, "__builtins__", PyEval_GetBuiltins()) != 0)
+            Py_CLEAR(c->globals);
+        Py_XDECREF(name);
+    }
+    return c->globals;
 }
 
 /* ---- decoding the body ---- */
@@ -240,15 +274,36 @@ static PyObject *getattr_path(PyObject *obj, char *path)
     return obj;
 }
 
-/* Module and Function of a call body: the callable. */
-static PyObject *resolve(const char *buf, int *i)
+/* The first name of an attribute path, looked up in a context's own
+ * namespace; a new reference, or NULL (no exception) when absent. */
+static PyObject *from_namespace(PyObject *ns, char *path)
+{
+    char first[NAME_MAX_BYTES];
+    size_t n = strcspn(path, ".");
+    memcpy(first, path, n);
+    first[n] = '\0';
+    PyObject *obj = PyDict_GetItemString(ns, first);
+    if (!obj)
+        return NULL;
+    Py_INCREF(obj);
+    memmove(path, path + n + (path[n] == '.'), strlen(path + n + (path[n] == '.')) + 1);
+    return obj;
+}
+
+/* Module and Function of a call body: the callable. For '__main__' on a
+ * context with its own namespace, that namespace is searched first. */
+static PyObject *resolve(const char *buf, int *i, PyObject *ns)
 {
     char module[NAME_MAX_BYTES], function[NAME_MAX_BYTES];
     if (decode_name(buf, i, module, "module") != 0 ||
         decode_name(buf, i, function, "function") != 0)
         return NULL;
-    PyObject *mod = cached_module(module);
-    return mod ? getattr_path(mod, function) : NULL;
+    PyObject *obj = NULL;
+    if (ns != main_globals && strcmp(module, "__main__") == 0)
+        obj = from_namespace(ns, function);
+    if (!obj)
+        obj = cached_module(module);
+    return obj ? getattr_path(obj, function) : NULL;
 }
 
 /* Code: a UTF-8 binary, copied with a terminating NUL. */
@@ -285,11 +340,11 @@ static int encode_ok(ei_x_buff *x, PyObject *result)
 }
 
 /* {call, _, _, Module, Function, Args, Kwargs} */
-static int run_call(const char *buf, int i, ei_x_buff *x)
+static int run_call(const char *buf, int i, PyObject *ns, ei_x_buff *x)
 {
     PyObject *func = NULL, *list = NULL, *args = NULL, *kwargs = NULL, *result = NULL;
     int rc = -1;
-    if (!(func = resolve(buf, &i)) || !(list = convert_term_to_py(buf, &i)))
+    if (!(func = resolve(buf, &i, ns)) || !(list = convert_term_to_py(buf, &i)))
         goto done;
     if (!PyList_Check(list)) {
         PyErr_SetString(PyExc_TypeError, "Args must be a list");
@@ -309,20 +364,20 @@ done:
     return rc;
 }
 
-/* Compiles and runs src in __main__'s globals; a new reference or NULL. */
-static PyObject *run_source(const char *src, int start, PyObject *locals)
+/* Compiles and runs src; a new reference or NULL. */
+static PyObject *run_source(const char *src, int start, PyObject *globals, PyObject *locals)
 {
     const char *filename = start == Py_eval_input ? "<eval>" : "<exec>";
     PyObject *code = Py_CompileString(src, filename, start);
     if (!code)
         return NULL;
-    PyObject *result = PyEval_EvalCode(code, main_globals, locals);
+    PyObject *result = PyEval_EvalCode(code, globals, locals);
     Py_DECREF(code);
     return result;
 }
 
 /* {eval, _, _, Code, Locals} */
-static int run_eval(const char *buf, int i, ei_x_buff *x)
+static int run_eval(const char *buf, int i, PyObject *ns, ei_x_buff *x)
 {
     PyObject *locals = NULL, *result = NULL;
     int rc = -1;
@@ -333,7 +388,7 @@ static int run_eval(const char *buf, int i, ei_x_buff *x)
         PyErr_SetString(PyExc_TypeError, "Locals must be a map");
         goto done;
     }
-    if ((result = run_source(src, Py_eval_input, locals)))
+    if ((result = run_source(src, Py_eval_input, ns, locals)))
         rc = encode_ok(x, result);
 done:
     PyMem_Free(src);
@@ -343,10 +398,10 @@ done:
 }
 
 /* {exec, _, _, Code} */
-static int run_exec(const char *buf, int i, ei_x_buff *x)
+static int run_exec(const char *buf, int i, PyObject *ns, ei_x_buff *x)
 {
     char *src = decode_code(buf, &i);
-    PyObject *result = src ? run_source(src, Py_file_input, main_globals) : NULL;
+    PyObject *result = src ? run_source(src, Py_file_input, ns, ns) : NULL;
     PyMem_Free(src);
     if (!result)
         return -1;
@@ -422,21 +477,24 @@ void pyrun_run(void *arg, void *ctx_state, struct job *job)
         fprintf(stderr, "py_port: out of memory for a reply\n");
         exit(PY_PORT_EXIT_PROTOCOL);
     }
-    PyEval_RestoreThread(ctx_state);
-    int rc;
-    switch (job->env.op) {
-    case ENVELOPE_CALL:
-        rc = run_call(job->frame, job->env.body_off, &x);
-        break;
-    case ENVELOPE_EVAL:
-        rc = run_eval(job->frame, job->env.body_off, &x);
-        break;
-    case ENVELOPE_EXEC:
-        rc = run_exec(job->frame, job->env.body_off, &x);
-        break;
-    default:
-        PyErr_SetString(PyExc_SystemError, "request is not for a context");
-        rc = -1;
+    struct context *c = ctx_state;
+    PyEval_RestoreThread(c->ts);
+    PyObject *ns = namespace_for(c, job);
+    int rc = -1;
+    if (ns) {
+        switch (job->env.op) {
+        case ENVELOPE_CALL:
+            rc = run_call(job->frame, job->env.body_off, ns, &x);
+            break;
+        case ENVELOPE_EVAL:
+            rc = run_eval(job->frame, job->env.body_off, ns, &x);
+            break;
+        case ENVELOPE_EXEC:
+            rc = run_exec(job->frame, job->env.body_off, ns, &x);
+            break;
+        default:
+            PyErr_SetString(PyExc_SystemError, "request is not for a context");
+        }
     }
     if (rc != 0) {
         x.index = envelope_payload_start(&x);
