@@ -14,8 +14,20 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* Atoms that conversions from Python data may create, beyond the atoms
- * that arrived from Erlang. */
+/*
+ * Atoms that conversions from Python data may create, beyond the atoms
+ * that arrived from Erlang.
+ *
+ * The atoms of the conversion tables (true, false, none, nil, undefined,
+ * nan, infinity, neg_infinity) are free of this cap, in two ways:
+ * - True, False, None and the floats nan, inf, -inf are written as atoms
+ *   by convert_encode.c directly, without erlmod_atom_admit(): never
+ *   counted, never refused;
+ * - an erlang.Atom with one of these names (Atom('true'), Atom('nan'))
+ *   goes through erlmod_atom_admit(), which finds the name among the known
+ *   atoms (erlmod_setup() records all eight when it imports the module)
+ *   and admits it without counting it, also once the cap is reached.
+ */
 #define ERLMOD_MAX_NEW_ATOMS 10000
 
 /* Registers `erlang` as a built-in module. Call before Python starts.
@@ -36,9 +48,10 @@ PyTypeObject *erlmod_ref_type(void);
 PyObject *erlmod_atom_from_erlang(const char *utf8, Py_ssize_t len);
 
 /* Before an atom named by a Python str leaves for Erlang: returns 0 if the
- * atom may be created (it came from Erlang, or the cap is not reached; the
- * name is then recorded), -1 with TypeError set if not (cap reached, or the
- * name is longer than 255 characters). */
+ * atom may be created (it came from Erlang, is a table atom or was admitted
+ * before: free; or the cap is not reached: the name is then recorded and
+ * counted), -1 with TypeError set if not (cap reached, or the name is
+ * longer than 255 characters). Call after erlmod_setup(). */
 int erlmod_atom_admit(PyObject *name);
 
 /* New erlang.Pid / erlang.Ref holding a copy of the term's external-format

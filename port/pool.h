@@ -88,7 +88,8 @@ int pools_stop(struct pools *p, const char *name, pool_answer_fn answer, void *a
  * Stops every pool: queued jobs are freed unrun, contexts finish the job in
  * hand and exit. Waits up to timeout_ms. Returns 0 when every context has
  * exited (p is then freed), -ETIMEDOUT otherwise (p stays allocated, as
- * stuck threads may still touch it).
+ * stuck threads may still touch it; calling pools_shutdown() again waits
+ * again).
  */
 int pools_shutdown(struct pools *p, int timeout_ms);
 

@@ -17,6 +17,7 @@
 #include "protocol.h"
 #include "writer.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,10 +223,17 @@ static PyObject *namespace_for(struct context *c, const struct job *job)
 /* ---- decoding the body ---- */
 
 /* A module or function name: atom or binary, UTF-8, no NUL. */
-static int decode_name(const char *buf, int *i, char *out, const char *what)
+/* Whether the term at buf[i] ends within len (its header is read; the
+ * frame's padding keeps that read inside the allocation). */
+static int term_fits(const char *buf, int len, int i)
+{
+    return ei_skip_term(buf, &i) == 0 && i <= len;
+}
+
+static int decode_name(const char *buf, int len, int *i, char *out, const char *what)
 {
     int type, size;
-    if (ei_get_type(buf, i, &type, &size) != 0)
+    if (!term_fits(buf, len, *i) || ei_get_type(buf, i, &type, &size) != 0)
         goto bad;
     if (type == ERL_BINARY_EXT) {
         long got;
@@ -292,11 +300,11 @@ static PyObject *from_namespace(PyObject *ns, char *path)
 
 /* Module and Function of a call body: the callable. For '__main__' on a
  * context with its own namespace, that namespace is searched first. */
-static PyObject *resolve(const char *buf, int *i, PyObject *ns)
+static PyObject *resolve(const char *buf, int len, int *i, PyObject *ns)
 {
     char module[NAME_MAX_BYTES], function[NAME_MAX_BYTES];
-    if (decode_name(buf, i, module, "module") != 0 ||
-        decode_name(buf, i, function, "function") != 0)
+    if (decode_name(buf, len, i, module, "module") != 0 ||
+        decode_name(buf, len, i, function, "function") != 0)
         return NULL;
     PyObject *obj = NULL;
     if (ns != main_globals && strcmp(module, "__main__") == 0)
@@ -307,11 +315,12 @@ static PyObject *resolve(const char *buf, int *i, PyObject *ns)
 }
 
 /* Code: a UTF-8 binary, copied with a terminating NUL. */
-static char *decode_code(const char *buf, int *i)
+static char *decode_code(const char *buf, int len, int *i)
 {
     int type, size;
     long got;
-    if (ei_get_type(buf, i, &type, &size) != 0 || type != ERL_BINARY_EXT) {
+    if (!term_fits(buf, len, *i) || ei_get_type(buf, i, &type, &size) != 0 ||
+        type != ERL_BINARY_EXT) {
         PyErr_SetString(PyExc_TypeError, "code must be a binary");
         return NULL;
     }
@@ -340,17 +349,17 @@ static int encode_ok(ei_x_buff *x, PyObject *result)
 }
 
 /* {call, _, _, Module, Function, Args, Kwargs} */
-static int run_call(const char *buf, int i, PyObject *ns, ei_x_buff *x)
+static int run_call(const char *buf, int len, int i, PyObject *ns, ei_x_buff *x)
 {
     PyObject *func = NULL, *list = NULL, *args = NULL, *kwargs = NULL, *result = NULL;
     int rc = -1;
-    if (!(func = resolve(buf, &i, ns)) || !(list = convert_term_to_py(buf, &i)))
+    if (!(func = resolve(buf, len, &i, ns)) || !(list = convert_term_to_py(buf, len, &i)))
         goto done;
     if (!PyList_Check(list)) {
         PyErr_SetString(PyExc_TypeError, "Args must be a list");
         goto done;
     }
-    if (!(args = PyList_AsTuple(list)) || !(kwargs = convert_term_to_kwargs(buf, &i)))
+    if (!(args = PyList_AsTuple(list)) || !(kwargs = convert_term_to_kwargs(buf, len, &i)))
         goto done;
     result = PyObject_Call(func, args, PyDict_GET_SIZE(kwargs) ? kwargs : NULL);
     if (result)
@@ -376,18 +385,45 @@ static PyObject *run_source(const char *src, int start, PyObject *globals, PyObj
     return result;
 }
 
+/* Puts back an exception that take_exception() took. Steals exc. */
+static void restore_exception(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+/* Locals: a map with atom or binary keys, as a dict with str keys. The
+ * error for any other term, or key, names Locals, not keyword arguments. */
+static PyObject *decode_locals(const char *buf, int len, int *i)
+{
+    PyObject *locals = convert_term_to_kwargs(buf, len, i);
+    if (locals || !PyErr_ExceptionMatches(PyExc_TypeError))
+        return locals;
+    PyObject *exc = take_exception();
+    PyObject *msg = PyObject_Str(exc);
+    int shape = msg && PyUnicode_CompareWithASCIIString(msg, CONVERT_KWARGS_ERROR) == 0;
+    Py_XDECREF(msg);
+    PyErr_Clear();
+    if (!shape) {
+        restore_exception(exc);
+        return NULL;
+    }
+    Py_DECREF(exc);
+    PyErr_SetString(PyExc_TypeError, "Locals must be a map with atom or binary keys");
+    return NULL;
+}
+
 /* {eval, _, _, Code, Locals} */
-static int run_eval(const char *buf, int i, PyObject *ns, ei_x_buff *x)
+static int run_eval(const char *buf, int len, int i, PyObject *ns, ei_x_buff *x)
 {
     PyObject *locals = NULL, *result = NULL;
     int rc = -1;
-    char *src = decode_code(buf, &i);
-    if (!src || !(locals = convert_term_to_py(buf, &i)))
+    char *src = decode_code(buf, len, &i);
+    if (!src || !(locals = decode_locals(buf, len, &i)))
         goto done;
-    if (!PyDict_Check(locals)) {
-        PyErr_SetString(PyExc_TypeError, "Locals must be a map");
-        goto done;
-    }
     if ((result = run_source(src, Py_eval_input, ns, locals)))
         rc = encode_ok(x, result);
 done:
@@ -398,9 +434,9 @@ done:
 }
 
 /* {exec, _, _, Code} */
-static int run_exec(const char *buf, int i, PyObject *ns, ei_x_buff *x)
+static int run_exec(const char *buf, int len, int i, PyObject *ns, ei_x_buff *x)
 {
-    char *src = decode_code(buf, &i);
+    char *src = decode_code(buf, len, &i);
     PyObject *result = src ? run_source(src, Py_file_input, ns, ns) : NULL;
     PyMem_Free(src);
     if (!result)
@@ -481,16 +517,18 @@ void pyrun_run(void *arg, void *ctx_state, struct job *job)
     PyEval_RestoreThread(c->ts);
     PyObject *ns = namespace_for(c, job);
     int rc = -1;
+    _Static_assert(PY_PORT_MAX_FRAME <= INT_MAX, "a frame length fits an int");
+    int frame_len = (int)job->len;
     if (ns) {
         switch (job->env.op) {
         case ENVELOPE_CALL:
-            rc = run_call(job->frame, job->env.body_off, ns, &x);
+            rc = run_call(job->frame, frame_len, job->env.body_off, ns, &x);
             break;
         case ENVELOPE_EVAL:
-            rc = run_eval(job->frame, job->env.body_off, ns, &x);
+            rc = run_eval(job->frame, frame_len, job->env.body_off, ns, &x);
             break;
         case ENVELOPE_EXEC:
-            rc = run_exec(job->frame, job->env.body_off, ns, &x);
+            rc = run_exec(job->frame, frame_len, job->env.body_off, ns, &x);
             break;
         default:
             PyErr_SetString(PyExc_SystemError, "request is not for a context");

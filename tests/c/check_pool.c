@@ -218,6 +218,7 @@ START_TEST(test_pool_shutdown_times_out_on_stuck_context)
     wait_ran(1);
     /* Job 1 was queued at shutdown: freed, never run. */
     ck_assert_int_eq(rec.ran, 1);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
 }
 END_TEST
 
