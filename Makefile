@@ -11,7 +11,7 @@ ifneq ($(PYTHON),)
 CMAKE_FLAGS += -DPython3_EXECUTABLE=$(PYTHON)
 endif
 
-.PHONY: all setup port compile demo test test-c test-erl clean
+.PHONY: all setup port compile demo test test-c test-erl format clean
 
 all: compile
 
@@ -39,6 +39,10 @@ test-c: compile
 test-erl: compile
 	rebar3 eunit
 	rebar3 ct
+
+# Formats the C sources with the repository's .clang-format.
+format:
+	clang-format -i port/*.c port/*.h tests/c/*.c
 
 clean:
 	rm -rf $(BUILD) _build priv/py_port logs

@@ -24,8 +24,7 @@
  * that is not a map, or a key that is not an atom or a UTF-8 binary; a
  * caller that decodes something other than keyword arguments with it may
  * recognise the message and name its own argument instead. */
-#define CONVERT_KWARGS_ERROR \
-    "keyword arguments must be a map with atom or binary keys"
+#define CONVERT_KWARGS_ERROR "keyword arguments must be a map with atom or binary keys"
 
 /*
  * Decodes the term at buf[*index] (no version byte) into a new reference.

@@ -55,8 +55,7 @@ static void *malformed(void)
 
 static void *no_mapping(const char *what)
 {
-    PyErr_Format(PyExc_TypeError, "cannot convert an Erlang %s to Python",
-                 what);
+    PyErr_Format(PyExc_TypeError, "cannot convert an Erlang %s to Python", what);
     return NULL;
 }
 
@@ -81,17 +80,33 @@ static int need(const struct src *s, int idx, long long n)
 static int fixed_size(int tag)
 {
     switch (tag) {
-    case ERL_SMALL_INTEGER_EXT: case ERL_SMALL_ATOM_EXT:
-    case ERL_SMALL_ATOM_UTF8_EXT: case ERL_SMALL_TUPLE_EXT: return 1;
-    case ERL_ATOM_EXT: case ERL_ATOM_UTF8_EXT: case ERL_STRING_EXT:
-    case ERL_SMALL_BIG_EXT: case ERL_NEW_REFERENCE_EXT:
-    case ERL_NEWER_REFERENCE_EXT: return 2;
-    case ERL_INTEGER_EXT: case ERL_LARGE_TUPLE_EXT: case ERL_LIST_EXT:
-    case ERL_BINARY_EXT: case ERL_MAP_EXT: return 4;
-    case ERL_BIT_BINARY_EXT: case ERL_LARGE_BIG_EXT: return 5;
-    case NEW_FLOAT_EXT: return 8;
-    case ERL_FLOAT_EXT: return 31;
-    default: return 0;
+    case ERL_SMALL_INTEGER_EXT:
+    case ERL_SMALL_ATOM_EXT:
+    case ERL_SMALL_ATOM_UTF8_EXT:
+    case ERL_SMALL_TUPLE_EXT:
+        return 1;
+    case ERL_ATOM_EXT:
+    case ERL_ATOM_UTF8_EXT:
+    case ERL_STRING_EXT:
+    case ERL_SMALL_BIG_EXT:
+    case ERL_NEW_REFERENCE_EXT:
+    case ERL_NEWER_REFERENCE_EXT:
+        return 2;
+    case ERL_INTEGER_EXT:
+    case ERL_LARGE_TUPLE_EXT:
+    case ERL_LIST_EXT:
+    case ERL_BINARY_EXT:
+    case ERL_MAP_EXT:
+        return 4;
+    case ERL_BIT_BINARY_EXT:
+    case ERL_LARGE_BIG_EXT:
+        return 5;
+    case NEW_FLOAT_EXT:
+        return 8;
+    case ERL_FLOAT_EXT:
+        return 31;
+    default:
+        return 0;
     }
 }
 
@@ -115,8 +130,8 @@ static int sized(const struct src *s, const int *idx, int tag)
 
 static int is_atom_tag(int tag)
 {
-    return tag == ERL_ATOM_EXT || tag == ERL_SMALL_ATOM_EXT
-        || tag == ERL_ATOM_UTF8_EXT || tag == ERL_SMALL_ATOM_UTF8_EXT;
+    return tag == ERL_ATOM_EXT || tag == ERL_SMALL_ATOM_EXT || tag == ERL_ATOM_UTF8_EXT ||
+           tag == ERL_SMALL_ATOM_UTF8_EXT;
 }
 
 /* Decoding: numbers */
@@ -145,10 +160,8 @@ static PyObject *decode_number(const struct src *s, int *idx, int tag)
     if (tag == ERL_FLOAT_EXT)
         return decode_float_text(s, idx);
     if (tag == NEW_FLOAT_EXT)
-        return ei_decode_double(s->buf, idx, &d) < 0 ? malformed()
-                                                      : PyFloat_FromDouble(d);
-    return ei_decode_longlong(s->buf, idx, &v) < 0 ? malformed()
-                                                   : PyLong_FromLongLong(v);
+        return ei_decode_double(s->buf, idx, &d) < 0 ? malformed() : PyFloat_FromDouble(d);
+    return ei_decode_longlong(s->buf, idx, &v) < 0 ? malformed() : PyLong_FromLongLong(v);
 }
 
 /* SMALL_BIG_EXT, LARGE_BIG_EXT: tag, digit count, sign, little-endian
@@ -166,11 +179,9 @@ static PyObject *decode_big(const struct src *s, int *idx, int tag)
         *idx = i;
         return PyLong_FromLongLong(v);
     }
-    PyObject *mv = PyMemoryView_FromMemory((char *)s->buf + *idx + head, n,
-                                           PyBUF_READ);
+    PyObject *mv = PyMemoryView_FromMemory((char *)s->buf + *idx + head, n, PyBUF_READ);
     PyObject *r = mv == NULL ? NULL
-                             : PyObject_CallMethod((PyObject *)&PyLong_Type,
-                                                   "from_bytes", "Os", mv,
+                             : PyObject_CallMethod((PyObject *)&PyLong_Type, "from_bytes", "Os", mv,
                                                    "little");
     Py_XDECREF(mv);
     if (r != NULL && sign)
@@ -191,14 +202,12 @@ static int atom_name(const struct src *s, int *idx)
         malformed();
     if (tag < 0 || !is_atom_tag(tag) || (n = sized(s, idx, tag)) < 0)
         return -1;
-    const unsigned char *p =
-        (const unsigned char *)s->buf + *idx + 1 + fixed_size(tag);
+    const unsigned char *p = (const unsigned char *)s->buf + *idx + 1 + fixed_size(tag);
     int len = n;
     if (tag == ERL_ATOM_EXT || tag == ERL_SMALL_ATOM_EXT)
         for (int i = 0; i < n; i++)
             len += p[i] >> 7;
-    if (ei_decode_atom_as(s->buf, idx, atom_buf, sizeof atom_buf, ERLANG_UTF8,
-                          NULL, NULL) < 0)
+    if (ei_decode_atom_as(s->buf, idx, atom_buf, sizeof atom_buf, ERLANG_UTF8, NULL, NULL) < 0)
         return FAIL(malformed());
     return len;
 }
@@ -206,8 +215,7 @@ static int atom_name(const struct src *s, int *idx)
 /* Py_None, Py_True or Py_False for the atoms that stand for them. */
 static PyObject *special_atom(const char *name, int len)
 {
-    static const char *const names[] = {"true", "false", "none", "nil",
-                                        "undefined"};
+    static const char *const names[] = {"true", "false", "none", "nil", "undefined"};
     PyObject *const values[] = {Py_True, Py_False, Py_None, Py_None, Py_None};
     for (int i = 0; i < 5; i++)
         if ((size_t)len == strlen(names[i]) && !memcmp(name, names[i], len))
@@ -296,8 +304,7 @@ static int list_header(const struct src *s, int *idx, int *n)
 }
 
 /* Appends the n terms at buf[*idx] to list. */
-static int list_items(const struct src *s, int *idx, int depth,
-                      PyObject *list, int n)
+static int list_items(const struct src *s, int *idx, int depth, PyObject *list, int n)
 {
     for (int i = 0; i < n; i++) {
         PyObject *item = decode(s, idx, depth);
@@ -317,8 +324,7 @@ static PyObject *decode_list(const struct src *s, int *idx, int depth)
     int tag = peek(s, *idx), n;
     PyObject *list = too_deep(depth) < 0 ? NULL : PyList_New(0);
     while (list != NULL && tag == ERL_LIST_EXT) {
-        if (list_header(s, idx, &n) < 0
-            || list_items(s, idx, depth + 1, list, n) < 0)
+        if (list_header(s, idx, &n) < 0 || list_items(s, idx, depth + 1, list, n) < 0)
             Py_CLEAR(list);
         else
             tag = peek(s, *idx);
@@ -342,8 +348,8 @@ static PyObject *decode_list(const struct src *s, int *idx, int depth)
 static int bytes_tag(const struct src *s, int *idx)
 {
     int i = *idx;
-    int found = atom_name(s, &i) == 5 && !memcmp(atom_buf, "bytes", 5)
-             && (peek(s, i) == ERL_BINARY_EXT || peek(s, i) == ERL_BIT_BINARY_EXT);
+    int found = atom_name(s, &i) == 5 && !memcmp(atom_buf, "bytes", 5) &&
+                (peek(s, i) == ERL_BINARY_EXT || peek(s, i) == ERL_BIT_BINARY_EXT);
     if (found)
         *idx = i;
     else
@@ -360,8 +366,7 @@ static PyObject *decode_tuple(const struct src *s, int *idx, int depth)
     if (ei_decode_tuple_header(s->buf, idx, &n) < 0 || n < 0)
         return malformed();
     if (n == 2 && bytes_tag(s, idx))
-        return binary_at(s, idx, &p, &n) < 0 ? NULL
-                                              : PyBytes_FromStringAndSize(p, n);
+        return binary_at(s, idx, &p, &n) < 0 ? NULL : PyBytes_FromStringAndSize(p, n);
     if (need(s, *idx, n) < 0)
         return NULL;
     PyObject *t = PyTuple_New(n);
@@ -383,9 +388,8 @@ static int add_entry(PyObject *dict, PyObject *k, PyObject *v, int count)
         return -1;
     if (PyDict_GET_SIZE(dict) == count + 1)
         return 0;
-    return FAIL(PyErr_Format(
-        PyExc_TypeError, "two keys of the map convert to the same Python key %R",
-        k));
+    return FAIL(
+        PyErr_Format(PyExc_TypeError, "two keys of the map convert to the same Python key %R", k));
 }
 
 /* A MAP_EXT header whose n pairs can fit in the buffer. */
@@ -425,11 +429,21 @@ static int opaque_span(const struct src *s, int idx, int tag)
     int before = fixed_size(tag) ? 3 : 1, after, node = idx + before, len;
     int words = before == 3 ? p[0] << 8 | p[1] : 0, atom = peek(s, node);
     switch (tag) {
-    case ERL_PID_EXT: after = 4 + 4 + 1; break;
-    case ERL_NEW_PID_EXT: after = 4 + 4 + 4; break;
-    case ERL_REFERENCE_EXT: after = 4 + 1; break;
-    case ERL_NEW_REFERENCE_EXT: after = 1 + 4 * words; break;
-    default: after = 4 + 4 * words; break;
+    case ERL_PID_EXT:
+        after = 4 + 4 + 1;
+        break;
+    case ERL_NEW_PID_EXT:
+        after = 4 + 4 + 4;
+        break;
+    case ERL_REFERENCE_EXT:
+        after = 4 + 1;
+        break;
+    case ERL_NEW_REFERENCE_EXT:
+        after = 1 + 4 * words;
+        break;
+    default:
+        after = 4 + 4 * words;
+        break;
     }
     if (atom < 0 || !is_atom_tag(atom))
         return atom < 0 ? -1 : FAIL(malformed());
@@ -441,8 +455,7 @@ static int opaque_span(const struct src *s, int idx, int tag)
 
 /* A Pid or Ref holding the exact bytes of the term (ei must agree on
  * where it ends). */
-static PyObject *decode_opaque(const struct src *s, int *idx, int tag,
-                               opaque_ctor make)
+static PyObject *decode_opaque(const struct src *s, int *idx, int tag, opaque_ctor make)
 {
     int span = opaque_span(s, *idx, tag), end = *idx;
     if (span < 0)
@@ -459,23 +472,50 @@ static PyObject *decode(const struct src *s, int *idx, int depth)
 {
     int tag = peek(s, *idx);
     switch (tag) {
-    case -1: return NULL;
-    case ERL_SMALL_INTEGER_EXT: case ERL_INTEGER_EXT: case ERL_FLOAT_EXT:
-    case NEW_FLOAT_EXT: return decode_number(s, idx, tag);
-    case ERL_SMALL_BIG_EXT: case ERL_LARGE_BIG_EXT: return decode_big(s, idx, tag);
-    case ERL_ATOM_EXT: case ERL_SMALL_ATOM_EXT: case ERL_ATOM_UTF8_EXT:
-    case ERL_SMALL_ATOM_UTF8_EXT: return decode_atom(s, idx);
-    case ERL_BINARY_EXT: case ERL_BIT_BINARY_EXT: return decode_binary(s, idx);
-    case ERL_NIL_EXT: case ERL_STRING_EXT:
-    case ERL_LIST_EXT: return decode_list(s, idx, depth);
-    case ERL_SMALL_TUPLE_EXT: case ERL_LARGE_TUPLE_EXT: return decode_tuple(s, idx, depth);
-    case ERL_MAP_EXT: return decode_pairs(s, idx, depth, decode);
-    case ERL_PID_EXT: case ERL_NEW_PID_EXT: return decode_opaque(s, idx, tag, erlmod_pid_new);
-    case ERL_REFERENCE_EXT: case ERL_NEW_REFERENCE_EXT:
-    case ERL_NEWER_REFERENCE_EXT: return decode_opaque(s, idx, tag, erlmod_ref_new);
-    case ERL_PORT_EXT: case ERL_NEW_PORT_EXT: case ERL_V4_PORT_EXT: return no_mapping("port");
-    case ERL_FUN_EXT: case ERL_NEW_FUN_EXT: case ERL_EXPORT_EXT: return no_mapping("fun");
-    default: return malformed();
+    case -1:
+        return NULL;
+    case ERL_SMALL_INTEGER_EXT:
+    case ERL_INTEGER_EXT:
+    case ERL_FLOAT_EXT:
+    case NEW_FLOAT_EXT:
+        return decode_number(s, idx, tag);
+    case ERL_SMALL_BIG_EXT:
+    case ERL_LARGE_BIG_EXT:
+        return decode_big(s, idx, tag);
+    case ERL_ATOM_EXT:
+    case ERL_SMALL_ATOM_EXT:
+    case ERL_ATOM_UTF8_EXT:
+    case ERL_SMALL_ATOM_UTF8_EXT:
+        return decode_atom(s, idx);
+    case ERL_BINARY_EXT:
+    case ERL_BIT_BINARY_EXT:
+        return decode_binary(s, idx);
+    case ERL_NIL_EXT:
+    case ERL_STRING_EXT:
+    case ERL_LIST_EXT:
+        return decode_list(s, idx, depth);
+    case ERL_SMALL_TUPLE_EXT:
+    case ERL_LARGE_TUPLE_EXT:
+        return decode_tuple(s, idx, depth);
+    case ERL_MAP_EXT:
+        return decode_pairs(s, idx, depth, decode);
+    case ERL_PID_EXT:
+    case ERL_NEW_PID_EXT:
+        return decode_opaque(s, idx, tag, erlmod_pid_new);
+    case ERL_REFERENCE_EXT:
+    case ERL_NEW_REFERENCE_EXT:
+    case ERL_NEWER_REFERENCE_EXT:
+        return decode_opaque(s, idx, tag, erlmod_ref_new);
+    case ERL_PORT_EXT:
+    case ERL_NEW_PORT_EXT:
+    case ERL_V4_PORT_EXT:
+        return no_mapping("port");
+    case ERL_FUN_EXT:
+    case ERL_NEW_FUN_EXT:
+    case ERL_EXPORT_EXT:
+        return no_mapping("fun");
+    default:
+        return malformed();
     }
 }
 

@@ -51,14 +51,12 @@ static int room(const ei_x_buff *x, Py_ssize_t n)
 {
     if (n <= (Py_ssize_t)INT_MAX - 4096 - x->index)
         return 0;
-    return FAIL(PyErr_SetString(
-        PyExc_TypeError, "object too large to convert to an Erlang term"));
+    return FAIL(PyErr_SetString(PyExc_TypeError, "object too large to convert to an Erlang term"));
 }
 
 static int atom_out(ei_x_buff *x, const char *name, Py_ssize_t len)
 {
-    return ei_check(ei_x_encode_atom_len_as(x, name, (int)len, ERLANG_UTF8,
-                                            ERLANG_UTF8));
+    return ei_check(ei_x_encode_atom_len_as(x, name, (int)len, ERLANG_UTF8, ERLANG_UTF8));
 }
 
 /* A str as a binary, or an Atom as an atom (if the cap admits it). The
@@ -89,14 +87,14 @@ static int encode_big(PyObject *o, int negative, ei_x_buff *x)
     PyObject *digits = NULL;
     char head[6];
     int h = 0, rc = -1;
-    if (!exact || !(mag = PyNumber_Absolute(exact))
-        || !(bits = PyObject_CallMethod(mag, "bit_length", NULL)))
+    if (!exact || !(mag = PyNumber_Absolute(exact)) ||
+        !(bits = PyObject_CallMethod(mag, "bit_length", NULL)))
         goto done;
     Py_ssize_t n = (PyLong_AsSsize_t(bits) + 7) / 8;
     if (n > ERL_BIG_MAX_BYTES)
         PyErr_SetString(PyExc_TypeError, "integer too large for Erlang");
-    if (n > ERL_BIG_MAX_BYTES || room(x, n + 6) < 0
-        || !(digits = PyObject_CallMethod(mag, "to_bytes", "ns", n, "little")))
+    if (n > ERL_BIG_MAX_BYTES || room(x, n + 6) < 0 ||
+        !(digits = PyObject_CallMethod(mag, "to_bytes", "ns", n, "little")))
         goto done;
     head[h++] = n <= 255 ? ERL_SMALL_BIG_EXT : ERL_LARGE_BIG_EXT;
     for (int shift = n <= 255 ? 0 : 24; shift >= 0; shift -= 8)
@@ -124,13 +122,12 @@ static int encode_int(PyObject *o, ei_x_buff *x)
     if (v == -1 && PyErr_Occurred())
         return -1;
     if (v >= 0 && v <= 255)
-        return ei_check(ei_x_append_buf(x, (char[]){ERL_SMALL_INTEGER_EXT,
-                                                    (char)v}, 2));
+        return ei_check(ei_x_append_buf(x, (char[]){ERL_SMALL_INTEGER_EXT, (char)v}, 2));
     if (v < INT32_MIN || v > INT32_MAX)
         return ei_check(ei_x_encode_longlong(x, v));
-    return ei_check(ei_x_append_buf(x, (char[]){ERL_INTEGER_EXT,
-                                                (char)(u >> 24), (char)(u >> 16),
-                                                (char)(u >> 8), (char)u}, 5));
+    return ei_check(ei_x_append_buf(
+        x, (char[]){ERL_INTEGER_EXT, (char)(u >> 24), (char)(u >> 16), (char)(u >> 8), (char)u},
+        5));
 }
 
 static int encode_float(PyObject *o, ei_x_buff *x)
@@ -139,8 +136,7 @@ static int encode_float(PyObject *o, ei_x_buff *x)
     if (isnan(d))
         return atom_out(x, "nan", 3);
     if (isinf(d))
-        return d > 0 ? atom_out(x, "infinity", 8)
-                     : atom_out(x, "neg_infinity", 12);
+        return d > 0 ? atom_out(x, "infinity", 8) : atom_out(x, "neg_infinity", 12);
     return ei_check(ei_x_encode_double(x, d));
 }
 
@@ -156,8 +152,7 @@ static int encode_buffer(PyObject *o, ei_x_buff *x)
         }
         return -1;
     }
-    int rc = room(x, view.len) < 0
-                 ? -1 : ei_check(ei_x_encode_binary(x, view.buf, (int)view.len));
+    int rc = room(x, view.len) < 0 ? -1 : ei_check(ei_x_encode_binary(x, view.buf, (int)view.len));
     PyBuffer_Release(&view);
     return rc;
 }
@@ -166,8 +161,7 @@ static int encode_buffer(PyObject *o, ei_x_buff *x)
 
 static int changed_size(PyObject *o)
 {
-    return FAIL(PyErr_Format(PyExc_RuntimeError,
-                             "%.200s changed size during conversion",
+    return FAIL(PyErr_Format(PyExc_RuntimeError, "%.200s changed size during conversion",
                              Py_TYPE(o)->tp_name));
 }
 
@@ -180,8 +174,7 @@ static int encode_items(PyObject *seq, int as_list, ei_x_buff *x, int depth)
         return -1;
     if (as_list && n == 0)
         return ei_check(ei_x_encode_empty_list(x));
-    if (ei_check(as_list ? ei_x_encode_list_header(x, n)
-                         : ei_x_encode_tuple_header(x, n)) < 0)
+    if (ei_check(as_list ? ei_x_encode_list_header(x, n) : ei_x_encode_tuple_header(x, n)) < 0)
         return -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (i >= Py_SIZE(seq))
@@ -203,11 +196,10 @@ static int all_plain_keys(PyObject *dict)
     Py_ssize_t pos = 0;
     PyObject *k, *v;
     while (PyDict_Next(dict, &pos, &k, &v))
-        if (!(PyUnicode_CheckExact(k) || PyLong_CheckExact(k)
-              || (PyFloat_CheckExact(k) && isfinite(PyFloat_AS_DOUBLE(k)))
-              || k == Py_True || k == Py_False || k == Py_None
-              || Py_IS_TYPE(k, erlmod_pid_type())
-              || Py_IS_TYPE(k, erlmod_ref_type())))
+        if (!(PyUnicode_CheckExact(k) || PyLong_CheckExact(k) ||
+              (PyFloat_CheckExact(k) && isfinite(PyFloat_AS_DOUBLE(k))) || k == Py_True ||
+              k == Py_False || k == Py_None || Py_IS_TYPE(k, erlmod_pid_type()) ||
+              Py_IS_TYPE(k, erlmod_ref_type())))
             return 0;
     return 1;
 }
@@ -221,13 +213,11 @@ static int unique_key(PyObject *seen, PyObject *k, ei_x_buff *x, int start)
     Py_XDECREF(b);
     if (prev == NULL || prev == k)
         return prev == NULL ? -1 : 0;
-    return FAIL(PyErr_Format(
-        PyExc_TypeError, "dict keys %R and %R convert to the same Erlang term",
-        prev, k));
+    return FAIL(PyErr_Format(PyExc_TypeError, "dict keys %R and %R convert to the same Erlang term",
+                             prev, k));
 }
 
-static int encode_entry(PyObject *k, PyObject *v, PyObject *seen,
-                        ei_x_buff *x, int depth)
+static int encode_entry(PyObject *k, PyObject *v, PyObject *seen, ei_x_buff *x, int depth)
 {
     int start = x->index, rc;
     Py_INCREF(k);
@@ -247,9 +237,8 @@ static int encode_dict(PyObject *o, ei_x_buff *x, int depth)
     Py_ssize_t n = PyDict_GET_SIZE(o), pos = 0, done = 0;
     PyObject *k, *v, *seen = NULL;
     int rc = 0;
-    if (too_deep(depth) < 0 || room(x, n) < 0
-        || ei_check(ei_x_encode_map_header(x, n)) < 0
-        || (!all_plain_keys(o) && (seen = PyDict_New()) == NULL))
+    if (too_deep(depth) < 0 || room(x, n) < 0 || ei_check(ei_x_encode_map_header(x, n)) < 0 ||
+        (!all_plain_keys(o) && (seen = PyDict_New()) == NULL))
         return -1;
     for (; rc == 0 && done < n && PyDict_Next(o, &pos, &k, &v); done++)
         rc = encode_entry(k, v, seen, x, depth + 1);
@@ -270,7 +259,8 @@ static int encode_other(PyObject *o, ei_x_buff *x, int depth)
         return encode_text(o, 1, x);
     if (Py_IS_TYPE(o, erlmod_pid_type()) || Py_IS_TYPE(o, erlmod_ref_type()))
         return erlmod_opaque_bytes(o, &term, &len) < 0
-                   ? -1 : ei_check(ei_x_append_buf(x, term, (int)len));
+                   ? -1
+                   : ei_check(ei_x_append_buf(x, term, (int)len));
     if (PyLong_Check(o))
         return encode_int(o, x);
     if (PyFloat_Check(o))
@@ -289,8 +279,10 @@ static int encode_other(PyObject *o, ei_x_buff *x, int depth)
         return rc;
     }
     if (!PyErr_Occurred())
-        PyErr_Format(PyExc_TypeError, "cannot convert Python object of type "
-                     "'%.200s' to an Erlang term", Py_TYPE(o)->tp_name);
+        PyErr_Format(PyExc_TypeError,
+                     "cannot convert Python object of type "
+                     "'%.200s' to an Erlang term",
+                     Py_TYPE(o)->tp_name);
     return -1;
 }
 
@@ -303,7 +295,7 @@ static int encode(PyObject *o, ei_x_buff *x, int depth)
     if (PyFloat_CheckExact(o))
         return encode_float(o, x);
     if (o == Py_True || o == Py_False || o == Py_None)
-        return o == Py_None ? atom_out(x, "none", 4)
+        return o == Py_None   ? atom_out(x, "none", 4)
                : o == Py_True ? atom_out(x, "true", 4)
                               : atom_out(x, "false", 5);
     if (PyList_CheckExact(o))
@@ -319,4 +311,3 @@ int convert_py_to_term(PyObject *obj, ei_x_buff *x)
 {
     return encode(obj, x, 0);
 }
-

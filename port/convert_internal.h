@@ -18,9 +18,8 @@ static inline int too_deep(int depth)
 {
     if (depth < CONVERT_MAX_DEPTH)
         return 0;
-    return FAIL(PyErr_Format(PyExc_TypeError,
-                             "term nested deeper than %d levels",
-                             CONVERT_MAX_DEPTH));
+    return FAIL(
+        PyErr_Format(PyExc_TypeError, "term nested deeper than %d levels", CONVERT_MAX_DEPTH));
 }
 
 #endif

@@ -24,10 +24,8 @@ struct op_spec {
 };
 
 static const struct op_spec OPS[] = {
-    {"call", ENVELOPE_CALL, 7},
-    {"eval", ENVELOPE_EVAL, 5},
-    {"exec", ENVELOPE_EXEC, 4},
-    {"start_pool", ENVELOPE_START_POOL, 4},
+    {"call", ENVELOPE_CALL, 7},           {"eval", ENVELOPE_EVAL, 5},
+    {"exec", ENVELOPE_EXEC, 4},           {"start_pool", ENVELOPE_START_POOL, 4},
     {"stop_pool", ENVELOPE_STOP_POOL, 3},
 };
 
@@ -158,9 +156,8 @@ int envelope_reply_finish(ei_x_buff *x, char **buf, size_t *len)
     return 0;
 }
 
-int envelope_reply_error(const char *frame, int reply_off, int reply_len,
-                         const char *tag, const char *detail, int detail_is_atom,
-                         char **buf, size_t *len)
+int envelope_reply_error(const char *frame, int reply_off, int reply_len, const char *tag,
+                         const char *detail, int detail_is_atom, char **buf, size_t *len)
 {
     ei_x_buff x;
     if (envelope_reply_begin(&x, frame, reply_off, reply_len) != 0)

@@ -23,12 +23,12 @@ enum envelope_op {
 
 struct envelope {
     enum envelope_op op;
-    int reply_off, reply_len; /* ReplyTo's bytes in the frame, no version */
+    int reply_off, reply_len;   /* ReplyTo's bytes in the frame, no version */
     char pool[MAXATOMLEN_UTF8]; /* target pool; "" when ctx_id >= 0 */
-    long ctx_id;              /* target context, or -1 for a pool */
-    long size;                /* start_pool: requested size */
-    int body_off;             /* first byte after the envelope */
-    char error[160];          /* why a request was refused */
+    long ctx_id;                /* target context, or -1 for a pool */
+    long size;                  /* start_pool: requested size */
+    int body_off;               /* first byte after the envelope */
+    char error[160];            /* why a request was refused */
 };
 
 /*
@@ -59,8 +59,7 @@ int envelope_reply_finish(ei_x_buff *x, char **buf, size_t *len);
 
 /* A whole reply {error, {Tag, Detail}} with Detail a UTF-8 binary, or an
  * atom when detail_is_atom. Returns 0 or -1 (out of memory). */
-int envelope_reply_error(const char *frame, int reply_off, int reply_len,
-                         const char *tag, const char *detail, int detail_is_atom,
-                         char **buf, size_t *len);
+int envelope_reply_error(const char *frame, int reply_off, int reply_len, const char *tag,
+                         const char *detail, int detail_is_atom, char **buf, size_t *len);
 
 #endif

@@ -29,17 +29,15 @@
 #define ATOM_MAX_CHARS 255
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *bytes; /* exact bytes: the term without version byte */
+    PyObject_HEAD PyObject *bytes; /* exact bytes: the term without version byte */
 } Opaque;
 
-static PyObject *known;  /* str -> erlang.Atom | None; see DESIGN */
-static int new_atoms;    /* names admitted from Python so far */
+static PyObject *known; /* str -> erlang.Atom | None; see DESIGN */
+static int new_atoms;   /* names admitted from Python so far */
 
 /* Atoms the conversion tables use for Python values: free. */
 static const char *const table_atoms[] = {
-    "true", "false", "none", "nil", "undefined", "nan", "infinity",
-    "neg_infinity",
+    "true", "false", "none", "nil", "undefined", "nan", "infinity", "neg_infinity",
 };
 
 /* erlang.Atom */
@@ -55,8 +53,7 @@ static PyObject *atom_repr(PyObject *self)
 }
 
 static PyTypeObject AtomType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "erlang.Atom",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "erlang.Atom",
     .tp_doc = PyDoc_STR("An Erlang atom: a str that converts back to an "
                         "atom instead of a binary."),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -81,8 +78,7 @@ static PyObject *opaque_richcompare(PyObject *a, PyObject *b, int op)
 {
     if (!Py_IS_TYPE(b, Py_TYPE(a)))
         Py_RETURN_NOTIMPLEMENTED;
-    return PyObject_RichCompare(((Opaque *)a)->bytes, ((Opaque *)b)->bytes,
-                                op);
+    return PyObject_RichCompare(((Opaque *)a)->bytes, ((Opaque *)b)->bytes, op);
 }
 
 /* "<erlang.Pid node 85.0>" or "<erlang.Ref node 1.2.3>" (id words in the
@@ -96,12 +92,10 @@ static PyObject *opaque_repr(PyObject *self)
     erlang_ref ref;
 
     if (ei_decode_pid(buf, &i, &pid) == 0)
-        return PyUnicode_FromFormat("<%s %s %u.%u>", name, pid.node,
-                                    pid.num, pid.serial);
+        return PyUnicode_FromFormat("<%s %s %u.%u>", name, pid.node, pid.num, pid.serial);
     i = 0;
     if (ei_decode_ref(buf, &i, &ref) == 0 && ref.len >= 1 && ref.len <= 5) {
-        PyObject *r = PyUnicode_FromFormat("<%s %s %u", name, ref.node,
-                                           ref.n[ref.len - 1]);
+        PyObject *r = PyUnicode_FromFormat("<%s %s %u", name, ref.node, ref.n[ref.len - 1]);
         for (int k = ref.len - 2; r != NULL && k >= 0; k--)
             PyUnicode_AppendAndDel(&r, PyUnicode_FromFormat(".%u", ref.n[k]));
         if (r != NULL)
@@ -124,18 +118,17 @@ static PyMethodDef opaque_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-#define OPAQUE_TYPE(cname, pyname, doc)                                       \
-    static PyTypeObject cname = {                                             \
-        PyVarObject_HEAD_INIT(NULL, 0)                                        \
-        .tp_name = pyname,                                                    \
-        .tp_doc = PyDoc_STR(doc),                                             \
-        .tp_basicsize = sizeof(Opaque),                                       \
-        .tp_flags = Py_TPFLAGS_DEFAULT,                                       \
-        .tp_dealloc = opaque_dealloc,                                         \
-        .tp_repr = opaque_repr,                                               \
-        .tp_hash = opaque_hash,                                               \
-        .tp_richcompare = opaque_richcompare,                                 \
-        .tp_methods = opaque_methods,                                         \
+#define OPAQUE_TYPE(cname, pyname, doc)                                                            \
+    static PyTypeObject cname = {                                                                  \
+        PyVarObject_HEAD_INIT(NULL, 0).tp_name = pyname,                                           \
+        .tp_doc = PyDoc_STR(doc),                                                                  \
+        .tp_basicsize = sizeof(Opaque),                                                            \
+        .tp_flags = Py_TPFLAGS_DEFAULT,                                                            \
+        .tp_dealloc = opaque_dealloc,                                                              \
+        .tp_repr = opaque_repr,                                                                    \
+        .tp_hash = opaque_hash,                                                                    \
+        .tp_richcompare = opaque_richcompare,                                                      \
+        .tp_methods = opaque_methods,                                                              \
     }
 
 OPAQUE_TYPE(PidType, "erlang.Pid",
@@ -145,8 +138,7 @@ OPAQUE_TYPE(RefType, "erlang.Ref",
             "An Erlang reference, received from Erlang; converts back to the "
             "same reference.");
 
-static PyObject *opaque_new(PyTypeObject *type, const char *term,
-                            Py_ssize_t len)
+static PyObject *opaque_new(PyTypeObject *type, const char *term, Py_ssize_t len)
 {
     PyObject *bytes = PyBytes_FromStringAndSize(term, len);
     if (bytes == NULL)
@@ -180,8 +172,7 @@ static int add_type(PyObject *m, PyTypeObject *type, const char *name)
 static PyObject *new_known(void)
 {
     PyObject *d = PyDict_New();
-    for (size_t i = 0; d != NULL && i < sizeof table_atoms / sizeof *table_atoms;
-         i++) {
+    for (size_t i = 0; d != NULL && i < sizeof table_atoms / sizeof *table_atoms; i++) {
         PyObject *name = PyUnicode_FromString(table_atoms[i]);
         if (name == NULL || PyDict_SetItem(d, name, Py_None) < 0)
             Py_CLEAR(d);
@@ -197,8 +188,8 @@ static PyObject *PyInit_erlang(void)
         return NULL;
     if (known == NULL && (known = new_known()) == NULL)
         goto fail;
-    if (add_type(m, &AtomType, "Atom") < 0 || add_type(m, &PidType, "Pid") < 0
-        || add_type(m, &RefType, "Ref") < 0)
+    if (add_type(m, &AtomType, "Atom") < 0 || add_type(m, &PidType, "Pid") < 0 ||
+        add_type(m, &RefType, "Ref") < 0)
         goto fail;
     return m;
 fail:
@@ -220,9 +211,18 @@ int erlmod_setup(void)
     return 0;
 }
 
-PyTypeObject *erlmod_atom_type(void) { return &AtomType; }
-PyTypeObject *erlmod_pid_type(void) { return &PidType; }
-PyTypeObject *erlmod_ref_type(void) { return &RefType; }
+PyTypeObject *erlmod_atom_type(void)
+{
+    return &AtomType;
+}
+PyTypeObject *erlmod_pid_type(void)
+{
+    return &PidType;
+}
+PyTypeObject *erlmod_ref_type(void)
+{
+    return &RefType;
+}
 
 PyObject *erlmod_atom_from_erlang(const char *utf8, Py_ssize_t len)
 {
@@ -251,13 +251,11 @@ int erlmod_atom_admit(PyObject *name)
     if (found != 0)
         return found < 0 ? -1 : 0;
     if (PyUnicode_GET_LENGTH(name) > ATOM_MAX_CHARS) {
-        PyErr_Format(PyExc_TypeError, "atom name longer than %d characters",
-                     ATOM_MAX_CHARS);
+        PyErr_Format(PyExc_TypeError, "atom name longer than %d characters", ATOM_MAX_CHARS);
         return -1;
     }
     if (new_atoms >= ERLMOD_MAX_NEW_ATOMS) {
-        PyErr_Format(PyExc_TypeError, "atom cap of %d new atoms reached",
-                     ERLMOD_MAX_NEW_ATOMS);
+        PyErr_Format(PyExc_TypeError, "atom cap of %d new atoms reached", ERLMOD_MAX_NEW_ATOMS);
         return -1;
     }
     PyObject *key = PyUnicode_FromObject(name); /* plain str */

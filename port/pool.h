@@ -27,7 +27,7 @@ struct job {
     char *frame;            /* malloc'd; owned by the job */
     size_t len;
     struct envelope env;
-    atomic_int answered;    /* set by whoever sends the one reply */
+    atomic_int answered; /* set by whoever sends the one reply */
 };
 
 /* Frees the job and its frame. NULL-safe. */
@@ -65,7 +65,8 @@ struct pools *pools_new(const struct pool_hooks *hooks);
  * Writes its context ids to ids[0, returned count). Returns the number of
  * contexts, -EINVAL for a size outside 1..PY_PORT_MAX_POOL_SIZE, or
  * -ENOMEM / -EAGAIN when memory or threads run out (the contexts that did
- * start are stopped again: no pool is left half-started). ids must hold PY_PORT_MAX_POOL_SIZE entries.
+ * start are stopped again: no pool is left half-started). ids must hold PY_PORT_MAX_POOL_SIZE
+ * entries.
  */
 int pools_start(struct pools *p, const char *name, long size, long *ids);
 

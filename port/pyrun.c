@@ -89,8 +89,7 @@ static void describe_exception(const char *what, char *err, size_t errlen)
     PyObject *exc = take_exception();
     PyObject *s = exc ? PyObject_Str(exc) : NULL;
     const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
-    snprintf(err, errlen, "%s: %s: %s", what, exc ? Py_TYPE(exc)->tp_name : "?",
-             msg ? msg : "?");
+    snprintf(err, errlen, "%s: %s: %s", what, exc ? Py_TYPE(exc)->tp_name : "?", msg ? msg : "?");
     PyErr_Clear();
     Py_XDECREF(s);
     Py_XDECREF(exc);
@@ -247,8 +246,10 @@ static int decode_name(const char *buf, int len, int *i, char *out, const char *
     if (ei_decode_atom_as(buf, i, out, NAME_MAX_BYTES, ERLANG_UTF8, NULL, NULL) == 0)
         return 0;
 bad:
-    PyErr_Format(PyExc_TypeError, "%s name must be an atom or a binary without NUL bytes "
-                 "(at most %d bytes)", what, NAME_MAX_BYTES - 1);
+    PyErr_Format(PyExc_TypeError,
+                 "%s name must be an atom or a binary without NUL bytes "
+                 "(at most %d bytes)",
+                 what, NAME_MAX_BYTES - 1);
     return -1;
 }
 

@@ -18,7 +18,9 @@ struct queue {
     size_t len;
 };
 
+// clang-format off
 #define QUEUE_INIT {NULL, NULL, 0}
+// clang-format on
 
 /* Appends node at the tail. */
 void queue_push(struct queue *q, struct queue_node *node);

@@ -25,36 +25,36 @@
 #include "erlmod.h"
 
 /* An inline byte array and its length, as two arguments. */
-#define BYTES(...)                                                            \
-    (const unsigned char[]){__VA_ARGS__},                                     \
-        sizeof((const unsigned char[]){__VA_ARGS__})
+#define BYTES(...)                                                                                 \
+    (const unsigned char[]){__VA_ARGS__}, sizeof((const unsigned char[]){__VA_ARGS__})
 #define ARRAY(a) a, sizeof a
 
 /* Terms from a running node: self(), a spawned pid, make_ref(), a port. */
-static const unsigned char t_pid[] = {
-    88, 119, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115,
-    116, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0};
-static const unsigned char t_pid2[] = {
-    88, 119, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115,
-    116, 0, 0, 0, 79, 0, 0, 0, 0, 0, 0, 0, 0};
-static const unsigned char t_pid_latin1[] = { /* term_to_binary(self()) */
-    88, 100, 0, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111,
-    115, 116, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0};
-static const unsigned char t_ref[] = {
-    90, 0, 3, 119, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111,
-    115, 116, 0, 0, 0, 0, 0, 1, 28, 235, 255, 132, 0, 1, 180, 35, 177, 163};
+static const unsigned char t_pid[] = {88,  119, 13,  110, 111, 110, 111, 100, 101, 64,
+                                      110, 111, 104, 111, 115, 116, 0,   0,   0,   9,
+                                      0,   0,   0,   0,   0,   0,   0,   0};
+static const unsigned char t_pid2[] = {88,  119, 13,  110, 111, 110, 111, 100, 101, 64,
+                                       110, 111, 104, 111, 115, 116, 0,   0,   0,   79,
+                                       0,   0,   0,   0,   0,   0,   0,   0};
+static const unsigned char t_pid_latin1[] = {/* term_to_binary(self()) */
+                                             88, 100, 0,   13,  110, 111, 110, 111, 100, 101,
+                                             64, 110, 111, 104, 111, 115, 116, 0,   0,   0,
+                                             9,  0,   0,   0,   0,   0,   0,   0,   0};
+static const unsigned char t_ref[] = {90,  0,   3,   119, 13,  110, 111, 110, 111, 100, 101, 64,
+                                      110, 111, 104, 111, 115, 116, 0,   0,   0,   0,   0,   1,
+                                      28,  235, 255, 132, 0,   1,   180, 35,  177, 163};
 static const unsigned char t_ref_latin1[] = {
-    90, 0, 3, 100, 0, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104,
-    111, 115, 116, 0, 0, 0, 0, 0, 1, 28, 235, 255, 132, 0, 1, 180, 35, 177,
-    163};
-static const unsigned char t_port[] = {
-    89, 119, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115,
-    116, 0, 0, 0, 0, 0, 0, 0, 0};
-static const unsigned char t_fun[] = { /* fun() -> ok end */
-    112, 0, 0, 0, 71, 0, 90, 13, 146, 139, 132, 216, 70, 209, 130, 1, 5, 247,
-    72, 77, 35, 239, 0, 0, 0, 1, 0, 0, 0, 0, 119, 5, 99, 118, 103, 101, 110,
-    97, 1, 98, 2, 208, 108, 148, 88, 119, 13, 110, 111, 110, 111, 100, 101,
-    64, 110, 111, 104, 111, 115, 116, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0};
+    90,  0, 3, 100, 0, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115,
+    116, 0, 0, 0,   0, 0,  1,   28,  235, 255, 132, 0,   1,  180, 35,  177, 163};
+static const unsigned char t_port[] = {89,  119, 13,  110, 111, 110, 111, 100, 101, 64, 110, 111,
+                                       104, 111, 115, 116, 0,   0,   0,   0,   0,   0,  0,   0};
+static const unsigned char t_fun[] = {/* fun() -> ok end */
+                                      112, 0,   0,   0,   71,  0,   90,  13,  146, 139, 132, 216,
+                                      70,  209, 130, 1,   5,   247, 72,  77,  35,  239, 0,   0,
+                                      0,   1,   0,   0,   0,   0,   119, 5,   99,  118, 103, 101,
+                                      110, 97,  1,   98,  2,   208, 108, 148, 88,  119, 13,  110,
+                                      111, 110, 111, 100, 101, 64,  110, 111, 104, 111, 115, 116,
+                                      0,   0,   0,   9,   0,   0,   0,   0,   0,   0,   0,   0};
 
 /* Fixture and helpers */
 
@@ -72,8 +72,8 @@ static void start_python(void)
     ck_assert(!PyStatus_Exception(status));
     ck_assert_int_eq(erlmod_setup(), 0);
     globals = PyModule_GetDict(PyImport_AddModule("__main__"));
-    PyObject *r = PyRun_String("import erlang, math\nfrom erlang import Atom\n",
-                               Py_file_input, globals, globals);
+    PyObject *r = PyRun_String("import erlang, math\nfrom erlang import Atom\n", Py_file_input,
+                               globals, globals);
     ck_assert_ptr_nonnull(r);
     Py_DECREF(r);
 }
@@ -168,8 +168,7 @@ static char *hex(const unsigned char *b, size_t n)
     return s;
 }
 
-static void assert_bytes(const ei_x_buff *x, const unsigned char *b,
-                         size_t n)
+static void assert_bytes(const ei_x_buff *x, const unsigned char *b, size_t n)
 {
     char *got = hex((const unsigned char *)x->buff, x->index);
     char *want = hex(b, n);
@@ -226,8 +225,7 @@ static void round_trips(const unsigned char *b, size_t n)
 }
 
 /* `lists` one-element lists around the term leaf; *n gets the length. */
-static unsigned char *nested(int lists, const char *leaf, size_t leaf_n,
-                             size_t *n)
+static unsigned char *nested(int lists, const char *leaf, size_t leaf_n, size_t *n)
 {
     unsigned char *b = malloc(6 * (size_t)lists + leaf_n), *p = b;
     for (int i = 0; i < lists; i++, p += 5)
@@ -272,8 +270,7 @@ static void exact_new(struct exact *e, const unsigned char *b, size_t n)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t data = (n + page - 1) / page * page;
     e->map_len = data + page;
-    e->map = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    e->map = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ck_assert_ptr_ne(e->map, MAP_FAILED);
     ck_assert_int_eq(mprotect(e->map + data, page, PROT_NONE), 0);
     e->guarded = e->map + data - n;
@@ -307,8 +304,7 @@ static void prefixes_fail(decoder decode, const unsigned char *b, size_t n)
             PyObject *v = decode(copies[c], (int)k, &i);
             if (k == n && v == NULL)
                 PyErr_Print();
-            ck_assert_msg((v != NULL) == (k == n),
-                          "prefix of %zu of %zu bytes: %s", k, n,
+            ck_assert_msg((v != NULL) == (k == n), "prefix of %zu of %zu bytes: %s", k, n,
                           v ? "decoded" : "failed");
             ck_assert_int_eq(i, v ? (int)n : 0);
             if (v == NULL)
@@ -336,16 +332,12 @@ START_TEST(test_convert_bignums_to_int)
 {
     decodes_to(BYTES(110, 4, 0, 0, 0, 0, 128), "2**31");
     decodes_to(BYTES(110, 4, 1, 1, 0, 0, 128), "-2**31 - 1");
-    decodes_to(BYTES(110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 127),
-               "2**63 - 1");
+    decodes_to(BYTES(110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 127), "2**63 - 1");
     decodes_to(BYTES(110, 8, 1, 0, 0, 0, 0, 0, 0, 0, 128), "-2**63");
-    decodes_to(BYTES(110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 255),
-               "2**64 - 1");
+    decodes_to(BYTES(110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 255), "2**64 - 1");
     decodes_to(BYTES(110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1), "2**64");
-    decodes_to(BYTES(110, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16),
-               "2**100");
-    decodes_to(BYTES(110, 13, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16),
-               "-(2**100)");
+    decodes_to(BYTES(110, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16), "2**100");
+    decodes_to(BYTES(110, 13, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16), "-(2**100)");
 }
 END_TEST
 
@@ -397,18 +389,17 @@ START_TEST(test_convert_none_nil_undefined_to_none)
 {
     decodes_to(BYTES(119, 4, 'n', 'o', 'n', 'e'), "None");
     decodes_to(BYTES(119, 3, 'n', 'i', 'l'), "None");
-    decodes_to(BYTES(119, 9, 'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd'),
-               "None");
+    decodes_to(BYTES(119, 9, 'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd'), "None");
 }
 END_TEST
 
 START_TEST(test_convert_atoms_to_atom)
 {
     decodes_to(BYTES(119, 3, 'f', 'o', 'o'), "Atom('foo')");
-    decodes_to(BYTES(100, 0, 3, 'f', 'o', 'o'), "Atom('foo')");    /* ATOM_EXT */
-    decodes_to(BYTES(115, 3, 'f', 'o', 'o'), "Atom('foo')");       /* SMALL_ATOM_EXT */
-    decodes_to(BYTES(118, 0, 3, 'f', 'o', 'o'), "Atom('foo')");    /* ATOM_UTF8_EXT */
-    decodes_to(BYTES(100, 0, 1, 233), "Atom('\\xe9')");             /* Latin-1 é */
+    decodes_to(BYTES(100, 0, 3, 'f', 'o', 'o'), "Atom('foo')"); /* ATOM_EXT */
+    decodes_to(BYTES(115, 3, 'f', 'o', 'o'), "Atom('foo')");    /* SMALL_ATOM_EXT */
+    decodes_to(BYTES(118, 0, 3, 'f', 'o', 'o'), "Atom('foo')"); /* ATOM_UTF8_EXT */
+    decodes_to(BYTES(100, 0, 1, 233), "Atom('\\xe9')");         /* Latin-1 é */
     decodes_to(BYTES(119, 2, 195, 169), "Atom('\\xe9')");
     decodes_to(BYTES(119, 3, 226, 152, 131), "Atom('\\u2603')");
     decodes_to(BYTES(119, 0), "Atom('')");
@@ -438,8 +429,7 @@ END_TEST
 
 START_TEST(test_convert_utf8_binary_to_str)
 {
-    decodes_to(BYTES(109, 0, 0, 0, 6, 'h', 195, 169, 'l', 'l', 'o'),
-               "'h\\xe9llo'");
+    decodes_to(BYTES(109, 0, 0, 0, 6, 'h', 195, 169, 'l', 'l', 'o'), "'h\\xe9llo'");
     decodes_to(BYTES(109, 0, 0, 0, 0), "''");
 }
 END_TEST
@@ -453,17 +443,12 @@ END_TEST
 
 START_TEST(test_convert_bytes_tuple_to_bytes)
 {
-    decodes_to(BYTES(104, 2, 119, 5, 'b', 'y', 't', 'e', 's', 109, 0, 0, 0, 3,
-                     'a', 'b', 'c'),
+    decodes_to(BYTES(104, 2, 119, 5, 'b', 'y', 't', 'e', 's', 109, 0, 0, 0, 3, 'a', 'b', 'c'),
                "b'abc'");
-    decodes_to(BYTES(104, 2, 100, 0, 5, 'b', 'y', 't', 'e', 's', 109, 0, 0, 0,
-                     0),
-               "b''");
+    decodes_to(BYTES(104, 2, 100, 0, 5, 'b', 'y', 't', 'e', 's', 109, 0, 0, 0, 0), "b''");
     /* not a binary second, or not a 2-tuple: an ordinary tuple */
-    decodes_to(BYTES(104, 2, 119, 5, 'b', 'y', 't', 'e', 's', 97, 1),
-               "(Atom('bytes'), 1)");
-    decodes_to(BYTES(104, 1, 119, 5, 'b', 'y', 't', 'e', 's'),
-               "(Atom('bytes'),)");
+    decodes_to(BYTES(104, 2, 119, 5, 'b', 'y', 't', 'e', 's', 97, 1), "(Atom('bytes'), 1)");
+    decodes_to(BYTES(104, 1, 119, 5, 'b', 'y', 't', 'e', 's'), "(Atom('bytes'),)");
 }
 END_TEST
 
@@ -478,8 +463,7 @@ END_TEST
 
 START_TEST(test_convert_lists_to_list)
 {
-    decodes_to(BYTES(108, 0, 0, 0, 3, 97, 1, 109, 0, 0, 0, 1, 'a', 107, 0, 1,
-                     2, 106),
+    decodes_to(BYTES(108, 0, 0, 0, 3, 97, 1, 109, 0, 0, 0, 1, 'a', 107, 0, 1, 2, 106),
                "[1, 'a', [2]]");
     decodes_to(BYTES(106), "[]");
 }
@@ -495,10 +479,8 @@ END_TEST
 START_TEST(test_convert_chunked_list_to_list)
 {
     /* [1 | [2]] as two LIST_EXT, and [1 | "ab"] */
-    decodes_to(BYTES(108, 0, 0, 0, 1, 97, 1, 108, 0, 0, 0, 1, 97, 2, 106),
-               "[1, 2]");
-    decodes_to(BYTES(108, 0, 0, 0, 1, 97, 1, 107, 0, 2, 'a', 'b'),
-               "[1, 97, 98]");
+    decodes_to(BYTES(108, 0, 0, 0, 1, 97, 1, 108, 0, 0, 0, 1, 97, 2, 106), "[1, 2]");
+    decodes_to(BYTES(108, 0, 0, 0, 1, 97, 1, 107, 0, 2, 'a', 'b'), "[1, 97, 98]");
 }
 END_TEST
 
@@ -512,13 +494,11 @@ END_TEST
 
 START_TEST(test_convert_maps_to_dict)
 {
-    decodes_to(BYTES(116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0, 0, 0, 1,
-                     'b', 107, 0, 1, 2),
+    decodes_to(BYTES(116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0, 0, 0, 1, 'b', 107, 0, 1, 2),
                "{Atom('a'): 1, 'b': [2]}");
     decodes_to(BYTES(116, 0, 0, 0, 0), "{}");
     /* #{{1, a} => x}: tuple keys are hashable */
-    decodes_to(BYTES(116, 0, 0, 0, 1, 104, 2, 97, 1, 119, 1, 'a', 119, 1,
-                     'x'),
+    decodes_to(BYTES(116, 0, 0, 0, 1, 104, 2, 97, 1, 119, 1, 'a', 119, 1, 'x'),
                "{(1, Atom('a')): Atom('x')}");
 }
 END_TEST
@@ -526,20 +506,18 @@ END_TEST
 START_TEST(test_convert_unhashable_map_key_fails)
 {
     decode_fails(BYTES(116, 0, 0, 0, 1, 107, 0, 1, 1, 97, 2), "unhashable");
-    decode_fails(BYTES(116, 0, 0, 0, 1, 116, 0, 0, 0, 0, 97, 2),
-                 "unhashable");
+    decode_fails(BYTES(116, 0, 0, 0, 1, 116, 0, 0, 0, 0, 97, 2), "unhashable");
 }
 END_TEST
 
 START_TEST(test_convert_map_keys_colliding_in_python_fail)
 {
     /* #{1 => a, 1.0 => b} */
-    decode_fails(BYTES(116, 0, 0, 0, 2, 97, 1, 119, 1, 'a', 70, 63, 240, 0,
-                       0, 0, 0, 0, 0, 119, 1, 'b'),
-                 "same Python key");
+    decode_fails(
+        BYTES(116, 0, 0, 0, 2, 97, 1, 119, 1, 'a', 70, 63, 240, 0, 0, 0, 0, 0, 0, 119, 1, 'b'),
+        "same Python key");
     /* #{a => 1, <<"a">> => 2} */
-    decode_fails(BYTES(116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0, 0, 0, 1,
-                       'a', 97, 2),
+    decode_fails(BYTES(116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0, 0, 0, 1, 'a', 97, 2),
                  "same Python key");
 }
 END_TEST
@@ -623,8 +601,7 @@ START_TEST(test_convert_fun_fails)
 {
     decode_fails(ARRAY(t_fun), "cannot convert an Erlang fun to Python");
     /* fun lists:map/2 (EXPORT_EXT); FUN_EXT ('u') is refused by its tag */
-    decode_fails(BYTES(113, 119, 5, 'l', 'i', 's', 't', 's', 119, 3, 'm', 'a',
-                       'p', 97, 2),
+    decode_fails(BYTES(113, 119, 5, 'l', 'i', 's', 't', 's', 119, 3, 'm', 'a', 'p', 97, 2),
                  "cannot convert an Erlang fun to Python");
     decode_fails(BYTES(117, 0, 0, 0, 0), "Erlang fun");
 }
@@ -635,18 +612,14 @@ START_TEST(test_convert_port_fails)
     decode_fails(ARRAY(t_port), "cannot convert an Erlang port to Python");
     /* PORT_EXT ('f') and V4_PORT_EXT ('x'), node 'n' */
     decode_fails(BYTES(102, 100, 0, 1, 'n', 0, 0, 0, 1, 0), "Erlang port");
-    decode_fails(BYTES(120, 100, 0, 1, 'n', 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-                       0),
-                 "Erlang port");
+    decode_fails(BYTES(120, 100, 0, 1, 'n', 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0), "Erlang port");
 }
 END_TEST
 
 START_TEST(test_convert_bitstring_fails)
 {
-    decode_fails(BYTES(77, 0, 0, 0, 1, 3, 32),
-                 "cannot convert an Erlang bitstring to Python");
-    decode_fails(BYTES(108, 0, 0, 0, 1, 77, 0, 0, 0, 1, 3, 32, 106),
-                 "Erlang bitstring");
+    decode_fails(BYTES(77, 0, 0, 0, 1, 3, 32), "cannot convert an Erlang bitstring to Python");
+    decode_fails(BYTES(108, 0, 0, 0, 1, 77, 0, 0, 0, 1, 3, 32, 106), "Erlang bitstring");
 }
 END_TEST
 
@@ -675,8 +648,7 @@ START_TEST(test_convert_depth_limit_counts_every_container)
     } leaves[] = {{"h\1a\1", 4}, {"t\0\0\0\0", 5}, {"k\0\1a", 4}};
     for (int i = 0; i < 3; i++) {
         size_t n;
-        unsigned char *b = nested(CONVERT_MAX_DEPTH - 1, leaves[i].bytes,
-                                  leaves[i].n, &n);
+        unsigned char *b = nested(CONVERT_MAX_DEPTH - 1, leaves[i].bytes, leaves[i].n, &n);
         PyObject *v = to_py(b, n);
         ck_assert_ptr_nonnull(v);
         Py_DECREF(v);
@@ -699,7 +671,7 @@ END_TEST
 
 START_TEST(test_convert_malformed_terms_fail)
 {
-    decode_fails(BYTES(42), "malformed term");                 /* no such tag */
+    decode_fails(BYTES(42), "malformed term");                      /* no such tag */
     decode_fails(BYTES(109, 255, 255, 255, 255), "malformed term"); /* len -1 */
     decode_fails(BYTES(109, 127, 255, 255, 255), "malformed term"); /* > int */
     decode_fails(BYTES(108, 127, 255, 255, 255), "malformed term");
@@ -707,10 +679,10 @@ START_TEST(test_convert_malformed_terms_fail)
     decode_fails(BYTES(105, 127, 255, 255, 255), "malformed term");
     decode_fails(BYTES(116, 127, 255, 255, 255), "malformed term");
     decode_fails(BYTES(111, 127, 255, 255, 255, 0), "malformed term");
-    decode_fails(BYTES(110, 1, 2, 1), "malformed term"); /* sign 2 */
+    decode_fails(BYTES(110, 1, 2, 1), "malformed term");       /* sign 2 */
     decode_fails(BYTES(119, 2, 0xc3, 0x28), "malformed term"); /* bad UTF-8 */
     decode_fails(BYTES(88, 97, 1, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0),
-                 "malformed term"); /* pid whose node is not an atom */
+                 "malformed term");                              /* pid whose node is not an atom */
     decode_fails(BYTES(77, 0, 0, 0, 1, 9, 0), "malformed term"); /* 9 bits */
 }
 END_TEST
@@ -746,21 +718,19 @@ START_TEST(test_convert_truncated_terms_fail)
     const struct term terms[] = {
         {BYTES(109, 0, 0, 0, 3, 'a', 'b', 'c')}, /* <<"abc">> */
         {BYTES(77, 0, 0, 0, 2, 8, 'h', 'i')},    /* BIT_BINARY_EXT */
-        {BYTES(108, 0, 0, 0, 2, 109, 0, 0, 0, 1, 'a', 109, 0, 0, 0, 2, 'b',
-               'c', 106)},                       /* [<<"a">>, <<"bc">>] */
+        {BYTES(108, 0, 0, 0, 2, 109, 0, 0, 0, 1, 'a', 109, 0, 0, 0, 2, 'b', 'c',
+               106)},                                         /* [<<"a">>, <<"bc">>] */
         {BYTES(108, 0, 0, 0, 1, 97, 1, 107, 0, 2, 'a', 'b')}, /* [1 | "ab"] */
         /* #{a => 1, <<"b">> => "xy"} */
-        {BYTES(116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0, 0, 0, 1, 'b',
-               107, 0, 2, 'x', 'y')},
+        {BYTES(116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0, 0, 0, 1, 'b', 107, 0, 2, 'x', 'y')},
         /* 2**100, 2**2100 */
         {BYTES(110, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16)},
         {big, big_n},
         /* {1, {{1.5}, {bytes, <<"z">>}}, 2**64} */
-        {BYTES(104, 3, 97, 1, 104, 2, 104, 1, 70, 63, 248, 0, 0, 0, 0, 0, 0,
-               104, 2, 119, 5, 'b', 'y', 't', 'e', 's', 109, 0, 0, 0, 1, 'z',
-               110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)},
-        {BYTES(105, 0, 0, 0, 1, 97, 7)},         /* LARGE_TUPLE_EXT {7} */
-        {BYTES(100, 0, 2, 'f', 233)},            /* Latin-1 ATOM_EXT */
+        {BYTES(104, 3, 97, 1, 104, 2, 104, 1, 70, 63, 248, 0, 0, 0, 0, 0, 0, 104, 2, 119, 5, 'b',
+               'y', 't', 'e', 's', 109, 0, 0, 0, 1, 'z', 110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)},
+        {BYTES(105, 0, 0, 0, 1, 97, 7)}, /* LARGE_TUPLE_EXT {7} */
+        {BYTES(100, 0, 2, 'f', 233)},    /* Latin-1 ATOM_EXT */
         {ARRAY(float_text)},
         {ARRAY(t_pid)},
         {ARRAY(t_ref)},
@@ -775,9 +745,8 @@ END_TEST
 START_TEST(test_convert_truncated_kwargs_fail)
 {
     prefixes_fail(convert_term_to_kwargs,
-                  BYTES(116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0, 0, 0, 2,
-                        'b', 'c', 108, 0, 0, 0, 1, 109, 0, 0, 0, 1, 'd',
-                        106));
+                  BYTES(116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0, 0, 0, 2, 'b', 'c', 108, 0, 0,
+                        0, 1, 109, 0, 0, 0, 1, 'd', 106));
 }
 END_TEST
 
@@ -838,8 +807,8 @@ static void kwargs_fail(const unsigned char *b, size_t n, const char *text)
 
 START_TEST(test_convert_kwargs_from_atom_and_binary_keys)
 {
-    const unsigned char b[] = {116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0,
-                               0, 0, 1, 'b', 119, 3, 'f', 'o', 'o'};
+    const unsigned char b[] = {116, 0, 0, 0, 2,   119, 1, 'a', 97,  1,  109,
+                               0,   0, 0, 1, 'b', 119, 3, 'f', 'o', 'o'};
     int i = 0;
     PyObject *d = convert_term_to_kwargs((const char *)b, sizeof b, &i);
     ck_assert_ptr_nonnull(d);
@@ -861,8 +830,7 @@ START_TEST(test_convert_kwargs_reject_other_terms)
     kwargs_fail(BYTES(116, 0, 0, 0, 1, 109, 0, 0, 0, 1, 255, 97, 1), msg);
     kwargs_fail(BYTES(106), msg);
     kwargs_fail(BYTES(108, 0, 0, 0, 1, 97, 1, 106), msg);
-    kwargs_fail(BYTES(116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0, 0, 0, 1,
-                      'a', 97, 2),
+    kwargs_fail(BYTES(116, 0, 0, 0, 2, 119, 1, 'a', 97, 1, 109, 0, 0, 0, 1, 'a', 97, 2),
                 "same Python key");
 }
 END_TEST
@@ -879,21 +847,17 @@ START_TEST(test_convert_ints_to_integers)
     encodes_to("-2**31", BYTES(98, 128, 0, 0, 0));
     encodes_to("2**31", BYTES(110, 4, 0, 0, 0, 0, 128));
     encodes_to("-2**31 - 1", BYTES(110, 4, 1, 1, 0, 0, 128));
-    encodes_to("2**63 - 1",
-               BYTES(110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 127));
+    encodes_to("2**63 - 1", BYTES(110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 127));
     encodes_to("-2**63", BYTES(110, 8, 1, 0, 0, 0, 0, 0, 0, 0, 128));
-    encodes_to("2**64 - 1",
-               BYTES(110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 255));
+    encodes_to("2**64 - 1", BYTES(110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 255));
     encodes_to("2**64", BYTES(110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1));
 }
 END_TEST
 
 START_TEST(test_convert_big_ints_to_bignums)
 {
-    encodes_to("2**100", BYTES(110, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                               16));
-    encodes_to("-(2**100)", BYTES(110, 13, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                  0, 16));
+    encodes_to("2**100", BYTES(110, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16));
+    encodes_to("-(2**100)", BYTES(110, 13, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16));
     size_t n;
     unsigned char *b = large_big(0, &n);
     encodes_to("2**2100", b, n);
@@ -940,10 +904,9 @@ END_TEST
 START_TEST(test_convert_nan_and_infinities_to_atoms)
 {
     encodes_to("math.nan", BYTES(119, 3, 'n', 'a', 'n'));
-    encodes_to("math.inf", BYTES(119, 8, 'i', 'n', 'f', 'i', 'n', 'i', 't',
-                                 'y'));
-    encodes_to("-math.inf", BYTES(119, 12, 'n', 'e', 'g', '_', 'i', 'n', 'f',
-                                  'i', 'n', 'i', 't', 'y'));
+    encodes_to("math.inf", BYTES(119, 8, 'i', 'n', 'f', 'i', 'n', 'i', 't', 'y'));
+    encodes_to("-math.inf",
+               BYTES(119, 12, 'n', 'e', 'g', '_', 'i', 'n', 'f', 'i', 'n', 'i', 't', 'y'));
 }
 END_TEST
 
@@ -952,8 +915,7 @@ START_TEST(test_convert_bool_and_none_to_atoms)
     encodes_to("True", BYTES(119, 4, 't', 'r', 'u', 'e'));
     encodes_to("False", BYTES(119, 5, 'f', 'a', 'l', 's', 'e'));
     encodes_to("None", BYTES(119, 4, 'n', 'o', 'n', 'e'));
-    encodes_to("[True, 1]", BYTES(108, 0, 0, 0, 2, 119, 4, 't', 'r', 'u', 'e',
-                                  97, 1, 106));
+    encodes_to("[True, 1]", BYTES(108, 0, 0, 0, 2, 119, 4, 't', 'r', 'u', 'e', 97, 1, 106));
 }
 END_TEST
 
@@ -961,8 +923,7 @@ END_TEST
 
 START_TEST(test_convert_str_to_utf8_binary)
 {
-    encodes_to("'h\\xe9llo'", BYTES(109, 0, 0, 0, 6, 'h', 195, 169, 'l', 'l',
-                                    'o'));
+    encodes_to("'h\\xe9llo'", BYTES(109, 0, 0, 0, 6, 'h', 195, 169, 'l', 'l', 'o'));
     encodes_to("''", BYTES(109, 0, 0, 0, 0));
     encodes_to("'\\u2603'", BYTES(109, 0, 0, 0, 3, 226, 152, 131));
 }
@@ -1044,28 +1005,24 @@ END_TEST
 
 START_TEST(test_convert_lists_and_tuples)
 {
-    encodes_to("[1, 'a']", BYTES(108, 0, 0, 0, 2, 97, 1, 109, 0, 0, 0, 1, 'a',
-                                 106));
+    encodes_to("[1, 'a']", BYTES(108, 0, 0, 0, 2, 97, 1, 109, 0, 0, 0, 1, 'a', 106));
     encodes_to("[]", BYTES(106));
     encodes_to("(1, 'a')", BYTES(104, 2, 97, 1, 109, 0, 0, 0, 1, 'a'));
     encodes_to("()", BYTES(104, 0));
     encodes_to("[[]]", BYTES(108, 0, 0, 0, 1, 106, 106));
-    round_trips(BYTES(108, 0, 0, 0, 3, 97, 1, 109, 0, 0, 0, 1, 'a', 104, 1,
-                      106, 106));
+    round_trips(BYTES(108, 0, 0, 0, 3, 97, 1, 109, 0, 0, 0, 1, 'a', 104, 1, 106, 106));
 }
 END_TEST
 
 START_TEST(test_convert_dicts_to_maps)
 {
-    encodes_to("{'a': 1}", BYTES(116, 0, 0, 0, 1, 109, 0, 0, 0, 1, 'a', 97,
-                                 1));
+    encodes_to("{'a': 1}", BYTES(116, 0, 0, 0, 1, 109, 0, 0, 0, 1, 'a', 97, 1));
     encodes_to("{}", BYTES(116, 0, 0, 0, 0));
-    encodes_to("{1: {2: None}}", BYTES(116, 0, 0, 0, 1, 97, 1, 116, 0, 0, 0,
-                                       1, 97, 2, 119, 4, 'n', 'o', 'n', 'e'));
+    encodes_to("{1: {2: None}}",
+               BYTES(116, 0, 0, 0, 1, 97, 1, 116, 0, 0, 0, 1, 97, 2, 119, 4, 'n', 'o', 'n', 'e'));
     /* bytes and tuple keys that do not collide */
-    encodes_to("{b'a': 1, ('b',): 2}",
-               BYTES(116, 0, 0, 0, 2, 109, 0, 0, 0, 1, 'a', 97, 1, 104, 1,
-                     109, 0, 0, 0, 1, 'b', 97, 2));
+    encodes_to("{b'a': 1, ('b',): 2}", BYTES(116, 0, 0, 0, 2, 109, 0, 0, 0, 1, 'a', 97, 1, 104, 1,
+                                             109, 0, 0, 0, 1, 'b', 97, 2));
 }
 END_TEST
 

@@ -228,7 +228,8 @@ START_TEST(test_envelope_reply_error)
     char *buf;
     size_t len;
     ck_assert_int_eq(envelope_reply_error(x.buff, env.reply_off, env.reply_len, "pool_not_started",
-                                          "io", 1, &buf, &len), 0);
+                                          "io", 1, &buf, &len),
+                     0);
     int i = 6 + env.reply_len + 1, version, arity;
     char atom[MAXATOMLEN];
     ei_decode_version(buf, &i, &version);

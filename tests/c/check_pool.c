@@ -13,9 +13,9 @@ struct record {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     int started, stopped, ran;
-    long order[1000];   /* job numbers in the order they ran */
-    long ran_on[1000];  /* context id each job ran on, by job number */
-    int block_job;      /* job number that waits for `release` */
+    long order[1000];  /* job numbers in the order they ran */
+    long ran_on[1000]; /* context id each job ran on, by job number */
+    int block_job;     /* job number that waits for `release` */
     int release, blocked;
     int answered_by_run, answered_by_stop;
     long stop_answers[1000]; /* job numbers answered by a pool stop */
