@@ -1,10 +1,12 @@
 %% @doc Top supervisor of `erlang_python'.
 %%
-%% One child for now: {@link py_port_owner}, the process that owns the
-%% `py_port' OS process. If the port dies the owner stops, every waiting
-%% caller is told through its monitor, and this supervisor starts a fresh
-%% owner and port. The pool registry of the next issue goes here, started
-%% before the owner so that it outlives an owner crash.
+%% Two children, rest_for_one: {@link py_registry}, which owns the pool
+%% registrations and the specs of the pools started at run time, and
+%% {@link py_port_owner}, the process that owns the `py_port' OS process.
+%% If the port dies the owner stops, every waiting caller is told through
+%% its monitor, and this supervisor starts a fresh owner and port, which
+%% starts the recorded pools again; the registry, started first, outlives
+%% it.
 -module(erlang_python_sup).
 -behaviour(supervisor).
 
@@ -31,7 +33,13 @@ start_link() ->
 init([]) ->
     %% A port that dies three times within ten seconds is not coming back:
     %% let the application stop rather than restart Python in a loop.
-    Flags = #{strategy => one_for_one, intensity => 3, period => 10},
+    Flags = #{strategy => rest_for_one, intensity => 3, period => 10},
+    Registry = #{id => py_registry,
+                 start => {py_registry, start_link, []},
+                 restart => permanent,
+                 shutdown => 5000,
+                 type => worker,
+                 modules => [py_registry]},
     Owner = #{id => py_port_owner,
               start => {py_port_owner, start_link, []},
               restart => permanent,
@@ -39,4 +47,4 @@ init([]) ->
               shutdown => 5000,
               type => worker,
               modules => [py_port_owner]},
-    {ok, {Flags, [Owner]}}.
+    {ok, {Flags, [Registry, Owner]}}.

@@ -14,19 +14,41 @@
 -export([call/3]).
 -export([call/4]).
 -export([call/5]).
+-export([call/6]).
 -export([eval/1]).
 -export([eval/2]).
 -export([eval/3]).
+-export([eval/4]).
 -export([exec/1]).
 -export([exec/2]).
+-export([exec/3]).
+-export([spawn_call/3]).
+-export([spawn_call/4]).
+-export([spawn_call/5]).
+-export([await/1]).
+-export([await/2]).
+-export([cast/3]).
+-export([cast/4]).
+-export([cast/5]).
+-export([register_pool/2]).
+-export([unregister_pool/1]).
 
 -export_type([name/0]).
 -export_type([code/0]).
 -export_type([error_reason/0]).
+-export_type([target/0]).
+-export_type([handle/0]).
 
 -type name() :: atom() | binary().
 %% A module name (dotted names such as `os.path' allowed) or a function
 %% name (attribute paths such as `path.basename' allowed).
+
+-type target() :: atom() | pid().
+%% A pool name, or a context pid (from `py_context_router:contexts/1',
+%% `start_pool/2,3' or `get_context/1').
+
+-opaque handle() :: {py_call, pid(), reference() | {error, error_reason()}}.
+%% What {@link spawn_call/3} returns, for {@link await/1} in the same process.
 
 -type code() :: unicode:chardata().
 %% Python source: a UTF-8 binary, a string or any `unicode:chardata()'.
@@ -38,7 +60,10 @@
       | {port_exited, term()}
       | {badarg, module | function | args | kwargs | code | locals | timeout}
       | {bad_request, binary()}
-      | {pool_not_started, atom()}.
+      | {pool_not_started, atom()}
+      | {pool_stopped, atom()}
+      | {context_not_found, pid()}
+      | not_owner.
 
 -define(PORT_KEY, {py, port}).
 -define(DEFAULT_CALL_TIMEOUT, 30000).
@@ -49,122 +74,297 @@
 %%% API
 %%% ==========================================================================
 
-%% @doc Calls `Module.Function(*Args)' with the default timeout.
+%% @doc Calls `Module.Function(*Args)' on the pool registered for it
+%% (see {@link register_pool/2}; `default' if none), with the default
+%% timeout.
 %% @equiv call(Module, Function, Args, #{})
 -spec call(name(), name(), list()) -> {ok, term()} | {error, error_reason()}.
 call(Module, Function, Args) ->
     call(Module, Function, Args, #{}).
 
-%% @doc Calls `Module.Function(*Args, **Kwargs)' with the default timeout
-%% (app env `call_timeout', 30000 ms if unset).
+%% @doc `call(Target, Module, Function, Args)' when the fourth argument is
+%% a list: calls on the pool or context `Target'. `call(Module, Function,
+%% Args, Kwargs)' when it is a map: `Module.Function(*Args, **Kwargs)' on
+%% the registered pool. Both with the default timeout (app env
+%% `call_timeout', 30000 ms if unset).
 %%
 %% `Module' is imported once per port and may be dotted (`` 'os.path' '');
 %% `Function' may be an attribute path (`` 'path.basename' ''). Example:
 %% `{ok, 255} = py:call(builtins, int, [<<"ff">>], #{base => 16})'.
--spec call(name(), name(), list(), #{name() => term()}) ->
-          {ok, term()} | {error, error_reason()}.
+-spec call(target(), name(), name(), list()) -> {ok, term()} | {error, error_reason()};
+          (name(), name(), list(), #{name() => term()}) -> {ok, term()} | {error, error_reason()}.
+call(Target, Module, Function, Args) when is_list(Args) ->
+    call(Target, Module, Function, Args, #{}, default_timeout());
 call(Module, Function, Args, Kwargs) ->
     call(Module, Function, Args, Kwargs, default_timeout()).
 
-%% @doc Calls `Module.Function(*Args, **Kwargs)', waiting at most `Timeout'
-%% milliseconds (or `infinity') for the result.
+%% @doc `call(Target, Module, Function, Args, Kwargs)' when the fifth
+%% argument is a map: on the pool or context `Target', default timeout.
+%% `call(Module, Function, Args, Kwargs, Timeout)' otherwise: on the
+%% registered pool, waiting at most `Timeout' milliseconds (or `infinity').
 %%
 %% On `{error, timeout}' the call goes on running in Python until it
 %% returns; its result is dropped.
--spec call(name(), name(), list(), #{name() => term()}, timeout()) ->
+-spec call(target(), name(), name(), list(), #{name() => term()}) ->
+          {ok, term()} | {error, error_reason()};
+          (name(), name(), list(), #{name() => term()}, timeout()) ->
           {ok, term()} | {error, error_reason()}.
+call(Target, Module, Function, Args, Kwargs) when is_map(Kwargs) ->
+    call(Target, Module, Function, Args, Kwargs, default_timeout());
 call(Module, Function, Args, Kwargs, Timeout) ->
-    case check([{is_name(Module), module},
-                {is_name(Function), function},
-                {is_list(Args), args},
-                {is_map(Kwargs), kwargs},
-                {is_timeout(Timeout), timeout}]) of
-        ok -> request(default, {call, Module, Function, Args, Kwargs}, Timeout);
+    call(route(Module, Function), Module, Function, Args, Kwargs, Timeout).
+
+%% @doc Calls `Module.Function(*Args, **Kwargs)' on the pool or context
+%% `Target', waiting at most `Timeout' milliseconds (or `infinity').
+-spec call(target(), name(), name(), list(), #{name() => term()}, timeout()) ->
+          {ok, term()} | {error, error_reason()}.
+call(Target, Module, Function, Args, Kwargs, Timeout) ->
+    case check_call(Target, Module, Function, Args, Kwargs, Timeout) of
+        ok -> request(Target, {call, Module, Function, Args, Kwargs}, Timeout);
         {error, _} = Error -> Error
     end.
 
 %% @doc Evaluates the Python expression `Code' in the globals of
-%% `__main__', with the default timeout.
+%% `__main__', on the default pool, with the default timeout.
 %% @equiv eval(Code, #{})
 -spec eval(code()) -> {ok, term()} | {error, error_reason()}.
 eval(Code) ->
     eval(Code, #{}).
 
-%% @doc Evaluates the Python expression `Code' in the globals of
-%% `__main__' with `Locals' as its local variables, with the default
-%% timeout. Example: `{ok, 5} = py:eval(<<"x + y">>, #{x => 2, y => 3})'.
--spec eval(code(), #{name() => term()}) -> {ok, term()} | {error, error_reason()}.
+%% @doc `eval(Target, Code)' when the first argument is a pool name or a
+%% context pid: evaluates `Code' there. `eval(Code, Locals)' otherwise:
+%% evaluates `Code' with `Locals' as its local variables, on the default
+%% pool. Example: `{ok, 5} = py:eval(<<"x + y">>, #{x => 2, y => 3})'.
+%%
+%% On a context pid, `Code' runs in that context's own namespace (see
+%% {@link exec/2}); on a pool, in the globals of `__main__'.
+-spec eval(target(), code()) -> {ok, term()} | {error, error_reason()};
+          (code(), #{name() => term()}) -> {ok, term()} | {error, error_reason()}.
+eval(Target, Code) when is_atom(Target); is_pid(Target) ->
+    eval(Target, Code, #{}, default_timeout());
 eval(Code, Locals) ->
-    eval(Code, Locals, default_timeout()).
+    eval(default, Code, Locals, default_timeout()).
 
-%% @doc Evaluates the Python expression `Code' in the globals of
-%% `__main__' with `Locals' as its local variables, waiting at most
-%% `Timeout' milliseconds (or `infinity').
--spec eval(code(), #{name() => term()}, timeout()) ->
-          {ok, term()} | {error, error_reason()}.
+%% @doc `eval(Target, Code, Locals)' when the first argument is a pool
+%% name or a context pid; `eval(Code, Locals, Timeout)' otherwise, on the
+%% default pool, waiting at most `Timeout' milliseconds (or `infinity').
+-spec eval(target(), code(), #{name() => term()}) -> {ok, term()} | {error, error_reason()};
+          (code(), #{name() => term()}, timeout()) -> {ok, term()} | {error, error_reason()}.
+eval(Target, Code, Locals) when is_atom(Target); is_pid(Target) ->
+    eval(Target, Code, Locals, default_timeout());
 eval(Code, Locals, Timeout) ->
+    eval(default, Code, Locals, Timeout).
+
+%% @doc Evaluates `Code' with `Locals' on the pool or context `Target',
+%% waiting at most `Timeout' milliseconds (or `infinity').
+-spec eval(target(), code(), #{name() => term()}, timeout()) ->
+          {ok, term()} | {error, error_reason()}.
+eval(Target, Code, Locals, Timeout) ->
     Bin = code_to_binary(Code),
-    case check([{is_binary(Bin), code},
+    case check([{is_target(Target), pool},
+                {is_binary(Bin), code},
                 {is_map(Locals), locals},
                 {is_timeout(Timeout), timeout}]) of
-        ok -> request(default, {eval, Bin, Locals}, Timeout);
+        ok -> request(Target, {eval, Bin, Locals}, Timeout);
         {error, _} = Error -> Error
     end.
 
-%% @doc Runs the Python statements `Code' in the globals of `__main__',
-%% with the default timeout. What they define is visible to every later
-%% `exec', `eval' and call of `` '__main__' '', in every context:
+%% @doc Runs the Python statements `Code' in the globals of `__main__' on
+%% the default pool, with the default timeout. What they define is visible
+%% to every later `exec', `eval' and call of `` '__main__' '' on any pool:
 %% after `ok = py:exec(<<"def double(x): return 2 * x">>)',
 %% `{ok, 42} = py:call('__main__', double, [21])'.
 -spec exec(code()) -> ok | {error, error_reason()}.
 exec(Code) ->
-    exec(Code, default_timeout()).
+    exec(default, Code, default_timeout()).
 
-%% @doc Runs the Python statements `Code' in the globals of `__main__',
-%% waiting at most `Timeout' milliseconds (or `infinity').
--spec exec(code(), timeout()) -> ok | {error, error_reason()}.
+%% @doc `exec(Target, Code)' when the first argument is a pool name or a
+%% context pid; `exec(Code, Timeout)' otherwise, on the default pool.
+%%
+%% On a context pid, `Code' runs in that context's own namespace: what it
+%% defines is seen by later `eval'/`exec' on the same context, and by
+%% `py:call(Ctx, '__main__', F, Args)', which looks there before it looks
+%% in `__main__'. Other contexts do not see it.
+-spec exec(target(), code()) -> ok | {error, error_reason()};
+          (code(), timeout()) -> ok | {error, error_reason()}.
+exec(Target, Code) when is_atom(Target); is_pid(Target) ->
+    exec(Target, Code, default_timeout());
 exec(Code, Timeout) ->
+    exec(default, Code, Timeout).
+
+%% @doc Runs `Code' on the pool or context `Target', waiting at most
+%% `Timeout' milliseconds (or `infinity').
+-spec exec(target(), code(), timeout()) -> ok | {error, error_reason()}.
+exec(Target, Code, Timeout) ->
     Bin = code_to_binary(Code),
-    case check([{is_binary(Bin), code}, {is_timeout(Timeout), timeout}]) of
-        ok -> request(default, {exec, Bin}, Timeout);
+    case check([{is_target(Target), pool},
+                {is_binary(Bin), code},
+                {is_timeout(Timeout), timeout}]) of
+        ok -> request(Target, {exec, Bin}, Timeout);
         {error, _} = Error -> Error
     end.
+
+%% @doc Starts `Module.Function(*Args)' on the registered pool and returns
+%% at once; {@link await/1} gives the result.
+-spec spawn_call(name(), name(), list()) -> handle().
+spawn_call(Module, Function, Args) ->
+    spawn_call(Module, Function, Args, #{}).
+
+%% @doc `spawn_call(Target, Module, Function, Args)' when the fourth
+%% argument is a list, `spawn_call(Module, Function, Args, Kwargs)' when it
+%% is a map, as for {@link call/4}.
+-spec spawn_call(target(), name(), name(), list()) -> handle();
+                (name(), name(), list(), #{name() => term()}) -> handle().
+spawn_call(Target, Module, Function, Args) when is_list(Args) ->
+    spawn_call(Target, Module, Function, Args, #{});
+spawn_call(Module, Function, Args, Kwargs) ->
+    spawn_call(route(Module, Function), Module, Function, Args, Kwargs).
+
+%% @doc Starts `Module.Function(*Args, **Kwargs)' on the pool or context
+%% `Target' and returns at once.
+-spec spawn_call(target(), name(), name(), list(), #{name() => term()}) -> handle().
+spawn_call(Target, Module, Function, Args, Kwargs) ->
+    Sent = case check_call(Target, Module, Function, Args, Kwargs, infinity) of
+               ok -> send_request(Target, {call, Module, Function, Args, Kwargs});
+               {error, _} = Error -> Error
+           end,
+    case Sent of
+        {ok, Mref} -> {py_call, self(), Mref};
+        {error, _} = Failed -> {py_call, self(), Failed}
+    end.
+
+%% @doc The result of a {@link spawn_call/3}, waiting at most the default
+%% timeout.
+-spec await(handle()) -> {ok, term()} | {error, error_reason()}.
+await(Handle) ->
+    await(Handle, default_timeout()).
+
+%% @doc The result of a {@link spawn_call/3}, waiting at most `Timeout'
+%% milliseconds (or `infinity'). Only the process that called `spawn_call'
+%% may await its handle (`{error, not_owner}' otherwise), once.
+-spec await(handle(), timeout()) -> {ok, term()} | {error, error_reason()}.
+await({py_call, Owner, _}, _Timeout) when Owner =/= self() ->
+    {error, not_owner};
+await({py_call, _, {error, _} = Error}, _Timeout) ->
+    Error;
+await({py_call, _, Mref}, Timeout) when is_reference(Mref) ->
+    case is_timeout(Timeout) of
+        true -> await_reply(Mref, Timeout);
+        false -> {error, {badarg, timeout}}
+    end.
+
+%% @doc Runs `Module.Function(*Args)' on the registered pool, without
+%% waiting for it. A Python exception is logged (warning, domain
+%% `[python]').
+-spec cast(name(), name(), list()) -> ok | {error, error_reason()}.
+cast(Module, Function, Args) ->
+    cast(Module, Function, Args, #{}).
+
+%% @doc `cast(Target, Module, Function, Args)' when the fourth argument is
+%% a list, `cast(Module, Function, Args, Kwargs)' when it is a map.
+-spec cast(target(), name(), name(), list()) -> ok | {error, error_reason()};
+          (name(), name(), list(), #{name() => term()}) -> ok | {error, error_reason()}.
+cast(Target, Module, Function, Args) when is_list(Args) ->
+    cast(Target, Module, Function, Args, #{});
+cast(Module, Function, Args, Kwargs) ->
+    cast(route(Module, Function), Module, Function, Args, Kwargs).
+
+%% @doc Runs `Module.Function(*Args, **Kwargs)' on the pool or context
+%% `Target', without waiting for it. Returns `ok' once the request is on
+%% its way, or an error for bad arguments or a port that does not run.
+-spec cast(target(), name(), name(), list(), #{name() => term()}) ->
+          ok | {error, error_reason()}.
+cast(Target, Module, Function, Args, Kwargs) ->
+    case check_call(Target, Module, Function, Args, Kwargs, infinity) of
+        ok ->
+            send(persistent_term:get(?PORT_KEY, undefined), Target,
+                 {call, Module, Function, Args, Kwargs}, cast);
+        {error, _} = Error -> Error
+    end.
+
+%% @doc Routes every call of `Module' (`Module' an atom), or only of
+%% `Module:Function' (`{Module, Function}'), to `Pool'. A function
+%% registration takes priority over a module registration.
+-spec register_pool(atom(), atom() | {atom(), atom()}) -> ok | {error, term()}.
+register_pool(Pool, {Module, Function}) ->
+    py_context_router:register_pool(Pool, Module, Function);
+register_pool(Pool, Module) ->
+    py_context_router:register_pool(Pool, Module).
+
+%% @doc Removes the registration of `Module' or of `{Module, Function}'.
+-spec unregister_pool(atom() | {atom(), atom()}) -> ok | {error, term()}.
+unregister_pool({Module, Function}) ->
+    py_context_router:unregister_pool(Module, Function);
+unregister_pool(Module) ->
+    py_context_router:unregister_pool(Module).
 
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
 
-%% The one request path: Target is a pool name (a context target comes
-%% with the next issue). The caller monitors the owner with an alias as the
-%% reply address: a reply after a timeout is dropped by the runtime, and a
-%% port that dies answers the caller through the monitor.
+%% The one request path. The caller monitors the owner with an alias as
+%% the reply address: a reply after a timeout is dropped by the runtime,
+%% and a port that dies answers the caller through the monitor.
 request(Target, Request, Timeout) ->
+    case send_request(Target, Request) of
+        {ok, Mref} -> await_reply(Mref, Timeout);
+        {error, _} = Error -> Error
+    end.
+
+send_request(Target, Request) ->
     case persistent_term:get(?PORT_KEY, undefined) of
-        {Port, Owner} ->
+        {_Port, Owner} = Found ->
             Mref = erlang:monitor(process, Owner, [{alias, reply_demonitor}]),
-            case command(Port, envelope(Request, Mref, Target)) of
-                true ->
-                    receive
-                        {Mref, Payload} ->
-                            %% Flushes a 'DOWN' from an owner that died
-                            %% right after forwarding the reply.
-                            erlang:demonitor(Mref, [flush]),
-                            result(binary_to_term(Payload));
-                        {'DOWN', Mref, process, _, Reason} ->
-                            {error, port_exit_reason(Reason)}
-                    after Timeout ->
-                        erlang:demonitor(Mref, [flush]),
-                        %% A reply that arrived before the alias went away.
-                        receive {Mref, _} -> ok after 0 -> ok end,
-                        {error, timeout}
-                    end;
-                false ->
+            case send(Found, Target, Request, Mref) of
+                ok ->
+                    {ok, Mref};
+                {error, _} = Error ->
                     erlang:demonitor(Mref, [flush]),
-                    {error, {port_exited, closed}}
+                    Error
             end;
         undefined ->
             {error, not_started}
     end.
+
+%% Encodes and writes one request whose reply goes to ReplyTo.
+send(undefined, _Target, _Request, _ReplyTo) ->
+    {error, not_started};
+send({Port, _Owner}, Target, Request, ReplyTo) ->
+    case address(Target) of
+        {error, _} = Error -> Error;
+        Address -> command(Port, envelope(Request, ReplyTo, Address))
+    end.
+
+await_reply(Mref, Timeout) ->
+    receive
+        {Mref, Payload} ->
+            %% Flushes a 'DOWN' from an owner that died right after
+            %% forwarding the reply.
+            erlang:demonitor(Mref, [flush]),
+            result(binary_to_term(Payload));
+        {'DOWN', Mref, process, _, Reason} ->
+            {error, port_exit_reason(Reason)}
+    after Timeout ->
+        erlang:demonitor(Mref, [flush]),
+        %% A reply that arrived before the alias went away.
+        receive {Mref, _} -> ok after 0 -> ok end,
+        {error, timeout}
+    end.
+
+%% The port's address of a target: a pool name, or {context, Id}.
+address(Pool) when is_atom(Pool) -> Pool;
+address(Ctx) when is_pid(Ctx) -> py_context_router:context_target(Ctx).
+
+route(Module, Function) ->
+    py_context_router:lookup_pool(Module, Function).
+
+check_call(Target, Module, Function, Args, Kwargs, Timeout) ->
+    check([{is_target(Target), pool},
+           {is_name(Module), module},
+           {is_name(Function), function},
+           {is_list(Args), args},
+           {is_map(Kwargs), kwargs},
+           {is_timeout(Timeout), timeout}]).
 
 envelope({call, Module, Function, Args, Kwargs}, ReplyTo, Target) ->
     {call, ReplyTo, Target, Module, Function, Args, Kwargs};
@@ -173,12 +373,12 @@ envelope({eval, Code, Locals}, ReplyTo, Target) ->
 envelope({exec, Code}, ReplyTo, Target) ->
     {exec, ReplyTo, Target, Code}.
 
-%% Writes the request; false if the port is closed.
+%% Writes the request.
 command(Port, Request) ->
-    try
-        erlang:port_command(Port, term_to_binary(Request))
+    try erlang:port_command(Port, term_to_binary(Request)) of
+        true -> ok
     catch
-        error:badarg -> false
+        error:badarg -> {error, {port_exited, closed}}
     end.
 
 result({ok, _} = Ok) ->
@@ -210,6 +410,8 @@ check([{true, _} | Rest]) -> check(Rest);
 check([{false, What} | _]) -> {error, {badarg, What}}.
 
 is_name(Name) -> is_atom(Name) orelse is_binary(Name).
+
+is_target(Target) -> is_atom(Target) orelse is_pid(Target).
 
 is_timeout(infinity) -> true;
 is_timeout(T) -> is_integer(T) andalso T >= 0 andalso T =< ?MAX_TIMEOUT.

@@ -9,9 +9,18 @@
 %% payload is forwarded as a sub-binary of the frame, never decoded or
 %% copied. A frame with an empty header is an event for this process.
 %%
+%% It also starts and stops pools. It owns two ETS tables that callers
+%% read directly: `py_pools' (`{Pool, Mode, [CtxPid], [CtxId]}') and
+%% `py_contexts' (`{CtxPid, Pool, CtxId}'); a context pid (see
+%% {@link py_context}) is linked to this process. Its own requests to the
+%% port carry the routing header `{py_port_owner, Tag}'; the callers of
+%% start_pool/stop_pool are parked until the port answers, never blocked in
+%% a receive. Replies to casts (header `cast') are dropped, errors logged.
+%%
 %% If the port dies this process stops with `{port_exited, Why}'; every
-%% waiting caller gets that reason from its monitor and the supervisor
-%% starts a new owner and port. Start-up (Python ready, default pool
+%% waiting caller gets that reason from its monitor, the context pids die
+%% with it, and the supervisor starts a new owner and port. Start-up
+%% (Python ready, default pool and the pools recorded in py_registry
 %% started) happens in `init/1', bounded by the `start_timeout' app env,
 %% before the port is published: no caller can reach a port that is not
 %% ready.
@@ -22,6 +31,8 @@
 
 %% API
 -export([start_link/0]).
+-export([start_pool/3]).
+-export([stop_pool/1]).
 
 %% gen_server callbacks
 -export([init/1]).
@@ -34,12 +45,18 @@
 -define(DEFAULT_START_TIMEOUT, 10000).
 -define(PROTOCOL, 1).
 
+-define(POOLS, py_pools).
+-define(CONTEXTS, py_contexts).
+
 -record(state, {
     port :: port(),
     os_pid :: integer(),
     python_version :: binary(),
-    %% Pool name => the context ids start_pool returned.
-    pools :: #{atom() => [non_neg_integer()]}
+    %% Requests of this process to the port, by tag, with their caller.
+    pending = #{} :: #{reference() => {start, gen_server:from(), atom(), atom()}
+                                     | {stop, gen_server:from(), atom()}},
+    %% Context pids a stop_pool caller waits to see exit.
+    stopping = #{} :: #{pid() => gen_server:from()}
 }).
 
 %%% ==========================================================================
@@ -53,6 +70,20 @@
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
+%% @doc Starts pool `Pool' of `Size' contexts, or returns the contexts of
+%% the pool if it runs already. Arguments are checked by the caller
+%% ({@link py_context_router:start_pool/3}).
+-spec start_pool(atom(), pos_integer(), atom()) -> {ok, [pid()]} | {error, term()}.
+start_pool(Pool, Size, Mode) ->
+    call({start_pool, Pool, Size, Mode}).
+
+%% @doc Stops pool `Pool': its queued and running requests are answered
+%% with `{error, {pool_stopped, Pool}}', its context pids have exited when
+%% this returns. `ok' also when the pool does not run.
+-spec stop_pool(atom()) -> ok | {error, term()}.
+stop_pool(Pool) ->
+    call({stop_pool, Pool}).
+
 %%% ==========================================================================
 %%% gen_server callbacks
 %%% ==========================================================================
@@ -60,6 +91,9 @@ start_link() ->
 %% @private
 init([]) ->
     process_flag(trap_exit, true),
+    Options = [named_table, protected, set, {read_concurrency, true}],
+    ?POOLS = ets:new(?POOLS, Options),
+    ?CONTEXTS = ets:new(?CONTEXTS, Options),
     Deadline = erlang:monotonic_time(millisecond)
         + env(start_timeout, ?DEFAULT_START_TIMEOUT),
     Exe = env(port_executable, filename:join(priv_dir(), "py_port")),
@@ -71,6 +105,19 @@ init([]) ->
     end.
 
 %% @private
+handle_call({start_pool, Pool, Size, Mode}, From, #state{port = Port} = State) ->
+    case ets:lookup(?POOLS, Pool) of
+        [{Pool, _Mode, Pids, _Ids}] ->
+            {reply, {ok, Pids}, State};
+        [] ->
+            Tag = make_ref(),
+            command(Port, {start_pool, {?MODULE, Tag}, Pool, Size}),
+            {noreply, park(Tag, {start, From, Pool, Mode}, State)}
+    end;
+handle_call({stop_pool, Pool}, From, #state{port = Port} = State) ->
+    Tag = make_ref(),
+    command(Port, {stop_pool, {?MODULE, Tag}, Pool}),
+    {noreply, park(Tag, {stop, From, Pool}, State)};
 handle_call(Request, _From, State) ->
     {reply, {error, {unknown_call, Request}}, State}.
 
@@ -87,8 +134,7 @@ handle_info({Port, {data, <<0:16, Event/binary>>}}, #state{port = Port} = State)
 %% A reply: route it by its header, leave the payload to the caller.
 handle_info({Port, {data, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>>}},
             #state{port = Port} = State) ->
-    forward(Hdr, Payload),
-    {noreply, State};
+    route(decode(Hdr), Payload, State);
 %% A frame shorter than its header: the stream cannot be trusted.
 handle_info({Port, {data, Frame}}, #state{port = Port} = State) ->
     {stop, {port_exited, {bad_frame, byte_size(Frame)}}, State};
@@ -98,6 +144,10 @@ handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
 %% The port closed without an exit status.
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     {stop, {port_exited, Reason}, State};
+%% A context pid of a stopped pool exited.
+handle_info({'EXIT', Pid, _Reason}, #state{stopping = Stopping} = State)
+  when is_map_key(Pid, Stopping) ->
+    {noreply, context_exited(Pid, State)};
 %% Anything else is a stray message: log it, keep serving.
 handle_info(Info, State) ->
     ?LOG_WARNING("py_port_owner: unexpected message ~tp", [Info]),
@@ -125,21 +175,36 @@ open(Exe) ->
         error:Reason -> {error, {open_port, Exe, Reason}}
     end.
 
-%% Waits for Python, starts the default pool, publishes the port.
+%% Waits for Python, starts the default pool and the recorded pools,
+%% publishes the port.
 start_python(Port, Deadline) ->
     case await_ready(Port, Deadline) of
         {ok, #{os_pid := OsPid, python_version := Version}} ->
-            case start_default_pool(Port, Deadline) of
-                {ok, CtxIds} ->
+            Size = env(default_pool_size, erlang:system_info(schedulers)),
+            Pools = [{default, Size, worker} | py_registry:pool_specs()],
+            case start_pools(Port, Pools, Deadline) of
+                ok ->
                     persistent_term:put(?PORT_KEY, {Port, self()}),
                     {ok, #state{port = Port, os_pid = OsPid,
-                                python_version = Version,
-                                pools = #{default => CtxIds}}};
+                                python_version = Version}};
                 {error, Why} ->
-                    fail_start(Port, {default_pool, Why})
+                    fail_start(Port, Why)
             end;
         {error, Why} ->
             fail_start(Port, Why)
+    end.
+
+start_pools(_Port, [], _Deadline) ->
+    ok;
+start_pools(Port, [{Pool, Size, Mode} | Rest], Deadline) ->
+    case start_pool_sync(Port, Pool, Size, Deadline) of
+        {ok, CtxIds} ->
+            add_pool(Pool, Mode, CtxIds),
+            start_pools(Port, Rest, Deadline);
+        {error, Why} when Pool =:= default ->
+            {error, {default_pool, Why}};
+        {error, Why} ->
+            {error, {pool, Pool, Why}}
     end.
 
 fail_start(Port, Why) ->
@@ -167,11 +232,11 @@ await_ready(Port, Deadline) ->
             Error
     end.
 
-start_default_pool(Port, Deadline) ->
-    Size = env(default_pool_size, erlang:system_info(schedulers)),
+%% Starts a pool during start-up, waiting for the port's answer.
+start_pool_sync(Port, Pool, Size, Deadline) ->
     Ref = make_ref(),
     %% If the port died since it was ready, await_frame/2 says how.
-    catch erlang:port_command(Port, term_to_binary({start_pool, Ref, default, Size})),
+    command(Port, {start_pool, Ref, Pool, Size}),
     case await_frame(Port, Deadline) of
         {ok, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>> = Frame} ->
             case {decode(Hdr), decode(Payload)} of
@@ -195,15 +260,86 @@ await_frame(Port, Deadline) ->
         {error, timeout}
     end.
 
-%% Sends the payload to the caller's alias. A caller that timed out has
-%% dropped its alias, and the runtime drops the message.
-forward(Hdr, Payload) ->
+%% A reply to this process, to a cast, or to a caller. The payload goes
+%% to the caller's alias; a caller that timed out has dropped its alias,
+%% and the runtime drops the message.
+route({?MODULE, Tag}, Payload, #state{pending = Pending} = State) ->
+    case maps:take(Tag, Pending) of
+        {Parked, Rest} -> {noreply, answer(Parked, decode(Payload), State#state{pending = Rest})};
+        error -> {noreply, State}
+    end;
+route(cast, Payload, State) ->
+    case decode(Payload) of
+        {error, {Name, Message}, Traceback} ->
+            ?LOG_WARNING("py:cast: Python raised ~ts: ~ts~n~ts", [Name, Message, Traceback],
+                         #{domain => [python]});
+        {error, Reason} ->
+            ?LOG_WARNING("py:cast failed: ~tp", [Reason], #{domain => [python]});
+        _ ->
+            ok
+    end,
+    {noreply, State};
+route(To, Payload, State) when is_reference(To); is_pid(To) ->
+    erlang:send(To, {To, Payload}, [noconnect]),
+    {noreply, State};
+route(Hdr, _Payload, State) ->
+    ?LOG_ERROR("py_port: reply with a bad routing header ~tp", [Hdr]),
+    {noreply, State}.
+
+%% The port answered a start_pool or stop_pool of this process.
+answer({start, From, Pool, Mode}, {ok, CtxIds}, State) ->
+    Pids = case ets:lookup(?POOLS, Pool) of
+               [{Pool, _, Running, _}] -> Running; % started twice at once
+               [] -> add_pool(Pool, Mode, CtxIds)
+           end,
+    gen_server:reply(From, {ok, Pids}),
+    State;
+answer({start, From, _Pool, _Mode}, {error, _} = Error, State) ->
+    gen_server:reply(From, Error),
+    State;
+answer({stop, From, Pool}, _Result, #state{stopping = Stopping} = State) ->
+    case ets:lookup(?POOLS, Pool) of
+        [{Pool, _Mode, Pids, _Ids}] ->
+            ets:delete(?POOLS, Pool),
+            [ets:delete(?CONTEXTS, Pid) || Pid <- Pids],
+            [py_context:stop(Pid) || Pid <- Pids],
+            State#state{stopping = maps:merge(Stopping, maps:from_keys(Pids, From))};
+        [] ->
+            gen_server:reply(From, ok),
+            State
+    end.
+
+%% One more context pid of a stopped pool is gone; its caller is answered
+%% when the last one is.
+context_exited(Pid, #state{stopping = Stopping} = State) ->
+    {From, Rest} = maps:take(Pid, Stopping),
+    case lists:member(From, maps:values(Rest)) of
+        true -> ok;
+        false -> gen_server:reply(From, ok)
+    end,
+    State#state{stopping = Rest}.
+
+%% Starts the context pids of a started pool and publishes them.
+add_pool(Pool, Mode, CtxIds) ->
+    Pids = [py_context:start_link(Pool, Id) || Id <- CtxIds],
+    ets:insert(?CONTEXTS, [{Pid, Pool, Id} || {Pid, Id} <- lists:zip(Pids, CtxIds)]),
+    ets:insert(?POOLS, {Pool, Mode, Pids, CtxIds}),
+    Pids.
+
+park(Tag, Parked, #state{pending = Pending} = State) ->
+    State#state{pending = Pending#{Tag => Parked}}.
+
+%% Writes a request of this process; a dead port shows as its exit_status.
+command(Port, Request) ->
+    catch erlang:port_command(Port, term_to_binary(Request)),
+    ok.
+
+call(Request) ->
     try
-        To = binary_to_term(Hdr),
-        erlang:send(To, {To, Payload}, [noconnect])
+        gen_server:call(?MODULE, Request, infinity)
     catch
-        error:badarg ->
-            ?LOG_ERROR("py_port: reply with a bad routing header ~p", [Hdr])
+        exit:{noproc, _} -> {error, not_started};
+        exit:{Reason, _} -> {error, {port_exited, Reason}}
     end.
 
 %% Decodes an event or a start-up reply. Not [safe]: the port is trusted,

@@ -1,0 +1,187 @@
+%% @doc Pools of contexts, and the routing of calls to them by registration.
+%%
+%% A pool is a named set of contexts, each an OS thread of `py_port' with
+%% its own Python thread state, represented here by a pid (see
+%% docs/pools.md). Reads (`pool_started/1', `contexts/1', `lookup_pool/2',
+%% ...) go straight to ETS from the caller; starting and stopping a pool
+%% goes through `py_port_owner', registrations through `py_registry'.
+-module(py_context_router).
+
+%% API
+-export([start_pool/2]).
+-export([start_pool/3]).
+-export([stop_pool/1]).
+-export([pool_started/1]).
+-export([get_context/1]).
+-export([num_contexts/1]).
+-export([contexts/1]).
+-export([register_pool/2]).
+-export([register_pool/3]).
+-export([unregister_pool/1]).
+-export([unregister_pool/2]).
+-export([lookup_pool/2]).
+-export([list_pool_registrations/0]).
+-export([context_target/1]).
+
+-export_type([pool/0]).
+-export_type([mode/0]).
+
+-type pool() :: atom().
+-type mode() :: worker.
+
+-define(POOLS, py_pools).
+-define(CONTEXTS, py_contexts).
+-define(MAX_POOL_SIZE, 1024).
+
+%%% ==========================================================================
+%%% API
+%%% ==========================================================================
+
+%% @equiv start_pool(Pool, Size, worker)
+-spec start_pool(pool(), pos_integer()) -> {ok, [pid()]} | {error, term()}.
+start_pool(Pool, Size) ->
+    start_pool(Pool, Size, worker).
+
+%% @doc Starts pool `Pool' of `Size' contexts (1 to 1024) and returns their
+%% pids, in context order. A pool that runs already is left as it is and
+%% its contexts are returned. The pool is started again after a restart of
+%% the port. `Mode' is `worker' (the only mode for now).
+%%
+%% Errors: `{error, {badarg, pool}}', `{error, {bad_pool_size, Size}}',
+%% `{error, {invalid_mode, Mode}}', `{error, not_started}' when the
+%% application does not run.
+-spec start_pool(pool(), pos_integer(), mode()) -> {ok, [pid()]} | {error, term()}.
+start_pool(Pool, _Size, _Mode) when not is_atom(Pool) ->
+    {error, {badarg, pool}};
+start_pool(_Pool, Size, _Mode)
+  when not is_integer(Size); Size < 1; Size > ?MAX_POOL_SIZE ->
+    {error, {bad_pool_size, Size}};
+start_pool(Pool, Size, worker = Mode) ->
+    case py_port_owner:start_pool(Pool, Size, Mode) of
+        {ok, _Pids} = Ok ->
+            ok = py_registry:remember_pool(Pool, Size, Mode),
+            Ok;
+        {error, _} = Error ->
+            Error
+    end;
+start_pool(_Pool, _Size, Mode) ->
+    {error, {invalid_mode, Mode}}.
+
+%% @doc Stops pool `Pool'. Requests queued for it or running on it are
+%% answered at once with `{error, {pool_stopped, Pool}}' (Python code that
+%% runs is left to finish in the port; its result is dropped); its context
+%% pids have exited when this returns. Registrations that point at the
+%% pool stay. `ok' also for a pool that does not run.
+-spec stop_pool(pool()) -> ok | {error, term()}.
+stop_pool(Pool) when is_atom(Pool) ->
+    ok = py_registry:forget_pool(Pool),
+    py_port_owner:stop_pool(Pool);
+stop_pool(_Pool) ->
+    {error, {badarg, pool}}.
+
+%% @doc Whether pool `Pool' runs.
+-spec pool_started(pool()) -> boolean().
+pool_started(Pool) ->
+    pool(Pool) =/= undefined.
+
+%% @doc A context pid of pool `Pool', chosen in turn. Raises
+%% `error({pool_not_started, Pool})' for a pool that does not run.
+-spec get_context(pool()) -> pid().
+get_context(Pool) ->
+    case contexts(Pool) of
+        [] ->
+            erlang:error({pool_not_started, Pool});
+        Pids ->
+            N = erlang:unique_integer([positive, monotonic]) rem length(Pids),
+            lists:nth(N + 1, Pids)
+    end.
+
+%% @doc The number of contexts of pool `Pool'; 0 for a pool that does not run.
+-spec num_contexts(pool()) -> non_neg_integer().
+num_contexts(Pool) ->
+    length(contexts(Pool)).
+
+%% @doc The context pids of pool `Pool', in context order; `[]' for a pool
+%% that does not run.
+-spec contexts(pool()) -> [pid()].
+contexts(Pool) ->
+    case pool(Pool) of
+        {Pool, _Mode, Pids, _Ids} -> Pids;
+        undefined -> []
+    end.
+
+%% @doc Routes every call of `Module' to `Pool'.
+-spec register_pool(pool(), atom()) -> ok | {error, term()}.
+register_pool(Pool, Module) ->
+    register_pool(Pool, Module, '_').
+
+%% @doc Routes calls of `Module:Func' to `Pool'; this takes priority over a
+%% registration of the whole module.
+-spec register_pool(pool(), atom(), atom()) -> ok | {error, term()}.
+register_pool(Pool, Module, Func) ->
+    case check([{Pool, pool}, {Module, module}, {Func, function}]) of
+        ok -> py_registry:register_pool(Pool, Module, Func);
+        Error -> Error
+    end.
+
+%% @doc Removes the registration of the whole module `Module'.
+-spec unregister_pool(atom()) -> ok | {error, term()}.
+unregister_pool(Module) ->
+    unregister_pool(Module, '_').
+
+%% @doc Removes the registration of `Module:Func'.
+-spec unregister_pool(atom(), atom()) -> ok | {error, term()}.
+unregister_pool(Module, Func) ->
+    case check([{Module, module}, {Func, function}]) of
+        ok -> py_registry:unregister_pool(Module, Func);
+        Error -> Error
+    end.
+
+%% @doc The pool a call of `Module:Func' goes to: a registration of the
+%% function, else of the module, else `default'. Names may be binaries; a
+%% binary that names no existing atom has no registration.
+-spec lookup_pool(atom() | binary(), atom() | binary()) -> pool().
+lookup_pool(Module, Func) ->
+    py_registry:lookup_pool(to_atom(Module), to_atom(Func)).
+
+%% @doc Every registration as `{{Module, Func | '_'}, Pool}', sorted.
+-spec list_pool_registrations() -> [{{atom(), atom()}, pool()}].
+list_pool_registrations() ->
+    py_registry:list_registrations().
+
+%% @private The port's address of context `Pid': `{context, Id}'.
+-spec context_target(pid()) -> {context, non_neg_integer()} | {error, term()}.
+context_target(Pid) ->
+    try ets:lookup(?CONTEXTS, Pid) of
+        [{Pid, _Pool, Id}] -> {context, Id};
+        [] -> {error, {context_not_found, Pid}}
+    catch
+        error:badarg -> {error, {context_not_found, Pid}}
+    end.
+
+%%% ==========================================================================
+%%% Internal
+%%% ==========================================================================
+
+pool(Pool) ->
+    try ets:lookup(?POOLS, Pool) of
+        [Entry] -> Entry;
+        [] -> undefined
+    catch
+        error:badarg -> undefined % the application is not running
+    end.
+
+check([]) -> ok;
+check([{Name, _What} | Rest]) when is_atom(Name) -> check(Rest);
+check([{_Name, What} | _]) -> {error, {badarg, What}}.
+
+%% The atom a registration would use for Name; a key no registration has
+%% when there is no such atom.
+to_atom(Name) when is_atom(Name) ->
+    Name;
+to_atom(Name) when is_binary(Name) ->
+    try binary_to_existing_atom(Name, utf8)
+    catch error:badarg -> {no_atom, Name}
+    end;
+to_atom(Name) ->
+    {no_atom, Name}.

@@ -1,0 +1,116 @@
+%% @doc Owner of the tables that must outlive a restart of the port.
+%%
+%% DESIGN: two ETS tables, read directly by any process and written only
+%% through this gen_server, which serialises writes (as ranch_server does):
+%%
+%% - `py_pool_registrations': `{{Module, Func | '_'}, Pool}', the routing
+%%   table that `py:call/3' reads in the caller's process;
+%% - `py_pool_specs': `{Pool, Size, Mode}', the pools started at run time,
+%%   which the port owner starts again after a restart of the port.
+%%
+%% The supervisor starts this process before `py_port_owner' (rest_for_one),
+%% so a crashing port never takes the registrations with it.
+-module(py_registry).
+-behaviour(gen_server).
+
+%% API
+-export([start_link/0]).
+-export([register_pool/3]).
+-export([unregister_pool/2]).
+-export([lookup_pool/2]).
+-export([list_registrations/0]).
+-export([remember_pool/3]).
+-export([forget_pool/1]).
+-export([pool_specs/0]).
+
+%% gen_server callbacks
+-export([init/1]).
+-export([handle_call/3]).
+-export([handle_cast/2]).
+
+-define(REGISTRATIONS, py_pool_registrations).
+-define(SPECS, py_pool_specs).
+
+%%% ==========================================================================
+%%% API
+%%% ==========================================================================
+
+%% @doc Starts the registry, registered as `py_registry'.
+-spec start_link() -> {ok, pid()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @doc Routes calls of `Module' (`Func' = `` '_' '') or of `Module:Func'
+%% to `Pool'.
+-spec register_pool(atom(), atom(), atom()) -> ok.
+register_pool(Pool, Module, Func) ->
+    gen_server:call(?MODULE, {insert, ?REGISTRATIONS, {{Module, Func}, Pool}}).
+
+%% @doc Removes the registration of `Module' (`Func' = `` '_' '') or of
+%% `Module:Func'; `ok' also when there was none.
+-spec unregister_pool(atom(), atom()) -> ok.
+unregister_pool(Module, Func) ->
+    gen_server:call(?MODULE, {delete, ?REGISTRATIONS, {Module, Func}}).
+
+%% @doc The pool for `Module:Func', read in the caller: a function
+%% registration, else a module registration, else `default'.
+-spec lookup_pool(term(), term()) -> atom().
+lookup_pool(Module, Func) ->
+    try ets:lookup(?REGISTRATIONS, {Module, Func}) of
+        [{_, Pool}] ->
+            Pool;
+        [] ->
+            case ets:lookup(?REGISTRATIONS, {Module, '_'}) of
+                [{_, Pool}] -> Pool;
+                [] -> default
+            end
+    catch
+        error:badarg -> default % the application is not running
+    end.
+
+%% @doc Every registration, sorted by key.
+-spec list_registrations() -> [{{atom(), atom()}, atom()}].
+list_registrations() ->
+    try lists:sort(ets:tab2list(?REGISTRATIONS))
+    catch error:badarg -> []
+    end.
+
+%% @doc Records a pool started at run time, to start again after a restart.
+-spec remember_pool(atom(), pos_integer(), atom()) -> ok.
+remember_pool(Pool, Size, Mode) ->
+    gen_server:call(?MODULE, {insert, ?SPECS, {Pool, Size, Mode}}).
+
+%% @doc Forgets a pool that was stopped.
+-spec forget_pool(atom()) -> ok.
+forget_pool(Pool) ->
+    gen_server:call(?MODULE, {delete, ?SPECS, Pool}).
+
+%% @doc The pools to start after a restart, as `{Pool, Size, Mode}'.
+-spec pool_specs() -> [{atom(), pos_integer(), atom()}].
+pool_specs() ->
+    try lists:sort(ets:tab2list(?SPECS))
+    catch error:badarg -> []
+    end.
+
+%%% ==========================================================================
+%%% gen_server callbacks
+%%% ==========================================================================
+
+%% @private
+init([]) ->
+    Options = [named_table, protected, set, {read_concurrency, true}],
+    ?REGISTRATIONS = ets:new(?REGISTRATIONS, Options),
+    ?SPECS = ets:new(?SPECS, Options),
+    {ok, #{}}.
+
+%% @private
+handle_call({insert, Table, Object}, _From, State) ->
+    true = ets:insert(Table, Object),
+    {reply, ok, State};
+handle_call({delete, Table, Key}, _From, State) ->
+    true = ets:delete(Table, Key),
+    {reply, ok, State}.
+
+%% @private
+handle_cast(_Request, State) ->
+    {noreply, State}.
