@@ -1,11 +1,15 @@
 /*
  * writer: a thread that drains a list of frames into the protocol fd.
  *
- * DESIGN: producers append to `pending` under `mu` and signal `cond`; the
- * thread swaps the whole list out, then writes it in writev() batches of up
- * to BATCH frames without the lock. A failed write (the peer is gone) is
- * fatal for the port: the process exits with PY_PORT_EXIT_PROTOCOL, as a
- * port without its peer has nothing left to do.
+ * DESIGN: one frame is written at a time by whoever holds the `writing`
+ * flag (under `mu`). A producer that finds nobody writing and nothing
+ * queued writes its frame itself, saving the wake-up of another thread on
+ * the path of every reply. Otherwise it appends the frame to the pending
+ * list; the writer thread swaps the whole list out and writes it in
+ * writev() batches of up to BATCH frames, so replies that are ready
+ * together leave together. Writes happen without the lock held. A failed
+ * write (the peer is gone) is fatal for the port: the process exits with
+ * PY_PORT_EXIT_PROTOCOL, as a port without its peer has nothing left to do.
  */
 #include "writer.h"
 
@@ -33,6 +37,7 @@ struct writer {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     struct out_frame *head, *tail; /* pending, oldest first */
+    int writing;                   /* a thread is writing to fd */
     int stopping;
 };
 
@@ -59,6 +64,12 @@ static int write_all(int fd, struct iovec *iov, int n)
     return 0;
 }
 
+static void fail(int rc)
+{
+    fprintf(stderr, "py_port: writing to Erlang failed: %s\n", strerror(-rc));
+    _exit(PY_PORT_EXIT_PROTOCOL);
+}
+
 /* Writes and frees a list of frames. */
 static void write_list(struct writer *w, struct out_frame *f)
 {
@@ -69,10 +80,8 @@ static void write_list(struct writer *w, struct out_frame *f)
         for (; f && n < BATCH; f = f->next)
             iov[n++] = (struct iovec){.iov_base = f->buf, .iov_len = f->len};
         int rc = write_all(w->fd, iov, n);
-        if (rc < 0) {
-            fprintf(stderr, "py_port: writing to Erlang failed: %s\n", strerror(-rc));
-            _exit(PY_PORT_EXIT_PROTOCOL);
-        }
+        if (rc < 0)
+            fail(rc);
         while (batch != f) {
             struct out_frame *next = batch->next;
             free(batch->buf);
@@ -87,15 +96,17 @@ static void *writer_main(void *arg)
     struct writer *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->head && !w->stopping)
+        while (w->writing || (!w->head && !w->stopping))
             pthread_cond_wait(&w->cond, &w->mu);
         struct out_frame *list = w->head;
         w->head = w->tail = NULL;
-        if (!list && w->stopping)
-            break;
+        if (!list)
+            break; /* stopping, and everything is written */
+        w->writing = 1;
         pthread_mutex_unlock(&w->mu);
         write_list(w, list);
         pthread_mutex_lock(&w->mu);
+        w->writing = 0;
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -118,8 +129,32 @@ struct writer *writer_start(int fd)
     return w;
 }
 
+/* Writes buf from the calling thread, which holds the writing flag. */
+static void write_direct(struct writer *w, char *buf, size_t len)
+{
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    int rc = write_all(w->fd, &iov, 1);
+    if (rc < 0)
+        fail(rc);
+    free(buf);
+    pthread_mutex_lock(&w->mu);
+    w->writing = 0;
+    if (w->head || w->stopping)
+        pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+}
+
 int writer_send(struct writer *w, char *buf, size_t len)
 {
+    pthread_mutex_lock(&w->mu);
+    if (!w->writing && !w->head) {
+        w->writing = 1;
+        pthread_mutex_unlock(&w->mu);
+        write_direct(w, buf, len);
+        return 0;
+    }
+    pthread_mutex_unlock(&w->mu);
+
     struct out_frame *f = malloc(sizeof(*f));
     if (!f) {
         free(buf);
@@ -132,7 +167,8 @@ int writer_send(struct writer *w, char *buf, size_t len)
     else
         w->head = f;
     w->tail = f;
-    pthread_cond_signal(&w->cond);
+    if (!w->writing)
+        pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->mu);
     return 0;
 }

@@ -2,9 +2,11 @@
  * writer: the one place that writes the protocol descriptor.
  *
  * DESIGN: any thread hands a complete frame (length prefix included) to
- * writer_send(); the writer thread takes every frame queued so far and
- * writes them with one writev() where it can, so replies that are ready
- * together leave together. Lock: one mutex around the pending list, never
+ * writer_send(). If nobody is writing, the frame is written at once by the
+ * calling thread; otherwise it is queued, and the writer thread takes every
+ * frame queued so far and writes them with one writev() where it can, so
+ * replies that are ready together leave together. One frame is written at
+ * a time, whole. Lock: one mutex around the pending list, never
  * held while writing and never while holding the GIL is required.
  */
 #ifndef PY_PORT_WRITER_H
