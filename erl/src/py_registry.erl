@@ -76,9 +76,14 @@ list_registrations() ->
     end.
 
 %% @doc Records a pool started at run time, to start again after a restart.
+%% The first record of a pool stands (starting a running pool again does
+%% not change its size) until {@link forget_pool/1}; `default' is not
+%% recorded: it always starts with the app env `default_pool_size'.
 -spec remember_pool(atom(), pos_integer(), atom()) -> ok.
+remember_pool(default, _Size, _Mode) ->
+    ok;
 remember_pool(Pool, Size, Mode) ->
-    gen_server:call(?MODULE, {insert, ?SPECS, {Pool, Size, Mode}}).
+    gen_server:call(?MODULE, {insert_new, ?SPECS, {Pool, Size, Mode}}).
 
 %% @doc Forgets a pool that was stopped.
 -spec forget_pool(atom()) -> ok.
@@ -106,6 +111,9 @@ init([]) ->
 %% @private
 handle_call({insert, Table, Object}, _From, State) ->
     true = ets:insert(Table, Object),
+    {reply, ok, State};
+handle_call({insert_new, Table, Object}, _From, State) ->
+    _ = ets:insert_new(Table, Object),
     {reply, ok, State};
 handle_call({delete, Table, Key}, _From, State) ->
     true = ets:delete(Table, Key),
