@@ -11,7 +11,11 @@ ifneq ($(PYTHON),)
 CMAKE_FLAGS += -DPython3_EXECUTABLE=$(PYTHON)
 endif
 
-.PHONY: all setup port compile demo test test-c test-erl format clean
+# The echo port of the benchmark, built beside py_port (bench/CMakeLists.txt);
+# tests/erl/py_bench_SUITE.erl finds it here too.
+export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port
+
+.PHONY: all setup port compile demo test test-c test-erl bench format clean
 
 all: compile
 
@@ -40,9 +44,27 @@ test-erl: compile
 	rebar3 eunit
 	rebar3 ct
 
+# Measures the port against a bare C echo port (docs/performance.md): a
+# table on stdout, bench/out/results.csv, and the plot, also copied to
+# docs/performance.png. The plot needs gnuplot (Debian: gnuplot-nox), which
+# only this target installs; without it the rest still runs.
+bench: compile
+	@if ! command -v gnuplot >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" -eq 0 ]; then \
+	    echo "Installing: gnuplot-nox"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gnuplot-nox; \
+	  else \
+	    echo "gnuplot is missing, so no plot. Run as root:" >&2; \
+	    echo "  apt-get update && apt-get install -y --no-install-recommends gnuplot-nox" >&2; \
+	  fi; \
+	fi
+	escript bench/bench.escript --echo-port $(PY_BENCH_ECHO_PORT) \
+	  --out bench/out --doc-png docs/performance.png
+
 # Formats the C sources with the repository's .clang-format.
 format:
-	clang-format -i port/*.c port/*.h tests/c/*.c
+	clang-format -i port/*.c port/*.h tests/c/*.c bench/*.c
 
 clean:
 	rm -rf $(BUILD) _build priv/py_port logs

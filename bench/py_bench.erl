@@ -1,0 +1,758 @@
+%% @doc The benchmark of erlang_python against its floor, a bare C port
+%% that only echoes frames back (bench/echo_port.c). docs/performance.md
+%% says what each case measures; `make bench' runs the `full' profile,
+%% tests/erl/py_bench_SUITE.erl the `quick' one.
+%%
+%% DESIGN: a port costs a round trip between two OS processes, and no
+%% port-based bridge can beat a program that echoes each frame. So every
+%% case runs twice in the same run, with the same bytes and the same
+%% concurrency: once through `py', once through a minimal bridge over the
+%% echo port. That bridge is shaped like `py': an owner process opens the
+%% port; each caller monitors the owner with an alias, encodes the very
+%% request `py' would send, writes `<<HdrLen:16, Hdr, Request>>' (Hdr = the
+%% alias) with `erlang:port_command/2' itself and decodes the echo; the
+%% owner decodes only the header and sends the payload, a sub-binary, to
+%% the alias (py_port_owner:route/3 does the same).
+%%
+%% Each case runs `reps' repetitions, alternating bridge and floor, and
+%% quotes the median. A case returns `#{rows := [row()], check := map()}':
+%% the rows carry each figure, its floor and its target; the check says
+%% what was verified. Every reply is checked (outside the timed interval)
+%% and a wrong one aborts the run: a benchmark of wrong answers has no
+%% figures. The application is stopped and started by the benchmark
+%% (start-up and memory cases); teardown/1 leaves it stopped.
+-module(py_bench).
+
+%% API
+-export([main/2]).
+-export([profile/1]).
+-export([run/1]).
+-export([setup/1]).
+-export([teardown/1]).
+-export([latency/1]).
+-export([throughput/1]).
+-export([payloads/1]).
+-export([io_pool/1]).
+-export([startup/1]).
+-export([memory/1]).
+-export([print_table/1]).
+-export([write_outputs/3]).
+-export([echo_start/1]).
+-export([echo_call/3]).
+-export([echo_stop/1]).
+
+-export_type([row/0]).
+
+-type target() :: none
+                | {max_ratio, number()}   % figure / floor at most
+                | {min_ratio, number()}   % figure / floor at least
+                | {max, number()}.        % figure at most, in the row's unit
+
+-type row() :: #{'case' := 1..6,
+                 label := string(),       % short, for the plot
+                 measure := string(),
+                 unit := string(),
+                 figure := number(),
+                 floor := number() | undefined,
+                 floor_is := string(),
+                 target := target(),
+                 samples := [number()],   % one figure per repetition
+                 floor_samples := [number()],
+                 x => pos_integer()}.     % callers, for the throughput plot
+
+-type echo() :: {port(), pid()}.
+
+-define(APP, erlang_python).
+-define(SQRT_REQUEST, request(math, sqrt, [16])).
+-define(OS_PID, <<"__import__('os').getpid()">>).
+
+%%% ==========================================================================
+%%% API
+%%% ==========================================================================
+
+%% @doc Runs the benchmark from bench/bench.escript; returns the exit status.
+-spec main(file:filename(), [string()]) -> 0 | 1.
+main(Root, Args) ->
+    logger:set_primary_config(level, warning),
+    try parse_args(Args, defaults(Root)) of
+        Opts ->
+            _ = run(Opts),
+            0
+    catch
+        throw:{usage, Message} ->
+            io:format(standard_error, "~ts~n", [Message]),
+            1
+    end.
+
+%% @doc The sizes of a run. `full' is what the targets are stated for;
+%% `quick' only checks that every case runs and answers correctly.
+-spec profile(full | quick) -> map().
+profile(full) ->
+    #{profile => full, reps => 5,
+      latency_calls => 20000,
+      callers => [1, 8, 64, 256], throughput_calls => 40000,
+      binaries => [1024, 1 bsl 20, 10 bsl 20, 100 bsl 20],
+      floats => 100000, map_entries => 10000,
+      io_pool_size => 10, sleep => 0.2,
+      startup_reps => 5,
+      warmup_calls => 6400, memory_calls => 1000000, memory_callers => 64,
+      timeout => 120000, progress => true};
+profile(quick) ->
+    #{profile => quick, reps => 1,
+      latency_calls => 50,
+      callers => [1, 8, 64, 256], throughput_calls => 512,
+      binaries => [1024],
+      floats => 1000, map_entries => 100,
+      io_pool_size => 10, sleep => 0.2,
+      startup_reps => 1,
+      warmup_calls => 64, memory_calls => 1000, memory_callers => 64,
+      timeout => 30000, progress => false}.
+
+%% @doc Runs every case, prints the table, writes the outputs (when
+%% `out_dir' is given). Options: `profile', `params' (overrides of the
+%% profile), `bench_dir', `echo_port', `out_dir', `plot', `doc_png'.
+-spec run(map()) -> #{rows := [row()], checks := map(), info := map()}.
+run(Opts) ->
+    Ctx = setup(Opts),
+    try
+        Info = info(Ctx),
+        print_info(Info),
+        Results = [{Case, timed_case(Ctx, Case)}
+                   || Case <- [latency, throughput, payloads, io_pool, startup, memory]],
+        Rows = lists:append([Rows || {_, #{rows := Rows}} <- Results]),
+        print_table(Rows),
+        case Opts of
+            #{out_dir := _} -> _ = write_outputs(Rows, Info, Opts);
+            #{} -> ok
+        end,
+        #{rows => Rows, info => Info,
+          checks => maps:from_list([{Case, Check} || {Case, #{check := Check}} <- Results])}
+    after
+        teardown(Ctx)
+    end.
+
+%% @doc Starts the application with `bench_dir' (bench_helpers.py) on
+%% Python's path, and the echo bridge. Stops the application first if it
+%% runs.
+-spec setup(map()) -> map().
+setup(#{bench_dir := BenchDir, echo_port := Exe} = Opts) ->
+    Params = maps:merge(profile(maps:get(profile, Opts, full)), maps:get(params, Opts, #{})),
+    filelib:is_regular(Exe) orelse error({echo_port_not_found, Exe}),
+    _ = application:stop(?APP),
+    case application:load(?APP) of
+        ok -> ok;
+        {error, {already_loaded, ?APP}} -> ok
+    end,
+    Saved = application:get_env(?APP, python_path),
+    Path = case Saved of {ok, P} -> P; undefined -> [] end,
+    ok = application:set_env(?APP, python_path, [BenchDir | Path]),
+    {ok, _} = application:ensure_all_started(?APP),
+    %% bench_helpers.py is found (and imported before any timing).
+    {ok, 0} = py:call(bench_helpers, identity, [0]),
+    #{params => Params, echo => echo_start(Exe), echo_exe => Exe, saved_path => Saved}.
+
+%% @doc Stops the echo bridge and the application, and puts back the
+%% application's `python_path'.
+-spec teardown(map()) -> ok.
+teardown(#{echo := Echo, saved_path := Saved}) ->
+    ok = echo_stop(Echo),
+    _ = application:stop(?APP),
+    case Saved of
+        {ok, Path} -> application:set_env(?APP, python_path, Path);
+        undefined -> application:unset_env(?APP, python_path)
+    end.
+
+%% @doc Case 1: one caller doing `py:call(math, sqrt, [16])' in a loop,
+%% each call timed; median and 99th percentile, against the echo round
+%% trip of the same request bytes.
+-spec latency(map()) -> #{rows := [row()], check := map()}.
+latency(#{params := #{reps := Reps, latency_calls := N}, echo := Echo}) ->
+    Request = ?SQRT_REQUEST,
+    Py = fun() -> py:call(math, sqrt, [16]) end,
+    Floor = fun() -> echo_call(Echo, Request, 30000) end,
+    Runs = [{timed_loop(N, Py, fun is_sqrt/1),
+             timed_loop(N, Floor, fun(R) -> is_echo(Request, R) end)}
+            || _ <- lists:seq(1, Reps)],
+    Stat = fun(F) ->
+                   {[F(us_sorted(T)) || {{T, _}, _} <- Runs],
+                    [F(us_sorted(T)) || {_, {T, _}} <- Runs]}
+           end,
+    {Medians, FloorMedians} = Stat(fun(S) -> percentile(S, 0.5) end),
+    {P99s, FloorP99s} = Stat(fun(S) -> percentile(S, 0.99) end),
+    [{{_, LastReply}, {_, LastEcho}} | _] = lists:reverse(Runs),
+    #{rows => [row(1, "1 latency p50", "latency, median", "us", Medians, FloorMedians,
+                   "echo round trip", {max_ratio, 1.5}),
+               row(1, "1 latency p99", "latency, 99th percentile", "us", P99s, FloorP99s,
+                   "echo round trip", none)],
+      check => #{reply => LastReply, echo => LastEcho, calls => Reps * N}}.
+
+%% @doc Case 2: calls per second of 1, 8, 64 and 256 concurrent callers of
+%% `py:call(math, sqrt, [16])' on the default pool, against frames per
+%% second through the echo bridge driven the same way.
+-spec throughput(map()) -> #{rows := [row()], check := map()}.
+throughput(#{params := #{reps := Reps, callers := Callers, throughput_calls := Total},
+             echo := Echo}) ->
+    Request = ?SQRT_REQUEST,
+    Py = fun() -> py:call(math, sqrt, [16]) end,
+    Floor = fun() -> echo_call(Echo, Request, 30000) end,
+    IsEcho = fun(R) -> is_echo(Request, R) end,
+    Cases = [begin
+                 Per = max(1, Total div N),
+                 Runs = [{run_callers(N, Per, Py, fun is_sqrt/1),
+                          run_callers(N, Per, Floor, IsEcho)}
+                         || _ <- lists:seq(1, Reps)],
+                 Rate = fun({Secs, Ok}) -> Ok / Secs end,
+                 Row = row(2, "2 callers " ++ integer_to_list(N),
+                           "throughput, " ++ callers(N), "calls/s",
+                           [Rate(R) || {R, _} <- Runs], [Rate(R) || {_, R} <- Runs],
+                           "echo frames/s", throughput_target(N)),
+                 {Row#{x => N},
+                  {N, #{calls => Reps * N * Per,
+                        py_ok => lists:sum([Ok || {{_, Ok}, _} <- Runs]),
+                        echo_ok => lists:sum([Ok || {_, {_, Ok}} <- Runs])}}}
+             end
+             || N <- Callers],
+    #{rows => [Row || {Row, _} <- Cases], check => maps:from_list([C || {_, C} <- Cases])}.
+
+%% @doc Case 3: round trips of binaries, a list of floats and a map
+%% through a Python identity function, against echoing the same request
+%% bytes.
+-spec payloads(map()) -> #{rows := [row()], check := map()}.
+payloads(#{params := #{reps := Reps, binaries := Sizes, floats := Floats,
+                       map_entries := Entries, timeout := Timeout},
+           echo := Echo}) ->
+    Payloads = [{binary, Size} || Size <- Sizes] ++ [{floats, Floats}, {map, Entries}],
+    %% Imports bench_helpers, should the application have restarted.
+    {ok, 0} = py:call(bench_helpers, identity, [0]),
+    Cases = [payload(Reps, Kind, N, Echo, Timeout) || {Kind, N} <- Payloads],
+    #{rows => [Row || {Row, _} <- Cases], check => maps:from_list([C || {_, C} <- Cases])}.
+
+%% @doc Case 4: a pool `io' of 10 contexts running 10 concurrent
+%% `time.sleep(0.2)': the total time, against one sleep.
+-spec io_pool(map()) -> #{rows := [row()], check := map()}.
+io_pool(#{params := #{reps := Reps, io_pool_size := Size, sleep := Sleep}}) ->
+    {ok, Pids} = py_context_router:start_pool(io, Size),
+    length(Pids) =:= Size orelse error({io_pool_size, length(Pids)}),
+    try
+        Call = fun() -> py:call(io, time, sleep, [Sleep]) end,
+        Runs = [run_callers(Size, 1, Call, fun(R) -> R =:= {ok, none} end)
+                || _ <- lists:seq(1, Reps)],
+        Label = lists:flatten(io_lib:format("~b x sleep(~s) on io pool of ~b",
+                                            [Size, short(Sleep), Size])),
+        Target = case {Size, Sleep} of {10, 0.2} -> {max, 0.22}; _ -> none end,
+        #{rows => [row(4, "4 io sleeps", Label, "s", [S || {S, _} <- Runs],
+                       [Sleep || _ <- Runs], "one sleep", Target)],
+          check => #{contexts => length(Pids), calls => Reps * Size,
+                     verified => lists:sum([Ok || {_, Ok} <- Runs])}}
+    after
+        ok = py_context_router:stop_pool(io)
+    end.
+
+%% @doc Case 5: from `application:ensure_all_started(erlang_python)' to
+%% the reply of a first `py:call(math, sqrt, [16])', against starting the
+%% echo bridge and its first round trip; with the start of a bare
+%% `python3 -c "import math"' for reference.
+-spec startup(map()) -> #{rows := [row()], check := map()}.
+startup(#{params := #{startup_reps := Reps}, echo_exe := Exe}) ->
+    {ok, Python} = py:eval(<<"__import__('sys').executable">>),
+    Runs = [{start_app(), start_echo(Exe)} || _ <- lists:seq(1, Reps)],
+    PyStarts = [time_os_command(Python, ["-c", "import math"]) || _ <- lists:seq(1, Reps)],
+    #{rows => [row(5, "5 start", "start to first reply", "ms", [Ms || {{Ms, _}, _} <- Runs],
+                   [Ms || {_, {Ms, _}} <- Runs], "echo bridge start + 1st echo", {max, 150}),
+               row(5, "5 python3 start", "python3 -c 'import math' (reference)", "ms",
+                   PyStarts, undefined, "", none)],
+      check => #{replies => lists:usort([Reply || {{_, Reply}, _} <- Runs]),
+                 echoes => lists:usort([Ok || {_, {_, Ok}} <- Runs]),
+                 python => Python}}.
+
+%% @doc Case 6: resident memory of the port's OS process, idle (freshly
+%% started, after a warm-up) and after a million calls from 64 concurrent
+%% callers.
+-spec memory(map()) -> #{rows := [row()], check := map()}.
+memory(#{params := #{warmup_calls := Warm, memory_calls := Calls, memory_callers := N}}) ->
+    {_, {ok, 4.0}} = start_app(),
+    {ok, OsPid} = py:eval(?OS_PID),
+    Py = fun() -> py:call(math, sqrt, [16]) end,
+    {_, WarmOk} = run_callers(N, max(1, Warm div N), Py, fun is_sqrt/1),
+    Idle = rss_kb(OsPid),
+    {_, Ok} = run_callers(N, max(1, Calls div N), Py, fun is_sqrt/1),
+    After = rss_kb(OsPid),
+    Measure = lists:flatten(io_lib:format("memory after ~s calls", [thousands(Ok)])),
+    #{rows => [row(6, "6 memory", Measure, "MB", [After / 1024], [Idle / 1024],
+                   "idle, after warm-up", {max_ratio, 1.10})],
+      check => #{os_pid => OsPid, idle_kb => Idle, after_kb => After,
+                 warmup => WarmOk, calls => Ok}}.
+
+%% @doc Prints the table of figures, floors, ratios and targets.
+-spec print_table([row()]) -> ok.
+print_table(Rows) ->
+    Line = "~-5s ~-38s ~12s ~12s ~-8s ~8s ~-10s ~-4s ~s~n",
+    io:format(Line, ["case", "measure", "figure", "floor", "unit", "ratio", "target", "met",
+                     "floor is"]),
+    [io:format(Line, [integer_to_list(C), M, num(F), num(Fl), U, ratio_text(Row),
+                      target_text(Row), met_text(met(Row)), Is])
+     || #{'case' := C, measure := M, figure := F, floor := Fl, unit := U,
+          floor_is := Is} = Row <- Rows],
+    ok.
+
+%% @doc Writes `results.csv', `results.md' and the plot's data into
+%% `out_dir', and the plot `performance.png' when `plot' is true (the
+%% default) and gnuplot is found; copies it to `doc_png' if given.
+-spec write_outputs([row()], map(), map()) -> [file:filename()].
+write_outputs(Rows, Info, #{out_dir := Dir} = Opts) ->
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Files = [write_file(Dir, "results.csv", csv(Rows)),
+             write_file(Dir, "results.md", markdown(Rows, Info)),
+             write_file(Dir, "ratios.dat", ratios_dat(Rows)),
+             write_file(Dir, "throughput.dat", throughput_dat(Rows))],
+    Plot = case maps:get(plot, Opts, true) of
+               true -> plot(Dir, Info, Opts);
+               false -> []
+           end,
+    [io:format("wrote ~ts~n", [F]) || F <- Files ++ Plot],
+    Files ++ Plot.
+
+%% @doc Starts an echo bridge: an owner process (not linked) that opens the
+%% echo port and routes each echoed frame to the alias in its header.
+-spec echo_start(file:filename()) -> echo().
+echo_start(Exe) ->
+    Parent = self(),
+    Tag = make_ref(),
+    {Pid, Mon} = spawn_monitor(
+                   fun() ->
+                           Port = open_port({spawn_executable, Exe},
+                                            [{packet, 4}, binary, exit_status]),
+                           Parent ! {Tag, Port},
+                           echo_owner(Port)
+                   end),
+    receive
+        {Tag, Port} ->
+            erlang:demonitor(Mon, [flush]),
+            {Port, Pid};
+        {'DOWN', Mon, process, Pid, Why} ->
+            error({echo_port_start, Why})
+    end.
+
+%% @doc One round trip of `Request' (`{call, alias, ...}': the alias is
+%% filled in) through the echo bridge, as `py' makes one through py_port.
+%% Returns the decoded echo.
+-spec echo_call(echo(), tuple(), timeout()) -> tuple().
+echo_call({Port, Owner}, Request, Timeout) ->
+    Mref = erlang:monitor(process, Owner, [{alias, reply_demonitor}]),
+    Hdr = term_to_binary(Mref),
+    Frame = [<<(byte_size(Hdr)):16>>, Hdr | term_to_binary(setelement(2, Request, Mref))],
+    erlang:port_command(Port, Frame),
+    receive
+        {Mref, Payload} ->
+            erlang:demonitor(Mref, [flush]),
+            binary_to_term(Payload);
+        {'DOWN', Mref, process, _, Reason} ->
+            error({echo_port_exited, Reason})
+    after Timeout ->
+        erlang:demonitor(Mref, [flush]),
+        error(echo_timeout)
+    end.
+
+%% @doc Stops an echo bridge: the port is closed, the echo port exits at
+%% end of input.
+-spec echo_stop(echo()) -> ok.
+echo_stop({_Port, Owner}) ->
+    Mon = erlang:monitor(process, Owner),
+    Owner ! {stop, self()},
+    receive {'DOWN', Mon, process, Owner, _} -> ok end.
+
+%%% ==========================================================================
+%%% Internal
+%%% ==========================================================================
+
+defaults(Root) ->
+    Exe = case os:getenv("PY_BENCH_ECHO_PORT") of
+              false -> filename:join([Root, "build", "bench", "echo_port"]);
+              Path -> Path
+          end,
+    #{profile => full, bench_dir => filename:join(Root, "bench"), echo_port => Exe,
+      out_dir => filename:join([Root, "bench", "out"]), plot => true}.
+
+parse_args([], Opts) -> Opts;
+parse_args(["--profile", P | Rest], Opts) when P =:= "full"; P =:= "quick" ->
+    parse_args(Rest, Opts#{profile => list_to_atom(P)});
+parse_args(["--echo-port", Exe | Rest], Opts) ->
+    parse_args(Rest, Opts#{echo_port => filename:absname(Exe)});
+parse_args(["--out", Dir | Rest], Opts) ->
+    parse_args(Rest, Opts#{out_dir => filename:absname(Dir)});
+parse_args(["--doc-png", Png | Rest], Opts) ->
+    parse_args(Rest, Opts#{doc_png => filename:absname(Png)});
+parse_args(["--no-plot" | Rest], Opts) ->
+    parse_args(Rest, Opts#{plot => false});
+parse_args(Other, _Opts) ->
+    throw({usage, io_lib:format("unknown arguments ~tp; usage: bench.escript [--profile full|quick]"
+                                " [--echo-port Path] [--out Dir] [--doc-png Path] [--no-plot]",
+                                [Other])}).
+
+%% Runs one case, saying so on stderr in a full run.
+timed_case(#{params := Params} = Ctx, Case) ->
+    progress(Params, "~s...", [Case]),
+    T0 = erlang:monotonic_time(),
+    Result = ?MODULE:Case(Ctx),
+    progress(Params, " ~.1f s~n", [seconds(erlang:monotonic_time() - T0)]),
+    erlang:garbage_collect(),
+    Result.
+
+progress(#{progress := true}, Format, Args) -> io:format(standard_error, Format, Args);
+progress(#{}, _Format, _Args) -> ok.
+
+%% The request `py:call(Module, Function, Args)' sends on the default
+%% pool, its alias left to fill in.
+request(Module, Function, Args) ->
+    {call, alias, default, Module, Function, Args, #{}}.
+
+is_sqrt(Reply) -> Reply =:= {ok, 4.0}.
+
+%% Whether an echo decodes to the request that was sent.
+is_echo(Request, Echo) ->
+    is_tuple(Echo) andalso tuple_size(Echo) > 1
+        andalso setelement(2, Echo, alias) =:= Request.
+
+%% N calls, each timed; the reply is checked after its clock stops.
+timed_loop(N, Call, Check) ->
+    timed_loop(N, Call, Check, [], undefined).
+
+timed_loop(0, _Call, _Check, Times, Last) ->
+    {Times, Last};
+timed_loop(N, Call, Check, Times, _Last) ->
+    T0 = erlang:monotonic_time(),
+    Reply = Call(),
+    T1 = erlang:monotonic_time(),
+    check(Check, Reply),
+    timed_loop(N - 1, Call, Check, [T1 - T0 | Times], Reply).
+
+check(Check, Reply) ->
+    case Check(Reply) of
+        true -> ok;
+        false -> error({wrong_reply, truncate(Reply)})
+    end.
+
+truncate(Term) ->
+    lists:flatten(io_lib:format("~P", [Term, 12])).
+
+%% N callers, each making Per calls, started together. Returns the seconds
+%% from the start to the last reply, and the number of checked replies.
+run_callers(N, Per, Call, Check) ->
+    Parent = self(),
+    Go = make_ref(),
+    Caller = fun() ->
+                     receive Go -> ok end,
+                     Parent ! {Go, self(), calls(Per, Call, Check, 0)}
+             end,
+    Pids = [spawn_link(Caller) || _ <- lists:seq(1, N)],
+    T0 = erlang:monotonic_time(),
+    [Pid ! Go || Pid <- Pids],
+    Oks = [receive {Go, Pid, Ok} -> Ok end || Pid <- Pids],
+    {seconds(erlang:monotonic_time() - T0), lists:sum(Oks)}.
+
+calls(0, _Call, _Check, Ok) ->
+    Ok;
+calls(N, Call, Check, Ok) ->
+    check(Check, Call()),
+    calls(N - 1, Call, Check, Ok + 1).
+
+callers(1) -> "1 caller";
+callers(N) -> integer_to_list(N) ++ " callers".
+
+throughput_target(64) -> {min_ratio, 0.5};
+throughput_target(_) -> none.
+
+%% One payload: Reps round trips through py, Reps through the echo.
+payload(Reps, Kind, N, Echo, Timeout) ->
+    Value = payload_value(Kind, N),
+    Request = request(bench_helpers, identity, [Value]),
+    Py = fun() -> py:call(default, bench_helpers, identity, [Value], #{}, Timeout) end,
+    Floor = fun() -> echo_call(Echo, Request, Timeout) end,
+    Runs = [{round_trip(Py, fun(R) -> R =:= {ok, Value} end),
+             round_trip(Floor, fun(R) -> is_echo(Request, R) end)}
+            || _ <- lists:seq(1, Reps)],
+    Bytes = byte_size(term_to_binary(Request)),
+    {Label, Measure, Target} = payload_names(Kind, N),
+    {row(3, Label, Measure, "ms", [Py1 || {Py1, _} <- Runs], [E || {_, E} <- Runs],
+         "echo of the same bytes", Target),
+     {Label, #{request_bytes => Bytes, verified => 2 * Reps}}}.
+
+%% Milliseconds of one round trip, its reply checked after the clock
+%% stops and then dropped.
+round_trip(Call, Check) ->
+    erlang:garbage_collect(),
+    T0 = erlang:monotonic_time(),
+    Reply = Call(),
+    T1 = erlang:monotonic_time(),
+    check(Check, Reply),
+    seconds(T1 - T0) * 1000.
+
+%% A binary that is not UTF-8 (so Python sees bytes, not str).
+payload_value(binary, Size) ->
+    binary:part(binary:copy(<<255, 254, 253, 252, 0, 1, 2, 3>>, Size div 8 + 1), 0, Size);
+payload_value(floats, N) ->
+    [I + 0.5 || I <- lists:seq(1, N)];
+payload_value(map, N) ->
+    maps:from_list([{<<"key", (integer_to_binary(I))/binary>>, I} || I <- lists:seq(1, N)]).
+
+payload_names(binary, Size) ->
+    Name = size_name(Size),
+    Target = case Size of 10485760 -> {max_ratio, 1.5}; _ -> none end,
+    {"3 binary " ++ Name, "binary of " ++ Name ++ ", round trip", Target};
+payload_names(floats, N) ->
+    Target = case N of 100000 -> {max, 20}; _ -> none end,
+    {"3 floats", "list of " ++ thousands(N) ++ " floats, round trip", Target};
+payload_names(map, N) ->
+    {"3 map", "map of " ++ thousands(N) ++ " entries, round trip", none}.
+
+size_name(Size) when Size >= 1 bsl 20 -> integer_to_list(Size bsr 20) ++ " MB";
+size_name(Size) when Size >= 1 bsl 10 -> integer_to_list(Size bsr 10) ++ " KB";
+size_name(Size) -> integer_to_list(Size) ++ " B".
+
+%% Restarts the application: the old port's OS process is waited for,
+%% then the clock runs from ensure_all_started to the first reply.
+%% Returns {Milliseconds, Reply}.
+start_app() ->
+    case py:eval(?OS_PID) of
+        {ok, OldPid} ->
+            ok = application:stop(?APP),
+            wait_os_exit(OldPid, 100);
+        {error, not_started} ->
+            ok
+    end,
+    T0 = erlang:monotonic_time(),
+    {ok, _} = application:ensure_all_started(?APP),
+    Reply = py:call(math, sqrt, [16]),
+    T1 = erlang:monotonic_time(),
+    check(fun is_sqrt/1, Reply),
+    {seconds(T1 - T0) * 1000, Reply}.
+
+%% Waits for an OS process to exit: up to Tries checks, 20 ms apart.
+wait_os_exit(OsPid, 0) ->
+    error({port_did_not_exit, OsPid});
+wait_os_exit(OsPid, Tries) ->
+    case filelib:is_dir("/proc/" ++ integer_to_list(OsPid)) of
+        false ->
+            ok;
+        true ->
+            receive after 20 -> ok end,
+            wait_os_exit(OsPid, Tries - 1)
+    end.
+
+%% Starts an echo bridge and makes its first round trip: {Milliseconds, Ok}.
+start_echo(Exe) ->
+    Request = ?SQRT_REQUEST,
+    T0 = erlang:monotonic_time(),
+    Echo = echo_start(Exe),
+    Reply = echo_call(Echo, Request, 5000),
+    T1 = erlang:monotonic_time(),
+    ok = echo_stop(Echo),
+    {seconds(T1 - T0) * 1000, is_echo(Request, Reply)}.
+
+%% Milliseconds from starting an OS program to its exit (status 0).
+time_os_command(Exe, Args) ->
+    T0 = erlang:monotonic_time(),
+    Port = open_port({spawn_executable, Exe}, [{args, Args}, exit_status, in]),
+    receive
+        {Port, {exit_status, 0}} -> seconds(erlang:monotonic_time() - T0) * 1000;
+        {Port, {exit_status, N}} -> error({exit_status, Exe, N})
+    end.
+
+%% VmRSS of an OS process, in kB.
+rss_kb(OsPid) ->
+    {ok, Status} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
+    {match, [Kb]} = re:run(Status, "^VmRSS:\\s+(\\d+) kB", [multiline, {capture, [1], list}]),
+    list_to_integer(Kb).
+
+echo_owner(Port) ->
+    receive
+        %% An echoed frame: route it by its header, as py_port_owner does.
+        {Port, {data, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>>}} ->
+            To = binary_to_term(Hdr),
+            erlang:send(To, {To, Payload}, [noconnect]),
+            echo_owner(Port);
+        %% The echo port exited; callers learn it from their monitors.
+        {Port, {exit_status, Status}} ->
+            exit({echo_port_exited, Status});
+        {stop, _From} ->
+            port_close(Port)
+    end.
+
+%% A row from per-repetition samples; the median is quoted.
+row(Case, Label, Measure, Unit, Samples, FloorSamples, FloorIs, Target) ->
+    #{'case' => Case, label => Label, measure => Measure, unit => Unit,
+      figure => median(Samples),
+      floor => case FloorSamples of undefined -> undefined; _ -> median(FloorSamples) end,
+      floor_is => FloorIs, target => Target, samples => Samples,
+      floor_samples => case FloorSamples of undefined -> []; _ -> FloorSamples end}.
+
+ratio(#{floor := Floor}) when Floor =:= undefined; Floor == 0 -> undefined;
+ratio(#{figure := Figure, floor := Floor}) -> Figure / Floor.
+
+met(#{target := none}) -> undefined;
+met(#{target := {max, Max}, figure := Figure}) -> Figure =< Max;
+met(#{target := {max_ratio, Max}} = Row) -> ratio(Row) =< Max;
+met(#{target := {min_ratio, Min}} = Row) -> ratio(Row) >= Min.
+
+%% The target as a ratio to the floor, for the plot.
+target_ratio(#{target := none}) -> undefined;
+target_ratio(#{target := {max, Max}, floor := Floor}) when is_number(Floor), Floor > 0 ->
+    Max / Floor;
+target_ratio(#{target := {max, _}}) -> undefined;
+target_ratio(#{target := {_, Ratio}}) -> Ratio.
+
+median(Samples) -> percentile(lists:sort(Samples), 0.5).
+
+%% Nearest-rank percentile of a sorted list.
+percentile(Sorted, P) ->
+    lists:nth(max(1, ceil(P * length(Sorted))), Sorted).
+
+us_sorted(Times) ->
+    PerUs = erlang:convert_time_unit(1, second, native) / 1.0e6,
+    lists:sort([T / PerUs || T <- Times]).
+
+seconds(Native) ->
+    Native / erlang:convert_time_unit(1, second, native).
+
+%% The machine and versions of the run.
+info(#{params := #{profile := Profile}}) ->
+    {ok, Python} = py:eval(<<"__import__('sys').version.split()[0]">>),
+    #{profile => Profile,
+      date => calendar:system_time_to_rfc3339(erlang:system_time(second)),
+      cpu => cpu_model(),
+      cores => erlang:system_info(logical_processors_available),
+      schedulers => erlang:system_info(schedulers_online),
+      otp => erlang:system_info(otp_release),
+      python => binary_to_list(Python),
+      default_pool => py_context_router:num_contexts(default)}.
+
+cpu_model() ->
+    case file:read_file("/proc/cpuinfo") of
+        {ok, Text} ->
+            case re:run(Text, "^model name\\s*:\\s*(.*)$", [multiline, {capture, [1], list}]) of
+                {match, [Model]} -> Model;
+                nomatch -> "unknown"
+            end;
+        {error, _} ->
+            "unknown"
+    end.
+
+info_text(#{profile := Profile, date := Date, cpu := Cpu, cores := Cores,
+            schedulers := Schedulers, otp := Otp, python := Python, default_pool := Pool}) ->
+    lists:flatten(
+      io_lib:format("~s profile, ~s; ~s, ~p cores; OTP ~s, ~p schedulers; "
+                    "Python ~s; default pool of ~b contexts",
+                    [Profile, Date, Cpu, Cores, Otp, Schedulers, Python, Pool])).
+
+print_info(Info) ->
+    io:format("erlang_python benchmark: ~s~n~n", [info_text(Info)]).
+
+num(undefined) -> "-";
+num(V) when abs(V) >= 1000 -> thousands(round(V));
+num(V) when abs(V) >= 100 -> float_to_list(float(V), [{decimals, 1}]);
+num(V) when abs(V) >= 1 -> float_to_list(float(V), [{decimals, 2}]);
+num(V) -> float_to_list(float(V), [{decimals, 3}]).
+
+thousands(N) when N < 0 -> "-" ++ thousands(-N);
+thousands(N) when N < 1000 -> integer_to_list(N);
+thousands(N) -> thousands(N div 1000) ++ io_lib:format(",~3..0b", [N rem 1000]).
+
+ratio_text(Row) ->
+    case ratio(Row) of
+        undefined -> "-";
+        R -> float_to_list(R, [{decimals, 2}]) ++ "x"
+    end.
+
+target_text(#{target := none}) -> "-";
+target_text(#{target := {max_ratio, R}}) -> "<= " ++ short(R) ++ "x";
+target_text(#{target := {min_ratio, R}}) -> ">= " ++ short(R) ++ "x";
+target_text(#{target := {max, V}, unit := Unit}) -> "<= " ++ short(V) ++ " " ++ Unit.
+
+short(V) when is_integer(V) -> integer_to_list(V);
+short(V) -> float_to_list(V, [short]).
+
+met_text(undefined) -> "-";
+met_text(true) -> "yes";
+met_text(false) -> "NO".
+
+write_file(Dir, Name, Content) ->
+    File = filename:join(Dir, Name),
+    ok = file:write_file(File, Content),
+    File.
+
+csv(Rows) ->
+    Header = "case,measure,unit,figure,floor,floor_is,ratio,target,met,samples,floor_samples\n",
+    [Header | [csv_line(Row) || Row <- Rows]].
+
+csv_line(#{'case' := C, measure := M, unit := U, figure := F, floor := Fl, floor_is := Is,
+           samples := S, floor_samples := FS} = Row) ->
+    Fields = [integer_to_list(C), quote(M), quote(U), csv_num(F), csv_num(Fl), quote(Is),
+              csv_num(ratio(Row)), quote(target_text(Row)), met_text(met(Row)),
+              lists:join(";", [csv_num(X) || X <- S]),
+              lists:join(";", [csv_num(X) || X <- FS])],
+    [lists:join(",", Fields), "\n"].
+
+csv_num(undefined) -> "";
+csv_num(V) when is_integer(V) -> integer_to_list(V);
+csv_num(V) -> float_to_list(V, [{decimals, 6}, compact]).
+
+quote(Text) ->
+    [$", string:replace(Text, "\"", "\"\"", all), $"].
+
+markdown(Rows, Info) ->
+    ["Run: ", info_text(Info), "\n\n",
+     "| case | measure | figure | floor | unit | ratio | target | met |\n",
+     "|---|---|--:|--:|---|--:|---|---|\n",
+     [io_lib:format("| ~b | ~ts | ~s | ~s | ~s | ~s | ~s | ~s |~n",
+                    [C, M, num(F), num(Fl), U, ratio_text(Row), target_text(Row),
+                     met_text(met(Row))])
+      || #{'case' := C, measure := M, figure := F, floor := Fl, unit := U} = Row <- Rows]].
+
+%% "label" ratio target-ratio colour, one line per row with a floor.
+ratios_dat(Rows) ->
+    [io_lib:format("\"~s\" ~s ~s ~b~n",
+                   [L, dat_num(ratio(Row)), dat_num(target_ratio(Row)), colour(met(Row))])
+     || #{label := L} = Row <- Rows, ratio(Row) =/= undefined].
+
+%% callers py echo, one line per throughput row.
+throughput_dat(Rows) ->
+    [io_lib:format("~b ~s ~s~n", [X, dat_num(F), dat_num(Fl)])
+     || #{x := X, figure := F, floor := Fl} <- Rows].
+
+dat_num(undefined) -> "NaN";
+dat_num(V) -> float_to_list(float(V), [{decimals, 6}, compact]).
+
+colour(true) -> 16#2ca02c;
+colour(false) -> 16#d62728;
+colour(undefined) -> 16#7f7f7f.
+
+%% Runs bench/plot.gp on the data files; [] without gnuplot.
+plot(Dir, Info, Opts) ->
+    case os:find_executable("gnuplot") of
+        false ->
+            io:format("gnuplot not found: no plot (Debian: apt-get install gnuplot-nox)~n"),
+            [];
+        Gnuplot ->
+            Script = filename:join(maps:get(bench_dir, Opts), "plot.gp"),
+            Vars = io_lib:format("dir='~ts'; info='~ts'",
+                                 [Dir, string:replace(info_text(Info), "'", "", all)]),
+            Port = open_port({spawn_executable, Gnuplot},
+                             [{args, ["-e", lists:flatten(Vars), Script]}, exit_status,
+                              stderr_to_stdout, binary]),
+            ok = await_exit(Port, <<>>),
+            Png = filename:join(Dir, "performance.png"),
+            case Opts of
+                #{doc_png := DocPng} ->
+                    {ok, _} = file:copy(Png, DocPng),
+                    [Png, DocPng];
+                #{} ->
+                    [Png]
+            end
+    end.
+
+await_exit(Port, Output) ->
+    receive
+        {Port, {data, More}} -> await_exit(Port, <<Output/binary, More/binary>>);
+        {Port, {exit_status, 0}} -> ok;
+        {Port, {exit_status, N}} -> error({gnuplot, N, Output})
+    end.

@@ -1,0 +1,148 @@
+%% @doc The benchmark (bench/py_bench.erl) in its `quick' profile, so that
+%% `make test' keeps it working: each case runs against the real port and
+%% the echo port (bench/echo_port.c, found through PY_BENCH_ECHO_PORT, which
+%% the Makefile exports, else build/bench/echo_port) and its replies are
+%% right. Times are not checked; `make bench' measures them.
+%%
+%% The benchmark stops and starts the application itself; end_per_suite
+%% leaves it stopped with its environment as it was, as the other suites
+%% expect.
+-module(py_bench_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+
+%% Common Test callbacks
+-export([all/0]).
+-export([suite/0]).
+-export([init_per_suite/1]).
+-export([end_per_suite/1]).
+
+%% cases
+-export([echo_bridge/1]).
+-export([latency/1]).
+-export([throughput/1]).
+-export([payloads/1]).
+-export([io_pool/1]).
+-export([startup/1]).
+-export([memory/1]).
+-export([outputs/1]).
+
+%%% ==========================================================================
+%%% Common Test callbacks
+%%% ==========================================================================
+
+all() ->
+    [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, outputs].
+
+suite() ->
+    [{timetrap, {seconds, 60}}].
+
+init_per_suite(Config) ->
+    Bench = filename:join(root(), "bench"),
+    Src = filename:join(Bench, "py_bench.erl"),
+    {ok, py_bench, Bin} = compile:file(Src, [binary, report, warnings_as_errors]),
+    {module, py_bench} = code:load_binary(py_bench, Src, Bin),
+    Ctx = py_bench:setup(#{profile => quick, bench_dir => Bench, echo_port => echo_port()}),
+    [{bench, Ctx} | Config].
+
+end_per_suite(Config) ->
+    ok = py_bench:teardown(?config(bench, Config)),
+    {error, {not_started, erlang_python}} = application:stop(erlang_python),
+    code:delete(py_bench),
+    code:purge(py_bench),
+    ok.
+
+%%% ==========================================================================
+%%% Cases
+%%% ==========================================================================
+
+%% @doc The echo bridge gives back the request it was sent, its alias filled in.
+echo_bridge(Config) ->
+    #{echo := Echo} = ?config(bench, Config),
+    Big = binary:copy(<<255, 0>>, 300000),
+    {call, Alias, default, m, f, [Big, 1.5], #{k := v}} =
+        py_bench:echo_call(Echo, {call, alias, default, m, f, [Big, 1.5], #{k => v}}, 5000),
+    true = is_reference(Alias).
+
+%% @doc The latency case: every call answered 4.0, every echo the request.
+latency(Config) ->
+    #{rows := [#{figure := P50, floor := F50}, #{figure := P99, floor := F99}],
+      check := #{reply := {ok, 4.0}, echo := {call, _, default, math, sqrt, [16], #{}},
+                 calls := 50}} = py_bench:latency(?config(bench, Config)),
+    true = lists:all(fun is_positive/1, [P50, F50, P99, F99]).
+
+%% @doc The throughput case: every caller count ran, every reply checked.
+throughput(Config) ->
+    #{rows := Rows, check := Check} = py_bench:throughput(?config(bench, Config)),
+    [1, 8, 64, 256] = [X || #{x := X} <- Rows],
+    [#{calls := C, py_ok := C, echo_ok := C} = maps:get(N, Check) || N <- [1, 8, 64, 256]],
+    true = lists:all(fun is_positive/1, [F || #{figure := F} <- Rows]).
+
+%% @doc The payload case: each payload went through identity and the echo unchanged.
+payloads(Config) ->
+    #{rows := Rows, check := Check} = py_bench:payloads(?config(bench, Config)),
+    ["3 binary 1 KB", "3 floats", "3 map"] = [L || #{label := L} <- Rows],
+    #{"3 binary 1 KB" := #{verified := 2, request_bytes := B},
+      "3 floats" := #{verified := 2}, "3 map" := #{verified := 2}} = Check,
+    true = B > 1024.
+
+%% @doc The io pool case: ten contexts, ten sleeps, each answered None.
+io_pool(Config) ->
+    #{rows := [#{figure := Secs}], check := #{contexts := 10, calls := 10, verified := 10}} =
+        py_bench:io_pool(?config(bench, Config)),
+    true = Secs >= 0.2,
+    false = py_context_router:pool_started(io).
+
+%% @doc The start-up case: a fresh application's first call answered 4.0.
+startup(Config) ->
+    #{rows := [#{figure := Ms, floor := Floor}, #{figure := PyMs}],
+      check := #{replies := [{ok, 4.0}], echoes := [true], python := Python}} =
+        py_bench:startup(?config(bench, Config)),
+    true = lists:all(fun is_positive/1, [Ms, Floor, PyMs]),
+    true = filelib:is_regular(Python).
+
+%% @doc The memory case: the port's resident size, read twice around the calls.
+memory(Config) ->
+    #{rows := [#{figure := _, floor := _}],
+      check := #{os_pid := OsPid, idle_kb := Idle, after_kb := After, calls := 960}} =
+        py_bench:memory(?config(bench, Config)),
+    {ok, OsPid} = py:eval(<<"__import__('os').getpid()">>),
+    true = is_integer(Idle) andalso Idle > 0,
+    true = is_integer(After) andalso After > 0.
+
+%% @doc The table, the CSV and the plot's data are written from the rows.
+outputs(Config) ->
+    #{rows := Rows} = py_bench:latency(?config(bench, Config)),
+    ok = py_bench:print_table(Rows),
+    Dir = filename:join(?config(priv_dir, Config), "out"),
+    Info = #{profile => quick, date => "today", cpu => "cpu", cores => 2, schedulers => 2,
+             otp => "25", python => "3", default_pool => 2},
+    Files = py_bench:write_outputs(Rows, Info, #{out_dir => Dir, plot => false}),
+    [Csv, Md, Ratios, _Throughput] = Files,
+    {ok, CsvText} = file:read_file(Csv),
+    [<<"case,measure,unit,figure,floor,", _/binary>>,
+     <<"1,\"latency, median\",\"us\",", _/binary>>,
+     <<"1,\"latency, 99th percentile\",\"us\",", _/binary>>] =
+        binary:split(CsvText, <<"\n">>, [global, trim]),
+    {ok, MdText} = file:read_file(Md),
+    {_, _} = binary:match(MdText, <<"| 1 | latency, median |">>),
+    {ok, RatiosText} = file:read_file(Ratios),
+    [<<"\"1 latency p50\" ", _/binary>>, <<"\"1 latency p99\" ", _/binary>>] =
+        binary:split(RatiosText, <<"\n">>, [global, trim]).
+
+%%% ==========================================================================
+%%% Internal
+%%% ==========================================================================
+
+%% The repository: this file is tests/erl/py_bench_SUITE.erl.
+root() ->
+    filename:dirname(filename:dirname(filename:dirname(?FILE))).
+
+echo_port() ->
+    case os:getenv("PY_BENCH_ECHO_PORT") of
+        false -> filename:join([root(), "build", "bench", "echo_port"]);
+        Exe -> Exe
+    end.
+
+is_positive(X) ->
+    is_number(X) andalso X > 0.
