@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -238,6 +239,17 @@ static int parse_args(int argc, char **argv, char **paths, int *n_paths)
     return 0;
 }
 
+/* Raises the soft limit of descriptors to the hard one: every context
+ * holds a wake-up pipe, and Python code opens files and sockets. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     char *paths[MAX_PATHS];
@@ -249,6 +261,7 @@ int main(int argc, char **argv)
         return PY_PORT_EXIT_PROTOCOL;
     }
     ei_init();
+    raise_fd_limit();
     struct writer *w = writer_start(out);
     if (!w) {
         fprintf(stderr, "py_port: cannot start the writer thread\n");

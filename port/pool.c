@@ -2,9 +2,12 @@
  * pool: contexts as detached threads serving per-pool and per-context
  * queues.
  *
- * DESIGN: a context sleeps on its pool's condition variable until its own
- * queue or the pool's queue has a job, prefers its own queue (requests to
- * one context run in order), runs the job with no lock held, and repeats.
+ * DESIGN: an idle context sits on its pool's stack of idle contexts and
+ * sleeps on its own wake-up pipe until its own queue or the pool's queue
+ * has a job; a submit takes the most recently idle context off the stack
+ * and writes it a byte. A context prefers its own queue (requests to one
+ * context run in order), runs the job with no lock held, and repeats.
+ * Each context holds two descriptors (its pipe).
  * Contexts are detached; pools.running counts the live ones so that
  * shutdown can wait for them with a bound. Lock order: pools.mu, then
  * pool.mu.
@@ -14,11 +17,13 @@
 #include "protocol.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CONTEXT_STACK_SIZE (16u * 1024 * 1024)
 
@@ -27,8 +32,11 @@ struct pool;
 struct context {
     long id;
     struct pool *pool;
-    struct queue own;    /* requests addressed to this context */
-    struct job *current; /* the job running, under pool.mu */
+    struct queue own;          /* requests addressed to this context */
+    struct job *current;       /* the job running, under pool.mu */
+    int wake[2];               /* a pipe: one byte wakes the idle context */
+    int idle;                  /* on the pool's idle stack, under pool.mu */
+    struct context *next_idle;
 };
 
 struct pool {
@@ -36,8 +44,8 @@ struct pool {
     struct pools *owner;
     char name[MAXATOMLEN_UTF8];
     pthread_mutex_t mu;
-    pthread_cond_t cond;
-    struct queue queue; /* requests for any context of the pool */
+    struct queue queue;    /* requests for any context of the pool */
+    struct context *idle;  /* idle contexts, the last one to go idle first */
     int stopping;
     long size;
     struct context *contexts;
@@ -97,7 +105,37 @@ struct pools *pools_new(const struct pool_hooks *hooks)
     return p;
 }
 
-/* Next job for c, waiting for one; NULL when the pool stops. pool.mu held. */
+/* Takes c off its pool's idle stack. pool.mu held; c->idle set. */
+static void unidle(struct context *c)
+{
+    struct context **link = &c->pool->idle;
+    while (*link != c)
+        link = &(*link)->next_idle;
+    *link = c->next_idle;
+    c->idle = 0;
+}
+
+/* Wakes a context that unidle() took off the idle stack. No lock needed:
+ * the byte waits in the pipe if the context is not reading yet. */
+static void wake(struct context *c)
+{
+    static const char byte = 1;
+    while (write(c->wake[1], &byte, 1) < 0 && errno == EINTR)
+        ;
+}
+
+/* Sleeps until wake(c). */
+static void sleep_until_woken(struct context *c)
+{
+    char byte;
+    while (read(c->wake[0], &byte, 1) < 0 && errno == EINTR)
+        ;
+}
+
+/* Next job for c, waiting for one; NULL when the pool stops. pool.mu held.
+ * An idle context sleeps on its own pipe rather than a condition variable:
+ * a pipe write is a synchronous wake-up, which lets the kernel run the
+ * context on the reader's CPU instead of waking a halted one. */
 static struct job *next_job(struct context *c)
 {
     struct pool *pl = c->pool;
@@ -109,7 +147,12 @@ static struct job *next_job(struct context *c)
             n = queue_pop(&pl->queue);
         if (n)
             return (struct job *)n;
-        pthread_cond_wait(&pl->cond, &pl->mu);
+        c->idle = 1;
+        c->next_idle = pl->idle;
+        pl->idle = c;
+        pthread_mutex_unlock(&pl->mu);
+        sleep_until_woken(c);
+        pthread_mutex_lock(&pl->mu);
     }
 }
 
@@ -186,7 +229,8 @@ static struct pool *pool_alloc(struct pools *p, const char *name, long size)
     pl->owner = p;
     snprintf(pl->name, sizeof(pl->name), "%s", name);
     pthread_mutex_init(&pl->mu, NULL);
-    pthread_cond_init(&pl->cond, NULL);
+    for (long k = 0; k < size; k++)
+        pl->contexts[k].wake[0] = pl->contexts[k].wake[1] = -1;
     return pl;
 }
 
@@ -203,6 +247,10 @@ static int launch(struct pools *p, struct pool *pl, long size)
         c->id = p->n_ids;
         c->pool = pl;
         pthread_t t;
+        if (pipe2(c->wake, O_CLOEXEC) != 0) {
+            rc = -errno;
+            break;
+        }
         if (pthread_create(&t, &attr, context_main, c) != 0) {
             rc = -EAGAIN;
             break;
@@ -229,7 +277,11 @@ static void retire(struct pools *p, struct pool *pl, pool_answer_fn answer, void
         if (answer && c->current && job_claim_answer(c->current))
             answer(arg, c->current);
     }
-    pthread_cond_broadcast(&pl->cond);
+    while (pl->idle) {
+        struct context *c = pl->idle;
+        unidle(c);
+        wake(c);
+    }
     pthread_mutex_unlock(&pl->mu);
     pl->next = p->retired;
     p->retired = pl;
@@ -294,16 +346,18 @@ int pools_submit(struct pools *p, struct job *job)
         pl = c->pool;
     if (rc == 0 && (!pl || pl->stopping))
         rc = -ENOENT;
+    struct context *woken = NULL;
     if (rc == 0) {
         pthread_mutex_lock(&pl->mu);
         queue_push(c ? &c->own : &pl->queue, &job->node);
-        if (c)
-            pthread_cond_broadcast(&pl->cond);
-        else
-            pthread_cond_signal(&pl->cond);
+        woken = c ? (c->idle ? c : NULL) : pl->idle;
+        if (woken)
+            unidle(woken);
         pthread_mutex_unlock(&pl->mu);
     }
     pthread_mutex_unlock(&p->mu);
+    if (woken)
+        wake(woken);
     return rc;
 }
 
@@ -312,7 +366,10 @@ static void free_pools(struct pool *pl)
     while (pl) {
         struct pool *next = pl->next;
         pthread_mutex_destroy(&pl->mu);
-        pthread_cond_destroy(&pl->cond);
+        for (long k = 0; k < pl->size; k++) {
+            close(pl->contexts[k].wake[0]);
+            close(pl->contexts[k].wake[1]);
+        }
         free(pl->contexts);
         free(pl);
         pl = next;
