@@ -29,13 +29,24 @@
 #define SHUTDOWN_BUDGET_MS 1000
 #define POOLS_SHUTDOWN_MS 700
 #define MAX_PATHS 64
+#define DEFAULT_SPIN_US 50
+#define MAX_SPIN_US 1000000
+
+struct options {
+    char *paths[MAX_PATHS];
+    int n_paths;
+    long spin_us;
+};
 
 static void usage(FILE *to)
 {
-    fputs("usage: py_port [--path DIR]...\n"
+    fputs("usage: py_port [--path DIR]... [--spin-us N]\n"
           "Runs CPython for the erlang_python OTP application. Speaks the protocol of\n"
           "docs/protocol.md on stdin/stdout: 4-byte big-endian length, then an Erlang\n"
-          "external term. --path DIR puts DIR in front of sys.path.\n",
+          "external term.\n"
+          "  --path DIR    put DIR in front of sys.path (repeatable)\n"
+          "  --spin-us N   an idle context polls for work N microseconds before it\n"
+          "                sleeps (default 50; 0 never polls)\n",
           to);
 }
 
@@ -222,11 +233,24 @@ static int serve(int in, struct pools *pools, struct writer *w)
     return rc;
 }
 
-static int parse_args(int argc, char **argv, char **paths, int *n_paths)
+/* A decimal in [0, max], or -1. */
+static long parse_count(const char *text, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    return errno == 0 && end != text && *end == '\0' && v >= 0 && v <= max ? v : -1;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
 {
     for (int k = 1; k < argc; k++) {
-        if (strcmp(argv[k], "--path") == 0 && k + 1 < argc && *n_paths < MAX_PATHS) {
-            paths[(*n_paths)++] = argv[++k];
+        const char *value = k + 1 < argc ? argv[k + 1] : NULL;
+        if (strcmp(argv[k], "--path") == 0 && value && o->n_paths < MAX_PATHS) {
+            o->paths[o->n_paths++] = argv[++k];
+        } else if (strcmp(argv[k], "--spin-us") == 0 && value &&
+                   (o->spin_us = parse_count(value, MAX_SPIN_US)) >= 0) {
+            k++;
         } else if (strcmp(argv[k], "--help") == 0) {
             usage(stdout);
             exit(0);
@@ -252,9 +276,9 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-    char *paths[MAX_PATHS];
-    int n_paths = 0, in, out;
-    if (parse_args(argc, argv, paths, &n_paths) != 0)
+    struct options o = {.n_paths = 0, .spin_us = DEFAULT_SPIN_US};
+    int in, out;
+    if (parse_args(argc, argv, &o) != 0)
         return 64;
     if (take_channel(&in, &out) != 0) {
         perror("py_port: cannot set up the protocol descriptors");
@@ -268,7 +292,7 @@ int main(int argc, char **argv)
         return PY_PORT_EXIT_PROTOCOL;
     }
     char why[1024];
-    if (pyrun_start(paths, n_paths, why, sizeof(why)) != 0) {
+    if (pyrun_start(o.paths, o.n_paths, why, sizeof(why)) != 0) {
         fprintf(stderr, "py_port: Python could not start: %s\n", why);
         send_reply(w, NULL, fill_start_failed, why);
         writer_stop(w);
@@ -277,7 +301,7 @@ int main(int argc, char **argv)
     send_reply(w, NULL, fill_ready, NULL);
 
     struct pool_hooks hooks = {w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop};
-    struct pools *pools = pools_new(&hooks);
+    struct pools *pools = pools_new(&hooks, o.spin_us * 1000);
     if (!pools) {
         fprintf(stderr, "py_port: out of memory\n");
         return PY_PORT_EXIT_PROTOCOL;

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct context {
     struct job *current;       /* the job running, under pool.mu */
     int wake[2];               /* a pipe: one byte wakes the idle context */
     int idle;                  /* on the pool's idle stack, under pool.mu */
+    atomic_int spinning;       /* 1 while it polls for a wake-up */
     struct context *next_idle;
 };
 
@@ -61,6 +63,7 @@ struct pools {
     long n_ids, cap_ids;
     long running;
     int stopping;
+    long spin_ns; /* how long an idle context polls before it sleeps */
 };
 
 void job_free(struct job *job)
@@ -94,12 +97,13 @@ static void free_all(struct queue_node *n)
     answer_all(n, NULL, NULL);
 }
 
-struct pools *pools_new(const struct pool_hooks *hooks)
+struct pools *pools_new(const struct pool_hooks *hooks, long spin_ns)
 {
     struct pools *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
     p->hooks = *hooks;
+    p->spin_ns = spin_ns;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->exited, NULL);
     return p;
@@ -120,8 +124,39 @@ static void unidle(struct context *c)
 static void wake(struct context *c)
 {
     static const char byte = 1;
+    if (atomic_exchange(&c->spinning, 0) == 1)
+        return; /* it polls, and sees the 0 */
     while (write(c->wake[1], &byte, 1) < 0 && errno == EINTR)
         ;
+}
+
+static long elapsed_ns(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+}
+
+/* Polls for a wake-up for spin_ns, yielding the CPU between polls: returns
+ * 1 if woken, 0 if the context must sleep. A request that follows the last
+ * one closely (a caller in a loop) then costs no sleep and wake-up of a
+ * thread, at the price of CPU time taken from others when the machine is
+ * busy (docs/performance.md). */
+static int spin_until_woken(struct context *c, long spin_ns)
+{
+    if (spin_ns <= 0)
+        return 0;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    atomic_store(&c->spinning, 1);
+    for (unsigned k = 1;; k++) {
+        if (atomic_load(&c->spinning) == 0)
+            return 1;
+        if (k % 8 == 0 && elapsed_ns(&start) > spin_ns)
+            break;
+        sched_yield();
+    }
+    return atomic_exchange(&c->spinning, 0) == 0;
 }
 
 /* Sleeps until wake(c). */
@@ -151,7 +186,8 @@ static struct job *next_job(struct context *c)
         c->next_idle = pl->idle;
         pl->idle = c;
         pthread_mutex_unlock(&pl->mu);
-        sleep_until_woken(c);
+        if (!spin_until_woken(c, pl->owner->spin_ns))
+            sleep_until_woken(c);
         pthread_mutex_lock(&pl->mu);
     }
 }

@@ -57,8 +57,9 @@ struct pool_hooks {
 
 struct pools;
 
-/* A registry with no pools yet. NULL on failure. */
-struct pools *pools_new(const struct pool_hooks *hooks);
+/* A registry with no pools yet. An idle context polls for new work for
+ * spin_ns nanoseconds (0: never) before it sleeps. NULL on failure. */
+struct pools *pools_new(const struct pool_hooks *hooks, long spin_ns);
 
 /*
  * Starts pool `name` with `size` contexts, or finds it running already.

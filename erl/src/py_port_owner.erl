@@ -166,7 +166,11 @@ terminate(_Reason, #state{port = Port}) ->
 
 %% Opens the port with the app env's python_path and port_env.
 open(Exe) ->
-    Args = lists:append([["--path", Dir] || Dir <- env(python_path, [])]),
+    Spin = case env(context_spin_us, undefined) of
+               undefined -> [];
+               Us -> ["--spin-us", integer_to_list(Us)]
+           end,
+    Args = lists:append([["--path", Dir] || Dir <- env(python_path, [])]) ++ Spin,
     Options = [{packet, 4}, binary, exit_status, use_stdio,
                {args, Args}, {env, env(port_env, [])}],
     try

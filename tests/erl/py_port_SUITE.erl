@@ -16,14 +16,17 @@
          zero_length_frame_exits_2/1,
          eof_exits_while_a_call_runs/1,
          eof_exits_with_a_python_thread_running/1,
-         app_stop_leaves_no_port_process/1]).
+         app_stop_leaves_no_port_process/1,
+         no_polling_serves_calls/1,
+         bad_argument_exits_64/1]).
 
 all() ->
     [ready_event, unknown_request_is_answered, bad_target_is_answered,
      unknown_pool_is_answered, start_pool_twice_returns_same_contexts,
      stop_pool_answers_running_call, non_term_frame_exits_2,
      zero_length_frame_exits_2, eof_exits_while_a_call_runs,
-     eof_exits_with_a_python_thread_running, app_stop_leaves_no_port_process].
+     eof_exits_with_a_python_thread_running, app_stop_leaves_no_port_process,
+     no_polling_serves_calls, bad_argument_exits_64].
 
 suite() ->
     [{timetrap, {seconds, 30}}].
@@ -130,11 +133,30 @@ app_stop_leaves_no_port_process(_Config) ->
     {ok, OsPid} = py:eval(<<"__import__('os').getpid()">>),
     Self = self(),
     Caller = spawn(fun() -> Self ! {result, py:call(time, sleep, [30])} end),
+    %% The request is sent once the caller waits for its reply.
+    ok = wait_until(fun() ->
+                            process_info(Caller, current_function) =:=
+                                {current_function, {py, await_reply, 2}}
+                    end, 5000),
     ok = application:stop(erlang_python),
     receive {result, Result} -> {error, {port_exited, _}} = Result
     after 5000 -> ct:fail({caller_not_answered, Caller})
     end,
     gone = wait_gone(OsPid, 2000).
+
+%% @doc With --spin-us 0 idle contexts only sleep, and calls are served.
+no_polling_serves_calls(_Config) ->
+    {Port, _} = open(["--spin-us", "0"]),
+    {ok, [_, _]} = request(Port, {start_pool, r1, default, 2}),
+    [{ok, 2.0} = request(Port, {call, N, default, math, sqrt, [4], #{}})
+     || N <- lists:seq(1, 100)],
+    port_close(Port).
+
+%% @doc An argument py_port does not know ends it with status 64.
+bad_argument_exits_64(_Config) ->
+    Port = open_port({spawn_executable, exe()},
+                     [{packet, 4}, binary, exit_status, use_stdio, {args, ["--spin-us", "x"]}]),
+    64 = exit_status(Port).
 
 %%% ==========================================================================
 %%% Internal
@@ -145,7 +167,11 @@ exe() ->
 
 %% Opens py_port and reads its ready event.
 open() ->
-    Port = open_port({spawn_executable, exe()}, [{packet, 4}, binary, exit_status, use_stdio]),
+    open([]).
+
+open(Args) ->
+    Port = open_port({spawn_executable, exe()},
+                     [{packet, 4}, binary, exit_status, use_stdio, {args, Args}]),
     receive
         {Port, {data, <<0:16, Event/binary>>}} ->
             {ready, Info} = binary_to_term(Event),
