@@ -468,6 +468,9 @@ payload(Reps, Kind, N, Echo, Timeout) ->
     Request = request(bench_helpers, identity, [Value]),
     Py = fun() -> py:call(default, bench_helpers, identity, [Value], #{}, Timeout) end,
     Floor = fun() -> echo_call(Echo, Request, Timeout) end,
+    %% Warm-up: the first round trips of a size pay for fresh memory
+    %% (mmap, page faults) on both sides; the figures are of the steady state.
+    [{{ok, Value}, _} = {Py(), Floor()} || _ <- [1, 2]],
     Runs = [{round_trip(Py, fun(R) -> R =:= {ok, Value} end),
              round_trip(Floor, fun(R) -> is_echo(Request, R) end)}
             || _ <- lists:seq(1, Reps)],

@@ -74,4 +74,35 @@ PyObject *convert_term_to_kwargs(const char *buf, int len, int *index);
  */
 int convert_py_to_term(PyObject *obj, ei_x_buff *x);
 
+/* A bytes or str of at least CONVERT_PART_MIN bytes is not copied into the
+ * ei_x_buff by convert_py_to_term_parts(), up to CONVERT_MAX_PARTS. */
+#define CONVERT_PART_MIN (64 * 1024)
+#define CONVERT_MAX_PARTS 16
+
+struct convert_part {
+    int offset;       /* where in the ei_x_buff the data belongs */
+    const char *data; /* owned by `owner`, immutable */
+    Py_ssize_t len;
+    PyObject *owner; /* a reference, dropped by convert_parts_release() */
+};
+
+struct convert_parts {
+    int n;
+    Py_ssize_t total; /* sum of the lens */
+    struct convert_part part[CONVERT_MAX_PARTS];
+};
+
+/*
+ * convert_py_to_term(), except that the data of large binaries is left
+ * out: x gets their BINARY_EXT headers, parts the data, each at the offset
+ * in x where it belongs (the term is x's bytes with each part's data
+ * inserted at its offset, in order). The data stays valid, also without
+ * the GIL, until convert_parts_release(). Dict keys are always copied.
+ * parts must start zeroed; on failure it may hold parts to release.
+ */
+int convert_py_to_term_parts(PyObject *obj, ei_x_buff *x, struct convert_parts *parts);
+
+/* Drops the references that parts holds and empties it. GIL held. */
+void convert_parts_release(struct convert_parts *parts);
+
 #endif

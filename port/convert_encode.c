@@ -46,10 +46,16 @@ static int ei_check(int rc)
     return rc == 0 ? 0 : FAIL(PyErr_NoMemory());
 }
 
+/* Where convert_py_to_term_parts() collects large binaries; NULL while
+ * they are copied (convert_py_to_term(), dict keys). Per thread: a
+ * conversion may run Python code that lets another thread convert. */
+static _Thread_local struct convert_parts *parts_out;
+
 /* 0 if n more bytes keep x's int index and size clear of overflow. */
 static int room(const ei_x_buff *x, Py_ssize_t n)
 {
-    if (n <= (Py_ssize_t)INT_MAX - 4096 - x->index)
+    Py_ssize_t outside = parts_out ? parts_out->total : 0;
+    if (n <= (Py_ssize_t)INT_MAX - 4096 - x->index - outside)
         return 0;
     return FAIL(PyErr_SetString(PyExc_TypeError, "object too large to convert to an Erlang term"));
 }
@@ -57,6 +63,25 @@ static int room(const ei_x_buff *x, Py_ssize_t n)
 static int atom_out(ei_x_buff *x, const char *name, Py_ssize_t len)
 {
     return ei_check(ei_x_encode_atom_len_as(x, name, (int)len, ERLANG_UTF8, ERLANG_UTF8));
+}
+
+/* A binary of n bytes at p, owned by the immutable object o: copied into
+ * x, or left out as a part when it is large and parts are collected. */
+static int binary_out(PyObject *o, const char *p, Py_ssize_t n, ei_x_buff *x)
+{
+    if (room(x, n) < 0)
+        return -1;
+    struct convert_parts *parts = parts_out;
+    if (!parts || n < CONVERT_PART_MIN || parts->n == CONVERT_MAX_PARTS)
+        return ei_check(ei_x_encode_binary(x, p, (int)n));
+    unsigned char hdr[5] = {ERL_BINARY_EXT, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                            (unsigned char)(n >> 8), (unsigned char)n};
+    if (ei_check(ei_x_append_buf(x, (const char *)hdr, sizeof(hdr))) < 0)
+        return -1;
+    Py_INCREF(o);
+    parts->part[parts->n++] = (struct convert_part){x->index, p, n, o};
+    parts->total += n;
+    return 0;
 }
 
 /* A str as a binary, or an Atom as an atom (if the cap admits it). The
@@ -75,7 +100,7 @@ static int encode_text(PyObject *o, int as_atom, ei_x_buff *x)
     }
     if (as_atom)
         return erlmod_atom_admit(o) < 0 ? -1 : atom_out(x, p, n);
-    return room(x, n) < 0 ? -1 : ei_check(ei_x_encode_binary(x, p, (int)n));
+    return binary_out(o, p, n, x);
 }
 
 /* Encoding: scalars */
@@ -152,7 +177,11 @@ static int encode_buffer(PyObject *o, ei_x_buff *x)
         }
         return -1;
     }
-    int rc = room(x, view.len) < 0 ? -1 : ei_check(ei_x_encode_binary(x, view.buf, (int)view.len));
+    int rc;
+    if (PyBytes_CheckExact(o)) /* immutable: its data may be left out */
+        rc = binary_out(o, view.buf, view.len, x);
+    else
+        rc = room(x, view.len) < 0 ? -1 : ei_check(ei_x_encode_binary(x, view.buf, (int)view.len));
     PyBuffer_Release(&view);
     return rc;
 }
@@ -222,7 +251,11 @@ static int encode_entry(PyObject *k, PyObject *v, PyObject *seen, ei_x_buff *x, 
     int start = x->index, rc;
     Py_INCREF(k);
     Py_INCREF(v);
+    /* A key is copied whole: unique_key() compares its bytes in x. */
+    struct convert_parts *parts = parts_out;
+    parts_out = NULL;
     rc = encode(k, x, depth);
+    parts_out = parts;
     if (rc == 0 && seen != NULL)
         rc = unique_key(seen, k, x, start);
     if (rc == 0)
@@ -309,5 +342,26 @@ static int encode(PyObject *o, ei_x_buff *x, int depth)
 
 int convert_py_to_term(PyObject *obj, ei_x_buff *x)
 {
-    return encode(obj, x, 0);
+    struct convert_parts *saved = parts_out;
+    parts_out = NULL;
+    int rc = encode(obj, x, 0);
+    parts_out = saved;
+    return rc;
+}
+
+int convert_py_to_term_parts(PyObject *obj, ei_x_buff *x, struct convert_parts *parts)
+{
+    struct convert_parts *saved = parts_out;
+    parts_out = parts;
+    int rc = encode(obj, x, 0);
+    parts_out = saved;
+    return rc;
+}
+
+void convert_parts_release(struct convert_parts *parts)
+{
+    for (int k = 0; k < parts->n; k++)
+        Py_DECREF(parts->part[k].owner);
+    parts->n = 0;
+    parts->total = 0;
 }

@@ -146,9 +146,9 @@ int envelope_payload_start(const ei_x_buff *x)
     return PY_PORT_FRAME_HDR + PY_PORT_REPLY_HDR + hdr_len + 1;
 }
 
-int envelope_reply_finish(ei_x_buff *x, char **buf, size_t *len)
+int envelope_reply_finish(ei_x_buff *x, size_t outside, char **buf, size_t *len)
 {
-    frame_put_length(x->buff, (uint32_t)(x->index - PY_PORT_FRAME_HDR));
+    frame_put_length(x->buff, (uint32_t)(x->index - PY_PORT_FRAME_HDR + outside));
     *buf = x->buff;
     *len = (size_t)x->index;
     x->buff = NULL;
@@ -170,5 +170,5 @@ int envelope_reply_error(const char *frame, int reply_off, int reply_len, const 
         ei_x_free(&x);
         return -1;
     }
-    return envelope_reply_finish(&x, buf, len);
+    return envelope_reply_finish(&x, 0, buf, len);
 }

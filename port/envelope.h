@@ -53,9 +53,11 @@ int envelope_payload_start(const ei_x_buff *x);
 
 /*
  * Patches the lengths and hands the frame over: *buf (malloc'd, the caller
- * now owns it) and *len. x is left empty. Returns 0 or -1 (out of memory).
+ * now owns it) and *len. `outside` counts payload bytes that are not in x
+ * but written with it (large binaries, see convert_py_to_term_parts());
+ * the frame's length includes them. x is left empty. Returns 0.
  */
-int envelope_reply_finish(ei_x_buff *x, char **buf, size_t *len);
+int envelope_reply_finish(ei_x_buff *x, size_t outside, char **buf, size_t *len);
 
 /* A whole reply {error, {Tag, Detail}} with Detail a UTF-8 binary, or an
  * atom when detail_is_atom. Returns 0 or -1 (out of memory). */

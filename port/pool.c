@@ -33,11 +33,11 @@ struct pool;
 struct context {
     long id;
     struct pool *pool;
-    struct queue own;          /* requests addressed to this context */
-    struct job *current;       /* the job running, under pool.mu */
-    int wake[2];               /* a pipe: one byte wakes the idle context */
-    int idle;                  /* on the pool's idle stack, under pool.mu */
-    atomic_int spinning;       /* 1 while it polls for a wake-up */
+    struct queue own;    /* requests addressed to this context */
+    struct job *current; /* the job running, under pool.mu */
+    int wake[2];         /* a pipe: one byte wakes the idle context */
+    int idle;            /* on the pool's idle stack, under pool.mu */
+    atomic_int spinning; /* 1 while it polls for a wake-up */
     struct context *next_idle;
 };
 
@@ -46,8 +46,8 @@ struct pool {
     struct pools *owner;
     char name[MAXATOMLEN_UTF8];
     pthread_mutex_t mu;
-    struct queue queue;    /* requests for any context of the pool */
-    struct context *idle;  /* idle contexts, the last one to go idle first */
+    struct queue queue;   /* requests for any context of the pool */
+    struct context *idle; /* idle contexts, the last one to go idle first */
     int stopping;
     long size;
     struct context *contexts;

@@ -341,16 +341,23 @@ static char *decode_code(const char *buf, int len, int *i)
 
 /* ---- running jobs ---- */
 
+/* A reply being built: its buffer, and the large binaries of its result
+ * that are written from where they are rather than copied. */
+struct reply {
+    ei_x_buff x;
+    struct convert_parts parts;
+};
+
 /* Appends {ok, result}. 0, or -1 with the conversion error set. */
-static int encode_ok(ei_x_buff *x, PyObject *result)
+static int encode_ok(struct reply *r, PyObject *result)
 {
-    if (ei_x_encode_tuple_header(x, 2) != 0 || ei_x_encode_atom(x, "ok") != 0)
+    if (ei_x_encode_tuple_header(&r->x, 2) != 0 || ei_x_encode_atom(&r->x, "ok") != 0)
         return PyErr_NoMemory(), -1;
-    return convert_py_to_term(result, x);
+    return convert_py_to_term_parts(result, &r->x, &r->parts);
 }
 
 /* {call, _, _, Module, Function, Args, Kwargs} */
-static int run_call(const char *buf, int len, int i, PyObject *ns, ei_x_buff *x)
+static int run_call(const char *buf, int len, int i, PyObject *ns, struct reply *r)
 {
     PyObject *func = NULL, *list = NULL, *args = NULL, *kwargs = NULL, *result = NULL;
     int rc = -1;
@@ -364,7 +371,7 @@ static int run_call(const char *buf, int len, int i, PyObject *ns, ei_x_buff *x)
         goto done;
     result = PyObject_Call(func, args, PyDict_GET_SIZE(kwargs) ? kwargs : NULL);
     if (result)
-        rc = encode_ok(x, result);
+        rc = encode_ok(r, result);
 done:
     Py_XDECREF(func);
     Py_XDECREF(list);
@@ -418,7 +425,7 @@ static PyObject *decode_locals(const char *buf, int len, int *i)
 }
 
 /* {eval, _, _, Code, Locals} */
-static int run_eval(const char *buf, int len, int i, PyObject *ns, ei_x_buff *x)
+static int run_eval(const char *buf, int len, int i, PyObject *ns, struct reply *r)
 {
     PyObject *locals = NULL, *result = NULL;
     int rc = -1;
@@ -426,7 +433,7 @@ static int run_eval(const char *buf, int len, int i, PyObject *ns, ei_x_buff *x)
     if (!src || !(locals = decode_locals(buf, len, &i)))
         goto done;
     if ((result = run_source(src, Py_eval_input, ns, locals)))
-        rc = encode_ok(x, result);
+        rc = encode_ok(r, result);
 done:
     PyMem_Free(src);
     Py_XDECREF(locals);
@@ -435,7 +442,7 @@ done:
 }
 
 /* {exec, _, _, Code} */
-static int run_exec(const char *buf, int len, int i, PyObject *ns, ei_x_buff *x)
+static int run_exec(const char *buf, int len, int i, PyObject *ns, struct reply *r)
 {
     char *src = decode_code(buf, len, &i);
     PyObject *result = src ? run_source(src, Py_file_input, ns, ns) : NULL;
@@ -443,7 +450,7 @@ static int run_exec(const char *buf, int len, int i, PyObject *ns, ei_x_buff *x)
     if (!result)
         return -1;
     Py_DECREF(result);
-    return ei_x_encode_atom(x, "ok") == 0 ? 0 : (PyErr_NoMemory(), -1);
+    return ei_x_encode_atom(&r->x, "ok") == 0 ? 0 : (PyErr_NoMemory(), -1);
 }
 
 /* A UTF-8 C string of PyObject_Str(obj) or of a fallback; new PyObject. */
@@ -506,11 +513,39 @@ static void encode_exception(ei_x_buff *x)
     Py_XDECREF(tb);
 }
 
+/* Hands the reply of job to the writer, unless job was answered already
+ * (its pool stopped). Large binaries go from where they are, with the
+ * calling thread writing; the GIL is not held. */
+static void send_reply(struct writer *w, struct job *job, struct reply *r)
+{
+    char *frame;
+    size_t len;
+    envelope_reply_finish(&r->x, (size_t)r->parts.total, &frame, &len);
+    if (!job_claim_answer(job)) {
+        free(frame);
+    } else if (r->parts.n == 0) {
+        writer_send(w, frame, len);
+    } else {
+        struct iovec iov[2 * CONVERT_MAX_PARTS + 1];
+        int n = 0;
+        size_t at = 0;
+        for (int k = 0; k < r->parts.n; k++) {
+            const struct convert_part *part = &r->parts.part[k];
+            iov[n++] = (struct iovec){frame + at, (size_t)part->offset - at};
+            iov[n++] = (struct iovec){(void *)part->data, (size_t)part->len};
+            at = (size_t)part->offset;
+        }
+        iov[n++] = (struct iovec){frame + at, len - at};
+        writer_send_iov(w, iov, n);
+        free(frame);
+    }
+}
+
 void pyrun_run(void *arg, void *ctx_state, struct job *job)
 {
     struct writer *w = arg;
-    ei_x_buff x;
-    if (envelope_reply_begin(&x, job->frame, job->env.reply_off, job->env.reply_len) != 0) {
+    struct reply r = {.parts = {0}};
+    if (envelope_reply_begin(&r.x, job->frame, job->env.reply_off, job->env.reply_len) != 0) {
         fprintf(stderr, "py_port: out of memory for a reply\n");
         exit(PY_PORT_EXIT_PROTOCOL);
     }
@@ -523,29 +558,28 @@ void pyrun_run(void *arg, void *ctx_state, struct job *job)
     if (ns) {
         switch (job->env.op) {
         case ENVELOPE_CALL:
-            rc = run_call(job->frame, frame_len, job->env.body_off, ns, &x);
+            rc = run_call(job->frame, frame_len, job->env.body_off, ns, &r);
             break;
         case ENVELOPE_EVAL:
-            rc = run_eval(job->frame, frame_len, job->env.body_off, ns, &x);
+            rc = run_eval(job->frame, frame_len, job->env.body_off, ns, &r);
             break;
         case ENVELOPE_EXEC:
-            rc = run_exec(job->frame, frame_len, job->env.body_off, ns, &x);
+            rc = run_exec(job->frame, frame_len, job->env.body_off, ns, &r);
             break;
         default:
             PyErr_SetString(PyExc_SystemError, "request is not for a context");
         }
     }
     if (rc != 0) {
-        x.index = envelope_payload_start(&x);
-        encode_exception(&x);
+        convert_parts_release(&r.parts);
+        r.x.index = envelope_payload_start(&r.x);
+        encode_exception(&r.x);
     }
     PyEval_SaveThread();
-
-    char *frame;
-    size_t len;
-    envelope_reply_finish(&x, &frame, &len);
-    if (job_claim_answer(job))
-        writer_send(w, frame, len);
-    else
-        free(frame);
+    send_reply(w, job, &r);
+    if (r.parts.n > 0) { /* the objects whose data was written */
+        PyEval_RestoreThread(c->ts);
+        convert_parts_release(&r.parts);
+        PyEval_SaveThread();
+    }
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #define BATCH 64
+#define IOV_MAX_BATCH 1024 /* Linux's IOV_MAX */
 
 struct out_frame {
     struct out_frame *next;
@@ -35,7 +36,8 @@ struct writer {
     int fd;
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cond;
+    pthread_cond_t cond;           /* to the writer thread: frames queued, or stop */
+    pthread_cond_t turn;           /* to writer_send_iov(): nobody is writing */
     struct out_frame *head, *tail; /* pending, oldest first */
     int writing;                   /* a thread is writing to fd */
     int stopping;
@@ -107,6 +109,7 @@ static void *writer_main(void *arg)
         write_list(w, list);
         pthread_mutex_lock(&w->mu);
         w->writing = 0;
+        pthread_cond_broadcast(&w->turn);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -120,27 +123,29 @@ struct writer *writer_start(int fd)
     w->fd = fd;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cond, NULL);
+    pthread_cond_init(&w->turn, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cond);
+        pthread_cond_destroy(&w->turn);
         free(w);
         return NULL;
     }
     return w;
 }
 
-/* Writes buf from the calling thread, which holds the writing flag. */
-static void write_direct(struct writer *w, char *buf, size_t len)
+/* Writes iov from the calling thread, which holds the writing flag, and
+ * gives the flag up. */
+static void write_direct(struct writer *w, struct iovec *iov, int n)
 {
-    struct iovec iov = {.iov_base = buf, .iov_len = len};
-    int rc = write_all(w->fd, &iov, 1);
+    int rc = write_all(w->fd, iov, n);
     if (rc < 0)
         fail(rc);
-    free(buf);
     pthread_mutex_lock(&w->mu);
     w->writing = 0;
     if (w->head || w->stopping)
         pthread_cond_signal(&w->cond);
+    pthread_cond_broadcast(&w->turn);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -150,7 +155,9 @@ int writer_send(struct writer *w, char *buf, size_t len)
     if (!w->writing && !w->head) {
         w->writing = 1;
         pthread_mutex_unlock(&w->mu);
-        write_direct(w, buf, len);
+        struct iovec iov = {.iov_base = buf, .iov_len = len};
+        write_direct(w, &iov, 1);
+        free(buf);
         return 0;
     }
     pthread_mutex_unlock(&w->mu);
@@ -173,6 +180,23 @@ int writer_send(struct writer *w, char *buf, size_t len)
     return 0;
 }
 
+void writer_send_iov(struct writer *w, struct iovec *iov, int n)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->writing)
+        pthread_cond_wait(&w->turn, &w->mu);
+    w->writing = 1;
+    pthread_mutex_unlock(&w->mu);
+    while (n > IOV_MAX_BATCH) { /* one frame, in pieces of IOV_MAX_BATCH */
+        int rc = write_all(w->fd, iov, IOV_MAX_BATCH);
+        if (rc < 0)
+            fail(rc);
+        iov += IOV_MAX_BATCH;
+        n -= IOV_MAX_BATCH;
+    }
+    write_direct(w, iov, n);
+}
+
 void writer_stop(struct writer *w)
 {
     if (!w)
@@ -184,5 +208,6 @@ void writer_stop(struct writer *w)
     pthread_join(w->thread, NULL);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
+    pthread_cond_destroy(&w->turn);
     free(w);
 }

@@ -13,6 +13,7 @@
 #define PY_PORT_WRITER_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 struct writer;
 
@@ -25,6 +26,15 @@ struct writer *writer_start(int fd);
  * write ends the process with PY_PORT_EXIT_PROTOCOL: the peer is gone.
  */
 int writer_send(struct writer *w, char *buf, size_t len);
+
+/*
+ * Writes one frame made of n pieces (length prefix included) from the
+ * calling thread, once nobody else is writing, and returns when it is
+ * written: the caller keeps the memory, which may belong to Python objects
+ * it holds (no GIL needed to read immutable bytes). For large replies,
+ * which are then written without being copied into one buffer.
+ */
+void writer_send_iov(struct writer *w, struct iovec *iov, int n);
 
 /* Writes what is queued, stops the thread and frees w. NULL-safe. */
 void writer_stop(struct writer *w);

@@ -189,7 +189,7 @@ START_TEST(test_envelope_reply_frame_layout)
     ei_x_encode_atom(&r, "ok");
     char *buf;
     size_t len;
-    ck_assert_int_eq(envelope_reply_finish(&r, &buf, &len), 0);
+    ck_assert_int_eq(envelope_reply_finish(&r, 0, &buf, &len), 0);
     ck_assert_uint_eq(frame_get_length(buf), len - 4);
     int hdr_len = (unsigned char)buf[4] << 8 | (unsigned char)buf[5];
     ck_assert_int_eq(hdr_len, env.reply_len + 1);
@@ -212,7 +212,7 @@ START_TEST(test_envelope_event_has_empty_header)
     ei_x_encode_atom(&r, "ready");
     char *buf;
     size_t len;
-    envelope_reply_finish(&r, &buf, &len);
+    envelope_reply_finish(&r, 0, &buf, &len);
     ck_assert_int_eq(buf[4], 0);
     ck_assert_int_eq(buf[5], 0);
     ck_assert_int_eq((unsigned char)buf[6], 131);

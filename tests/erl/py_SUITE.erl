@@ -97,7 +97,8 @@
 -export([from_python_too_deep/1]).
 -export([from_python_self_loop/1]).
 -export([nested_round_trip/1]).
--export([large_binary_round_trip/1]).
+-export([large_binary_round_trip/1,
+         large_binaries_written_in_place/1]).
 %% a dying port
 -export([killed_port_answers_caller/1]).
 %% start failures
@@ -159,7 +160,8 @@ groups() ->
                         from_python_set, from_python_pid_ref,
                         from_python_key_collision, from_python_no_mapping,
                         from_python_too_deep, from_python_self_loop,
-                        nested_round_trip, large_binary_round_trip]},
+                        nested_round_trip, large_binary_round_trip,
+                        large_binaries_written_in_place]},
      {port_death, [], [killed_port_answers_caller]},
      {start_failure, [], [bad_python_home, broken_stdlib_module,
                           missing_executable, refused_pool_size]}].
@@ -715,6 +717,27 @@ large_binary_round_trip(_Config) ->
     Big = binary:copy(<<255, 0, 1, 2>>, 8 * 1024 * 1024),
     {ok, Big} = py:eval(<<"x">>, #{x => Big}),
     ok. % not the binary: Common Test would print it in its log
+
+%% @doc Large bytes and str in a result (written without a copy) come back
+%% intact: alone, several in one term, more than the port leaves out (16),
+%% as map keys, and before a value that fails to convert.
+large_binaries_written_in_place(_Config) ->
+    B = binary:copy(<<"abc">>, 100000),
+    S = binary:copy(<<"é"/utf8>>, 70000),
+    R = binary:copy(<<255, 0, 7>>, 70000),
+    {ok, B} = py:eval(<<"x">>, #{x => B}),
+    {ok, S} = py:eval(<<"x">>, #{x => S}),
+    {ok, {R, [R, B], #{<<"k">> := R}}} =
+        py:eval(<<"(x, [x, y], {'k': x})">>, #{x => {bytes, R}, y => B}),
+    {ok, Many} = py:eval(<<"[bytes([i]) * 70000 for i in range(20)]">>),
+    Many = [binary:copy(<<I>>, 70000) || I <- lists:seq(0, 19)],
+    {ok, Keys} = py:eval(<<"{b'k' * 70000: 1, b'j' * 70000: 2}">>),
+    J = binary:copy(<<"j">>, 70000),
+    K = binary:copy(<<"k">>, 70000),
+    [{J, 2}, {K, 1}] = lists:sort(maps:to_list(Keys)),
+    {error, {'TypeError', _}} = py:eval(<<"[b'x' * 70000, object()]">>),
+    {ok, 4.0} = py:call(math, sqrt, [16]),
+    ok.
 
 %%% ==========================================================================
 %%% a dying port
