@@ -15,6 +15,7 @@
  * of input inside a frame ends the program with status 2.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,12 @@ static int echo(struct buffer *b)
 
 int main(void)
 {
+    /* The same 1 MB pipe buffers py_port asks for, so that the floor
+     * moves large frames the same way (port/main.c, widen_pipe()). */
+#ifdef F_SETPIPE_SZ
+    (void)fcntl(STDIN_FILENO, F_SETPIPE_SZ, 1024 * 1024);
+    (void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1024 * 1024);
+#endif
     struct buffer b = {NULL, 0, 0};
     int rc = echo(&b);
     free(b.data);
