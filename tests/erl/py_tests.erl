@@ -18,7 +18,11 @@ call_bad_args_test() ->
     ?assertEqual({error, {badarg, args}}, py:call(math, sqrt, {16})).
 
 call_bad_kwargs_test() ->
-    ?assertEqual({error, {badarg, kwargs}}, py:call(builtins, int, [<<"ff">>], [{base, 16}])).
+    ?assertEqual({error, {badarg, kwargs}}, py:call(builtins, int, [<<"ff">>], {base, 16})),
+    %% A list in fourth place reads as call(Pool, Module, Function, Args)
+    %% (docs/api.md): the "function" is then a list.
+    ?assertEqual({error, {badarg, function}},
+                 py:call(builtins, int, [<<"ff">>], [{base, 16}])).
 
 call_bad_timeout_test() ->
     ?assertEqual({error, {badarg, timeout}}, py:call(math, sqrt, [16], #{}, -1)),
