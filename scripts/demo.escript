@@ -2,8 +2,11 @@
 %%! -pa _build/default/lib/erlang_python/ebin
 %% `make demo`: starts erlang_python and prints a few calls and their results.
 main(_) ->
+    logger:set_primary_config(level, warning),
     {ok, _} = application:ensure_all_started(erlang_python),
-    Show = fun(Text, Result) -> io:format("~-58s ~p~n", [Text, Result]) end,
+    Show = fun(Text, Result) ->
+                   io:format("~-52s ~ts~n", [Text, io_lib:print(Result, 1, 300, -1)])
+           end,
     Show("py:call(math, sqrt, [16])", py:call(math, sqrt, [16])),
     Show("py:call('os.path', basename, [<<\"/a/b.txt\">>])",
          py:call('os.path', basename, [<<"/a/b.txt">>])),
@@ -18,4 +21,8 @@ main(_) ->
          py:call(json, dumps, [#{a => [1, 2.5, none]}])),
     Show("py:eval(<<\"1 / 0\">>)", py:eval(<<"1 / 0">>)),
     Show("py:eval(<<\"__import__('sys').version\">>)", py:eval(<<"__import__('sys').version">>)),
+    {ok, _} = py_context_router:start_pool(io, 4),
+    ok = py:register_pool(io, time),
+    Show("py:call(time, sleep, [0.1]) (routed to pool io)", py:call(time, sleep, [0.1])),
+    Show("py_context_router:list_pool_registrations()", py_context_router:list_pool_registrations()),
     ok = application:stop(erlang_python).
