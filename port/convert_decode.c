@@ -32,6 +32,7 @@
 
 #include "convert_internal.h"
 #include "erlmod.h"
+#include "objref.h"
 
 /* The readable extent of the buffer a term is decoded from. */
 struct src {
@@ -357,6 +358,41 @@ static int bytes_tag(const struct src *s, int *idx)
     return found;
 }
 
+/* If buf[*idx] continues a 3-tuple as `'$py_ref', Nonce, Id`: 1 with *idx
+ * moved to Nonce. Otherwise 0, *idx and the error indicator untouched. */
+static int ref_tag(const struct src *s, int *idx)
+{
+    int i = *idx;
+    size_t n = sizeof(OBJREF_TAG) - 1;
+    int tag;
+    int found = atom_name(s, &i) == (int)n && !memcmp(atom_buf, OBJREF_TAG, n) &&
+                ((tag = peek(s, i)) == ERL_SMALL_INTEGER_EXT || tag == ERL_INTEGER_EXT ||
+                 tag == ERL_SMALL_BIG_EXT);
+    if (found)
+        *idx = i;
+    else
+        PyErr_Clear();
+    return found;
+}
+
+/* Nonce and Id of a reference term: the object it stands for. */
+static PyObject *decode_ref(const struct src *s, int *idx, int depth)
+{
+    PyObject *nonce = decode(s, idx, depth + 1);
+    PyObject *id = nonce ? decode(s, idx, depth + 1) : NULL;
+    PyObject *obj = NULL;
+    if (id && PyLong_Check(nonce) && PyLong_Check(id)) {
+        unsigned long long n = PyLong_AsUnsignedLongLong(nonce);
+        long long i = PyLong_AsLongLong(id);
+        obj = PyErr_Occurred() ? NULL : objref_lookup(n, i);
+    } else if (id) {
+        malformed();
+    }
+    Py_XDECREF(nonce);
+    Py_XDECREF(id);
+    return obj;
+}
+
 static PyObject *decode_tuple(const struct src *s, int *idx, int depth)
 {
     int n;
@@ -367,6 +403,8 @@ static PyObject *decode_tuple(const struct src *s, int *idx, int depth)
         return malformed();
     if (n == 2 && bytes_tag(s, idx))
         return binary_at(s, idx, &p, &n) < 0 ? NULL : PyBytes_FromStringAndSize(p, n);
+    if (n == 3 && ref_tag(s, idx))
+        return decode_ref(s, idx, depth);
     if (need(s, *idx, n) < 0)
         return NULL;
     PyObject *t = PyTuple_New(n);

@@ -31,6 +31,7 @@
 
 #include "convert_internal.h"
 #include "erlmod.h"
+#include "objref.h"
 
 /* The most digit bytes binary_to_term takes in a bignum (OTP 25, 64-bit:
  * 2**19 - 1 words), about 2**33554368. */
@@ -311,12 +312,9 @@ static int encode_other(PyObject *o, ei_x_buff *x, int depth)
         Py_DECREF(t);
         return rc;
     }
-    if (!PyErr_Occurred())
-        PyErr_Format(PyExc_TypeError,
-                     "cannot convert Python object of type "
-                     "'%.200s' to an Erlang term",
-                     Py_TYPE(o)->tp_name);
-    return -1;
+    if (PyErr_Occurred())
+        return -1;
+    return objref_encode(o, x); /* no mapping: a reference, or TypeError */
 }
 
 static int encode(PyObject *o, ei_x_buff *x, int depth)

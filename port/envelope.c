@@ -26,7 +26,7 @@ struct op_spec {
 static const struct op_spec OPS[] = {
     {"call", ENVELOPE_CALL, 7},           {"eval", ENVELOPE_EVAL, 5},
     {"exec", ENVELOPE_EXEC, 4},           {"start_pool", ENVELOPE_START_POOL, 4},
-    {"stop_pool", ENVELOPE_STOP_POOL, 3},
+    {"stop_pool", ENVELOPE_STOP_POOL, 3}, {"release", ENVELOPE_RELEASE, 5},
 };
 
 static int refuse(struct envelope *env, int rc, const char *fmt, ...)
@@ -106,8 +106,8 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
 
     const struct op_spec *spec = find_op(frame, op_off);
     if (!spec)
-        return BAD("unknown request: the first element must be call, eval, exec, start_pool "
-                   "or stop_pool");
+        return BAD("unknown request: the first element must be call, eval, exec, release, "
+                   "start_pool or stop_pool");
     env->op = spec->op;
     if (arity != spec->arity)
         return BAD("%s takes a tuple of %d elements, not %d", spec->name, spec->arity, arity);

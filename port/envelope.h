@@ -19,6 +19,7 @@ enum envelope_op {
     ENVELOPE_EXEC,
     ENVELOPE_START_POOL,
     ENVELOPE_STOP_POOL,
+    ENVELOPE_RELEASE,
 };
 
 struct envelope {

@@ -11,6 +11,7 @@
  *   {exec,       ReplyTo, Target, Code}
  *   {start_pool, ReplyTo, Pool, Size}
  *   {stop_pool,  ReplyTo, Pool}
+ *   {release,    ReplyTo, Target, Nonce, [Id]}
  *   Target = Pool :: atom() | {context, CtxId :: non_neg_integer()}
  *
  * Envelope = version byte, tuple header, Op, ReplyTo (and Target). A frame
@@ -21,7 +22,9 @@
  * Replies: <<HdrLen:16/big, Hdr:HdrLen/binary, Payload/binary>>
  *   Hdr     = term_to_binary(ReplyTo), byte for byte from the request
  *   Payload = term_to_binary(Result)
- *   Result  = {ok, Value} | ok | {ok, [CtxId]}   (call/eval, exec/stop_pool, start_pool)
+ *   Module may also be {'$py_ref', Nonce, Id}: a method of that object.
+ *   Result  = {ok, Value} | ok | {ok, [CtxId]}   (call/eval, exec/stop_pool/release, start_pool)
+ *           | {ok, Value, {Nonce, [Id]}}         (Value holds new references)
  *           | {error, {ExcName, Message}, Traceback}
  *           | {error, {bad_request, What}}
  *           | {error, {pool_not_started, Pool}}

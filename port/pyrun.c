@@ -14,6 +14,7 @@
 
 #include "convert.h"
 #include "erlmod.h"
+#include "objref.h"
 #include "protocol.h"
 #include "writer.h"
 
@@ -148,7 +149,7 @@ int pyrun_start(char *const *paths, int n_paths, char *err, size_t errlen)
         return status_error(st, err, errlen);
     if (import_site(err, errlen) != 0)
         return -1;
-    if (erlmod_setup() != 0) {
+    if (erlmod_setup() != 0 || objref_setup() != 0) {
         describe_exception("cannot set up the erlang module", err, errlen);
         return -1;
     }
@@ -304,6 +305,17 @@ static PyObject *from_namespace(PyObject *ns, char *path)
 static PyObject *resolve(const char *buf, int len, int *i, PyObject *ns)
 {
     char module[NAME_MAX_BYTES], function[NAME_MAX_BYTES];
+    int type, size;
+    if (ei_get_type(buf, i, &type, &size) == 0 &&
+        (type == ERL_SMALL_TUPLE_EXT || type == ERL_LARGE_TUPLE_EXT)) {
+        /* A reference to an object: call one of its methods. */
+        PyObject *target = convert_term_to_py(buf, len, i);
+        if (!target || decode_name(buf, len, i, function, "method") != 0) {
+            Py_XDECREF(target);
+            return NULL;
+        }
+        return getattr_path(target, function);
+    }
     if (decode_name(buf, len, i, module, "module") != 0 ||
         decode_name(buf, len, i, function, "function") != 0)
         return NULL;
@@ -453,6 +465,30 @@ static int run_exec(const char *buf, int len, int i, PyObject *ns, struct reply 
     return ei_x_encode_atom(&r->x, "ok") == 0 ? 0 : (PyErr_NoMemory(), -1);
 }
 
+/* {release, _, _, Nonce, Ids}: drops the objects; always ok. Ids is
+ * decoded as a term: Erlang sends a list of small ids as a string. */
+static int run_release(const char *buf, int len, int i, struct reply *r)
+{
+    unsigned long long nonce;
+    PyObject *ids = NULL;
+    if (!term_fits(buf, len, i) || ei_decode_ulonglong(buf, &i, &nonce) != 0 ||
+        !(ids = convert_term_to_py(buf, len, &i)) || !PyList_Check(ids)) {
+        Py_XDECREF(ids);
+        PyErr_SetString(PyExc_TypeError, "release takes a nonce and a list of ids");
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(ids); k++) {
+        long long id = PyLong_AsLongLong(PyList_GET_ITEM(ids, k));
+        if (id == -1 && PyErr_Occurred()) {
+            Py_DECREF(ids);
+            return -1;
+        }
+        objref_release(nonce, id);
+    }
+    Py_DECREF(ids);
+    return ei_x_encode_atom(&r->x, "ok") == 0 ? 0 : (PyErr_NoMemory(), -1);
+}
+
 /* A UTF-8 C string of PyObject_Str(obj) or of a fallback; new PyObject. */
 static PyObject *text_of(PyObject *obj, const char *fallback)
 {
@@ -513,6 +549,19 @@ static void encode_exception(ei_x_buff *x)
     Py_XDECREF(tb);
 }
 
+/* {ok, Value} becomes {ok, Value, Ids}: the ids of the objects the value
+ * holds references to, for the caller to own (docs/protocol.md). */
+static int name_new_refs(struct reply *r)
+{
+    int at = envelope_payload_start(&r->x);
+    if ((unsigned char)r->x.buff[at] != ERL_SMALL_TUPLE_EXT || r->x.buff[at + 1] != 2) {
+        PyErr_SetString(PyExc_SystemError, "references outside an {ok, Value} reply");
+        return -1;
+    }
+    r->x.buff[at + 1] = 3;
+    return objref_job_encode_ids(&r->x);
+}
+
 /* Hands the reply of job to the writer, unless job was answered already
  * (its pool stopped). Large binaries go from where they are, with the
  * calling thread writing; the GIL is not held. */
@@ -553,6 +602,7 @@ void pyrun_run(void *arg, void *ctx_state, struct job *job)
     PyEval_RestoreThread(c->ts);
     PyObject *ns = namespace_for(c, job);
     int rc = -1;
+    objref_job_begin();
     _Static_assert(PY_PORT_MAX_FRAME <= INT_MAX, "a frame length fits an int");
     int frame_len = (int)job->len;
     if (ns) {
@@ -566,11 +616,17 @@ void pyrun_run(void *arg, void *ctx_state, struct job *job)
         case ENVELOPE_EXEC:
             rc = run_exec(job->frame, frame_len, job->env.body_off, ns, &r);
             break;
+        case ENVELOPE_RELEASE:
+            rc = run_release(job->frame, frame_len, job->env.body_off, &r);
+            break;
         default:
             PyErr_SetString(PyExc_SystemError, "request is not for a context");
         }
     }
+    if (rc == 0 && objref_job_count() > 0)
+        rc = name_new_refs(&r);
     if (rc != 0) {
+        objref_job_abort();
         convert_parts_release(&r.parts);
         r.x.index = envelope_payload_start(&r.x);
         encode_exception(&r.x);

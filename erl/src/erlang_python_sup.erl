@@ -6,7 +6,8 @@
 %% If the port dies the owner stops, every waiting caller is told through
 %% its monitor, and this supervisor starts a fresh owner and port, which
 %% starts the recorded pools again; the registry, started first, outlives
-%% it.
+%% it. {@link py_refs}, started last, tracks who owns which Python object
+%% and restarts with the port (references of a dead port are stale).
 -module(erlang_python_sup).
 -behaviour(supervisor).
 
@@ -47,4 +48,10 @@ init([]) ->
               shutdown => 5000,
               type => worker,
               modules => [py_port_owner]},
-    {ok, {Flags, [Registry, Owner]}}.
+    Refs = #{id => py_refs,
+             start => {py_refs, start_link, []},
+             restart => permanent,
+             shutdown => 5000,
+             type => worker,
+             modules => [py_refs]},
+    {ok, {Flags, [Registry, Owner, Refs]}}.

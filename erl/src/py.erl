@@ -32,12 +32,19 @@
 -export([cast/5]).
 -export([register_pool/2]).
 -export([unregister_pool/1]).
+-export([call_method/3]).
+-export([call_method/4]).
+-export([call_method/5]).
+-export([getattr/2]).
+-export([to_term/1]).
+-export([release/1]).
 
 -export_type([name/0]).
 -export_type([code/0]).
 -export_type([error_reason/0]).
 -export_type([target/0]).
 -export_type([handle/0]).
+-export_type([ref/0]).
 
 -type name() :: atom() | binary().
 %% A module name (dotted names such as `os.path' allowed) or a function
@@ -49,6 +56,10 @@
 
 -opaque handle() :: {py_call, pid(), reference() | {error, error_reason()}}.
 %% What {@link spawn_call/3} returns, for {@link await/1} in the same process.
+
+-type ref() :: {'$py_ref', non_neg_integer(), pos_integer()}.
+%% A Python object with no Erlang mapping, held in the port for the
+%% process that received it (docs/references.md).
 
 -type code() :: unicode:chardata().
 %% Python source: a UTF-8 binary, a string or any `unicode:chardata()'.
@@ -63,7 +74,8 @@
       | {pool_not_started, atom()}
       | {pool_stopped, atom()}
       | {context_not_found, pid()}
-      | not_owner.
+      | not_owner
+      | stale_ref.
 
 -define(PORT_KEY, {py, port}).
 -define(DEFAULT_CALL_TIMEOUT, 30000).
@@ -298,6 +310,61 @@ unregister_pool({Module, Function}) ->
 unregister_pool(Module) ->
     py_context_router:unregister_pool(Module).
 
+%% @doc Calls `Ref.Method(*Args)', on the default pool.
+%% Example: `{ok, H} = py:call(hashlib, sha256, [{bytes, <<"x">>}]),
+%% {ok, Hex} = py:call_method(H, hexdigest, [])'.
+-spec call_method(ref(), name(), list()) -> {ok, term()} | {error, error_reason()}.
+call_method(Ref, Method, Args) ->
+    call_method(default, Ref, Method, Args, #{}).
+
+%% @doc Calls `Ref.Method(*Args, **Kwargs)', on the default pool.
+-spec call_method(ref(), name(), list(), #{name() => term()}) ->
+          {ok, term()} | {error, error_reason()}.
+call_method(Ref, Method, Args, Kwargs) ->
+    call_method(default, Ref, Method, Args, Kwargs).
+
+%% @doc Calls `Ref.Method(*Args, **Kwargs)' on the pool or context
+%% `Target' (see docs/references.md for objects bound to one thread).
+-spec call_method(target(), ref(), name(), list(), #{name() => term()}) ->
+          {ok, term()} | {error, error_reason()}.
+call_method(Target, Ref, Method, Args, Kwargs) ->
+    case is_ref(Ref) of
+        true -> call(Target, Ref, Method, Args, Kwargs, default_timeout());
+        false -> {error, {badarg, ref}}
+    end.
+
+%% @doc The attribute `Name' of the object `Ref' (converted, or a new
+%% reference if it has no Erlang mapping).
+-spec getattr(ref(), name()) -> {ok, term()} | {error, error_reason()}.
+getattr(Ref, Name) ->
+    case check([{is_ref(Ref), ref}, {is_name(Name), name}]) of
+        ok -> eval(<<"getattr(o, n)">>, #{o => Ref, n => Name});
+        {error, _} = Error -> Error
+    end.
+
+%% @doc The object `Ref' converted to an Erlang term, or
+%% `{error, {'TypeError', Message}}' when it (or something in it) has no
+%% Erlang mapping.
+-spec to_term(ref()) -> {ok, term()} | {error, error_reason()}.
+to_term(Ref) ->
+    case is_ref(Ref) of
+        true -> eval(<<"__import__('erlang')._term(o)">>, #{o => Ref});
+        false -> {error, {badarg, ref}}
+    end.
+
+%% @doc Releases the Python object(s) now instead of when the owning
+%% process exits. Using a released reference gives `{error, stale_ref}';
+%% releasing one twice is `ok'.
+-spec release(ref() | [ref()]) -> ok | {error, error_reason()}.
+release(Refs) when is_list(Refs) ->
+    case lists:all(fun is_ref/1, Refs) of
+        true -> release_groups(maps:groups_from_list(fun({_, N, _}) -> N end,
+                                                     fun({_, _, I}) -> I end, Refs));
+        false -> {error, {badarg, ref}}
+    end;
+release(Ref) ->
+    release([Ref]).
+
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
@@ -360,7 +427,7 @@ route(Module, Function) ->
 
 check_call(Target, Module, Function, Args, Kwargs, Timeout) ->
     check([{is_target(Target), pool},
-           {is_name(Module), module},
+           {is_name(Module) orelse is_ref(Module), module},
            {is_name(Function), function},
            {is_list(Args), args},
            {is_map(Kwargs), kwargs},
@@ -371,7 +438,9 @@ envelope({call, Module, Function, Args, Kwargs}, ReplyTo, Target) ->
 envelope({eval, Code, Locals}, ReplyTo, Target) ->
     {eval, ReplyTo, Target, Code, Locals};
 envelope({exec, Code}, ReplyTo, Target) ->
-    {exec, ReplyTo, Target, Code}.
+    {exec, ReplyTo, Target, Code};
+envelope({release, Nonce, Ids}, ReplyTo, Target) ->
+    {release, ReplyTo, Target, Nonce, Ids}.
 
 %% Writes the request.
 command(Port, Request) ->
@@ -383,6 +452,13 @@ command(Port, Request) ->
 
 result({ok, _} = Ok) ->
     Ok;
+result({ok, Value, {Nonce, Ids}}) ->
+    %% The value holds references to new Python objects: this process owns
+    %% them from now on.
+    ok = py_refs:own(self(), Nonce, Ids),
+    {ok, Value};
+result({error, {'StaleReference', _}, _Traceback}) ->
+    {error, stale_ref};
 result(ok) ->
     ok;
 result({error, {Name, Message}, Traceback}) ->
@@ -412,6 +488,24 @@ check([{false, What} | _]) -> {error, {badarg, What}}.
 is_name(Name) -> is_atom(Name) orelse is_binary(Name).
 
 is_target(Target) -> is_atom(Target) orelse is_pid(Target).
+
+is_ref({'$py_ref', Nonce, Id}) -> is_integer(Nonce) andalso is_integer(Id);
+is_ref(_) -> false.
+
+%% Releases each group of ids (one per port nonce), then disowns them.
+release_groups(ByNonce) ->
+    release_groups(maps:to_list(ByNonce), ok).
+
+release_groups([], Result) ->
+    Result;
+release_groups([{Nonce, Ids} | Rest], _) ->
+    case request(default, {release, Nonce, Ids}, default_timeout()) of
+        ok ->
+            ok = py_refs:disown(self(), Nonce, Ids),
+            release_groups(Rest, ok);
+        {error, _} = Error ->
+            Error
+    end.
 
 is_timeout(infinity) -> true;
 is_timeout(T) -> is_integer(T) andalso T >= 0 andalso T =< ?MAX_TIMEOUT.

@@ -272,8 +272,11 @@ route({?MODULE, Tag}, Payload, #state{pending = Pending} = State) ->
         {Parked, Rest} -> {noreply, answer(Parked, decode(Payload), State#state{pending = Rest})};
         error -> {noreply, State}
     end;
-route(cast, Payload, State) ->
+route(cast, Payload, #state{port = Port} = State) ->
     case decode(Payload) of
+        {ok, _Value, {Nonce, Ids}} ->
+            %% Objects a cast returned: nobody holds them.
+            command(Port, {release, cast, default, Nonce, Ids});
         {error, {Name, Message}, Traceback} ->
             ?LOG_WARNING("py:cast: Python raised ~ts: ~ts~n~ts", [Name, Message, Traceback],
                          #{domain => [python]});

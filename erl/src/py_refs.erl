@@ -1,0 +1,128 @@
+%% @doc Lifetime of Python objects held from Erlang by reference.
+%%
+%% DESIGN: a result with no Erlang mapping arrives as a reference term
+%% `{'$py_ref', Nonce, Id}' (docs/references.md), and belongs to the process
+%% that received it. That process tells this server (a cast, no round
+%% trip) which references it now owns; the server monitors it and, when it
+%% exits, asks the port to release the objects it still owned. An explicit
+%% `py:release/1' releases at once and disowns here. Started after the port
+%% owner (rest_for_one): when the port restarts, every reference is stale
+%% anyway and this server starts empty.
+-module(py_refs).
+-behaviour(gen_server).
+
+%% API
+-export([start_link/0]).
+-export([own/3]).
+-export([disown/3]).
+-export([held/1]).
+
+%% gen_server callbacks
+-export([init/1]).
+-export([handle_call/3]).
+-export([handle_cast/2]).
+-export([handle_info/2]).
+
+-define(PORT_KEY, {py, port}).
+%% Ids per release request sent when an owner exits.
+-define(CHUNK, 10000).
+
+%%% ==========================================================================
+%%% API
+%%% ==========================================================================
+
+%% @doc Starts the server, registered as `py_refs'.
+-spec start_link() -> {ok, pid()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @doc Records that `Pid' owns the objects `Ids' of the port `Nonce'.
+-spec own(pid(), non_neg_integer(), [pos_integer()]) -> ok.
+own(Pid, Nonce, Ids) ->
+    gen_server:cast(?MODULE, {own, Pid, Nonce, Ids}).
+
+%% @doc Records that `Pid' no longer owns `Ids' (it released them).
+-spec disown(pid(), non_neg_integer(), [pos_integer()]) -> ok.
+disown(Pid, Nonce, Ids) ->
+    gen_server:cast(?MODULE, {disown, Pid, Nonce, Ids}).
+
+%% @doc How many references `Pid' owns (for tests and stats).
+-spec held(pid()) -> non_neg_integer().
+held(Pid) ->
+    gen_server:call(?MODULE, {held, Pid}).
+
+%%% ==========================================================================
+%%% gen_server callbacks
+%%% ==========================================================================
+
+%% @private
+init([]) ->
+    %% Pid => {MonitorRef, #{{Nonce, Id} => true}}
+    {ok, #{}}.
+
+%% @private
+handle_call({held, Pid}, _From, Owners) ->
+    Count = case Owners of
+                #{Pid := {_, Refs}} -> map_size(Refs);
+                #{} -> 0
+            end,
+    {reply, Count, Owners}.
+
+%% @private
+handle_cast({own, Pid, Nonce, Ids}, Owners) ->
+    {Mref, Refs} = case Owners of
+                       #{Pid := Known} -> Known;
+                       #{} -> {erlang:monitor(process, Pid), #{}}
+                   end,
+    New = maps:from_keys([{Nonce, Id} || Id <- Ids], true),
+    {noreply, Owners#{Pid => {Mref, maps:merge(Refs, New)}}};
+handle_cast({disown, Pid, Nonce, Ids}, Owners) ->
+    case Owners of
+        #{Pid := {Mref, Refs}} ->
+            Left = maps:without([{Nonce, Id} || Id <- Ids], Refs),
+            {noreply, Owners#{Pid => {Mref, Left}}};
+        #{} ->
+            {noreply, Owners}
+    end.
+
+%% @private
+%% An owner exited: release what it still held.
+handle_info({'DOWN', Mref, process, Pid, _Reason}, Owners) ->
+    case maps:take(Pid, Owners) of
+        {{Mref, Refs}, Rest} ->
+            release(maps:keys(Refs)),
+            {noreply, Rest};
+        _ ->
+            {noreply, Owners}
+    end;
+%% Anything else is a stray message.
+handle_info(_Info, Owners) ->
+    {noreply, Owners}.
+
+%%% ==========================================================================
+%%% Internal
+%%% ==========================================================================
+
+%% Asks the port to drop the objects, in requests of at most ?CHUNK ids,
+%% on the default pool; nobody waits for the answer.
+release([]) ->
+    ok;
+release(Refs) ->
+    case persistent_term:get(?PORT_KEY, undefined) of
+        {Port, _Owner} ->
+            ByNonce = maps:groups_from_list(fun({N, _}) -> N end, fun({_, I}) -> I end, Refs),
+            [send(Port, Nonce, Chunk)
+             || {Nonce, Ids} <- maps:to_list(ByNonce), Chunk <- chunks(Ids)],
+            ok;
+        undefined ->
+            ok
+    end.
+
+send(Port, Nonce, Ids) ->
+    catch erlang:port_command(Port, term_to_binary({release, cast, default, Nonce, Ids})).
+
+chunks(Ids) when length(Ids) =< ?CHUNK ->
+    [Ids];
+chunks(Ids) ->
+    {Chunk, Rest} = lists:split(?CHUNK, Ids),
+    [Chunk | chunks(Rest)].

@@ -1,0 +1,58 @@
+/*
+ * objref: Python objects held from Erlang by reference.
+ *
+ * DESIGN: a result with no Erlang mapping is stored in a table and leaves
+ * as the term {'$py_ref', Nonce, Id}. Nonce is drawn at start-up, so a
+ * reference from another port process (or from before a restart) is
+ * recognised as stale; Id numbers objects of this process. The ids a job
+ * creates are listed (per thread) so that the reply can name them and
+ * the Erlang side can release them when their owner exits. Everything
+ * here needs the GIL, which guards the table.
+ */
+#ifndef PY_PORT_OBJREF_H
+#define PY_PORT_OBJREF_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <ei.h>
+
+/* The atom that tags a reference term. */
+#define OBJREF_TAG "$py_ref"
+
+/* Draws the nonce, makes the table and adds erlang.StaleReference to the
+ * `erlang` module. 0, or -1 with an exception set. */
+int objref_setup(void);
+
+/* Forgets the ids listed for the calling thread's job. */
+void objref_job_begin(void);
+
+/* How many objects the calling thread's job stored so far. */
+int objref_job_count(void);
+
+/* Appends {Nonce, [Id]} of the objects the job stored. 0 or -1
+ * (MemoryError set). */
+int objref_job_encode_ids(ei_x_buff *x);
+
+/* Drops the objects the job stored (its reply is not sent). */
+void objref_job_abort(void);
+
+/* Stores obj and appends its reference term to x, unless references are
+ * off for this thread or objref_setup() has not run (then TypeError naming
+ * obj's type). 0 or -1. */
+int objref_encode(PyObject *obj, ei_x_buff *x);
+
+/* Turns references off (on = 0) or on for the calling thread; returns the
+ * previous setting. Off, a conversion fails where it would store. */
+int objref_enable(int on);
+
+/* A new reference to the object of (nonce, id), or NULL with
+ * erlang.StaleReference set when it is from another port or released. */
+PyObject *objref_lookup(unsigned long long nonce, long long id);
+
+/* Drops the object of (nonce, id), if this port holds it. */
+void objref_release(unsigned long long nonce, long long id);
+
+/* Objects held now. */
+Py_ssize_t objref_count(void);
+
+#endif
