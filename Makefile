@@ -15,7 +15,7 @@ endif
 # tests/erl/py_bench_SUITE.erl finds it here too.
 export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port
 
-.PHONY: all setup port compile demo test test-c test-erl bench format clean
+.PHONY: all setup port compile demo test test-c test-erl test-pythons bench format clean
 
 all: compile
 
@@ -43,6 +43,11 @@ test-c: compile
 test-erl: compile
 	rebar3 eunit
 	rebar3 ct
+
+# The C tests and the Common Test suites against every other CPython that
+# pyenv has (3.11 and later, with a shared libpython), one build each.
+test-pythons: compile
+	scripts/test-pythons.sh
 
 # Measures the port against a bare C echo port (docs/performance.md): a
 # table on stdout, bench/out/results.csv, and the plot, also copied to

@@ -211,6 +211,9 @@ void objref_release(unsigned long long from, long long id)
     if (key && PyDict_DelItem(table, key) < 0)
         PyErr_Clear(); /* not held: released already */
     Py_XDECREF(key);
+    PyObject *fresh;
+    if (PyDict_GET_SIZE(table) == 0 && (fresh = PyDict_New()) != NULL)
+        Py_SETREF(table, fresh); /* a dict never shrinks: start small again */
 }
 
 Py_ssize_t objref_count(void)
