@@ -11,6 +11,7 @@
  */
 #include "envelope.h"
 #include "frame.h"
+#include "monitor.h"
 #include "pool.h"
 #include "protocol.h"
 #include "pyrun.h"
@@ -37,17 +38,19 @@ struct options {
     char *paths[MAX_PATHS];
     int n_paths;
     long spin_us;
+    int monitor; /* run under a monitor process (monitor.h) */
 };
 
 static void usage(FILE *to)
 {
-    fputs("usage: py_port [--path DIR]... [--spin-us N]\n"
+    fputs("usage: py_port [--path DIR]... [--spin-us N] [--no-monitor]\n"
           "Runs CPython for the erlang_python OTP application. Speaks the protocol of\n"
           "docs/protocol.md on stdin/stdout: 4-byte big-endian length, then an Erlang\n"
           "external term.\n"
           "  --path DIR    put DIR in front of sys.path (repeatable)\n"
           "  --spin-us N   an idle context polls for work N microseconds before it\n"
-          "                sleeps (default 50; 0 never polls)\n",
+          "                sleeps (default 50; 0 never polls)\n"
+          "  --no-monitor  no parent process reporting how the port ended\n",
           to);
 }
 
@@ -267,6 +270,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else if (strcmp(argv[k], "--spin-us") == 0 && value &&
                    (o->spin_us = parse_count(value, MAX_SPIN_US)) >= 0) {
             k++;
+        } else if (strcmp(argv[k], "--no-monitor") == 0) {
+            o->monitor = 0;
         } else if (strcmp(argv[k], "--help") == 0) {
             usage(stdout);
             exit(0);
@@ -292,10 +297,12 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-    struct options o = {.n_paths = 0, .spin_us = DEFAULT_SPIN_US};
+    struct options o = {.n_paths = 0, .spin_us = DEFAULT_SPIN_US, .monitor = 1};
     int in, out;
     if (parse_args(argc, argv, &o) != 0)
         return 64;
+    if (o.monitor && monitor_start() < 0)
+        perror("py_port: running without a monitor: fork failed");
     if (take_channel(&in, &out) != 0) {
         perror("py_port: cannot set up the protocol descriptors");
         return PY_PORT_EXIT_PROTOCOL;

@@ -118,6 +118,7 @@ static int configure(PyConfig *config, char *const *paths, int n_paths)
     config->install_signal_handlers = 0;
     config->parse_argv = 0;
     config->site_import = 0;
+    config->faulthandler = 1; /* a crash prints Python's traceback on stderr */
     PyStatus st = PyConfig_SetBytesString(config, &config->program_name, PY_PORT_PYTHON_EXECUTABLE);
     if (PyStatus_Exception(st))
         return -1;

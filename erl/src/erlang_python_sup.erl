@@ -32,9 +32,12 @@ start_link() ->
 
 %% @private
 init([]) ->
-    %% A port that dies three times within ten seconds is not coming back:
-    %% let the application stop rather than restart Python in a loop.
-    Flags = #{strategy => rest_for_one, intensity => 3, period => 10},
+    %% A port that dies more than max_restarts times within
+    %% max_restart_period seconds is not coming back: let the application
+    %% stop rather than restart Python in a loop.
+    Flags = #{strategy => rest_for_one,
+              intensity => application:get_env(erlang_python, max_restarts, 5),
+              period => application:get_env(erlang_python, max_restart_period, 10)},
     Registry = #{id => py_registry,
                  start => {py_registry, start_link, []},
                  restart => permanent,

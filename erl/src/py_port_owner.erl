@@ -17,7 +17,9 @@
 %% start_pool/stop_pool are parked until the port answers, never blocked in
 %% a receive. Replies to casts (header `cast') are dropped, errors logged.
 %%
-%% If the port dies this process stops with `{port_exited, Why}'; every
+%% If the port dies this process stops with `{port_exited, Why}', where
+%% `Why' is what py_port's monitor process reports (`{exit_status, N}' or
+%% `{signal, N, Name}'), else the port's exit status or close reason; every
 %% waiting caller gets that reason from its monitor, the context pids die
 %% with it, and the supervisor starts a new owner and port. Start-up
 %% (Python ready, default pool and the pools recorded in py_registry
@@ -129,8 +131,7 @@ handle_cast(Request, State) ->
 %% @private
 %% An event for this process (empty routing header).
 handle_info({Port, {data, <<0:16, Event/binary>>}}, #state{port = Port} = State) ->
-    ?LOG_WARNING("py_port: unexpected event ~tp", [decode(Event)]),
-    {noreply, State};
+    event(decode(Event), State);
 %% A reply: route it by its header, leave the payload to the caller.
 handle_info({Port, {data, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>>}},
             #state{port = Port} = State) ->
@@ -263,6 +264,14 @@ await_frame(Port, Deadline) ->
     after remaining(Deadline) ->
         {error, timeout}
     end.
+
+%% The monitor process of py_port reports how the Python process ended
+%% ({exit_status, N} or {signal, N, Name}): callers learn it at once.
+event({exited, How}, State) ->
+    {stop, {port_exited, How}, State};
+event(Event, State) ->
+    ?LOG_WARNING("py_port: unexpected event ~tp", [Event]),
+    {noreply, State}.
 
 %% A reply to this process, to a cast, or to a caller. The payload goes
 %% to the caller's alias; a caller that timed out has dropped its alias,
