@@ -23,11 +23,18 @@ struct op_spec {
     int arity;
 };
 
+// clang-format off
 static const struct op_spec OPS[] = {
-    {"call", ENVELOPE_CALL, 7},           {"eval", ENVELOPE_EVAL, 5},
-    {"exec", ENVELOPE_EXEC, 4},           {"start_pool", ENVELOPE_START_POOL, 4},
-    {"stop_pool", ENVELOPE_STOP_POOL, 3}, {"release", ENVELOPE_RELEASE, 5},
+    {"call", ENVELOPE_CALL, 7},
+    {"eval", ENVELOPE_EVAL, 5},
+    {"exec", ENVELOPE_EXEC, 4},
+    {"release", ENVELOPE_RELEASE, 5},
+    {"cancel", ENVELOPE_CANCEL, 3},
+    {"cancel_caller", ENVELOPE_CANCEL_CALLER, 3},
+    {"start_pool", ENVELOPE_START_POOL, 4},
+    {"stop_pool", ENVELOPE_STOP_POOL, 3},
 };
+// clang-format on
 
 static int refuse(struct envelope *env, int rc, const char *fmt, ...)
 {
@@ -73,6 +80,22 @@ static int decode_pool_op(const char *frame, size_t len, int *i, struct envelope
     return 0;
 }
 
+/* {cancel, ReplyTo, Key} and {cancel_caller, ReplyTo, Pid}: the span of
+ * the third element, to compare with the ReplyTo of running requests. */
+static int decode_key(const char *frame, size_t len, int *i, struct envelope *env)
+{
+    int type, size;
+    env->key_off = *i;
+    if (ei_skip_term(frame, i) != 0 || (size_t)*i > len)
+        return BAD("cancel: the request to cancel is not a term");
+    env->key_len = *i - env->key_off;
+    if (env->op == ENVELOPE_CANCEL_CALLER &&
+        (ei_get_type(frame, &env->key_off, &type, &size) != 0 ||
+         (type != ERL_PID_EXT && type != ERL_NEW_PID_EXT)))
+        return BAD("cancel_caller: the caller must be a pid");
+    return 0;
+}
+
 static const struct op_spec *find_op(const char *frame, int op_off)
 {
     char name[MAXATOMLEN_UTF8];
@@ -107,12 +130,17 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
     const struct op_spec *spec = find_op(frame, op_off);
     if (!spec)
         return BAD("unknown request: the first element must be call, eval, exec, release, "
-                   "start_pool or stop_pool");
+                   "cancel, cancel_caller, start_pool or stop_pool");
     env->op = spec->op;
     if (arity != spec->arity)
         return BAD("%s takes a tuple of %d elements, not %d", spec->name, spec->arity, arity);
-    int pool_op = spec->op == ENVELOPE_START_POOL || spec->op == ENVELOPE_STOP_POOL;
-    int rc = pool_op ? decode_pool_op(frame, len, &i, env) : decode_target(frame, len, &i, env);
+    int rc;
+    if (spec->op == ENVELOPE_START_POOL || spec->op == ENVELOPE_STOP_POOL)
+        rc = decode_pool_op(frame, len, &i, env);
+    else if (spec->op == ENVELOPE_CANCEL || spec->op == ENVELOPE_CANCEL_CALLER)
+        rc = decode_key(frame, len, &i, env);
+    else
+        rc = decode_target(frame, len, &i, env);
     env->body_off = i;
     return rc;
 }

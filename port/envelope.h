@@ -20,6 +20,8 @@ enum envelope_op {
     ENVELOPE_START_POOL,
     ENVELOPE_STOP_POOL,
     ENVELOPE_RELEASE,
+    ENVELOPE_CANCEL,
+    ENVELOPE_CANCEL_CALLER,
 };
 
 struct envelope {
@@ -29,6 +31,7 @@ struct envelope {
     long ctx_id;                /* target context, or -1 for a pool */
     long size;                  /* start_pool: requested size */
     int body_off;               /* first byte after the envelope */
+    int key_off, key_len;       /* cancel: the ReplyTo to cancel; cancel_caller: its pid */
     char error[160];            /* why a request was refused */
 };
 

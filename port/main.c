@@ -196,6 +196,39 @@ static void stop_pool(struct pools *pools, struct writer *w, const struct job *j
         send_reply(w, job, fill_ok, NULL);
 }
 
+/* Whether job's ReplyTo is the key of the cancel request `arg`. */
+static int same_reply_to(const struct job *job, const void *arg)
+{
+    const struct job *cancel = arg;
+    return job->env.reply_len == cancel->env.key_len &&
+           memcmp(job->frame + job->env.reply_off, cancel->frame + cancel->env.key_off,
+                  (size_t)cancel->env.key_len) == 0;
+}
+
+/* Whether job's ReplyTo is {_, Pid} with the pid of the cancel_caller
+ * request `arg` (the bytes of a term do not depend on where it is). */
+static int from_caller(const struct job *job, const void *arg)
+{
+    const struct job *cancel = arg;
+    const unsigned char *r = (const unsigned char *)job->frame + job->env.reply_off;
+    int n = cancel->env.key_len;
+    return job->env.reply_len > n + 2 && r[0] == ERL_SMALL_TUPLE_EXT && r[1] == 2 &&
+           memcmp(r + job->env.reply_len - n, cancel->frame + cancel->env.key_off, (size_t)n) == 0;
+}
+
+static int fill_count(ei_x_buff *x, const void *arg)
+{
+    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
+           ei_x_encode_long(x, *(const int *)arg);
+}
+
+/* {cancel, ReplyTo, Key} | {cancel_caller, ReplyTo, Pid} -> {ok, Count} */
+static void cancel(struct pools *pools, struct writer *w, const struct job *job)
+{
+    int n = pools_cancel(pools, job->env.op == ENVELOPE_CANCEL ? same_reply_to : from_caller, job);
+    send_reply(w, job, fill_count, &n);
+}
+
 /* One frame from Erlang: decode its envelope and route it. Takes frame. */
 static void dispatch(struct pools *pools, struct writer *w, char *frame, size_t len)
 {
@@ -217,6 +250,8 @@ static void dispatch(struct pools *pools, struct writer *w, char *frame, size_t 
         start_pool(pools, w, job);
     } else if (job->env.op == ENVELOPE_STOP_POOL) {
         stop_pool(pools, w, job);
+    } else if (job->env.op == ENVELOPE_CANCEL || job->env.op == ENVELOPE_CANCEL_CALLER) {
+        cancel(pools, w, job);
     } else if ((rc = pools_submit(pools, job)) == 0) {
         return; /* the pool owns the job now */
     } else if (job->env.ctx_id >= 0) {
@@ -323,7 +358,7 @@ int main(int argc, char **argv)
     }
     send_reply(w, NULL, fill_ready, NULL);
 
-    struct pool_hooks hooks = {w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop};
+    struct pool_hooks hooks = {w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop, pyrun_interrupt};
     struct pools *pools = pools_new(&hooks, o.spin_us * 1000);
     if (!pools) {
         fprintf(stderr, "py_port: out of memory\n");

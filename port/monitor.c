@@ -32,16 +32,26 @@ static void forward(int sig)
 static const char *signal_name(int sig)
 {
     switch (sig) {
-    case SIGSEGV: return "sigsegv";
-    case SIGABRT: return "sigabrt";
-    case SIGKILL: return "sigkill";
-    case SIGBUS: return "sigbus";
-    case SIGFPE: return "sigfpe";
-    case SIGILL: return "sigill";
-    case SIGTERM: return "sigterm";
-    case SIGINT: return "sigint";
-    case SIGHUP: return "sighup";
-    default: return "signal";
+    case SIGSEGV:
+        return "sigsegv";
+    case SIGABRT:
+        return "sigabrt";
+    case SIGKILL:
+        return "sigkill";
+    case SIGBUS:
+        return "sigbus";
+    case SIGFPE:
+        return "sigfpe";
+    case SIGILL:
+        return "sigill";
+    case SIGTERM:
+        return "sigterm";
+    case SIGINT:
+        return "sigint";
+    case SIGHUP:
+        return "sighup";
+    default:
+        return "signal";
     }
 }
 

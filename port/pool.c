@@ -35,6 +35,7 @@ struct context {
     struct pool *pool;
     struct queue own;    /* requests addressed to this context */
     struct job *current; /* the job running, under pool.mu */
+    void *state;         /* from hooks.ctx_start, under pool.mu */
     int wake[2];         /* a pipe: one byte wakes the idle context */
     int idle;            /* on the pool's idle stack, under pool.mu */
     atomic_int spinning; /* 1 while it polls for a wake-up */
@@ -63,7 +64,8 @@ struct pools {
     long n_ids, cap_ids;
     long running;
     int stopping;
-    long spin_ns; /* how long an idle context polls before it sleeps */
+    long spin_ns;  /* how long an idle context polls before it sleeps */
+    long next_seq; /* under mu */
 };
 
 void job_free(struct job *job)
@@ -200,6 +202,7 @@ static void *context_main(void *arg)
     void *state = p->hooks.ctx_start(p->hooks.arg, c->id);
 
     pthread_mutex_lock(&pl->mu);
+    c->state = state;
     struct job *job;
     while ((c->current = job = next_job(c)) != NULL) {
         pthread_mutex_unlock(&pl->mu);
@@ -372,6 +375,7 @@ int pools_submit(struct pools *p, struct job *job)
     pthread_mutex_lock(&p->mu);
     struct context *c = NULL;
     struct pool *pl = NULL;
+    job->seq = ++p->next_seq;
     if (p->stopping)
         rc = -ESHUTDOWN;
     else if (job->env.ctx_id >= 0)
@@ -410,6 +414,57 @@ static void free_pools(struct pool *pl)
         free(pl);
         pl = next;
     }
+}
+
+struct matcher {
+    int (*match)(const struct job *job, const void *arg);
+    const void *arg;
+};
+
+static int node_matches(const struct queue_node *n, const void *arg)
+{
+    const struct matcher *m = arg;
+    return m->match((const struct job *)n, m->arg);
+}
+
+/* Cancels the matching jobs of one pool. pool.mu held. */
+static int cancel_in(struct pools *p, struct pool *pl, const struct matcher *m)
+{
+    int n = 0;
+    struct queue_node *gone = queue_remove_if(&pl->queue, node_matches, m);
+    for (long k = 0; k < pl->size; k++) {
+        struct context *c = &pl->contexts[k];
+        struct queue_node *own = queue_remove_if(&c->own, node_matches, m);
+        while (own) { /* gone ++ own */
+            struct queue_node *next = own->next;
+            own->next = gone;
+            gone = own;
+            own = next;
+        }
+        if (c->current && m->match(c->current, m->arg) && job_claim_answer(c->current)) {
+            p->hooks.interrupt(p->hooks.arg, c->state, c->current->seq);
+            n++;
+        }
+    }
+    for (struct queue_node *g = gone; g; g = g->next)
+        n++;
+    free_all(gone);
+    return n;
+}
+
+int pools_cancel(struct pools *p, int (*match)(const struct job *job, const void *arg),
+                 const void *arg)
+{
+    struct matcher m = {match, arg};
+    int n = 0;
+    pthread_mutex_lock(&p->mu);
+    for (struct pool *pl = p->list; pl; pl = pl->next) {
+        pthread_mutex_lock(&pl->mu);
+        n += cancel_in(p, pl, &m);
+        pthread_mutex_unlock(&pl->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 static void pools_free(struct pools *p)

@@ -28,6 +28,7 @@ struct job {
     size_t len;
     struct envelope env;
     atomic_int answered; /* set by whoever sends the one reply */
+    long seq;            /* numbers jobs, from 1, set by pools_submit() */
 };
 
 /* Frees the job and its frame. NULL-safe. */
@@ -53,6 +54,9 @@ struct pool_hooks {
     void (*run)(void *arg, void *ctx_state, struct job *job);
     /* On the context's thread after its last job. */
     void (*ctx_stop)(void *arg, void *ctx_state);
+    /* From any thread, pool locks held: stop job number seq, which the
+     * context is running (its reply is claimed already). Must not block. */
+    void (*interrupt)(void *arg, void *ctx_state, long seq);
 };
 
 struct pools;
@@ -85,6 +89,15 @@ int pools_submit(struct pools *p, struct job *job);
  * -ENOENT when no such pool runs.
  */
 int pools_stop(struct pools *p, const char *name, pool_answer_fn answer, void *arg);
+
+/*
+ * Cancels every job that match() accepts: a queued job is removed and
+ * freed without an answer; a running job is claimed (its reply will be
+ * dropped) and hooks->interrupt is called for it. Returns the number of
+ * jobs cancelled. match runs with pool locks held.
+ */
+int pools_cancel(struct pools *p, int (*match)(const struct job *job, const void *arg),
+                 const void *arg);
 
 /*
  * Stops every pool: queued jobs are freed unrun, contexts finish the job in

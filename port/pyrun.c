@@ -12,6 +12,7 @@
 
 #include "pyrun.h"
 
+#include "cancel.h"
 #include "convert.h"
 #include "erlmod.h"
 #include "objref.h"
@@ -27,8 +28,8 @@
 
 /* A context's state, owned by its thread. */
 struct context {
-    PyThreadState *ts;
-    PyObject *globals; /* its own namespace, made on first use; or NULL */
+    struct cancel_target target; /* its thread state, and what it runs */
+    PyObject *globals;           /* its own namespace, made on first use */
 };
 
 static PyThreadState *main_ts;
@@ -150,7 +151,7 @@ int pyrun_start(char *const *paths, int n_paths, char *err, size_t errlen)
         return status_error(st, err, errlen);
     if (import_site(err, errlen) != 0)
         return -1;
-    if (erlmod_setup() != 0 || objref_setup() != 0) {
+    if (erlmod_setup() != 0 || objref_setup() != 0 || cancel_setup() != 0) {
         describe_exception("cannot set up the erlang module", err, errlen);
         return -1;
     }
@@ -182,7 +183,7 @@ void *pyrun_ctx_start(void *arg, long ctx_id)
     (void)arg;
     (void)ctx_id;
     struct context *c = calloc(1, sizeof(*c));
-    if (c && !(c->ts = PyThreadState_New(main_ts->interp))) {
+    if (c && !(c->target.ts = PyThreadState_New(main_ts->interp))) {
         free(c);
         c = NULL;
     }
@@ -193,13 +194,21 @@ void *pyrun_ctx_start(void *arg, long ctx_id)
     return c;
 }
 
+void pyrun_interrupt(void *arg, void *ctx_state, long seq)
+{
+    (void)arg;
+    struct context *c = ctx_state;
+    cancel_request(&c->target, seq);
+}
+
 void pyrun_ctx_stop(void *arg, void *ctx_state)
 {
     (void)arg;
     struct context *c = ctx_state;
-    PyEval_RestoreThread(c->ts);
+    PyEval_RestoreThread(c->target.ts);
+    cancel_forget(&c->target);
     Py_CLEAR(c->globals);
-    PyThreadState_Clear(c->ts);
+    PyThreadState_Clear(c->target.ts);
     PyThreadState_DeleteCurrent();
     free(c);
 }
@@ -600,10 +609,11 @@ void pyrun_run(void *arg, void *ctx_state, struct job *job)
         exit(PY_PORT_EXIT_PROTOCOL);
     }
     struct context *c = ctx_state;
-    PyEval_RestoreThread(c->ts);
+    PyEval_RestoreThread(c->target.ts);
     PyObject *ns = namespace_for(c, job);
     int rc = -1;
     objref_job_begin();
+    cancel_job_begin(&c->target, job->seq);
     _Static_assert(PY_PORT_MAX_FRAME <= INT_MAX, "a frame length fits an int");
     int frame_len = (int)job->len;
     if (ns) {
@@ -632,10 +642,11 @@ void pyrun_run(void *arg, void *ctx_state, struct job *job)
         r.x.index = envelope_payload_start(&r.x);
         encode_exception(&r.x);
     }
+    cancel_job_end(&c->target);
     PyEval_SaveThread();
     send_reply(w, job, &r);
     if (r.parts.n > 0) { /* the objects whose data was written */
-        PyEval_RestoreThread(c->ts);
+        PyEval_RestoreThread(c->target.ts);
         convert_parts_release(&r.parts);
         PyEval_SaveThread();
     }

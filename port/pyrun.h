@@ -29,6 +29,7 @@ const char *pyrun_python_version(void);
 void *pyrun_ctx_start(void *arg, long ctx_id);
 void pyrun_run(void *arg, void *ctx_state, struct job *job);
 void pyrun_ctx_stop(void *arg, void *ctx_state);
+void pyrun_interrupt(void *arg, void *ctx_state, long seq);
 
 /* Finalizes CPython once every context has stopped. Returns 0 or -1. */
 int pyrun_finish(void);

@@ -36,3 +36,26 @@ struct queue_node *queue_take_all(struct queue *q)
     q->len = 0;
     return all;
 }
+
+struct queue_node *queue_remove_if(struct queue *q,
+                                   int (*pred)(const struct queue_node *, const void *),
+                                   const void *arg)
+{
+    struct queue_node *removed = NULL, **removed_tail = &removed;
+    struct queue_node **link = &q->head;
+    q->tail = NULL;
+    while (*link) {
+        struct queue_node *n = *link;
+        if (pred(n, arg)) {
+            *link = n->next;
+            n->next = NULL;
+            *removed_tail = n;
+            removed_tail = &n->next;
+            q->len--;
+        } else {
+            q->tail = n;
+            link = &n->next;
+        }
+    }
+    return removed;
+}

@@ -28,6 +28,12 @@ void queue_push(struct queue *q, struct queue_node *node);
 /* Removes and returns the head, or NULL when empty. */
 struct queue_node *queue_pop(struct queue *q);
 
+/* Removes every node that pred accepts, keeping the order of the rest;
+ * returns the removed ones as a NULL-terminated list, in queue order. */
+struct queue_node *queue_remove_if(struct queue *q,
+                                   int (*pred)(const struct queue_node *, const void *),
+                                   const void *arg);
+
 /* Empties q and returns its former contents as a NULL-terminated list. */
 struct queue_node *queue_take_all(struct queue *q);
 

@@ -378,11 +378,15 @@ request(Target, Request, Timeout) ->
         {error, _} = Error -> Error
     end.
 
+%% The reply address is {Alias, self()}: the alias receives the reply, and
+%% the pid lets the port cancel the requests of a caller that exits
+%% (py_refs watches each caller once per port).
 send_request(Target, Request) ->
     case persistent_term:get(?PORT_KEY, undefined) of
         {_Port, Owner} = Found ->
+            watch_caller(Owner),
             Mref = erlang:monitor(process, Owner, [{alias, reply_demonitor}]),
-            case send(Found, Target, Request, Mref) of
+            case send(Found, Target, Request, {Mref, self()}) of
                 ok ->
                     {ok, Mref};
                 {error, _} = Error ->
@@ -413,9 +417,24 @@ await_reply(Mref, Timeout) ->
             {error, port_exit_reason(Reason)}
     after Timeout ->
         erlang:demonitor(Mref, [flush]),
+        cancel({Mref, self()}),
         %% A reply that arrived before the alias went away.
         receive {Mref, _} -> ok after 0 -> ok end,
         {error, timeout}
+    end.
+
+%% Asks the port to drop the request (queued) or interrupt it (running).
+cancel(ReplyTo) ->
+    case persistent_term:get(?PORT_KEY, undefined) of
+        {Port, _Owner} -> _ = command(Port, {cancel, cast, ReplyTo}), ok;
+        undefined -> ok
+    end.
+
+%% The first request of a process to a port makes py_refs watch it.
+watch_caller(Owner) ->
+    case get('$py_watched_by') of
+        Owner -> ok;
+        _ -> py_refs:watch(self()), put('$py_watched_by', Owner)
     end.
 
 %% The port's address of a target: a pool name, or {context, Id}.

@@ -295,6 +295,9 @@ route(cast, Payload, #state{port = Port} = State) ->
             ok
     end,
     {noreply, State};
+route({To, Caller}, Payload, State) when is_reference(To), is_pid(Caller) ->
+    erlang:send(To, {To, Payload}, [noconnect]),
+    {noreply, State};
 route(To, Payload, State) when is_reference(To); is_pid(To) ->
     erlang:send(To, {To, Payload}, [noconnect]),
     {noreply, State};

@@ -1,4 +1,5 @@
-%% @doc Lifetime of Python objects held from Erlang by reference.
+%% @doc The callers of the port: the Python objects they hold by
+%% reference, and the requests they leave behind when they exit.
 %%
 %% DESIGN: a result with no Erlang mapping arrives as a reference term
 %% `{'$py_ref', Nonce, Id}' (docs/references.md), and belongs to the process
@@ -16,6 +17,7 @@
 -export([own/3]).
 -export([disown/3]).
 -export([held/1]).
+-export([watch/1]).
 
 %% gen_server callbacks
 -export([init/1]).
@@ -46,6 +48,12 @@ own(Pid, Nonce, Ids) ->
 disown(Pid, Nonce, Ids) ->
     gen_server:cast(?MODULE, {disown, Pid, Nonce, Ids}).
 
+%% @doc Watches `Pid', a process that makes requests: when it exits, its
+%% requests still queued or running in the port are cancelled.
+-spec watch(pid()) -> ok.
+watch(Pid) ->
+    gen_server:cast(?MODULE, {watch, Pid}).
+
 %% @doc How many references `Pid' owns (for tests and stats).
 -spec held(pid()) -> non_neg_integer().
 held(Pid) ->
@@ -69,6 +77,10 @@ handle_call({held, Pid}, _From, Owners) ->
     {reply, Count, Owners}.
 
 %% @private
+handle_cast({watch, Pid}, Owners) when is_map_key(Pid, Owners) ->
+    {noreply, Owners};
+handle_cast({watch, Pid}, Owners) ->
+    {noreply, Owners#{Pid => {erlang:monitor(process, Pid), #{}}}};
 handle_cast({own, Pid, Nonce, Ids}, Owners) ->
     {Mref, Refs} = case Owners of
                        #{Pid := Known} -> Known;
@@ -86,10 +98,11 @@ handle_cast({disown, Pid, Nonce, Ids}, Owners) ->
     end.
 
 %% @private
-%% An owner exited: release what it still held.
+%% A caller exited: cancel its requests, release what it still held.
 handle_info({'DOWN', Mref, process, Pid, _Reason}, Owners) ->
     case maps:take(Pid, Owners) of
         {{Mref, Refs}, Rest} ->
+            cancel_requests(Pid),
             release(maps:keys(Refs)),
             {noreply, Rest};
         _ ->
@@ -102,6 +115,15 @@ handle_info(_Info, Owners) ->
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
+
+cancel_requests(Pid) ->
+    case persistent_term:get(?PORT_KEY, undefined) of
+        {Port, _Owner} ->
+            catch erlang:port_command(Port, term_to_binary({cancel_caller, cast, Pid})),
+            ok;
+        undefined ->
+            ok
+    end.
 
 %% Asks the port to drop the objects, in requests of at most ?CHUNK ids,
 %% on the default pool; nobody waits for the answer.

@@ -1,0 +1,44 @@
+/*
+ * cancel: interrupting the Python code of a cancelled request.
+ *
+ * DESIGN: the reader may not touch Python, so it hands the request to
+ * interrupt to a thread of its own here, which takes the GIL, checks that
+ * the context still runs that very request, and sets erlang.Cancelled (a
+ * BaseException) as an asynchronous exception in the context's thread
+ * state: Python raises it at the next bytecode. Code that swallows
+ * BaseException, and C code that blocks (time.sleep, a socket read), is
+ * not interrupted until it returns to Python bytecode.
+ *
+ * A context marks, under the GIL, which request its Python code runs
+ * (cancel_job_begin/end); the check happens under the GIL too, so an
+ * interrupt never lands in a later request. Lock: `mu` guards the pending
+ * list; it is never held while taking the GIL.
+ */
+#ifndef PY_PORT_CANCEL_H
+#define PY_PORT_CANCEL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* What a context exposes to interrupts; embedded in its state. */
+struct cancel_target {
+    PyThreadState *ts;
+    long running; /* seq of the request whose Python code runs; 0 if none */
+};
+
+/* GIL held: creates erlang.Cancelled and starts the interrupting thread.
+ * 0, or -1 with an exception set. */
+int cancel_setup(void);
+
+/* Any thread, no lock or GIL needed, never blocks: asks for request seq
+ * to be interrupted if t still runs it. */
+void cancel_request(struct cancel_target *t, long seq);
+
+/* GIL held, on t's thread: request seq's Python code starts / ended. */
+void cancel_job_begin(struct cancel_target *t, long seq);
+void cancel_job_end(struct cancel_target *t);
+
+/* GIL held: drops pending interrupts of t, before t is freed. */
+void cancel_forget(struct cancel_target *t);
+
+#endif
