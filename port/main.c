@@ -33,23 +33,28 @@
 #define PIPE_BYTES (1024 * 1024)
 #define DEFAULT_SPIN_US 50
 #define MAX_SPIN_US 1000000
+#define DEFAULT_MAX_QUEUE 10000
+#define MAX_MAX_QUEUE 100000000
 
 struct options {
     char *paths[MAX_PATHS];
     int n_paths;
     long spin_us;
-    int monitor; /* run under a monitor process (monitor.h) */
+    int monitor;    /* run under a monitor process (monitor.h) */
+    long max_queue; /* requests waiting per queue */
 };
 
 static void usage(FILE *to)
 {
-    fputs("usage: py_port [--path DIR]... [--spin-us N] [--no-monitor]\n"
+    fputs("usage: py_port [--path DIR]... [--spin-us N] [--max-queue N] [--no-monitor]\n"
           "Runs CPython for the erlang_python OTP application. Speaks the protocol of\n"
           "docs/protocol.md on stdin/stdout: 4-byte big-endian length, then an Erlang\n"
           "external term.\n"
           "  --path DIR    put DIR in front of sys.path (repeatable)\n"
           "  --spin-us N   an idle context polls for work N microseconds before it\n"
           "                sleeps (default 50; 0 never polls)\n"
+          "  --max-queue N requests that may wait per pool (and per context); more\n"
+          "                are answered {error, {overloaded, Pool}} (default 10000)\n"
           "  --no-monitor  no parent process reporting how the port ended\n",
           to);
 }
@@ -254,6 +259,8 @@ static void dispatch(struct pools *pools, struct writer *w, char *frame, size_t 
         cancel(pools, w, job);
     } else if ((rc = pools_submit(pools, job)) == 0) {
         return; /* the pool owns the job now */
+    } else if (rc == -EBUSY) {
+        reply_error(w, job, "overloaded", job->env.ctx_id >= 0 ? "context" : job->env.pool, 1);
     } else if (job->env.ctx_id >= 0) {
         reply_error(w, job, "bad_request", "no context with this id", 0);
     } else {
@@ -305,6 +312,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else if (strcmp(argv[k], "--spin-us") == 0 && value &&
                    (o->spin_us = parse_count(value, MAX_SPIN_US)) >= 0) {
             k++;
+        } else if (strcmp(argv[k], "--max-queue") == 0 && value &&
+                   (o->max_queue = parse_count(value, MAX_MAX_QUEUE)) > 0) {
+            k++;
         } else if (strcmp(argv[k], "--no-monitor") == 0) {
             o->monitor = 0;
         } else if (strcmp(argv[k], "--help") == 0) {
@@ -332,7 +342,8 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-    struct options o = {.n_paths = 0, .spin_us = DEFAULT_SPIN_US, .monitor = 1};
+    struct options o = {
+        .n_paths = 0, .spin_us = DEFAULT_SPIN_US, .monitor = 1, .max_queue = DEFAULT_MAX_QUEUE};
     int in, out;
     if (parse_args(argc, argv, &o) != 0)
         return 64;
@@ -360,6 +371,8 @@ int main(int argc, char **argv)
 
     struct pool_hooks hooks = {w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop, pyrun_interrupt};
     struct pools *pools = pools_new(&hooks, o.spin_us * 1000);
+    if (pools)
+        pools_set_max_queue(pools, (size_t)o.max_queue);
     if (!pools) {
         fprintf(stderr, "py_port: out of memory\n");
         return PY_PORT_EXIT_PROTOCOL;

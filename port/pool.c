@@ -64,8 +64,9 @@ struct pools {
     long n_ids, cap_ids;
     long running;
     int stopping;
-    long spin_ns;  /* how long an idle context polls before it sleeps */
-    long next_seq; /* under mu */
+    long spin_ns;     /* how long an idle context polls before it sleeps */
+    long next_seq;    /* under mu */
+    size_t max_queue; /* per queue; 0: no bound */
 };
 
 void job_free(struct job *job)
@@ -369,6 +370,13 @@ int pools_stop(struct pools *p, const char *name, pool_answer_fn answer, void *a
     return pl ? 0 : -ENOENT;
 }
 
+void pools_set_max_queue(struct pools *p, size_t max)
+{
+    pthread_mutex_lock(&p->mu);
+    p->max_queue = max;
+    pthread_mutex_unlock(&p->mu);
+}
+
 int pools_submit(struct pools *p, struct job *job)
 {
     int rc = 0;
@@ -389,10 +397,15 @@ int pools_submit(struct pools *p, struct job *job)
     struct context *woken = NULL;
     if (rc == 0) {
         pthread_mutex_lock(&pl->mu);
-        queue_push(c ? &c->own : &pl->queue, &job->node);
-        woken = c ? (c->idle ? c : NULL) : pl->idle;
-        if (woken)
-            unidle(woken);
+        struct queue *q = c ? &c->own : &pl->queue;
+        if (p->max_queue > 0 && q->len >= p->max_queue) {
+            rc = -EBUSY;
+        } else {
+            queue_push(q, &job->node);
+            woken = c ? (c->idle ? c : NULL) : pl->idle;
+            if (woken)
+                unidle(woken);
+        }
         pthread_mutex_unlock(&pl->mu);
     }
     pthread_mutex_unlock(&p->mu);

@@ -75,10 +75,15 @@ struct pools *pools_new(const struct pool_hooks *hooks, long spin_ns);
  */
 int pools_start(struct pools *p, const char *name, long size, long *ids);
 
+/* Bounds every queue (a pool's, a context's own) to max jobs waiting;
+ * 0, the default, leaves them unbounded. */
+void pools_set_max_queue(struct pools *p, size_t max);
+
 /*
  * Queues job for its target (job->env: pool name, or ctx_id >= 0).
  * Returns 0 (the pool owns the job now), or -ENOENT when there is no such
- * pool or context, or -ESHUTDOWN when stopping (the caller keeps the job).
+ * pool or context, -EBUSY when its queue is full, or -ESHUTDOWN when
+ * stopping (the caller keeps the job).
  */
 int pools_submit(struct pools *p, struct job *job);
 

@@ -171,7 +171,11 @@ open(Exe) ->
                undefined -> [];
                Us -> ["--spin-us", integer_to_list(Us)]
            end,
-    Args = lists:append([["--path", Dir] || Dir <- env(python_path, [])]) ++ Spin,
+    Queue = case env(max_queue, undefined) of
+                undefined -> [];
+                Max -> ["--max-queue", integer_to_list(Max)]
+            end,
+    Args = lists:append([["--path", Dir] || Dir <- env(python_path, [])]) ++ Spin ++ Queue,
     Options = [{packet, 4}, binary, exit_status, use_stdio,
                {args, Args}, {env, env(port_env, [])}],
     try
