@@ -12,6 +12,7 @@
 #include "envelope.h"
 #include "frame.h"
 #include "monitor.h"
+#include "output.h"
 #include "pool.h"
 #include "protocol.h"
 #include "pyrun.h"
@@ -42,11 +43,13 @@ struct options {
     long spin_us;
     int monitor;    /* run under a monitor process (monitor.h) */
     long max_queue; /* requests waiting per queue */
+    int forward;    /* Python's output to Erlang (output.h) */
 };
 
 static void usage(FILE *to)
 {
     fputs("usage: py_port [--path DIR]... [--spin-us N] [--max-queue N] [--no-monitor]\n"
+          "               [--no-forward]\n"
           "Runs CPython for the erlang_python OTP application. Speaks the protocol of\n"
           "docs/protocol.md on stdin/stdout: 4-byte big-endian length, then an Erlang\n"
           "external term.\n"
@@ -55,7 +58,9 @@ static void usage(FILE *to)
           "                sleeps (default 50; 0 never polls)\n"
           "  --max-queue N requests that may wait per pool (and per context); more\n"
           "                are answered {error, {overloaded, Pool}} (default 10000)\n"
-          "  --no-monitor  no parent process reporting how the port ended\n",
+          "  --no-monitor  no parent process reporting how the port ended\n"
+          "  --no-forward  leave Python's stdout and stderr on this process's stderr\n"
+          "                instead of sending them to Erlang's logger\n",
           to);
 }
 
@@ -315,6 +320,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else if (strcmp(argv[k], "--max-queue") == 0 && value &&
                    (o->max_queue = parse_count(value, MAX_MAX_QUEUE)) > 0) {
             k++;
+        } else if (strcmp(argv[k], "--no-forward") == 0) {
+            o->forward = 0;
         } else if (strcmp(argv[k], "--no-monitor") == 0) {
             o->monitor = 0;
         } else if (strcmp(argv[k], "--help") == 0) {
@@ -342,8 +349,11 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-    struct options o = {
-        .n_paths = 0, .spin_us = DEFAULT_SPIN_US, .monitor = 1, .max_queue = DEFAULT_MAX_QUEUE};
+    struct options o = {.n_paths = 0,
+                        .spin_us = DEFAULT_SPIN_US,
+                        .monitor = 1,
+                        .max_queue = DEFAULT_MAX_QUEUE,
+                        .forward = 1};
     int in, out;
     if (parse_args(argc, argv, &o) != 0)
         return 64;
@@ -360,8 +370,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "py_port: cannot start the writer thread\n");
         return PY_PORT_EXIT_PROTOCOL;
     }
+    int err_fd = -1;
+    if (o.forward && output_start(w, &err_fd) != 0)
+        fprintf(stderr, "py_port: Python's output stays on stderr: cannot forward it\n");
     char why[1024];
-    if (pyrun_start(o.paths, o.n_paths, why, sizeof(why)) != 0) {
+    if (pyrun_start(o.paths, o.n_paths, err_fd, why, sizeof(why)) != 0) {
         fprintf(stderr, "py_port: Python could not start: %s\n", why);
         send_reply(w, NULL, fill_start_failed, why);
         writer_stop(w);

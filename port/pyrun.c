@@ -133,7 +133,26 @@ static int configure(PyConfig *config, char *const *paths, int n_paths)
     return 0;
 }
 
-int pyrun_start(char *const *paths, int n_paths, char *err, size_t errlen)
+/* sys.stderr writing, line by line, to fd (output.h forwards it). */
+static int rebind_stderr(int fd, char *err, size_t errlen)
+{
+    char code[200];
+    snprintf(
+        code, sizeof(code),
+        "import sys as _sys\n"
+        "_sys.stderr = open(%d, 'w', buffering=1, encoding='utf-8', errors='backslashreplace')\n"
+        "del _sys\n",
+        fd);
+    PyObject *r = PyRun_String(code, Py_file_input, main_globals, main_globals);
+    if (!r) {
+        describe_exception("cannot set sys.stderr", err, errlen);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_t errlen)
 {
     PyConfig config;
     if (erlmod_register() != 0) {
@@ -161,6 +180,8 @@ int pyrun_start(char *const *paths, int n_paths, char *err, size_t errlen)
         describe_exception("cannot set up __main__", err, errlen);
         return -1;
     }
+    if (stderr_fd >= 0 && rebind_stderr(stderr_fd, err, errlen) != 0)
+        return -1;
     snprintf(python_version, sizeof(python_version), "%s", Py_GetVersion());
     python_version[strcspn(python_version, " ")] = '\0';
     main_ts = PyEval_SaveThread();

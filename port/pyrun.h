@@ -17,10 +17,11 @@
 /*
  * Starts CPython through PyConfig: environment honoured, `paths` put in
  * front of sys.path, stdio unbuffered, the `erlang` module built in, the
- * site module imported (its failure reported, not printed away). Returns 0
+ * site module imported (its failure reported, not printed away), and
+ * sys.stderr on stderr_fd when it is not -1. Returns 0
  * with the GIL released, or -1 with Python's reason in err.
  */
-int pyrun_start(char *const *paths, int n_paths, char *err, size_t errlen);
+int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_t errlen);
 
 /* The running CPython's version, "3.11.2". Valid after pyrun_start(). */
 const char *pyrun_python_version(void);

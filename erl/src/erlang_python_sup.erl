@@ -6,7 +6,8 @@
 %% If the port dies the owner stops, every waiting caller is told through
 %% its monitor, and this supervisor starts a fresh owner and port, which
 %% starts the recorded pools again; the registry, started first, outlives
-%% it. {@link py_refs}, started last, tracks who owns which Python object
+%% it, as does {@link py_output}, which logs Python's stdout and stderr.
+%% {@link py_refs}, started last, tracks who owns which Python object
 %% and restarts with the port (references of a dead port are stale).
 -module(erlang_python_sup).
 -behaviour(supervisor).
@@ -44,6 +45,12 @@ init([]) ->
                  shutdown => 5000,
                  type => worker,
                  modules => [py_registry]},
+    Output = #{id => py_output,
+               start => {py_output, start_link, []},
+               restart => permanent,
+               shutdown => 5000,
+               type => worker,
+               modules => [py_output]},
     Owner = #{id => py_port_owner,
               start => {py_port_owner, start_link, []},
               restart => permanent,
@@ -57,4 +64,4 @@ init([]) ->
              shutdown => 5000,
              type => worker,
              modules => [py_refs]},
-    {ok, {Flags, [Registry, Owner, Refs]}}.
+    {ok, {Flags, [Registry, Output, Owner, Refs]}}.

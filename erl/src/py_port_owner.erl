@@ -299,6 +299,10 @@ route(cast, Payload, #state{port = Port} = State) ->
             ok
     end,
     {noreply, State};
+route(py_output, Payload, State) ->
+    %% Python's output, for py_output to log.
+    catch erlang:send(py_output, {py_output, Payload}, [noconnect]),
+    {noreply, State};
 route({To, Caller}, Payload, State) when is_reference(To), is_pid(Caller) ->
     erlang:send(To, {To, Payload}, [noconnect]),
     {noreply, State};

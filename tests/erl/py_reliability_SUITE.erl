@@ -12,7 +12,10 @@
          exiting_caller_cancels_its_requests/1,
          swallowed_cancel_is_a_documented_limit/1,
          burst_is_answered_ok_or_overloaded/1,
-         overloaded_context_queue/1]).
+         overloaded_context_queue/1,
+         output_lines_reach_logger/1,
+         output_flood_does_not_disturb_calls/1]).
+-export([log/2]).
 
 -define(APP, erlang_python).
 -define(MAX_QUEUE, 100).
@@ -21,7 +24,8 @@ all() ->
     [timeout_interrupts_running_code, timeout_removes_queued_request,
      await_timeout_cancels, exiting_caller_cancels_its_requests,
      swallowed_cancel_is_a_documented_limit, burst_is_answered_ok_or_overloaded,
-     overloaded_context_queue].
+     overloaded_context_queue, output_lines_reach_logger,
+     output_flood_does_not_disturb_calls].
 
 suite() ->
     [{timetrap, {seconds, 180}}].
@@ -149,8 +153,104 @@ overloaded_context_queue(Config) ->
     [] = [R || R <- Results, R =/= {ok, none}, R =/= {error, {overloaded, context}}],
     {ok, 5} = py:eval(Ctx, <<"5">>).
 
+%% @doc What Python prints on stdout and stderr reaches logger line by
+%% line, domain [python], with the stream.
+output_lines_reach_logger(_Config) ->
+    ok = add_log_handler(),
+    try
+        ok = py:exec(one, <<"import sys\n"
+                            "print('first line')\n"
+                            "print('two\\nlines', flush=True)\n"
+                            "print('é to stderr', file=sys.stderr)\n"/utf8>>),
+        %% In order within a stream; the two streams are two pipes.
+        Lines = [next_line() || _ <- [1, 2, 3, 4]],
+        [{info, <<"first line">>, stdout}, {info, <<"two">>, stdout},
+         {info, <<"lines">>, stdout}] = [L || {_, _, stdout} = L <- Lines],
+        [{warning, <<"é"/utf8, " to stderr">>, stderr}] = [L || {_, _, stderr} = L <- Lines],
+        ok = py:exec(one, <<"import os; os.write(1, b'from fd 1\\n')">>),
+        {info, <<"from fd 1">>, stdout} = next_line(),
+        %% A line without its newline comes after a moment of quiet.
+        ok = py:exec(one, <<"print('no newline', end='')">>),
+        {info, <<"no newline">>, stdout} = next_line()
+    after
+        remove_log_handler()
+    end.
+
+%% @doc 10 MB printed on one context while calls run on another pool:
+%% every call is answered, promptly.
+output_flood_does_not_disturb_calls(_Config) ->
+    ok = add_log_handler(),
+    try
+        Flood = py:spawn_call(one, builtins, exec,
+                              [<<"for i in range(100000): print('x' * 99)">>, #{}], #{}),
+        Latencies = calls_until(Flood, []),
+        {ok, none} = py:await(Flood, 60000),
+        Max = lists:max(Latencies),
+        ct:log("~b calls during the flood, slowest ~b us", [length(Latencies), Max]),
+        true = length(Latencies) >= 10,
+        true = Max < 1000000,
+        Lines = count_lines(0),
+        ct:log("~b of 100000 lines logged", [Lines]),
+        true = Lines > 0
+    after
+        remove_log_handler()
+    end.
+
+%% logger handler: sends each event to the test process.
+log(#{msg := {"~ts", [Line]}, level := Level, meta := #{stream := Stream}},
+    #{config := #{pid := Pid}}) ->
+    Pid ! {line, Level, iolist_to_binary(Line), Stream};
+log(_Event, _Config) ->
+    ok.
+
 %%% ==========================================================================
 %%% Internal
+
+%% A handler that sends every [python] event to this process; info events
+%% (stdout) must pass the primary level too.
+add_log_handler() ->
+    #{level := Primary} = logger:get_primary_config(),
+    put(primary_level, Primary),
+    ok = logger:set_primary_config(level, all),
+    logger:add_handler(?MODULE, ?MODULE,
+                       #{level => all, config => #{pid => self()},
+                         filter_default => stop,
+                         filters => [{python, {fun logger_filters:domain/2,
+                                               {log, super, [python]}}}]}).
+
+remove_log_handler() ->
+    ok = logger:set_primary_config(level, get(primary_level)),
+    logger:remove_handler(?MODULE).
+
+next_line() ->
+    receive {line, Level, Line, Stream} -> {Level, Line, Stream}
+    after 5000 -> ct:fail(no_line)
+    end.
+
+count_lines(N) ->
+    receive {line, _, _, _} -> count_lines(N + 1)
+    after 500 -> N
+    end.
+
+%% Calls math.sqrt on the default pool, one after another, until Flood's
+%% reply is in: their latencies in microseconds.
+calls_until({py_call, _, Mref} = Flood, Acc) ->
+    case erlang:process_info(self(), messages) of
+        {messages, Msgs} when Acc =/= [] ->
+            case lists:any(fun({M, _}) -> M =:= Mref; (_) -> false end, Msgs) of
+                true -> Acc;
+                false -> calls_until(Flood, [time_call() | Acc])
+            end;
+        _ ->
+            calls_until(Flood, [time_call() | Acc])
+    end.
+
+time_call() ->
+    {Us, {ok, 2.0}} = timer:tc(fun() -> py:call(default, math, sqrt, [4]) end),
+    Us.
+
+%%% ==========================================================================
+%%% Internal (helpers)
 %%% ==========================================================================
 
 %% Waits until the context runs something: a probe sent to it queues.

@@ -1,0 +1,84 @@
+%% @doc Python's stdout and stderr, logged line by line.
+%%
+%% DESIGN: py_port sends what Python writes on stdout and stderr as events
+%% `{output, stdout | stderr, [Line]}' addressed to this registered process
+%% (docs/protocol.md); the port owner forwards them undecoded, so a flood
+%% of output costs the request path nothing. Each line is logged with
+%% `logger' in the domain `[python]': stdout at `info', stderr at
+%% `warning', with the stream in the metadata. When more than
+%% ?MAX_BACKLOG batches wait in the mailbox, batches are counted and
+%% dropped, and the count is logged once the backlog is gone: output never
+%% grows the node's memory without bound.
+-module(py_output).
+-behaviour(gen_server).
+
+-include_lib("kernel/include/logger.hrl").
+
+%% API
+-export([start_link/0]).
+
+%% gen_server callbacks
+-export([init/1]).
+-export([handle_call/3]).
+-export([handle_cast/2]).
+-export([handle_info/2]).
+
+-define(MAX_BACKLOG, 1000).
+
+%%% ==========================================================================
+%%% API
+%%% ==========================================================================
+
+%% @doc Starts the process, registered as `py_output'.
+-spec start_link() -> {ok, pid()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%%% ==========================================================================
+%%% gen_server callbacks
+%%% ==========================================================================
+
+%% @private
+init([]) ->
+    {ok, #{dropped => 0}}.
+
+%% @private
+handle_call(_Request, _From, State) ->
+    {reply, {error, unknown_call}, State}.
+
+%% @private
+handle_cast(_Request, State) ->
+    {noreply, State}.
+
+%% @private
+%% A batch of lines from the port (the payload of an output event).
+handle_info({py_output, Payload}, #{dropped := Dropped} = State) ->
+    {message_queue_len, Backlog} = process_info(self(), message_queue_len),
+    case {Backlog > ?MAX_BACKLOG, Dropped} of
+        {true, _} ->
+            {noreply, State#{dropped := Dropped + 1}};
+        {false, 0} ->
+            log(binary_to_term(Payload)),
+            {noreply, State};
+        {false, _} ->
+            ?LOG_WARNING("py_output: ~b batches of Python output dropped (backlog above ~b)",
+                         [Dropped, ?MAX_BACKLOG], #{domain => [python]}),
+            log(binary_to_term(Payload)),
+            {noreply, State#{dropped := 0}}
+    end;
+%% Anything else is a stray message.
+handle_info(_Info, State) ->
+    {noreply, State}.
+
+%%% ==========================================================================
+%%% Internal
+%%% ==========================================================================
+
+log({output, Stream, Lines}) ->
+    Level = case Stream of
+                stdout -> info;
+                stderr -> warning
+            end,
+    [logger:log(Level, "~ts", [Line], #{domain => [python], stream => Stream})
+     || Line <- Lines],
+    ok.
