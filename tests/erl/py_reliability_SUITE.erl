@@ -14,7 +14,15 @@
          burst_is_answered_ok_or_overloaded/1,
          overloaded_context_queue/1,
          output_lines_reach_logger/1,
-         output_flood_does_not_disturb_calls/1]).
+         output_flood_does_not_disturb_calls/1,
+         hostile_deep_list/1,
+         hostile_100mb_binary/1,
+         hostile_unicode_atoms/1,
+         hostile_invalid_utf8/1,
+         hostile_nul_in_code/1,
+         hostile_unconvertible_arguments/1,
+         hostile_str_that_raises/1,
+         hostile_thread_outlives_call/1]).
 -export([log/2]).
 
 -define(APP, erlang_python).
@@ -25,7 +33,10 @@ all() ->
      await_timeout_cancels, exiting_caller_cancels_its_requests,
      swallowed_cancel_is_a_documented_limit, burst_is_answered_ok_or_overloaded,
      overloaded_context_queue, output_lines_reach_logger,
-     output_flood_does_not_disturb_calls].
+     output_flood_does_not_disturb_calls, hostile_deep_list, hostile_100mb_binary,
+     hostile_unicode_atoms, hostile_invalid_utf8, hostile_nul_in_code,
+     hostile_unconvertible_arguments, hostile_str_that_raises,
+     hostile_thread_outlives_call].
 
 suite() ->
     [{timetrap, {seconds, 180}}].
@@ -195,6 +206,77 @@ output_flood_does_not_disturb_calls(_Config) ->
     after
         remove_log_handler()
     end.
+
+%% @doc A list nested a million deep: a clear error, and the port lives.
+hostile_deep_list(_Config) ->
+    Deep = lists:foldl(fun(_, Acc) -> [Acc] end, [], lists:seq(1, 1000000)),
+    {error, {'TypeError', <<"term nested deeper than 10000 levels">>}} =
+        py:eval(<<"x">>, #{x => Deep}),
+    {ok, 4.0} = py:call(math, sqrt, [16]).
+
+%% @doc A 100 MB binary goes to Python and back intact.
+hostile_100mb_binary(_Config) ->
+    Big = binary:copy(<<255, 0, 1, 2>>, 25 * 1024 * 1024),
+    {ok, 104857600} = py:eval(<<"len(x)">>, #{x => Big}),
+    {ok, Big} = py:call(one, builtins, bytes, [Big]),
+    ok.
+
+%% @doc Atoms whose names are not Latin-1 cross both ways.
+hostile_unicode_atoms(_Config) ->
+    Atom = binary_to_atom(<<"ユニコード_атом"/utf8>>, utf8),
+    {ok, Atom} = py:eval(<<"x">>, #{x => Atom}),
+    {ok, <<"ユニコード_атом"/utf8>>} = py:eval(<<"str(x)">>, #{x => Atom}),
+    {ok, 'Ω'} = py:eval(<<"__import__('erlang').Atom('Ω')"/utf8>>).
+
+%% @doc A binary that is not UTF-8 is bytes; code that is not UTF-8 is
+%% refused before it is sent.
+hostile_invalid_utf8(_Config) ->
+    {ok, <<"bytes">>} = py:eval(<<"type(x).__name__">>, #{x => <<16#c3, 16#28>>}),
+    {error, {badarg, code}} = py:eval(<<16#c3, 16#28>>),
+    {error, {'UnicodeDecodeError',
+             <<"'utf-8' codec can't decode byte 0xff in position 0: invalid start byte">>}} =
+        py:call(<<16#ff>>, f, []),
+    {ok, 4.0} = py:call(math, sqrt, [16]).
+
+%% @doc A NUL byte in code or in a name is an error, not a truncation.
+hostile_nul_in_code(_Config) ->
+    {error, {'ValueError', <<"source code must not contain NUL bytes">>}} =
+        py:eval(<<"1 + 1", 0, "; crash()">>),
+    {error, {'ValueError', <<"source code must not contain NUL bytes">>}} =
+        py:exec(<<"x = 1", 0>>),
+    {error, {'TypeError', _}} = py:call(<<"math", 0, "os">>, sqrt, [4]),
+    {ok, 2} = py:eval(<<"1 + 1">>).
+
+%% @doc Funs, ports and improper lists as arguments: TypeError naming them.
+hostile_unconvertible_arguments(_Config) ->
+    {error, {'TypeError', <<"cannot convert an Erlang fun to Python">>}} =
+        py:call(builtins, repr, [fun() -> ok end]),
+    {error, {'TypeError', <<"cannot convert an Erlang port to Python">>}} =
+        py:call(builtins, repr, [hd(erlang:ports())]),
+    {error, {'TypeError', <<"cannot convert an Erlang improper list to Python">>}} =
+        py:call(builtins, repr, [[1 | 2]]),
+    {ok, <<"[1, 2]">>} = py:call(builtins, repr, [[1, 2]]).
+
+%% @doc An exception whose __str__ raises still gives a clear error.
+hostile_str_that_raises(_Config) ->
+    ok = py:exec(one, <<"class Bad(Exception):\n"
+                        "    def __str__(self): raise RuntimeError('no str')\n"
+                        "def fail(): raise Bad()\n">>),
+    {error, {'Bad', <<"<exception str() failed>">>}} = py:call(one, '__main__', fail, []),
+    {ok, 4.0} = py:call(one, math, sqrt, [16]).
+
+%% @doc A Python thread that goes on after its call returned: the call
+%% answers, later calls are served, and the thread does its work.
+hostile_thread_outlives_call(_Config) ->
+    ok = py:exec(<<"import threading, time\n"
+                   "outlived = []\n"
+                   "def _late():\n"
+                   "    time.sleep(0.2)\n"
+                   "    outlived.append(1)\n"
+                   "threading.Thread(target=_late).start()\n">>),
+    {ok, []} = py:eval(<<"outlived">>),
+    ok = wait_until(fun() -> py:eval(<<"outlived">>) =:= {ok, [1]} end, 5000),
+    {ok, 4.0} = py:call(math, sqrt, [16]).
 
 %% logger handler: sends each event to the test process.
 log(#{msg := {"~ts", [Line]}, level := Level, meta := #{stream := Stream}},
