@@ -1,4 +1,5 @@
 /* Unit tests of port/envelope.c: request envelopes and reply frames. */
+#include "check_main.h"
 #include "envelope.h"
 #include "frame.h"
 #include "protocol.h"
@@ -28,6 +29,15 @@ static void begin_request(const char *op, int arity)
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "reply");
     ei_x_encode_long(&x, 7);
+}
+
+/* Decodes the request in x, which must be refused as a bad request
+ * (envelope_decode returns 1) for the reason `error`. */
+static void assert_bad_request(const char *error)
+{
+    struct envelope env;
+    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 1);
+    ck_assert_str_eq(env.error, error);
 }
 
 static void call_body(void)
@@ -125,9 +135,7 @@ START_TEST(test_envelope_wrong_arity_is_bad_request)
     begin_request("call", 4);
     ei_x_encode_atom(&x, "default");
     ei_x_encode_atom(&x, "math");
-    struct envelope env;
-    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 1);
-    ck_assert_str_eq(env.error, "call takes a tuple of 7 elements, not 4");
+    assert_bad_request("call takes a tuple of 7 elements, not 4");
 }
 END_TEST
 
@@ -136,9 +144,7 @@ START_TEST(test_envelope_bad_target_is_bad_request)
     begin_request("exec", 4);
     ei_x_encode_long(&x, 3);
     ei_x_encode_binary(&x, "x", 1);
-    struct envelope env;
-    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 1);
-    ck_assert_str_eq(env.error, "target must be a pool name or {context, Id}");
+    assert_bad_request("target must be a pool name or {context, Id}");
 }
 END_TEST
 
@@ -147,9 +153,7 @@ START_TEST(test_envelope_bad_pool_size_type_is_bad_request)
     begin_request("start_pool", 4);
     ei_x_encode_atom(&x, "io");
     ei_x_encode_atom(&x, "ten");
-    struct envelope env;
-    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 1);
-    ck_assert_str_eq(env.error, "start_pool: size must be an integer");
+    assert_bad_request("start_pool: size must be an integer");
 }
 END_TEST
 
@@ -265,9 +269,5 @@ int main(void)
     tcase_add_test(tc, test_envelope_event_has_empty_header);
     tcase_add_test(tc, test_envelope_reply_error);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

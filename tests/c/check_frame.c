@@ -1,4 +1,5 @@
 /* Unit tests of port/frame.c: framing over a real pipe. */
+#include "check_main.h"
 #include "frame.h"
 #include "protocol.h"
 
@@ -26,12 +27,27 @@ static void teardown(void)
         close(fds[1]);
 }
 
-static void put_frame(const char *bytes, uint32_t len)
+/* Writes the 4-byte length header of a frame of len bytes. */
+static void put_length(uint32_t len)
 {
     char hdr[4];
     frame_put_length(hdr, len);
     ck_assert_int_eq(write(fds[1], hdr, 4), 4);
+}
+
+static void put_frame(const char *bytes, uint32_t len)
+{
+    put_length(len);
     ck_assert_int_eq(write(fds[1], bytes, len), (ssize_t)len);
+}
+
+/* frame_read's result where no frame may come (end of input or an
+ * error): there is then nothing to free. */
+static int read_no_frame(void)
+{
+    char *data;
+    size_t len;
+    return frame_read(&reader, &data, &len);
 }
 
 static void close_writer(void)
@@ -65,9 +81,7 @@ START_TEST(test_frame_many_frames_in_order)
         ck_assert_mem_eq(data, want[k], len);
         free(data);
     }
-    char *data;
-    size_t len;
-    ck_assert_int_eq(frame_read(&reader, &data, &len), 0);
+    ck_assert_int_eq(read_no_frame(), 0);
 }
 END_TEST
 
@@ -146,33 +160,23 @@ START_TEST(test_frame_zero_length_is_untrusted)
 {
     char hdr[4] = {0, 0, 0, 0};
     ck_assert_int_eq(write(fds[1], hdr, 4), 4);
-    char *data;
-    size_t len;
-    ck_assert_int_eq(frame_read(&reader, &data, &len), -EPROTO);
+    ck_assert_int_eq(read_no_frame(), -EPROTO);
 }
 END_TEST
 
 START_TEST(test_frame_oversized_length_is_untrusted)
 {
-    char hdr[4];
-    frame_put_length(hdr, 1024 * 1024 + 1);
-    ck_assert_int_eq(write(fds[1], hdr, 4), 4);
-    char *data;
-    size_t len;
-    ck_assert_int_eq(frame_read(&reader, &data, &len), -EPROTO);
+    put_length(1024 * 1024 + 1);
+    ck_assert_int_eq(read_no_frame(), -EPROTO);
 }
 END_TEST
 
 START_TEST(test_frame_eof_inside_frame)
 {
-    char hdr[4];
-    frame_put_length(hdr, 10);
-    ck_assert_int_eq(write(fds[1], hdr, 4), 4);
+    put_length(10);
     ck_assert_int_eq(write(fds[1], "abc", 3), 3);
     close_writer();
-    char *data;
-    size_t len;
-    ck_assert_int_eq(frame_read(&reader, &data, &len), -EPIPE);
+    ck_assert_int_eq(read_no_frame(), -EPIPE);
 }
 END_TEST
 
@@ -180,9 +184,7 @@ START_TEST(test_frame_eof_inside_length)
 {
     ck_assert_int_eq(write(fds[1], "\0\0", 2), 2);
     close_writer();
-    char *data;
-    size_t len;
-    ck_assert_int_eq(frame_read(&reader, &data, &len), -EPIPE);
+    ck_assert_int_eq(read_no_frame(), -EPIPE);
 }
 END_TEST
 
@@ -200,9 +202,5 @@ int main(void)
     tcase_add_test(tc, test_frame_eof_inside_frame);
     tcase_add_test(tc, test_frame_eof_inside_length);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -1,4 +1,5 @@
 /* Unit tests of port/pool.c with real context threads and plain C hooks. */
+#include "check_main.h"
 #include "pool.h"
 #include "protocol.h"
 
@@ -18,6 +19,8 @@ struct record {
     int block_job;     /* job number that waits for `release` */
     int release, blocked;
     int answered_by_run, answered_by_stop;
+    int interrupts;
+    long interrupted_ctx, interrupted_seq;
     long stop_answers[1000]; /* job numbers answered by a pool stop */
 };
 
@@ -68,7 +71,16 @@ static void on_answer(void *arg, struct job *job)
     rec.stop_answers[rec.answered_by_stop++] = job->env.size;
 }
 
-static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop};
+/* hooks.interrupt: runs with pool locks held, so no rec.mu here. */
+static void on_interrupt(void *arg, void *state, long seq)
+{
+    (void)arg;
+    rec.interrupted_ctx = (long)state - 1;
+    rec.interrupted_seq = seq;
+    rec.interrupts++;
+}
+
+static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop, on_interrupt};
 
 static void setup(void)
 {
@@ -92,6 +104,24 @@ static void wait_ran(int n)
     pthread_mutex_lock(&rec.mu);
     while (rec.ran < n)
         pthread_cond_wait(&rec.cond, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+}
+
+/* Waits until job rec.block_job runs and waits for its release. */
+static void wait_blocked(void)
+{
+    pthread_mutex_lock(&rec.mu);
+    while (!rec.blocked)
+        pthread_cond_wait(&rec.cond, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+}
+
+/* Lets job rec.block_job finish. */
+static void release_blocked(void)
+{
+    pthread_mutex_lock(&rec.mu);
+    rec.release = 1;
+    pthread_cond_broadcast(&rec.cond);
     pthread_mutex_unlock(&rec.mu);
 }
 
@@ -179,18 +209,12 @@ START_TEST(test_pool_busy_context_does_not_hold_back_others)
     pools_start(p, "default", 2, ids);
     rec.block_job = 0;
     pools_submit(p, make_job("default", -1, 0));
-    pthread_mutex_lock(&rec.mu);
-    while (!rec.blocked)
-        pthread_cond_wait(&rec.cond, &rec.mu);
-    pthread_mutex_unlock(&rec.mu);
+    wait_blocked();
     /* Job 0 holds one context; jobs 1..10 must all run on the other. */
     for (long n = 1; n <= 10; n++)
         pools_submit(p, make_job("default", -1, n));
     wait_ran(10);
-    pthread_mutex_lock(&rec.mu);
-    rec.release = 1;
-    pthread_cond_broadcast(&rec.cond);
-    pthread_mutex_unlock(&rec.mu);
+    release_blocked();
     wait_ran(11);
     ck_assert_int_eq(rec.order[10], 0);
     ck_assert_int_eq(pools_shutdown(p, 2000), 0);
@@ -205,18 +229,12 @@ START_TEST(test_pool_shutdown_times_out_on_stuck_context)
     rec.block_job = 0;
     pools_submit(p, make_job("default", -1, 0));
     pools_submit(p, make_job("default", -1, 1));
-    pthread_mutex_lock(&rec.mu);
-    while (!rec.blocked)
-        pthread_cond_wait(&rec.cond, &rec.mu);
-    pthread_mutex_unlock(&rec.mu);
+    wait_blocked();
     ck_assert_int_eq(pools_shutdown(p, 100), -ETIMEDOUT);
     struct job *late = make_job("default", -1, 2);
     ck_assert_int_eq(pools_submit(p, late), -ESHUTDOWN);
     job_free(late);
-    pthread_mutex_lock(&rec.mu);
-    rec.release = 1;
-    pthread_cond_broadcast(&rec.cond);
-    pthread_mutex_unlock(&rec.mu);
+    release_blocked();
     wait_ran(1);
     /* Job 1 was queued at shutdown: freed, never run. */
     ck_assert_int_eq(rec.ran, 1);
@@ -231,10 +249,7 @@ START_TEST(test_pool_stop_answers_queued_and_running_once)
     pools_start(p, "io", 1, ids);
     rec.block_job = 0;
     pools_submit(p, make_job("io", -1, 0));
-    pthread_mutex_lock(&rec.mu);
-    while (!rec.blocked)
-        pthread_cond_wait(&rec.cond, &rec.mu);
-    pthread_mutex_unlock(&rec.mu);
+    wait_blocked();
     pools_submit(p, make_job("io", -1, 1));
     pools_submit(p, make_job("", ids[0], 2));
 
@@ -249,10 +264,7 @@ START_TEST(test_pool_stop_answers_queued_and_running_once)
     job_free(late);
     ck_assert_int_eq(pools_stop(p, "io", on_answer, NULL), -ENOENT);
 
-    pthread_mutex_lock(&rec.mu);
-    rec.release = 1;
-    pthread_cond_broadcast(&rec.cond);
-    pthread_mutex_unlock(&rec.mu);
+    release_blocked();
     wait_ran(1);
     ck_assert_int_eq(pools_shutdown(p, 2000), 0);
     ck_assert_int_eq(rec.ran, 1);
@@ -277,6 +289,52 @@ START_TEST(test_pool_restart_after_stop_gets_new_contexts)
 }
 END_TEST
 
+/* Matches jobs by their number (env.size in these tests). */
+static int number_is(const struct job *job, const void *arg)
+{
+    return job->env.size == *(const long *)arg;
+}
+
+START_TEST(test_pool_cancel_queued_and_running)
+{
+    struct pools *p = pools_new(&hooks, 0);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    pools_start(p, "io", 1, ids);
+    rec.block_job = 0;
+    struct job *running = make_job("io", -1, 0);
+    pools_submit(p, running);
+    pthread_mutex_lock(&rec.mu);
+    while (!rec.blocked)
+        pthread_cond_wait(&rec.cond, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+    pools_submit(p, make_job("io", -1, 1));
+    pools_submit(p, make_job("", ids[0], 2));
+    pools_submit(p, make_job("io", -1, 3));
+
+    long two = 2, one = 1, zero = 0, nine = 9;
+    ck_assert_int_eq(pools_cancel(p, number_is, &two), 1); /* queued on the context */
+    ck_assert_int_eq(pools_cancel(p, number_is, &one), 1); /* queued on the pool */
+    ck_assert_int_eq(pools_cancel(p, number_is, &nine), 0);
+    ck_assert_int_eq(rec.interrupts, 0);
+    ck_assert_int_eq(pools_cancel(p, number_is, &zero), 1); /* running */
+    ck_assert_int_eq(rec.interrupts, 1);
+    ck_assert_int_eq(rec.interrupted_ctx, ids[0]);
+    ck_assert_int_eq(rec.interrupted_seq, 1); /* the first job submitted */
+
+    pthread_mutex_lock(&rec.mu);
+    rec.release = 1;
+    pthread_cond_broadcast(&rec.cond);
+    pthread_mutex_unlock(&rec.mu);
+    wait_ran(2);
+    /* Job 0 ran to its end but could not answer; 3 ran; 1 and 2 never. */
+    ck_assert_int_eq(rec.order[0], 0);
+    ck_assert_int_eq(rec.order[1], 3);
+    ck_assert_int_eq(rec.answered_by_run, 1);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+    ck_assert_int_eq(rec.ran, 2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -292,10 +350,7 @@ int main(void)
     tcase_add_test(tc, test_pool_shutdown_times_out_on_stuck_context);
     tcase_add_test(tc, test_pool_stop_answers_queued_and_running_once);
     tcase_add_test(tc, test_pool_restart_after_stop_gets_new_contexts);
+    tcase_add_test(tc, test_pool_cancel_queued_and_running);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

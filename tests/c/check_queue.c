@@ -1,4 +1,5 @@
 /* Unit tests of port/queue.c. */
+#include "check_main.h"
 #include "queue.h"
 
 #include <check.h>
@@ -66,6 +67,35 @@ START_TEST(test_queue_take_all)
 }
 END_TEST
 
+static int is_odd(const struct queue_node *n, const void *arg)
+{
+    (void)arg;
+    return ((const struct item *)n)->value % 2 == 1;
+}
+
+START_TEST(test_queue_remove_if_keeps_order)
+{
+    struct queue q = QUEUE_INIT;
+    struct item items[6];
+    for (int k = 0; k < 6; k++) {
+        items[k].value = k;
+        queue_push(&q, &items[k].node);
+    }
+    struct queue_node *odd = queue_remove_if(&q, is_odd, NULL);
+    ck_assert_ptr_eq(odd, &items[1].node);
+    ck_assert_ptr_eq(odd->next, &items[3].node);
+    ck_assert_ptr_eq(odd->next->next, &items[5].node);
+    ck_assert_ptr_null(odd->next->next->next);
+    ck_assert_uint_eq(q.len, 3);
+    ck_assert_ptr_eq(q.tail, &items[4].node);
+    for (int k = 0; k < 6; k += 2)
+        ck_assert_ptr_eq(queue_pop(&q), &items[k].node);
+    ck_assert_ptr_null(queue_pop(&q));
+    ck_assert_ptr_null(queue_remove_if(&q, is_odd, NULL));
+    ck_assert_ptr_null(q.tail);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("queue");
@@ -74,10 +104,7 @@ int main(void)
     tcase_add_test(tc, test_queue_pop_empty_is_null);
     tcase_add_test(tc, test_queue_push_after_drain);
     tcase_add_test(tc, test_queue_take_all);
+    tcase_add_test(tc, test_queue_remove_if_keeps_order);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

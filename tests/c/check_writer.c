@@ -1,4 +1,5 @@
 /* Unit tests of port/writer.c: whole frames from many threads, none lost. */
+#include "check_main.h"
 #include "frame.h"
 #include "writer.h"
 
@@ -104,9 +105,5 @@ int main(void)
     tcase_add_test(tc, test_writer_frames_from_many_threads_arrive_whole);
     tcase_add_test(tc, test_writer_stop_flushes_queued_frames);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

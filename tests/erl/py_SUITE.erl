@@ -16,9 +16,6 @@
 -export([end_per_group/2]).
 -export([end_per_testcase/2]).
 
-%% logger handler callback (traceback_logged_at_debug)
--export([log/2]).
-
 %% calls
 -export([call_sqrt/1]).
 -export([call_dotted_module/1]).
@@ -167,22 +164,11 @@ groups() ->
                           missing_executable, refused_pool_size]}].
 
 init_per_suite(Config) ->
-    case application:load(?APP) of
-        ok -> ok;
-        {error, {already_loaded, ?APP}} -> ok
-    end,
     PyLib = filename:join(?config(data_dir, Config), "pylib"),
-    %% A port_executable given to the test run (--sys_config) is kept.
-    Exe = [{port_executable, X} || {ok, X} <- [application:get_env(?APP, port_executable)]],
-    Env = [{default_pool_size, ?POOL_SIZE}, {python_path, [PyLib]} | Exe],
-    set_env(Env),
-    {ok, _} = application:ensure_all_started(?APP),
-    [{app_env, Env} | Config].
+    py_test_lib:start_app([{default_pool_size, ?POOL_SIZE}, {python_path, [PyLib]}], Config).
 
 end_per_suite(Config) ->
-    _ = application:stop(?APP),
-    [application:unset_env(?APP, Key) || {Key, _} <- ?config(app_env, Config)],
-    ok.
+    py_test_lib:stop_app(Config).
 
 init_per_group(to_python, Config) ->
     ok = py:exec(<<"import erlang">>),
@@ -197,9 +183,7 @@ init_per_group(_Group, Config) ->
     Config.
 
 end_per_group(start_failure, Config) ->
-    set_env(?config(app_env, Config)),
-    {ok, _} = application:ensure_all_started(?APP),
-    ok;
+    py_test_lib:restart_app(Config);
 end_per_group(_Group, _Config) ->
     ok.
 
@@ -207,7 +191,7 @@ end_per_group(_Group, _Config) ->
 end_per_testcase(_Case, Config) ->
     application:unset_env(?APP, port_env),
     application:unset_env(?APP, port_executable),
-    set_env(?config(app_env, Config)).
+    py_test_lib:set_env(?config(app_env, Config)).
 
 %%% ==========================================================================
 %%% calls
@@ -284,14 +268,12 @@ exec_visible_on_every_context(_Config) ->
                                          exit(py:call('__main__', double_where, [I]))
                                  end)}
                || I <- Inputs],
-    Threads = [receive
-                   {'DOWN', Mref, process, Pid, {ok, {Double, Thread}}} ->
-                       Double = 2 * I,
-                       Thread
-               after 10000 ->
-                   ct:fail({no_result, I})
+    Threads = [begin
+                   {ok, {Double, Thread}} = py_test_lib:await_exit(Caller, 10000, {no_result, I}),
+                   Double = 2 * I,
+                   Thread
                end
-               || {I, {Pid, Mref}} <- Callers],
+               || {I, Caller} <- Callers],
     ?POOL_SIZE = length(lists:usort(Threads)).
 
 %% @doc exec with an explicit timeout.
@@ -320,7 +302,7 @@ module_not_found(_Config) ->
 %% @doc An unknown function of a known module.
 attribute_not_found(_Config) ->
     {error, {'AttributeError', Message}} = py:call(math, no_such_function, []),
-    true = contains(Message, <<"no_such_function">>),
+    true = py_test_lib:contains(Message, <<"no_such_function">>),
     {error, {'AttributeError', _}} = py:call(os, 'path.no_such_function', []).
 
 %% @doc eval of a statement or broken code is a SyntaxError.
@@ -335,15 +317,14 @@ syntax_error_exec(_Config) ->
 
 %% @doc The traceback is logged at debug level in the domain [python].
 traceback_logged_at_debug(_Config) ->
-    ok = logger:add_handler(py_suite_capture, ?MODULE,
-                            #{level => debug, config => #{pid => self()}}),
+    ok = py_test_lib:capture_log(py_suite_capture, debug),
     ok = logger:set_module_level(py, debug),
     try
         {error, {'ZeroDivisionError', _}} = py:eval(<<"1/0">>),
         receive
             {logged, #{level := debug, meta := #{domain := [python]},
                        msg := {_Format, [_Name, _Message, Traceback]}}} ->
-                true = contains(Traceback, <<"division by zero">>)
+                true = py_test_lib:contains(Traceback, <<"division by zero">>)
         after 5000 ->
             ct:fail(no_traceback_logged)
         end
@@ -356,42 +337,35 @@ traceback_logged_at_debug(_Config) ->
 %%% timeouts and parallel callers
 %%% ==========================================================================
 
-%% @doc A timed-out call returns {error, timeout}; its late reply never
-%% reaches the caller's mailbox.
+%% @doc A timed-out call returns {error, timeout}, is cancelled in the port
+%% (its Python code stops at the next bytecode once the C call it is in,
+%% time.sleep, returns), and no late reply reaches the caller's mailbox.
 timeout_drops_late_reply(_Config) ->
-    {error, timeout} = py:call(time, sleep, [2], #{}, 100),
-    %% The same, started later, with an event set when its sleep is over.
-    Token = token(),
-    {error, timeout} = py:call(suite_helpers, sleep_then_set, [Token, 2], #{}, 100),
-    {ok, true} = py:call(suite_helpers, wait_for, [Token, 10]),
-    %% Both late replies are written by now, or right after the event.
+    {error, timeout} = py:call(time, sleep, [1], #{}, 100),
+    Token = py_test_lib:token(),
+    {error, timeout} = py:call(suite_helpers, sleep_then_set, [Token, 1], #{}, 100),
+    %% The sleep ends after 1 s; the event is never set: the code after it
+    %% was interrupted.
+    {ok, false} = py:call(suite_helpers, wait_for, [Token, 2]),
     receive Stale -> ct:fail({stale_message, Stale}) after 500 -> ok end.
 
 %% @doc A slow call does not hold up a quick one.
 slow_call_does_not_block_others(_Config) ->
-    Token = token(),
-    {Pid, Mref} = spawn_monitor(fun() ->
+    Token = py_test_lib:token(),
+    Slow = spawn_monitor(fun() ->
         exit(py:call(suite_helpers, set_then_sleep, [Token, 2], #{}, 10000))
     end),
     {ok, true} = py:call(suite_helpers, wait_for, [Token, 10]),
     %% The slow call is sleeping now.
     {ok, 4.0} = py:call(math, sqrt, [16], #{}, 1000),
-    receive
-        {'DOWN', Mref, process, Pid, Result} -> {ok, 2} = Result
-    after 10000 ->
-        ct:fail(slow_call_not_answered)
-    end.
+    {ok, 2} = py_test_lib:await_exit(Slow, 10000, slow_call_not_answered).
 
 %% @doc 200 processes making 50 calls each all get their own results.
 concurrent_callers(_Config) ->
     Callers = [spawn_monitor(fun() -> exit(add_many(I, 50)) end)
                || I <- lists:seq(1, 200)],
-    [receive
-         {'DOWN', Mref, process, Pid, Reason} -> done = Reason
-     after 50000 ->
-         ct:fail({caller_not_done, Pid})
-     end
-     || {Pid, Mref} <- Callers],
+    [done = py_test_lib:await_exit(Caller, 50000, {caller_not_done, Pid})
+     || {Pid, _} = Caller <- Callers],
     ok.
 
 add_many(I, N) ->
@@ -748,22 +722,18 @@ large_binaries_written_in_place(_Config) ->
 %% @doc A caller in a call when the port is killed gets {port_exited, _} at
 %% once, and the supervisor starts a new port.
 killed_port_answers_caller(_Config) ->
-    {ok, OsPid} = py:eval(<<"__import__('os').getpid()">>),
-    Token = token(),
-    {Pid, Mref} = spawn_monitor(fun() ->
+    {ok, OsPid} = py_test_lib:os_pid(),
+    Token = py_test_lib:token(),
+    Caller = spawn_monitor(fun() ->
         exit(py:call(suite_helpers, set_then_sleep, [Token, 5], #{}, 20000))
     end),
     {ok, true} = py:call(suite_helpers, wait_for, [Token, 10]),
-    "" = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    ok = py_test_lib:kill_9(OsPid),
     %% Well before the sleep (5 s) or the timeout (20 s) ends.
-    receive
-        {'DOWN', Mref, process, Pid, Result} ->
-            {error, {port_exited, {exit_status, 137}}} = Result
-    after 2000 ->
-        ct:fail(caller_not_answered)
-    end,
-    ok = wait_until(fun() -> py:call(math, sqrt, [16]) =:= {ok, 4.0} end, 15000),
-    {ok, NewOsPid} = py:eval(<<"__import__('os').getpid()">>),
+    {error, {port_exited, {signal, 9, sigkill}}} =
+        py_test_lib:await_exit(Caller, 2000, caller_not_answered),
+    ok = py_test_lib:wait_until(fun() -> py:call(math, sqrt, [16]) =:= {ok, 4.0} end, 15000),
+    {ok, NewOsPid} = py_test_lib:os_pid(),
     true = NewOsPid =/= OsPid.
 
 %%% ==========================================================================
@@ -776,7 +746,7 @@ bad_python_home(_Config) ->
     ok = application:set_env(?APP, port_env, [{"PYTHONHOME", "/nonexistent"}]),
     Message = start_failure(),
     true = is_binary(Message),
-    true = contains(Message, <<"encoding">>),
+    true = py_test_lib:contains(Message, <<"encoding">>),
     {error, not_started} = py:eval(<<"1">>).
 
 %% @doc A python_path dir whose encodings package raises fails the start.
@@ -785,7 +755,7 @@ broken_stdlib_module(Config) ->
     ok = application:set_env(?APP, python_path, [Broken]),
     Message = start_failure(),
     true = is_binary(Message),
-    true = contains(Message, <<"encoding">>),
+    true = py_test_lib:contains(Message, <<"encoding">>),
     {error, not_started} = py:eval(<<"1">>).
 
 %% @doc A port executable that does not exist fails the start.
@@ -817,33 +787,3 @@ start_failure() ->
             _ = application:stop(?APP),
             ct:fail({unexpected_start_result, Other})
     end.
-
-%%% ==========================================================================
-%%% Internal
-%%% ==========================================================================
-
-%% logger handler: sends each event to the test process.
-log(Event, #{config := #{pid := Pid}}) ->
-    Pid ! {logged, Event}.
-
-set_env(Env) ->
-    [ok = application:set_env(?APP, Key, Value) || {Key, Value} <- Env],
-    ok.
-
-token() ->
-    erlang:unique_integer([positive]).
-
-contains(Binary, Part) ->
-    binary:match(Binary, Part) =/= nomatch.
-
-%% Polls Fun every 50 ms until it returns true, for at most Ms.
-wait_until(Fun, Ms) when Ms > 0 ->
-    case Fun() of
-        true ->
-            ok;
-        false ->
-            receive after 50 -> ok end,
-            wait_until(Fun, Ms - 50)
-    end;
-wait_until(_Fun, _Ms) ->
-    timeout.

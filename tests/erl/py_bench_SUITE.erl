@@ -106,7 +106,7 @@ memory(Config) ->
     #{rows := [#{figure := _, floor := _}],
       check := #{os_pid := OsPid, idle_kb := Idle, after_kb := After, calls := 960}} =
         py_bench:memory(?config(bench, Config)),
-    {ok, OsPid} = py:eval(<<"__import__('os').getpid()">>),
+    {ok, OsPid} = py_test_lib:os_pid(),
     true = is_integer(Idle) andalso Idle > 0,
     true = is_integer(After) andalso After > 0.
 

@@ -144,11 +144,11 @@ crash_loop_stops_the_application(_Config) ->
     receive {'DOWN', Mref, process, _, _} -> ok
     after 10000 -> ct:fail(application_still_running)
     end,
-    ok = wait_until(fun() ->
+    ok = py_test_lib:wait_until(fun() ->
                         not lists:keymember(?APP, 1, application:which_applications())
                     end, 5000),
     {error, not_started} = py:call(math, sqrt, [16]),
-    ok = wait_until(fun() -> [P || P <- Last, lists:member(P, port_processes())] =:= [] end,
+    ok = py_test_lib:wait_until(fun() -> [P || P <- Last, lists:member(P, port_processes())] =:= [] end,
                     5000).
 
 %%% ==========================================================================
@@ -162,7 +162,7 @@ load() ->
     end.
 
 os_pid() ->
-    {ok, Pid} = py:eval(<<"__import__('os').getpid()">>),
+    {ok, Pid} = py_test_lib:os_pid(),
     Pid.
 
 kill(OsPid, Signal) ->
@@ -174,7 +174,7 @@ start_callers(Pool, N) ->
     Self = self(),
     Callers = [spawn(fun() -> Self ! {result, self(), py:call(Pool, time, sleep, [30])} end)
                || _ <- lists:seq(1, N)],
-    [ok = wait_until(fun() ->
+    [ok = py_test_lib:wait_until(fun() ->
                          process_info(C, current_function) =:=
                              {current_function, {py, await_reply, 2}}
                      end, 5000)
@@ -186,7 +186,7 @@ results(Callers, Ms) ->
 
 %% Waits until the (restarted) port answers.
 wait_serving() ->
-    wait_until(fun() -> py:call(math, sqrt, [16]) =:= {ok, 4.0} end, 15000).
+    py_test_lib:wait_until(fun() -> py:call(math, sqrt, [16]) =:= {ok, 4.0} end, 15000).
 
 pool_mode(Pool) ->
     case ets:lookup(py_pools, Pool) of
@@ -209,11 +209,3 @@ port_processes() ->
     Out = os:cmd("pgrep -f -x '" ++ Exe ++ ".*' || true"),
     lists:sort(string:lexemes(Out, "\n")).
 
-%% Polls Fun every 20 ms until it returns true, for at most Ms.
-wait_until(Fun, Ms) when Ms > 0 ->
-    case Fun() of
-        true -> ok;
-        false -> receive after 20 -> ok end, wait_until(Fun, Ms - 20)
-    end;
-wait_until(_Fun, _Ms) ->
-    timeout.

@@ -25,9 +25,6 @@
 -export([init_per_testcase/2]).
 -export([end_per_testcase/2]).
 
-%% logger handler callback (cast_exception_logged)
--export([log/2]).
-
 %% the guide, one case per section
 -export([guide_creating_custom_pools/1]).
 -export([guide_explicit_pool_selection/1]).
@@ -141,22 +138,11 @@ groups() ->
 init_per_suite(Config) ->
     %% Whatever env an earlier suite left, this one starts its own app.
     _ = application:stop(?APP),
-    case application:load(?APP) of
-        ok -> ok;
-        {error, {already_loaded, ?APP}} -> ok
-    end,
     PyLib = filename:join(?config(data_dir, Config), "pylib"),
-    %% A port_executable given to the test run (--sys_config) is kept.
-    Exe = [{port_executable, X} || {ok, X} <- [application:get_env(?APP, port_executable)]],
-    Env = [{default_pool_size, ?POOL_SIZE}, {python_path, [PyLib]} | Exe],
-    set_env(Env),
-    {ok, _} = application:ensure_all_started(?APP),
-    [{app_env, Env} | Config].
+    py_test_lib:start_app([{default_pool_size, ?POOL_SIZE}, {python_path, [PyLib]}], Config).
 
 end_per_suite(Config) ->
-    _ = application:stop(?APP),
-    [application:unset_env(?APP, Key) || {Key, _} <- ?config(app_env, Config)],
-    ok.
+    py_test_lib:stop_app(Config).
 
 %% Every case starts with no pool but default, no registration, an empty
 %% call log.
@@ -169,10 +155,8 @@ init_per_testcase(_Case, Config) ->
 end_per_testcase(Case, Config) ->
     case lists:member(Case, ?RESTARTING) of
         true ->
-            _ = application:stop(?APP),
             ok = application:unset_env(?APP, default_pool_size),
-            set_env(?config(app_env, Config)),
-            {ok, _} = application:ensure_all_started(?APP);
+            ok = py_test_lib:restart_app(Config);
         false ->
             ok
     end,
@@ -524,8 +508,8 @@ start_pool_twice_returns_same_contexts(_Config) ->
 %% call the other context can run.
 slow_call_does_not_hold_back_idle_context(_Config) ->
     {ok, [_, _]} = py_context_router:start_pool(io, 2),
-    Started = token(),
-    Release = token(),
+    Started = py_test_lib:token(),
+    Release = py_test_lib:token(),
     {Pid, Mref} = spawn_monitor(fun() ->
         exit(py:call(io, pools_helpers, set_then_wait, [Started, Release, 20]))
     end),
@@ -538,11 +522,7 @@ slow_call_does_not_hold_back_idle_context(_Config) ->
         ok
     end,
     {ok, none} = py:call(pools_helpers, set_event, [Release]),
-    receive
-        {'DOWN', Mref, process, Pid, Result} -> {ok, true} = Result
-    after 10000 ->
-        ct:fail(slow_call_not_answered)
-    end.
+    {ok, true} = py_test_lib:await_exit({Pid, Mref}, 10000, slow_call_not_answered).
 
 %% @doc Ten 0.5 s sleeps on an io pool of 10 run together, and a call on
 %% default made meanwhile returns before any of them ends.
@@ -558,7 +538,7 @@ io_pool_does_not_block_default(_Config) ->
     %% Every sleep request is written (its caller waits for the reply):
     %% the port has handed all ten to free io contexts before it reads the
     %% next request.
-    ok = wait_until(fun() -> lists:all(fun sent_or_done/1, Sleepers) end, 5000),
+    ok = py_test_lib:wait_until(fun() -> lists:all(fun sent_or_done/1, Sleepers) end, 5000),
     {ok, 4.0} = py:call(math, sqrt, [16]),
     receive
         {slept, _, _, _} = Slept -> ct:fail({sleep_ended_before_sqrt, Slept})
@@ -581,9 +561,9 @@ io_pool_does_not_block_default(_Config) ->
 %% at once; the pool's contexts are dead when it returns.
 stop_pool_answers_running_and_queued(_Config) ->
     {ok, [Ctx]} = py_context_router:start_pool(io, 1),
-    Started = token(),
-    Release = token(),
-    Done = token(),
+    Started = py_test_lib:token(),
+    Release = py_test_lib:token(),
+    Done = py_test_lib:token(),
     Self = self(),
     _Running = spawn(fun() ->
         Self ! {running, py:call(io, pools_helpers, set_then_wait,
@@ -592,7 +572,7 @@ stop_pool_answers_running_and_queued(_Config) ->
     {ok, true} = py:call(pools_helpers, wait_for, [Started, 10]),
     Queued = spawn(fun() -> Self ! {queued, py:call(io, math, sqrt, [16])} end),
     %% The queued request is written once its caller waits for the reply.
-    ok = wait_until(fun() -> sent_or_done(Queued) end, 5000),
+    ok = py_test_lib:wait_until(fun() -> sent_or_done(Queued) end, 5000),
     ok = py_context_router:stop_pool(io),
     false = is_process_alive(Ctx),
     %% Well before the running call's 30 s.
@@ -870,10 +850,8 @@ context_not_found(_Config) ->
     {error, {context_not_found, Self}} = py:call(Self, math, sqrt, [16]),
     {error, {context_not_found, Self}} = py:eval(Self, <<"1">>),
     %% A process that never was one, now dead.
-    {Dead, Mref} = spawn_monitor(fun() -> ok end),
-    receive {'DOWN', Mref, process, Dead, normal} -> ok
-    after 5000 -> ct:fail(process_did_not_exit)
-    end,
+    {Dead, _} = Gone = spawn_monitor(fun() -> ok end),
+    normal = py_test_lib:await_exit(Gone, 5000, process_did_not_exit),
     {error, {context_not_found, Dead}} = py:call(Dead, math, sqrt, [16]).
 
 %%% ==========================================================================
@@ -900,7 +878,7 @@ spawn_call_await(_Config) ->
 
 %% @doc await with a timeout gives {error, timeout} while the call runs.
 await_timeout(_Config) ->
-    Release = token(),
+    Release = py_test_lib:token(),
     H = py:spawn_call(pools_helpers, wait_for, [Release, 10]),
     {error, timeout} = py:await(H, 100),
     {ok, none} = py:call(pools_helpers, set_event, [Release]).
@@ -908,12 +886,8 @@ await_timeout(_Config) ->
 %% @doc Only the process that made a handle may await it.
 await_not_owner(_Config) ->
     H = py:spawn_call(math, sqrt, [16]),
-    {Pid, Mref} = spawn_monitor(fun() -> exit(py:await(H, 5000)) end),
-    receive
-        {'DOWN', Mref, process, Pid, Result} -> {error, not_owner} = Result
-    after 10000 ->
-        ct:fail(other_process_not_answered)
-    end,
+    Other = spawn_monitor(fun() -> exit(py:await(H, 5000)) end),
+    {error, not_owner} = py_test_lib:await_exit(Other, 10000, other_process_not_answered),
     {ok, 4.0} = py:await(H).
 
 %% @doc cast/3,4,5 return ok and run the call.
@@ -936,16 +910,15 @@ cast_runs(_Config) ->
 
 %% @doc A Python exception in a cast is logged at warning, domain [python].
 cast_exception_logged(_Config) ->
-    ok = logger:add_handler(py_pools_suite_capture, ?MODULE,
-                            #{level => warning, config => #{pid => self()}}),
+    ok = py_test_lib:capture_log(py_pools_suite_capture, warning),
     try
         ok = py:cast(math, sqrt, [-1]),
         receive
             {logged, #{level := warning, meta := #{domain := [python]}} = Event} ->
                 Text = format_event(Event),
                 ct:log("logged: ~ts", [Text]),
-                true = contains(Text, <<"ValueError">>),
-                true = contains(Text, <<"math domain error">>)
+                true = py_test_lib:contains(Text, <<"ValueError">>),
+                true = py_test_lib:contains(Text, <<"math domain error">>)
         after 5000 ->
             ct:fail(no_warning_logged)
         end
@@ -988,7 +961,7 @@ arity_call5_call6(_Config) ->
     true = lists:member(T2, DefaultThreads),
     {ok, 255} = py:call(builtins, int, [<<"ff">>], #{base => 16}, 5000),
     {ok, 255} = py:call(builtins, int, [<<"ff">>], #{base => 16}, infinity),
-    R1 = token(),
+    R1 = py_test_lib:token(),
     {error, timeout} = py:call(pools_helpers, wait_for, [R1, 10], #{}, 100),
     {ok, none} = py:call(pools_helpers, set_event, [R1]),
     {ok, CtxThread} = py:call(Ctx, threading, get_ident, [], #{}),
@@ -998,7 +971,7 @@ arity_call5_call6(_Config) ->
     {ok, T3} = py:call(io, threading, get_ident, [], #{}, 5000),
     true = lists:member(T3, IoThreads),
     {ok, CtxThread} = py:call(Ctx, threading, get_ident, [], #{}, 5000),
-    R2 = token(),
+    R2 = py_test_lib:token(),
     {error, timeout} = py:call(io, pools_helpers, wait_for, [R2, 10], #{}, 100),
     {ok, none} = py:call(pools_helpers, set_event, [R2]).
 
@@ -1163,20 +1136,12 @@ restarted_pool_keeps_its_size(_Config) ->
 %%% Internal
 %%% ==========================================================================
 
-%% logger handler: sends each event to the test process.
-log(Event, #{config := #{pid := Pid}}) ->
-    Pid ! {logged, Event}.
-
 format_event(#{msg := {report, Report}}) ->
     unicode:characters_to_binary(io_lib:format("~tp", [Report]));
 format_event(#{msg := {string, String}}) ->
     unicode:characters_to_binary(String);
 format_event(#{msg := {Format, Args}}) ->
     unicode:characters_to_binary(io_lib:format(Format, Args)).
-
-set_env(Env) ->
-    [ok = application:set_env(?APP, Key, Value) || {Key, Value} <- Env],
-    ok.
 
 unregister_key({Module, '_'}) ->
     py_context_router:unregister_pool(Module);
@@ -1197,20 +1162,15 @@ take_calls(N) ->
     {ok, Calls} = py:call(pools_helpers, take_calls, [N, 10]),
     Calls.
 
-token() ->
-    erlang:unique_integer([positive]).
-
-contains(Binary, Part) ->
-    binary:match(Binary, Part) =/= nomatch.
-
 %% Kills py_port with SIGKILL and waits until a new port serves each of
 %% Pools.
 kill_port_and_wait(Pools) ->
-    {ok, OsPid} = py:eval(<<"__import__('os').getpid()">>),
-    "" = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
-    [ok = wait_until(fun() -> py:call(Pool, math, sqrt, [16]) =:= {ok, 4.0} end, 15000)
+    {ok, OsPid} = py_test_lib:os_pid(),
+    ok = py_test_lib:kill_9(OsPid),
+    [ok = py_test_lib:wait_until(fun() -> py:call(Pool, math, sqrt, [16]) =:= {ok, 4.0} end,
+                                 15000)
      || Pool <- Pools],
-    {ok, NewOsPid} = py:eval(<<"__import__('os').getpid()">>),
+    {ok, NewOsPid} = py_test_lib:os_pid(),
     true = NewOsPid =/= OsPid,
     ok.
 
@@ -1234,15 +1194,3 @@ within(Fun, Ms) ->
         exit(Pid, kill),
         ct:fail({blocked, Ms})
     end.
-
-%% Polls Fun every 50 ms until it returns true, for at most Ms.
-wait_until(Fun, Ms) when Ms > 0 ->
-    case Fun() of
-        true ->
-            ok;
-        false ->
-            receive after 50 -> ok end,
-            wait_until(Fun, Ms - 50)
-    end;
-wait_until(_Fun, _Ms) ->
-    timeout.

@@ -113,7 +113,7 @@ eof_exits_while_a_call_runs(Config) ->
     Code = <<"import time\nopen(m, 'w').close()\ntime.sleep(30)">>,
     send(Port, {eval, r2, default, <<"exec(c, {'m': m})">>,
                 #{c => Code, m => list_to_binary(Marker)}}),
-    ok = wait_until(fun() -> filelib:is_regular(Marker) end, 5000),
+    ok = py_test_lib:wait_until(fun() -> filelib:is_regular(Marker) end, 5000),
     port_close(Port),
     gone = wait_gone(OsPid, 2000).
 
@@ -130,14 +130,14 @@ eof_exits_with_a_python_thread_running(_Config) ->
 %% @doc Stopping the application, with a call in flight, ends py_port.
 app_stop_leaves_no_port_process(_Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
-    {ok, OsPid} = py:eval(<<"__import__('os').getpid()">>),
+    {ok, OsPid} = py_test_lib:os_pid(),
     Self = self(),
     Caller = spawn(fun() -> Self ! {result, py:call(time, sleep, [30])} end),
     %% The request is sent once the caller waits for its reply.
-    ok = wait_until(fun() ->
-                            process_info(Caller, current_function) =:=
-                                {current_function, {py, await_reply, 2}}
-                    end, 5000),
+    ok = py_test_lib:wait_until(fun() ->
+                                        process_info(Caller, current_function) =:=
+                                            {current_function, {py, await_reply, 2}}
+                                end, 5000),
     ok = application:stop(erlang_python),
     receive {result, Result} -> {error, {port_exited, _}} = Result
     after 5000 -> ct:fail({caller_not_answered, Caller})
@@ -214,15 +214,6 @@ exit_status(Port) ->
     receive {Port, {exit_status, Status}} -> Status
     after 5000 -> ct:fail(port_did_not_exit)
     end.
-
-%% Polls Fun every 20 ms until it returns true, for at most Ms.
-wait_until(Fun, Ms) when Ms > 0 ->
-    case Fun() of
-        true -> ok;
-        false -> receive after 20 -> ok end, wait_until(Fun, Ms - 20)
-    end;
-wait_until(_Fun, _Ms) ->
-    timeout.
 
 %% Waits until no process OsPid exists, for at most Ms.
 wait_gone(OsPid, Ms) when Ms > 0 ->

@@ -116,26 +116,26 @@ owner_exit_releases(_Config) ->
                 end),
     Refs = receive {refs, R} -> R after 10000 -> ct:fail(no_refs) end,
     100 = length(Refs),
-    ok = wait_until(fun() -> py_refs:held(Pid) =:= 100 end, 5000),
+    ok = py_test_lib:wait_until(fun() -> py_refs:held(Pid) =:= 100 end, 5000),
     {ok, After} = held_in_port(),
     100 = After - Before,
     Mref = monitor(process, Pid),
     Pid ! stop,
     receive {'DOWN', Mref, process, Pid, _} -> ok end,
-    ok = wait_until(fun() -> held_in_port() =:= {ok, Before} end, 5000),
+    ok = py_test_lib:wait_until(fun() -> held_in_port() =:= {ok, Before} end, 5000),
     {error, stale_ref} = py:eval(<<"r">>, #{r => hd(Refs)}).
 
 %% @doc A reference of a port that was restarted is stale.
 reference_of_another_port_is_stale(_Config) ->
     {ok, H} = py:call(hashlib, sha256, [{bytes, <<"x">>}]),
-    {ok, OsPid} = py:eval(<<"__import__('os').getpid()">>),
-    "" = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
-    ok = wait_until(fun() ->
-                        case py:eval(<<"__import__('os').getpid()">>) of
-                            {ok, New} -> New =/= OsPid;
-                            {error, _} -> false
-                        end
-                    end, 15000),
+    {ok, OsPid} = py_test_lib:os_pid(),
+    ok = py_test_lib:kill_9(OsPid),
+    ok = py_test_lib:wait_until(fun() ->
+                                    case py_test_lib:os_pid() of
+                                        {ok, New} -> New =/= OsPid;
+                                        {error, _} -> false
+                                    end
+                                end, 15000),
     {error, stale_ref} = py:call_method(H, hexdigest, []).
 
 %% @doc A reference term made up in Erlang finds no object.
@@ -153,7 +153,7 @@ cast_result_is_released(_Config) ->
     {ok, [C]} = py_context_router:start_pool(refs_cast, 1),
     ok = py:cast(C, builtins, object, []),
     {ok, _} = py:eval(C, <<"1">>),
-    ok = wait_until(fun() -> held_in_port() =:= {ok, Before} end, 5000),
+    ok = py_test_lib:wait_until(fun() -> held_in_port() =:= {ok, Before} end, 5000),
     ok = py_context_router:stop_pool(refs_cast).
 
 %% @doc A result that fails to convert after a reference was made keeps no
@@ -176,7 +176,7 @@ bad_arguments(_Config) ->
 %% @doc A million references made and released: the port's memory comes
 %% back near where it started.
 million_references_released(_Config) ->
-    {ok, OsPid} = py:eval(<<"__import__('os').getpid()">>),
+    {ok, OsPid} = py_test_lib:os_pid(),
     Batch = fun() ->
                 {ok, Refs} = py:eval(<<"[object() for _ in range(10000)]">>),
                 ok = py:release(Refs)
@@ -184,10 +184,10 @@ million_references_released(_Config) ->
     %% Warm-up: the allocators' high-water mark (one malloc arena per
     %% context thread) settles within a few hundred thousand references.
     [Batch() || _ <- lists:seq(1, 60)],
-    Start = rss_kb(OsPid),
+    Start = py_test_lib:rss_kb(OsPid),
     [Batch() || _ <- lists:seq(1, 100)],
     {ok, 0} = held_in_port(),
-    End = rss_kb(OsPid),
+    End = py_test_lib:rss_kb(OsPid),
     ct:log("port RSS: ~b KB after warm-up, ~b KB after 1,000,000 more references",
            [Start, End]),
     true = End < Start * 1.1.
@@ -198,17 +198,3 @@ million_references_released(_Config) ->
 
 held_in_port() ->
     py:eval(<<"__import__('erlang')._held()">>).
-
-rss_kb(OsPid) ->
-    {ok, Status} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
-    {match, [Kb]} = re:run(Status, "VmRSS:\\s+(\\d+) kB", [{capture, all_but_first, binary}]),
-    binary_to_integer(Kb).
-
-%% Polls Fun every 20 ms until it returns true, for at most Ms.
-wait_until(Fun, Ms) when Ms > 0 ->
-    case Fun() of
-        true -> ok;
-        false -> receive after 20 -> ok end, wait_until(Fun, Ms - 20)
-    end;
-wait_until(_Fun, _Ms) ->
-    timeout.

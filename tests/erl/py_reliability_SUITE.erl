@@ -134,8 +134,8 @@ swallowed_cancel_is_a_documented_limit(Config) ->
 %% its result or by {overloaded, Pool}; the port's memory stays bounded
 %% and the pool serves normally afterwards.
 burst_is_answered_ok_or_overloaded(_Config) ->
-    {ok, OsPid} = py:eval(<<"__import__('os').getpid()">>),
-    Before = rss_kb(OsPid),
+    {ok, OsPid} = py_test_lib:os_pid(),
+    Before = py_test_lib:rss_kb(OsPid),
     Self = self(),
     Callers = [spawn_link(fun() ->
                               Handles = [py:spawn_call(one, math, sqrt, [4]) || _ <- lists:seq(1, 100)],
@@ -148,10 +148,10 @@ burst_is_answered_ok_or_overloaded(_Config) ->
     Ok = length([R || {ok, 2.0} = R <- Results]),
     Overloaded = length([R || {error, {overloaded, one}} = R <- Results]),
     ct:log("~b ok, ~b overloaded; port RSS ~b KB before, ~b KB after",
-           [Ok, Overloaded, Before, rss_kb(OsPid)]),
+           [Ok, Overloaded, Before, py_test_lib:rss_kb(OsPid)]),
     200000 = Ok + Overloaded,
     true = Overloaded > 0 andalso Ok > 0,
-    true = rss_kb(OsPid) < Before + 50 * 1024,
+    true = py_test_lib:rss_kb(OsPid) < Before + 50 * 1024,
     [{ok, 2.0} = py:call(one, math, sqrt, [4]) || _ <- lists:seq(1, 100)],
     ok.
 
@@ -275,7 +275,7 @@ hostile_thread_outlives_call(_Config) ->
                    "    outlived.append(1)\n"
                    "threading.Thread(target=_late).start()\n">>),
     {ok, []} = py:eval(<<"outlived">>),
-    ok = wait_until(fun() -> py:eval(<<"outlived">>) =:= {ok, [1]} end, 5000),
+    ok = py_test_lib:wait_until(fun() -> py:eval(<<"outlived">>) =:= {ok, [1]} end, 5000),
     {ok, 4.0} = py:call(math, sqrt, [16]).
 
 %% logger handler: sends each event to the test process.
@@ -337,23 +337,11 @@ time_call() ->
 
 %% Waits until the context runs something: a probe sent to it queues.
 wait_busy(Ctx) ->
-    wait_until(fun() ->
+    py_test_lib:wait_until(fun() ->
                    case py:eval(Ctx, <<"0">>, #{}, 20) of
                        {error, timeout} -> true;
                        {ok, 0} -> false
                    end
                end, 5000).
 
-rss_kb(OsPid) ->
-    {ok, Status} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
-    {match, [Kb]} = re:run(Status, "VmRSS:\\s+(\\d+) kB", [{capture, all_but_first, binary}]),
-    binary_to_integer(Kb).
 
-%% Polls Fun every 20 ms until it returns true, for at most Ms.
-wait_until(Fun, Ms) when Ms > 0 ->
-    case Fun() of
-        true -> ok;
-        false -> receive after 20 -> ok end, wait_until(Fun, Ms - 20)
-    end;
-wait_until(_Fun, _Ms) ->
-    timeout.
