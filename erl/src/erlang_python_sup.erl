@@ -7,7 +7,7 @@
 %% its monitor, and this supervisor starts a fresh owner and port, which
 %% starts the recorded pools again; the registry, started first, outlives
 %% it, as does {@link py_output}, which logs Python's stdout and stderr.
-%% {@link py_refs}, started last, tracks who owns which Python object
+%% {@link py_callers}, started last, tracks who owns which Python object
 %% and restarts with the port (references of a dead port are stale).
 -module(erlang_python_sup).
 -behaviour(supervisor).
@@ -58,10 +58,10 @@ init([]) ->
               shutdown => 5000,
               type => worker,
               modules => [py_port_owner]},
-    Refs = #{id => py_refs,
-             start => {py_refs, start_link, []},
-             restart => permanent,
-             shutdown => 5000,
-             type => worker,
-             modules => [py_refs]},
-    {ok, {Flags, [Registry, Output, Owner, Refs]}}.
+    Callers = #{id => py_callers,
+                start => {py_callers, start_link, []},
+                restart => permanent,
+                shutdown => 5000,
+                type => worker,
+                modules => [py_callers]},
+    {ok, {Flags, [Registry, Output, Owner, Callers]}}.

@@ -380,7 +380,7 @@ request(Target, Request, Timeout) ->
 
 %% The reply address is {Alias, self()}: the alias receives the reply, and
 %% the pid lets the port cancel the requests of a caller that exits
-%% (py_refs watches each caller once per port).
+%% (py_callers watches each caller once per port).
 send_request(Target, Request) ->
     case persistent_term:get(?PORT_KEY, undefined) of
         {_Port, Owner} = Found ->
@@ -430,11 +430,11 @@ cancel(ReplyTo) ->
         undefined -> ok
     end.
 
-%% The first request of a process to a port makes py_refs watch it.
+%% The first request of a process to a port makes py_callers watch it.
 watch_caller(Owner) ->
     case get('$py_watched_by') of
         Owner -> ok;
-        _ -> py_refs:watch(self()), put('$py_watched_by', Owner)
+        _ -> py_callers:watch(self()), put('$py_watched_by', Owner)
     end.
 
 %% The port's address of a target: a pool name, or {context, Id}.
@@ -474,7 +474,7 @@ result({ok, _} = Ok) ->
 result({ok, Value, {Nonce, Ids}}) ->
     %% The value holds references to new Python objects: this process owns
     %% them from now on.
-    ok = py_refs:own(self(), Nonce, Ids),
+    ok = py_callers:own(self(), Nonce, Ids),
     {ok, Value};
 result({error, {'StaleReference', _}, _Traceback}) ->
     {error, stale_ref};
@@ -520,7 +520,7 @@ release_groups([], Result) ->
 release_groups([{Nonce, Ids} | Rest], _) ->
     case request(default, {release, Nonce, Ids}, default_timeout()) of
         ok ->
-            ok = py_refs:disown(self(), Nonce, Ids),
+            ok = py_callers:disown(self(), Nonce, Ids),
             release_groups(Rest, ok);
         {error, _} = Error ->
             Error

@@ -14,7 +14,8 @@
          restart_keeps_pools_and_registrations/1,
          restart_forgets_python_state/1,
          kill_fifty_times/1,
-         crash_loop_stops_the_application/1]).
+         crash_loop_stops_the_application/1,
+         dying_node_takes_its_port/1]).
 
 -define(APP, erlang_python).
 
@@ -22,7 +23,7 @@ all() ->
     [segfault_answers_with_sigsegv, abort_answers_with_sigabrt,
      os_exit_answers_with_status, kill_answers_running_and_queued_callers,
      restart_keeps_pools_and_registrations, restart_forgets_python_state,
-     kill_fifty_times, crash_loop_stops_the_application].
+     kill_fifty_times, crash_loop_stops_the_application, dying_node_takes_its_port].
 
 suite() ->
     [{timetrap, {seconds, 300}}].
@@ -150,6 +151,22 @@ crash_loop_stops_the_application(_Config) ->
     {error, not_started} = py:call(math, sqrt, [16]),
     ok = py_test_lib:wait_until(fun() -> [P || P <- Last, lists:member(P, port_processes())] =:= [] end,
                     5000).
+
+%% @doc A node that dies (halt, no clean stop) takes its py_port with it.
+dying_node_takes_its_port(_Config) ->
+    Ebin = filename:dirname(code:which(py)),
+    %% The peer talks over its standard input and output: this test node
+    %% need not be distributed.
+    {ok, Peer, _Node} = peer:start_link(#{connection => standard_io, args => ["-pa", Ebin]}),
+    {ok, _} = peer:call(Peer, application, ensure_all_started, [?APP]),
+    {ok, OsPid} = peer:call(Peer, py, eval, [<<"__import__('os').getpid()">>]),
+    Port = [integer_to_list(OsPid)],
+    [_] = [P || P <- port_processes(), lists:member(P, Port)],
+    unlink(Peer),
+    catch peer:call(Peer, erlang, halt, [0], 1000),
+    ok = py_test_lib:wait_until(fun() ->
+                                    [P || P <- port_processes(), lists:member(P, Port)] =:= []
+                                end, 5000).
 
 %%% ==========================================================================
 %%% Internal

@@ -91,9 +91,9 @@ to_term_where_a_conversion_exists(_Config) ->
 %% @doc After release/1 the reference is stale, as argument or target.
 release_makes_it_stale(_Config) ->
     {ok, H} = py:call(hashlib, sha256, [{bytes, <<"x">>}]),
-    1 = py_refs:held(self()),
+    1 = py_callers:held(self()),
     ok = py:release(H),
-    0 = py_refs:held(self()),
+    0 = py_callers:held(self()),
     {error, stale_ref} = py:call_method(H, hexdigest, []),
     {error, stale_ref} = py:eval(<<"h">>, #{h => H}),
     {error, stale_ref} = py:getattr(H, name).
@@ -116,7 +116,7 @@ owner_exit_releases(_Config) ->
                 end),
     Refs = receive {refs, R} -> R after 10000 -> ct:fail(no_refs) end,
     100 = length(Refs),
-    ok = py_test_lib:wait_until(fun() -> py_refs:held(Pid) =:= 100 end, 5000),
+    ok = py_test_lib:wait_until(fun() -> py_callers:held(Pid) =:= 100 end, 5000),
     {ok, After} = held_in_port(),
     100 = After - Before,
     Mref = monitor(process, Pid),

@@ -9,7 +9,7 @@
 %% `py:release/1' releases at once and disowns here. Started after the port
 %% owner (rest_for_one): when the port restarts, every reference is stale
 %% anyway and this server starts empty.
--module(py_refs).
+-module(py_callers).
 -behaviour(gen_server).
 
 %% API
@@ -33,7 +33,7 @@
 %%% API
 %%% ==========================================================================
 
-%% @doc Starts the server, registered as `py_refs'.
+%% @doc Starts the server, registered as `py_callers'.
 -spec start_link() -> {ok, pid()}.
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
