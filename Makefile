@@ -16,6 +16,7 @@ endif
 export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port
 
 .PHONY: all setup port compile demo test test-c test-erl test-pythons bench format clean
+.PHONY: fuzz fuzz-short fuzz-build asan asan-ct tsan
 
 all: compile
 
@@ -35,7 +36,7 @@ compile: setup
 demo: compile
 	escript scripts/demo.escript
 
-test: compile test-c test-erl
+test: compile test-c test-erl fuzz-short
 
 test-c: compile
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -66,6 +67,77 @@ bench: compile
 	fi
 	escript bench/bench.escript --echo-port $(PY_BENCH_ECHO_PORT) \
 	  --out bench/out --doc-png docs/performance.png
+
+# Sanitizers and fuzzing (docs/reliability.md). The fuzz targets need clang
+# and libFuzzer (scripts/setup.sh installs them); ASan and TSan use the
+# default compiler, SAN_CC=clang to change it. Each has its own build.
+SAN_CC     ?= cc
+FUZZ_BUILD ?= build-fuzz
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+FUZZ_TARGETS := envelope convert
+# make test runs each fuzz target briefly; make fuzz for longer.
+FUZZ_SHORT ?= -max_total_time=20
+FUZZ_LONG  ?= -max_total_time=300
+# A UBSan finding aborts (the builds also have -fno-sanitize-recover);
+# CPython allocates with malloc so that LeakSanitizer sees its objects as
+# reachable (tests/c/CMakeLists.txt says why).
+SAN_ENV = UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONMALLOC=malloc
+# TSan before LLVM 18 (clang 14, GCC 12's libtsan) dies with "unexpected
+# memory mapping" where the kernel randomises mmap with more bits than it
+# supports (vm.mmap_rnd_bits = 32 on many kernels since 6.6): the suites
+# run without address randomisation (setarch -R) where the system allows
+# it; elsewhere `sysctl vm.mmap_rnd_bits=28` is the way.
+TSAN_RUN = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
+
+fuzz-build: setup
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DPY_PORT_FUZZ=ON -DPY_PORT_TESTS=OFF \
+	  $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(FUZZ_BUILD) --target $(FUZZ_TARGETS:%=fuzz_%) -- --no-print-directory
+
+fuzz-short: fuzz-build
+	@for t in $(FUZZ_TARGETS); do tests/fuzz/run.sh $(FUZZ_BUILD) $$t $(FUZZ_SHORT) || exit 1; done
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do tests/fuzz/run.sh $(FUZZ_BUILD) $$t $(FUZZ_LONG) || exit 1; done
+
+# The C tests built with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: setup
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_C_COMPILER=$(SAN_CC) -DPY_PORT_SANITIZE=address,undefined \
+	  -DPY_PORT_PRIV_DIR=$(abspath $(ASAN_BUILD))/priv $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -- --no-print-directory
+	@cmake --install $(ASAN_BUILD) >/dev/null
+	$(SAN_ENV) ctest --test-dir $(ASAN_BUILD) --output-on-failure
+
+# The Common Test suites against the ASan+UBSan py_port of `make asan`.
+# Reports go to files (the port's stderr is the VM's), checked after;
+# deliberate crashes of the crash suite keep their signal (handle_*=0); a
+# small quarantine, given back to the system, keeps the port's RSS near
+# what py_reliability_SUITE's memory bound expects. (Sanitizer options
+# may be separated by spaces as well as colons.)
+ASAN_LOGS = $(abspath $(ASAN_BUILD))/asan-logs
+ASAN_CT_OPTIONS = log_path=$(ASAN_LOGS)/py_port
+ASAN_CT_OPTIONS += handle_segv=0 handle_abort=0 handle_sigbus=0 handle_sigfpe=0 handle_sigill=0
+ASAN_CT_OPTIONS += quarantine_size_mb=8 allocator_release_to_os_interval_ms=0
+asan-ct: asan compile
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@echo '[{erlang_python, [{port_executable, "$(abspath $(ASAN_BUILD))/priv/py_port"}]}].' \
+	  > $(ASAN_BUILD)/sys.config
+	@rc=0; $(SAN_ENV) ASAN_OPTIONS='$(strip $(ASAN_CT_OPTIONS))' \
+	  UBSAN_OPTIONS='halt_on_error=1 print_stacktrace=1 log_path=$(ASAN_LOGS)/py_port' \
+	  rebar3 ct --sys_config $(ASAN_BUILD)/sys.config || rc=$$?; \
+	if [ -n "$$(ls -A $(ASAN_LOGS))" ]; then \
+	  cat $(ASAN_LOGS)/* >&2; echo "asan-ct: sanitizer reports in $(ASAN_LOGS)" >&2; exit 1; \
+	fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; echo "asan-ct: no sanitizer report"
+
+# The threaded C suites built with ThreadSanitizer.
+tsan: setup
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_C_COMPILER=$(SAN_CC) -DPY_PORT_SANITIZE=thread \
+	  $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) --target check_pool check_writer check_frame -- --no-print-directory
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(TSAN_RUN) \
+	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^check_(pool|writer|frame)$$'
 
 # Formats the C sources with the repository's .clang-format.
 format:

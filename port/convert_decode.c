@@ -383,7 +383,11 @@ static PyObject *decode_ref(const struct src *s, int *idx, int depth)
     PyObject *obj = NULL;
     if (id && PyLong_Check(nonce) && PyLong_Check(id)) {
         unsigned long long n = PyLong_AsUnsignedLongLong(nonce);
-        long long i = PyLong_AsLongLong(id);
+        long long i = PyErr_Occurred() ? 0 : PyLong_AsLongLong(id);
+        if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear(); /* held by no port: id 0 is never held, so it is stale */
+            n = 0, i = 0;
+        }
         obj = PyErr_Occurred() ? NULL : objref_lookup(n, i);
     } else if (id) {
         malformed();

@@ -2,7 +2,9 @@
  * envelope: decoding request envelopes, building reply frames.
  *
  * DESIGN: every step of envelope_decode() checks that the index stays
- * inside the frame; a failure before ReplyTo is known makes the frame
+ * inside the frame, and a term is only decoded once envelope_skip_term()
+ * (not ei_skip_term(), which trusts every length and count) has found
+ * all of it inside; a failure before ReplyTo is known makes the frame
  * untrusted (nobody could be answered), a failure after it is a bad
  * request answered to ReplyTo. Pure functions on caller-owned data.
  */
@@ -12,6 +14,7 @@
 #include "protocol.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,12 +51,174 @@ static int refuse(struct envelope *env, int rc, const char *fmt, ...)
 #define UNTRUSTED(...) refuse(env, -EPROTO, __VA_ARGS__)
 #define BAD(...) refuse(env, 1, __VA_ARGS__)
 
+/* Skipping terms within bounds: envelope_skip_term(). */
+
+/* The bytes of a term's tag and fixed header; 0 for an unknown tag. */
+static size_t head_size(int tag)
+{
+    switch (tag) {
+    case ERL_NIL_EXT:
+    case ERL_PID_EXT:
+    case ERL_NEW_PID_EXT:
+    case ERL_PORT_EXT:
+    case ERL_NEW_PORT_EXT:
+    case ERL_V4_PORT_EXT:
+    case ERL_REFERENCE_EXT:
+    case ERL_EXPORT_EXT:
+        return 1;
+    case ERL_SMALL_INTEGER_EXT:
+    case ERL_SMALL_ATOM_EXT:
+    case ERL_SMALL_ATOM_UTF8_EXT:
+    case ERL_SMALL_TUPLE_EXT:
+        return 2;
+    case ERL_ATOM_EXT:
+    case ERL_ATOM_UTF8_EXT:
+    case ERL_STRING_EXT:
+    case ERL_SMALL_BIG_EXT:
+    case ERL_NEW_REFERENCE_EXT:
+    case ERL_NEWER_REFERENCE_EXT:
+        return 3;
+    case ERL_INTEGER_EXT:
+    case ERL_BINARY_EXT:
+    case ERL_LARGE_TUPLE_EXT:
+    case ERL_LIST_EXT:
+    case ERL_MAP_EXT:
+    case ERL_FUN_EXT:
+    case ERL_NEW_FUN_EXT:
+        return 5;
+    case ERL_BIT_BINARY_EXT:
+    case ERL_LARGE_BIG_EXT:
+        return 6;
+    case NEW_FLOAT_EXT:
+        return 9;
+    case ERL_FLOAT_EXT:
+        return 32;
+    default:
+        return 0;
+    }
+}
+
+/* The n-byte big-endian count after a tag. */
+static unsigned long long count_at(const unsigned char *t, int n)
+{
+    unsigned long long v = 0;
+    for (int k = 1; k <= n; k++)
+        v = v << 8 | t[k];
+    return v;
+}
+
+static int skip(const unsigned char *p, size_t len, size_t *at, int depth);
+
+/* Skips n terms; each takes one byte at least, so n is checked first. */
+static int skip_n(const unsigned char *p, size_t len, size_t *at, unsigned long long n, int depth)
+{
+    if (n > len - *at)
+        return -1;
+    for (; n > 0; n--)
+        if (skip(p, len, at, depth) != 0)
+            return -1;
+    return 0;
+}
+
+/* A term is its head, then `terms` nested terms (elements, pairs, a
+ * pid's node atom), then `tail` plain bytes (a binary's data, a pid's
+ * numbers). */
+static int skip(const unsigned char *p, size_t len, size_t *at, int depth)
+{
+    const unsigned char *t = p + *at;
+    size_t head = *at < len ? head_size(t[0]) : 0;
+    unsigned long long terms = 0, tail = 0;
+    if (head == 0 || head > len - *at || depth > ENVELOPE_MAX_DEPTH)
+        return -1;
+    switch (t[0]) {
+    case ERL_SMALL_ATOM_EXT:
+    case ERL_SMALL_ATOM_UTF8_EXT:
+    case ERL_SMALL_BIG_EXT:
+        tail = t[1];
+        break;
+    case ERL_ATOM_EXT:
+    case ERL_ATOM_UTF8_EXT:
+    case ERL_STRING_EXT:
+        tail = count_at(t, 2);
+        break;
+    case ERL_BINARY_EXT:
+    case ERL_BIT_BINARY_EXT:
+    case ERL_LARGE_BIG_EXT:
+        tail = count_at(t, 4);
+        break;
+    case ERL_SMALL_TUPLE_EXT:
+        terms = t[1];
+        break;
+    case ERL_LARGE_TUPLE_EXT:
+        terms = count_at(t, 4);
+        break;
+    case ERL_LIST_EXT:
+        terms = count_at(t, 4) + 1; /* and the tail */
+        break;
+    case ERL_MAP_EXT:
+        terms = 2 * count_at(t, 4);
+        break;
+    case ERL_PID_EXT:
+        terms = 1, tail = 4 + 4 + 1;
+        break;
+    case ERL_NEW_PID_EXT:
+    case ERL_V4_PORT_EXT:
+        terms = 1, tail = 12;
+        break;
+    case ERL_PORT_EXT:
+    case ERL_REFERENCE_EXT:
+        terms = 1, tail = 4 + 1;
+        break;
+    case ERL_NEW_PORT_EXT:
+        terms = 1, tail = 4 + 4;
+        break;
+    case ERL_NEW_REFERENCE_EXT:
+        terms = 1, tail = 1 + 4 * count_at(t, 2);
+        break;
+    case ERL_NEWER_REFERENCE_EXT:
+        terms = 1, tail = 4 + 4 * count_at(t, 2);
+        break;
+    case ERL_EXPORT_EXT:
+        terms = 3; /* module, function, arity */
+        break;
+    case ERL_FUN_EXT:
+        terms = 4 + count_at(t, 4); /* pid, module, index, uniq, free variables */
+        break;
+    case ERL_NEW_FUN_EXT: /* its size counts the size field */
+        if (count_at(t, 4) < 4)
+            return -1;
+        tail = count_at(t, 4) - 4;
+        break;
+    }
+    size_t i = *at + head;
+    if (skip_n(p, len, &i, terms, depth + 1) != 0 || tail > len - i)
+        return -1;
+    *at = i + tail;
+    return 0;
+}
+
+int envelope_skip_term(const char *frame, size_t len, int *index)
+{
+    size_t at = (size_t)*index;
+    if (*index < 0 || at > len || skip((const unsigned char *)frame, len, &at, 0) != 0 ||
+        at > INT_MAX)
+        return -1;
+    *index = (int)at;
+    return 0;
+}
+
+/* Whether the term at frame[i] lies before len, so that ei may read it. */
+static int fits(const char *frame, size_t len, int i)
+{
+    return envelope_skip_term(frame, len, &i) == 0;
+}
+
 /* Target = Pool :: atom() | {context, CtxId}. */
 static int decode_target(const char *frame, size_t len, int *i, struct envelope *env)
 {
     int type, size, arity;
     char tag[MAXATOMLEN_UTF8];
-    if (ei_get_type(frame, i, &type, &size) != 0)
+    if (!fits(frame, len, *i) || ei_get_type(frame, i, &type, &size) != 0)
         return BAD("target is not a term");
     if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
         type == ERL_SMALL_ATOM_UTF8_EXT) {
@@ -72,10 +237,10 @@ static int decode_target(const char *frame, size_t len, int *i, struct envelope 
 static int decode_pool_op(const char *frame, size_t len, int *i, struct envelope *env)
 {
     const char *op = env->op == ENVELOPE_START_POOL ? "start_pool" : "stop_pool";
-    if (ei_decode_atom(frame, i, env->pool) != 0 || (size_t)*i > len)
+    if (!fits(frame, len, *i) || ei_decode_atom(frame, i, env->pool) != 0 || (size_t)*i > len)
         return BAD("%s: pool name must be an atom", op);
     if (env->op == ENVELOPE_START_POOL &&
-        (ei_decode_long(frame, i, &env->size) != 0 || (size_t)*i > len))
+        (!fits(frame, len, *i) || ei_decode_long(frame, i, &env->size) != 0 || (size_t)*i > len))
         return BAD("start_pool: size must be an integer");
     return 0;
 }
@@ -86,7 +251,7 @@ static int decode_key(const char *frame, size_t len, int *i, struct envelope *en
 {
     int type, size;
     env->key_off = *i;
-    if (ei_skip_term(frame, i) != 0 || (size_t)*i > len)
+    if (envelope_skip_term(frame, len, i) != 0)
         return BAD("cancel: the request to cancel is not a term");
     env->key_len = *i - env->key_off;
     if (env->op == ENVELOPE_CANCEL_CALLER &&
@@ -118,10 +283,10 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
     if (ei_decode_tuple_header(frame, &i, &arity) != 0 || arity < 2 || (size_t)i > len)
         return UNTRUSTED("frame is not a tuple of at least 2 elements");
     int op_off = i;
-    if (ei_skip_term(frame, &i) != 0 || (size_t)i > len)
+    if (envelope_skip_term(frame, len, &i) != 0)
         return UNTRUSTED("cannot read the request's first element");
     env->reply_off = i;
-    if (ei_skip_term(frame, &i) != 0 || (size_t)i > len)
+    if (envelope_skip_term(frame, len, &i) != 0)
         return UNTRUSTED("cannot read the request's ReplyTo");
     env->reply_len = i - env->reply_off;
     if (env->reply_len >= 0xFFFF)

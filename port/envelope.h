@@ -43,6 +43,21 @@ struct envelope {
  */
 int envelope_decode(const char *frame, size_t len, struct envelope *env);
 
+/* Deepest nesting that envelope_skip_term() follows. */
+#define ENVELOPE_MAX_DEPTH 1000
+
+/*
+ * Moves *index past the term at frame[*index] if the whole term lies
+ * before len. Reads no byte at or past len, trusts no length or count in
+ * the term (each is checked against the bytes left), follows nesting to
+ * ENVELOPE_MAX_DEPTH levels, and does not otherwise validate the term.
+ * Returns 0, or -1 with *index unchanged. Use it, not ei_skip_term(), on
+ * received bytes: ei_skip_term() checks no bounds and ignores errors
+ * inside lists and tuples, so a short frame can send it gigabytes away
+ * or through billions of elements.
+ */
+int envelope_skip_term(const char *frame, size_t len, int *index);
+
 /*
  * Starts a reply to the request whose ReplyTo is frame[reply_off,
  * reply_off + reply_len): room for the lengths, the header, the payload's

@@ -14,6 +14,7 @@
 
 #include "cancel.h"
 #include "convert.h"
+#include "envelope.h"
 #include "erlmod.h"
 #include "objref.h"
 #include "protocol.h"
@@ -254,11 +255,11 @@ static PyObject *namespace_for(struct context *c, const struct job *job)
 /* ---- decoding the body ---- */
 
 /* A module or function name: atom or binary, UTF-8, no NUL. */
-/* Whether the term at buf[i] ends within len (its header is read; the
- * frame's padding keeps that read inside the allocation). */
+/* Whether the term at buf[i] ends within len (read within len only;
+ * ei_skip_term() would trust the term's lengths and counts). */
 static int term_fits(const char *buf, int len, int i)
 {
-    return ei_skip_term(buf, &i) == 0 && i <= len;
+    return len >= 0 && envelope_skip_term(buf, (size_t)len, &i) == 0;
 }
 
 static int decode_name(const char *buf, int len, int *i, char *out, const char *what)

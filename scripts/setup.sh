@@ -3,9 +3,12 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
+# clang and libclang-rt-dev (libFuzzer, the sanitizer runtimes): the fuzz
+# targets that `make test` runs briefly (tests/fuzz).
 packages=(
   erlang-nox erlang-dev erlang-eunit erlang-common-test rebar3
   cmake make gcc pkg-config check libpython3-dev
+  clang libclang-rt-dev
 )
 
 missing=()

@@ -24,6 +24,7 @@
 #include "check_main.h"
 #include "convert.h"
 #include "erlmod.h"
+#include "objref.h"
 
 /* An inline byte array and its length, as two arguments. */
 #define BYTES(...)                                                                                 \
@@ -595,6 +596,27 @@ START_TEST(test_convert_improper_list_fails)
 {
     decode_fails(BYTES(108, 0, 0, 0, 1, 97, 1, 97, 2),
                  "cannot convert an Erlang improper list to Python");
+}
+END_TEST
+
+/* Found by fuzz_convert (tests/fuzz): a reference term whose Nonce or Id
+ * no C integer holds named no object of this port, yet raised
+ * OverflowError instead of erlang.StaleReference. */
+START_TEST(test_convert_fuzz_py_ref_out_of_range_is_stale)
+{
+    ck_assert_int_eq(objref_setup(), 0);
+    PyObject *stale = PyObject_GetAttrString(PyImport_AddModule("erlang"), "StaleReference");
+    ck_assert_ptr_nonnull(stale);
+    /* {'$py_ref', -1, 1}, {'$py_ref', 1, 1 bsl 64} */
+    PyObject *v = to_py(
+        BYTES(104, 3, 119, 7, '$', 'p', 'y', '_', 'r', 'e', 'f', 98, 255, 255, 255, 255, 97, 1));
+    ck_assert_ptr_null(v);
+    assert_error(stale, "stale reference");
+    v = to_py(BYTES(104, 3, 119, 7, '$', 'p', 'y', '_', 'r', 'e', 'f', 97, 1, 110, 9, 0, 0, 0, 0, 0,
+                    0, 0, 0, 0, 1));
+    ck_assert_ptr_null(v);
+    assert_error(stale, "stale reference");
+    Py_DECREF(stale);
 }
 END_TEST
 
@@ -1171,6 +1193,7 @@ static Suite *convert_suite(void)
     tcase_add_test(c, test_convert_pids_hash_and_order_by_bytes);
     tcase_add_test(c, test_convert_pid_and_ref_cannot_be_made_in_python);
     tcase_add_test(c, test_convert_improper_list_fails);
+    tcase_add_test(c, test_convert_fuzz_py_ref_out_of_range_is_stale);
     tcase_add_test(c, test_convert_fun_fails);
     tcase_add_test(c, test_convert_port_fails);
     tcase_add_test(c, test_convert_bitstring_fails);

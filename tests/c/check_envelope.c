@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static ei_x_buff x;
 
@@ -251,6 +253,181 @@ START_TEST(test_envelope_reply_error)
 }
 END_TEST
 
+/* Skipping terms within bounds, and frames found by fuzz_envelope
+ * (tests/fuzz) */
+
+/* A copy of b[0, n) followed by `padding` zero bytes and then by a page
+ * that faults when read: a read past the padding crashes the test. */
+struct fenced {
+    char *map, *bytes;
+    size_t map_len;
+};
+
+static char *fence(struct fenced *f, const unsigned char *b, size_t n, size_t padding)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t data = (n + padding + page - 1) / page * page;
+    f->map_len = data + page;
+    f->map = mmap(NULL, f->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(f->map, MAP_FAILED);
+    ck_assert_int_eq(mprotect(f->map + data, page, PROT_NONE), 0);
+    f->bytes = f->map + data - padding - n;
+    memcpy(f->bytes, b, n);
+    return f->bytes;
+}
+
+static void unfence(struct fenced *f)
+{
+    munmap(f->map, f->map_len);
+}
+
+/* envelope_decode() of b[0, n) laid out as frame_read() hands frames out. */
+static int decode_fenced(const unsigned char *b, size_t n, struct envelope *env)
+{
+    struct fenced f;
+    int rc = envelope_decode(fence(&f, b, n, FRAME_PADDING), n, env);
+    unfence(&f);
+    return rc;
+}
+
+/* envelope_skip_term() from 0 over exactly b[0, n): the index it ends at,
+ * or -1. */
+static int skip_exact(const unsigned char *b, size_t n)
+{
+    struct fenced f;
+    int i = 0;
+    int rc = envelope_skip_term(fence(&f, b, n, 0), n, &i);
+    unfence(&f);
+    if (rc != 0)
+        ck_assert_int_eq(i, 0);
+    return rc == 0 ? i : -1;
+}
+
+#define FRAME(...)                                                                                 \
+    (const unsigned char[]){__VA_ARGS__}, sizeof((const unsigned char[]){__VA_ARGS__})
+
+/* term_to_binary([self(), alias(), hd(erlang:ports()), fun() -> ok end,
+ * fun lists:map/2, 1 bsl 100, -5, 70000, 1.5, "str", <<"bin">>, <<1:3>>,
+ * [a | b], #{k => {}}, '日本']) on OTP 25, without the version byte. */
+static const unsigned char t_real[] = {
+    108, 0,   0,   0,   15,  88,  100, 0,   13,  110, 111, 110, 111, 100, 101, 64,  110, 111, 104,
+    111, 115, 116, 0,   0,   0,   9,   0,   0,   0,   0,   0,   0,   0,   0,   90,  0,   3,   100,
+    0,   13,  110, 111, 110, 111, 100, 101, 64,  110, 111, 104, 111, 115, 116, 0,   0,   0,   0,
+    0,   3,   19,  51,  208, 45,  0,   1,   126, 205, 22,  48,  89,  100, 0,   13,  110, 111, 110,
+    111, 100, 101, 64,  110, 111, 104, 111, 115, 116, 0,   0,   0,   0,   0,   0,   0,   0,   112,
+    0,   0,   0,   143, 0,   6,   83,  97,  170, 70,  21,  144, 209, 189, 241, 235, 98,  209, 166,
+    235, 8,   0,   0,   0,   43,  0,   0,   0,   1,   100, 0,   8,   101, 114, 108, 95,  101, 118,
+    97,  108, 97,  43,  98,  0,   50,  155, 13,  88,  100, 0,   13,  110, 111, 110, 111, 100, 101,
+    64,  110, 111, 104, 111, 115, 116, 0,   0,   0,   9,   0,   0,   0,   0,   0,   0,   0,   0,
+    104, 6,   97,  2,   106, 100, 0,   4,   110, 111, 110, 101, 100, 0,   4,   110, 111, 110, 101,
+    116, 0,   0,   0,   0,   108, 0,   0,   0,   1,   104, 5,   100, 0,   6,   99,  108, 97,  117,
+    115, 101, 97,  2,   106, 106, 108, 0,   0,   0,   1,   104, 3,   100, 0,   4,   97,  116, 111,
+    109, 97,  2,   100, 0,   2,   111, 107, 106, 106, 113, 100, 0,   5,   108, 105, 115, 116, 115,
+    100, 0,   3,   109, 97,  112, 97,  2,   110, 13,  0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   16,  98,  255, 255, 255, 251, 98,  0,   1,   17,  112, 70,  63,  248, 0,
+    0,   0,   0,   0,   0,   107, 0,   3,   115, 116, 114, 109, 0,   0,   0,   3,   98,  105, 110,
+    77,  0,   0,   0,   1,   3,   32,  108, 0,   0,   0,   1,   100, 0,   1,   97,  100, 0,   1,
+    98,  116, 0,   0,   0,   1,   100, 0,   1,   107, 104, 0,   119, 6,   230, 151, 165, 230, 156,
+    172, 106};
+
+START_TEST(test_envelope_skip_term_spans_real_terms)
+{
+    /* {1.5, caf, "x"} with minor_version 0: FLOAT_EXT, Latin-1 ATOM_EXT */
+    static const unsigned char t_old[] = {104, 3,   99, 49,  46, 53, 48,  48,  48, 48, 48,
+                                          48,  48,  48, 48,  48, 48, 48,  48,  48, 48, 48,
+                                          48,  48,  48, 101, 43, 48, 48,  0,   0,  0,  0,
+                                          0,   100, 0,  3,   99, 97, 102, 107, 0,  1,  120};
+    unsigned char big[6 + 257] = {111, 0, 0, 1, 1, 0}; /* LARGE_BIG_EXT, 257 digits */
+    big[sizeof big - 1] = 1;
+    const struct {
+        const unsigned char *b;
+        size_t n;
+    } terms[] = {{t_real, sizeof t_real}, {t_old, sizeof t_old}, {big, sizeof big}};
+    for (size_t t = 0; t < sizeof terms / sizeof terms[0]; t++) {
+        ck_assert_int_eq(skip_exact(terms[t].b, terms[t].n), (int)terms[t].n);
+        for (size_t cut = 0; cut < terms[t].n; cut++)
+            ck_assert_int_eq(skip_exact(terms[t].b, cut), -1);
+    }
+}
+END_TEST
+
+START_TEST(test_envelope_skip_term_depth_limit)
+{
+    /* ENVELOPE_MAX_DEPTH 1-tuples around [] skip; one more does not. */
+    size_t n = 2 * (ENVELOPE_MAX_DEPTH + 1) + 1;
+    unsigned char *b = malloc(n);
+    ck_assert_ptr_nonnull(b);
+    for (size_t k = 0; k < n - 1; k += 2)
+        b[k] = 104, b[k + 1] = 1;
+    b[n - 1] = 106;
+    ck_assert_int_eq(skip_exact(b + 2, n - 2), (int)(n - 2));
+    ck_assert_int_eq(skip_exact(b, n), -1);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_envelope_fuzz_lengths_past_the_frame)
+{
+    struct envelope env;
+    /* {[<<...2 GiB...>>, []], []}: ei_skip_term() jumped 2 GiB past the
+     * frame, and py_port died of SIGSEGV. */
+    ck_assert_int_eq(
+        decode_fenced(FRAME(131, 104, 2, 108, 0, 0, 0, 2, 109, 127, 255, 255, 240, 106, 106), &env),
+        -EPROTO);
+    /* An Op atom of 200 bytes in a frame of 6: read 200 bytes. */
+    ck_assert_int_eq(decode_fenced(FRAME(131, 104, 2, 100, 0, 200), &env), -EPROTO);
+    /* {exec, cast, Target} with an atom Target of 200 bytes, the same. */
+    ck_assert_int_eq(decode_fenced(FRAME(131, 104, 4, 119, 4, 'e', 'x', 'e', 'c', 119, 4, 'c', 'a',
+                                         's', 't', 119, 200),
+                                   &env),
+                     1);
+    ck_assert_str_eq(env.error, "target is not a term");
+    /* What fuzz_envelope found from the seed corpus, each in under a
+     * minute, before the fix: an atom, or a reference's node atom, longer
+     * than the frame. */
+    static const unsigned char found1[] = {131, 104, 131, 104, 3,   100, 0,   6,   3,   100, 0, 9,
+                                           115, 116, 111, 112, 95,  112, 111, 111, 108, 104, 2, 100,
+                                           0,   99,  97,  110, 13,  99,  101, 108, 100, 0,   4, 99,
+                                           117, 108, 116, 97,  115, 116, 104, 2,   90};
+    static const unsigned char found2[] = {
+        131, 104, 7,   100, 0,   4,   99,  97,  108, 108, 90,  0,   3,   100, 0,
+        255, 255, 255, 255, 255, 13,  110, 111, 110, 111, 100, 101, 64,  110, 111,
+        104, 111, 115, 116, 0,   0,   0,   0,   0,   3,   76,  203, 64,  56,  0,
+        2,   27,  228, 69,  196, 97,  42,  100, 0,   4,   109, 97,  116, 104, 100,
+        0,   4,   115, 113, 114, 116, 107, 0,   1,   16,  116, 0,   0,   0,   0};
+    static const unsigned char found3[] = {131, 104, 5,   100, 0,   101, 97,  115, 101, 100, 0,
+                                           4,   99,  97,  115, 116, 100, 0,   7,   100, 101, 102,
+                                           97,  117, 108, 116, 97,  1,   107, 0,   2,   1,   0};
+    ck_assert_int_eq(decode_fenced(found1, sizeof found1, &env), -EPROTO);
+    ck_assert_int_eq(decode_fenced(found2, sizeof found2, &env), -EPROTO);
+    ck_assert_str_eq(env.error, "cannot read the request's ReplyTo");
+    ck_assert_int_eq(decode_fenced(found3, sizeof found3, &env), -EPROTO);
+}
+END_TEST
+
+START_TEST(test_envelope_fuzz_counts_beyond_the_frame)
+{
+    struct envelope env;
+    /* Tuples of 2^31 - 1 elements, eight deep, in 43 bytes: ei_skip_term()
+     * walked 2^31 elements at every level (errors inside a tuple do not
+     * stop it) and the reader thread hung for minutes. */
+    unsigned char deep[3 + 8 * 5] = {131, 104, 2};
+    for (int k = 0; k < 8; k++)
+        memcpy(deep + 3 + 5 * k, (const unsigned char[]){105, 127, 255, 255, 255}, 5);
+    ck_assert_int_eq(decode_fenced(deep, sizeof deep, &env), -EPROTO);
+    /* fuzz_envelope's own find, as it was saved */
+    ck_assert_int_eq(decode_fenced(FRAME(131, 105, 0, 105, 105, 105, 105, 105, 105, 105, 105, 105,
+                                         105, 105, 105, 105, 105, 167, 0, 104, 104),
+                                   &env),
+                     -EPROTO);
+    /* {[1000 elements], ...} and {#{2^32 - 1 pairs}, ...} in a few bytes */
+    ck_assert_int_eq(decode_fenced(FRAME(131, 104, 2, 108, 0, 0, 3, 232, 97, 1, 106), &env),
+                     -EPROTO);
+    ck_assert_int_eq(decode_fenced(FRAME(131, 104, 2, 116, 255, 255, 255, 255, 97, 1), &env),
+                     -EPROTO);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("envelope");
@@ -268,6 +445,10 @@ int main(void)
     tcase_add_test(tc, test_envelope_reply_frame_layout);
     tcase_add_test(tc, test_envelope_event_has_empty_header);
     tcase_add_test(tc, test_envelope_reply_error);
+    tcase_add_test(tc, test_envelope_skip_term_spans_real_terms);
+    tcase_add_test(tc, test_envelope_skip_term_depth_limit);
+    tcase_add_test(tc, test_envelope_fuzz_lengths_past_the_frame);
+    tcase_add_test(tc, test_envelope_fuzz_counts_beyond_the_frame);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
