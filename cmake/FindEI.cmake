@@ -1,7 +1,9 @@
 # FindEI: the erl_interface library (ei) of the installed Erlang/OTP.
 #
 # Asks `erl` where erl_interface lives, so the ei that is found matches the
-# runtime the port will talk to. Defines the imported target EI::EI.
+# runtime the port will talk to. Defines the imported target EI::EI and
+# EI_VERSION, erl_interface's version read from its directory name
+# (.../lib/erl_interface-5.3 gives "5.3"; "unknown" when the name has none).
 find_program(ERL_EXECUTABLE erl)
 if(ERL_EXECUTABLE)
   execute_process(
@@ -18,8 +20,14 @@ endif()
 find_path(EI_INCLUDE_DIR ei.h HINTS ${EI_ROOT}/include)
 find_library(EI_LIBRARY NAMES ei HINTS ${EI_ROOT}/lib)
 
+set(EI_VERSION "unknown")
+if(EI_INCLUDE_DIR MATCHES "erl_interface-([0-9][0-9.]*)")
+  set(EI_VERSION "${CMAKE_MATCH_1}")
+endif()
+
 include(FindPackageHandleStandardArgs)
-find_package_handle_standard_args(EI REQUIRED_VARS EI_LIBRARY EI_INCLUDE_DIR)
+find_package_handle_standard_args(EI REQUIRED_VARS EI_LIBRARY EI_INCLUDE_DIR
+  VERSION_VAR EI_VERSION)
 
 if(EI_FOUND AND NOT TARGET EI::EI)
   find_package(Threads REQUIRED)

@@ -8,7 +8,14 @@
  * leave through the writer thread only. At end of input it stops the pools
  * and exits within a second, whatever Python is doing (a watchdog makes
  * sure of that).
+ *
+ * The same reader path serves the modes for people (docs/debugging.md):
+ * --repl and --replay (repl.c) make or read request frames and hand them
+ * to dispatch_frame() as serve() does; replies then go to a pipe that
+ * repl.c prints from. --trace and --record hook into dispatch (trace.c,
+ * record.c).
  */
+#include "dispatch.h"
 #include "envelope.h"
 #include "frame.h"
 #include "monitor.h"
@@ -16,6 +23,10 @@
 #include "pool.h"
 #include "protocol.h"
 #include "pyrun.h"
+#include "record.h"
+#include "repl.h"
+#include "trace.h"
+#include "version.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -41,15 +52,22 @@ struct options {
     char *paths[MAX_PATHS];
     int n_paths;
     long spin_us;
-    int monitor;    /* run under a monitor process (monitor.h) */
-    long max_queue; /* requests waiting per queue */
-    int forward;    /* Python's output to Erlang (output.h) */
+    int monitor;        /* run under a monitor process (monitor.h) */
+    long max_queue;     /* requests waiting per queue */
+    int forward;        /* Python's output to Erlang (output.h) */
+    int trace;          /* a line per request on stderr (trace.h) */
+    const char *record; /* a copy of the request frames (record.h) */
+    int repl;           /* commands typed as text (repl.h) */
+    const char *replay; /* frames from a recording (repl.h) */
 };
 
 static void usage(FILE *to)
 {
     fputs("usage: py_port [--path DIR]... [--spin-us N] [--max-queue N] [--no-monitor]\n"
-          "               [--no-forward]\n"
+          "               [--no-forward] [--trace] [--record FILE]\n"
+          "       py_port --repl [OPTION]...       commands typed as Erlang terms\n"
+          "       py_port --replay FILE [OPTION]... run a recording, print the replies\n"
+          "       py_port --version | --help\n"
           "Runs CPython for the erlang_python OTP application. Speaks the protocol of\n"
           "docs/protocol.md on stdin/stdout: 4-byte big-endian length, then an Erlang\n"
           "external term.\n"
@@ -60,7 +78,15 @@ static void usage(FILE *to)
           "                are answered {error, {overloaded, Pool}} (default 10000)\n"
           "  --no-monitor  no parent process reporting how the port ended\n"
           "  --no-forward  leave Python's stdout and stderr on this process's stderr\n"
-          "                instead of sending them to Erlang's logger\n",
+          "                instead of sending them to Erlang's logger\n"
+          "  --trace       a line per request on stderr: op, target, ReplyTo, sizes,\n"
+          "                time from read to reply (also PY_PORT_TRACE=1)\n"
+          "  --record FILE write every request frame received to FILE, as received\n"
+          "  --repl        read commands such as {call, default, math, sqrt, [16]}.\n"
+          "                on stdin, print each reply (type help. for the list)\n"
+          "  --replay FILE send the frames of a --record FILE, print each reply\n"
+          "  --version     this program's, Python's and ei's versions\n"
+          "See docs/debugging.md.\n",
           to);
 }
 
@@ -92,25 +118,6 @@ static int take_channel(int *in, int *out)
     return 0;
 }
 
-typedef int (*fill_fn)(ei_x_buff *x, const void *arg);
-
-/* Sends a reply to job (an event for the owner when job is NULL) whose
- * payload `fill` encodes. */
-static void send_reply(struct writer *w, const struct job *job, fill_fn fill, const void *arg)
-{
-    ei_x_buff x;
-    char *buf;
-    size_t len;
-    int rc = job ? envelope_reply_begin(&x, job->frame, job->env.reply_off, job->env.reply_len)
-                 : envelope_reply_begin(&x, NULL, 0, 0);
-    if (rc != 0 || fill(&x, arg) != 0) {
-        fprintf(stderr, "py_port: out of memory\n");
-        exit(PY_PORT_EXIT_PROTOCOL);
-    }
-    envelope_reply_finish(&x, 0, &buf, &len);
-    writer_send(w, buf, len);
-}
-
 static int fill_ready(ei_x_buff *x, const void *arg)
 {
     (void)arg;
@@ -129,151 +136,6 @@ static int fill_start_failed(ei_x_buff *x, const void *arg)
            ei_x_encode_binary(x, why, (long)strlen(why));
 }
 
-/* Answers job with {error, {Tag, Detail}}. */
-static void reply_error(struct writer *w, const struct job *job, const char *tag,
-                        const char *detail, int detail_is_atom)
-{
-    char *buf;
-    size_t len;
-    if (envelope_reply_error(job->frame, job->env.reply_off, job->env.reply_len, tag, detail,
-                             detail_is_atom, &buf, &len) != 0) {
-        fprintf(stderr, "py_port: out of memory\n");
-        exit(PY_PORT_EXIT_PROTOCOL);
-    }
-    writer_send(w, buf, len);
-}
-
-struct ids {
-    const long *ids;
-    int n;
-};
-
-static int fill_ids(ei_x_buff *x, const void *arg)
-{
-    const struct ids *ids = arg;
-    int rc = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
-             ei_x_encode_list_header(x, ids->n);
-    for (int k = 0; k < ids->n && rc == 0; k++)
-        rc = ei_x_encode_long(x, ids->ids[k]);
-    return rc || ei_x_encode_empty_list(x);
-}
-
-static int fill_bad_size(ei_x_buff *x, const void *arg)
-{
-    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
-           ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "bad_pool_size") ||
-           ei_x_encode_long(x, *(const long *)arg);
-}
-
-static int fill_ok(ei_x_buff *x, const void *arg)
-{
-    (void)arg;
-    return ei_x_encode_atom(x, "ok");
-}
-
-/* {start_pool, ReplyTo, Pool, Size} -> {ok, [CtxId]} | {error, ...} */
-static void start_pool(struct pools *pools, struct writer *w, const struct job *job)
-{
-    static long ids[PY_PORT_MAX_POOL_SIZE];
-    int n = pools_start(pools, job->env.pool, job->env.size, ids);
-    if (n == -EINVAL)
-        send_reply(w, job, fill_bad_size, &job->env.size);
-    else if (n < 0)
-        reply_error(w, job, "start_pool_failed", strerror(-n), 0);
-    else
-        send_reply(w, job, fill_ids, &(struct ids){ids, n});
-}
-
-struct stopped {
-    struct writer *w;
-    const char *pool;
-};
-
-/* pool_answer_fn: {error, {pool_stopped, Pool}} to a job of a stopped pool. */
-static void answer_pool_stopped(void *arg, struct job *job)
-{
-    const struct stopped *st = arg;
-    reply_error(st->w, job, "pool_stopped", st->pool, 1);
-}
-
-/* {stop_pool, ReplyTo, Pool} -> ok | {error, {pool_not_started, Pool}} */
-static void stop_pool(struct pools *pools, struct writer *w, const struct job *job)
-{
-    struct stopped st = {w, job->env.pool};
-    if (pools_stop(pools, job->env.pool, answer_pool_stopped, &st) != 0)
-        reply_error(w, job, "pool_not_started", job->env.pool, 1);
-    else
-        send_reply(w, job, fill_ok, NULL);
-}
-
-/* Whether job's ReplyTo is the key of the cancel request `arg`. */
-static int same_reply_to(const struct job *job, const void *arg)
-{
-    const struct job *cancel = arg;
-    return job->env.reply_len == cancel->env.key_len &&
-           memcmp(job->frame + job->env.reply_off, cancel->frame + cancel->env.key_off,
-                  (size_t)cancel->env.key_len) == 0;
-}
-
-/* Whether job's ReplyTo is {_, Pid} with the pid of the cancel_caller
- * request `arg` (the bytes of a term do not depend on where it is). */
-static int from_caller(const struct job *job, const void *arg)
-{
-    const struct job *cancel = arg;
-    const unsigned char *r = (const unsigned char *)job->frame + job->env.reply_off;
-    int n = cancel->env.key_len;
-    return job->env.reply_len > n + 2 && r[0] == ERL_SMALL_TUPLE_EXT && r[1] == 2 &&
-           memcmp(r + job->env.reply_len - n, cancel->frame + cancel->env.key_off, (size_t)n) == 0;
-}
-
-static int fill_count(ei_x_buff *x, const void *arg)
-{
-    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
-           ei_x_encode_long(x, *(const int *)arg);
-}
-
-/* {cancel, ReplyTo, Key} | {cancel_caller, ReplyTo, Pid} -> {ok, Count} */
-static void cancel(struct pools *pools, struct writer *w, const struct job *job)
-{
-    int n = pools_cancel(pools, job->env.op == ENVELOPE_CANCEL ? same_reply_to : from_caller, job);
-    send_reply(w, job, fill_count, &n);
-}
-
-/* One frame from Erlang: decode its envelope and route it. Takes frame. */
-static void dispatch(struct pools *pools, struct writer *w, char *frame, size_t len)
-{
-    struct job *job = calloc(1, sizeof(*job));
-    if (!job) {
-        fprintf(stderr, "py_port: out of memory\n");
-        exit(PY_PORT_EXIT_PROTOCOL);
-    }
-    job->frame = frame;
-    job->len = len;
-    int rc = envelope_decode(frame, len, &job->env);
-    if (rc < 0) {
-        fprintf(stderr, "py_port: untrusted frame of %zu bytes: %s\n", len, job->env.error);
-        exit(PY_PORT_EXIT_PROTOCOL);
-    }
-    if (rc > 0) {
-        reply_error(w, job, "bad_request", job->env.error, 0);
-    } else if (job->env.op == ENVELOPE_START_POOL) {
-        start_pool(pools, w, job);
-    } else if (job->env.op == ENVELOPE_STOP_POOL) {
-        stop_pool(pools, w, job);
-    } else if (job->env.op == ENVELOPE_CANCEL || job->env.op == ENVELOPE_CANCEL_CALLER) {
-        cancel(pools, w, job);
-    } else if ((rc = pools_submit(pools, job)) == 0) {
-        return; /* the pool owns the job now */
-    } else if (rc == -EBUSY) {
-        reply_error(w, job, "overloaded", job->env.ctx_id >= 0 ? "context" : job->env.pool, 1);
-    } else if (job->env.ctx_id >= 0) {
-        reply_error(w, job, "bad_request", "no context with this id", 0);
-    } else {
-        reply_error(w, job, "pool_not_started", job->env.pool, 1);
-    }
-    job_free(job);
-}
-
 /* Ends the process SHUTDOWN_BUDGET_MS after end of input, whatever runs. */
 static void *watchdog(void *arg)
 {
@@ -285,7 +147,7 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-static int serve(int in, struct pools *pools, struct writer *w)
+static int serve(int in, struct dispatch *d)
 {
     struct frame_reader r;
     if (frame_reader_init(&r, in, PY_PORT_MAX_FRAME) != 0)
@@ -294,7 +156,7 @@ static int serve(int in, struct pools *pools, struct writer *w)
     char *frame;
     size_t len;
     while ((rc = frame_read(&r, &frame, &len)) > 0)
-        dispatch(pools, w, frame, len);
+        dispatch_frame(d, frame, len);
     frame_reader_destroy(&r);
     return rc;
 }
@@ -324,6 +186,17 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->forward = 0;
         } else if (strcmp(argv[k], "--no-monitor") == 0) {
             o->monitor = 0;
+        } else if (strcmp(argv[k], "--trace") == 0) {
+            o->trace = 1;
+        } else if (strcmp(argv[k], "--record") == 0 && value) {
+            o->record = argv[++k];
+        } else if (strcmp(argv[k], "--replay") == 0 && value && !o->repl) {
+            o->replay = argv[++k];
+        } else if (strcmp(argv[k], "--repl") == 0 && !o->replay) {
+            o->repl = 1;
+        } else if (strcmp(argv[k], "--version") == 0) {
+            version_print(stdout);
+            exit(0);
         } else if (strcmp(argv[k], "--help") == 0) {
             usage(stdout);
             exit(0);
@@ -347,6 +220,52 @@ static void raise_fd_limit(void)
     }
 }
 
+/* Says why reading requests from `source` ended; returns the exit status
+ * for a failure, or -1 to shut down normally. */
+static int input_ended(int rc, const char *source)
+{
+    if (rc == -EPROTO) {
+        fprintf(stderr, "py_port: untrusted frame from %s: length 0 or above %u bytes\n", source,
+                PY_PORT_MAX_FRAME);
+        return PY_PORT_EXIT_PROTOCOL;
+    }
+    if (rc < 0 && rc != -EPIPE) {
+        fprintf(stderr, "py_port: reading from %s failed: %s\n", source, strerror(-rc));
+        return PY_PORT_EXIT_PROTOCOL;
+    }
+    if (rc == -EPIPE)
+        fprintf(stderr, "py_port: end of input inside a frame\n");
+    return -1;
+}
+
+/* Starts CPython and the pools, tells Erlang (the ready event) unless
+ * interactive. NULL after saying why on stderr. */
+static struct pools *start_python(const struct options *o, struct writer *w, int interactive)
+{
+    int err_fd = -1;
+    if (o->forward && output_start(w, &err_fd) != 0)
+        fprintf(stderr, "py_port: Python's output stays on stderr: cannot forward it\n");
+    char why[1024];
+    if (pyrun_start(o->paths, o->n_paths, err_fd, why, sizeof(why)) != 0) {
+        fprintf(stderr, "py_port: Python could not start: %s\n", why);
+        if (!interactive)
+            dispatch_send(w, NULL, fill_start_failed, why);
+        writer_stop(w);
+        exit(PY_PORT_EXIT_PYTHON);
+    }
+    if (!interactive)
+        dispatch_send(w, NULL, fill_ready, NULL);
+    struct pool_hooks hooks = {w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop, pyrun_interrupt};
+    if (o->trace)
+        trace_wrap_hooks(&hooks);
+    struct pools *pools = pools_new(&hooks, o->spin_us * 1000);
+    if (!pools)
+        fprintf(stderr, "py_port: out of memory\n");
+    else
+        pools_set_max_queue(pools, (size_t)o->max_queue);
+    return pools;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {.n_paths = 0,
@@ -357,56 +276,45 @@ int main(int argc, char **argv)
     int in, out;
     if (parse_args(argc, argv, &o) != 0)
         return 64;
+    o.trace = o.trace || trace_from_env();
+    int interactive = o.repl || o.replay; /* no Erlang: text on the terminal */
+    if (interactive)
+        o.monitor = o.forward = 0;
     if (o.monitor && monitor_start() < 0)
         perror("py_port: running without a monitor: fork failed");
+    struct dispatch d = {NULL, NULL, o.trace, -1};
+    if (o.record && (d.record = record_open(o.record)) < 0) {
+        fprintf(stderr, "py_port: cannot record to %s: %s\n", o.record, strerror(-d.record));
+        return 64;
+    }
     if (take_channel(&in, &out) != 0) {
         perror("py_port: cannot set up the protocol descriptors");
         return PY_PORT_EXIT_PROTOCOL;
     }
     ei_init();
     raise_fd_limit();
-    struct writer *w = writer_start(out);
-    if (!w) {
+    struct repl *repl = NULL;
+    int reply_fd = out; /* interactive: a pipe to the REPL's printing thread */
+    if (interactive && !(repl = repl_start(out, &reply_fd))) {
+        fprintf(stderr, "py_port: cannot start the REPL\n");
+        return PY_PORT_EXIT_PROTOCOL;
+    }
+    if (!(d.w = writer_start(reply_fd))) {
         fprintf(stderr, "py_port: cannot start the writer thread\n");
         return PY_PORT_EXIT_PROTOCOL;
     }
-    int err_fd = -1;
-    if (o.forward && output_start(w, &err_fd) != 0)
-        fprintf(stderr, "py_port: Python's output stays on stderr: cannot forward it\n");
-    char why[1024];
-    if (pyrun_start(o.paths, o.n_paths, err_fd, why, sizeof(why)) != 0) {
-        fprintf(stderr, "py_port: Python could not start: %s\n", why);
-        send_reply(w, NULL, fill_start_failed, why);
-        writer_stop(w);
-        return PY_PORT_EXIT_PYTHON;
-    }
-    send_reply(w, NULL, fill_ready, NULL);
-
-    struct pool_hooks hooks = {w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop, pyrun_interrupt};
-    struct pools *pools = pools_new(&hooks, o.spin_us * 1000);
-    if (pools)
-        pools_set_max_queue(pools, (size_t)o.max_queue);
-    if (!pools) {
-        fprintf(stderr, "py_port: out of memory\n");
+    if (!(d.pools = start_python(&o, d.w, interactive)))
         return PY_PORT_EXIT_PROTOCOL;
-    }
-    int rc = serve(in, pools, w);
-    if (rc == -EPROTO) {
-        fprintf(stderr, "py_port: untrusted frame: length 0 or above %u bytes\n",
-                PY_PORT_MAX_FRAME);
-        return PY_PORT_EXIT_PROTOCOL;
-    }
-    if (rc < 0 && rc != -EPIPE) {
-        fprintf(stderr, "py_port: reading from Erlang failed: %s\n", strerror(-rc));
-        return PY_PORT_EXIT_PROTOCOL;
-    }
-    if (rc == -EPIPE)
-        fprintf(stderr, "py_port: end of input inside a frame\n");
+    int rc = o.repl     ? repl_run(repl, &d, in)
+             : o.replay ? repl_replay(repl, &d, o.replay)
+                        : serve(in, &d);
+    if ((rc = input_ended(rc, o.replay ? o.replay : o.repl ? "the terminal" : "Erlang")) >= 0)
+        return rc;
 
     pthread_t t;
     pthread_create(&t, NULL, watchdog, NULL);
-    if (pools_shutdown(pools, POOLS_SHUTDOWN_MS) == 0)
+    if (pools_shutdown(d.pools, POOLS_SHUTDOWN_MS) == 0)
         pyrun_finish();
-    writer_stop(w);
+    writer_stop(d.w);
     _exit(PY_PORT_EXIT_OK);
 }

@@ -29,6 +29,7 @@ struct job {
     struct envelope env;
     atomic_int answered; /* set by whoever sends the one reply */
     long seq;            /* numbers jobs, from 1, set by pools_submit() */
+    long long t_read_ns; /* when its frame was read, when tracing (trace.h) */
 };
 
 /* Frees the job and its frame. NULL-safe. */

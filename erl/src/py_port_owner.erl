@@ -165,7 +165,8 @@ terminate(_Reason, #state{port = Port}) ->
 %%% Internal
 %%% ==========================================================================
 
-%% Opens the port with the app env's python_path and port_env.
+%% Opens the port with the app env's python_path, port_env and the
+%% switches of docs/debugging.md (trace, record).
 open(Exe) ->
     Spin = case env(context_spin_us, undefined) of
                undefined -> [];
@@ -175,7 +176,16 @@ open(Exe) ->
                 undefined -> [];
                 Max -> ["--max-queue", integer_to_list(Max)]
             end,
-    Args = lists:append([["--path", Dir] || Dir <- env(python_path, [])]) ++ Spin ++ Queue,
+    Trace = case env(trace, false) of
+                true -> ["--trace"];
+                false -> []
+            end,
+    Record = case env(record, undefined) of
+                 undefined -> [];
+                 File -> ["--record", File]
+             end,
+    Args = lists:append([["--path", Dir] || Dir <- env(python_path, [])])
+        ++ Spin ++ Queue ++ Trace ++ Record,
     Options = [{packet, 4}, binary, exit_status, use_stdio,
                {args, Args}, {env, env(port_env, [])}],
     try

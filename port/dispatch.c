@@ -1,0 +1,196 @@
+/*
+ * dispatch: one request frame, decoded and routed (see dispatch.h).
+ *
+ * DESIGN: runs on the reader thread (the port's main thread, or the REPL's
+ * in --repl and --replay). Requests that need no Python are answered here;
+ * the rest become jobs on a pool's queue. When tracing, the job carries
+ * the time its frame was read, and the request is traced where it is
+ * answered: here, or after the context ran it (trace.c wraps the hook).
+ */
+#include "dispatch.h"
+
+#include "envelope.h"
+#include "protocol.h"
+#include "record.h"
+#include "trace.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void out_of_memory(void)
+{
+    fprintf(stderr, "py_port: out of memory\n");
+    exit(PY_PORT_EXIT_PROTOCOL);
+}
+
+void dispatch_send(struct writer *w, const struct job *job, dispatch_fill_fn fill, const void *arg)
+{
+    ei_x_buff x;
+    char *buf;
+    size_t len;
+    int rc = job ? envelope_reply_begin(&x, job->frame, job->env.reply_off, job->env.reply_len)
+                 : envelope_reply_begin(&x, NULL, 0, 0);
+    if (rc != 0 || fill(&x, arg) != 0)
+        out_of_memory();
+    envelope_reply_finish(&x, 0, &buf, &len);
+    writer_send(w, buf, len);
+}
+
+/* Answers job with {error, {Tag, Detail}}. */
+static void reply_error(struct writer *w, const struct job *job, const char *tag,
+                        const char *detail, int detail_is_atom)
+{
+    char *buf;
+    size_t len;
+    if (envelope_reply_error(job->frame, job->env.reply_off, job->env.reply_len, tag, detail,
+                             detail_is_atom, &buf, &len) != 0)
+        out_of_memory();
+    writer_send(w, buf, len);
+}
+
+struct ids {
+    const long *ids;
+    int n;
+};
+
+static int fill_ids(ei_x_buff *x, const void *arg)
+{
+    const struct ids *ids = arg;
+    int rc = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
+             ei_x_encode_list_header(x, ids->n);
+    for (int k = 0; k < ids->n && rc == 0; k++)
+        rc = ei_x_encode_long(x, ids->ids[k]);
+    return rc || ei_x_encode_empty_list(x);
+}
+
+static int fill_bad_size(ei_x_buff *x, const void *arg)
+{
+    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+           ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "bad_pool_size") ||
+           ei_x_encode_long(x, *(const long *)arg);
+}
+
+static int fill_ok(ei_x_buff *x, const void *arg)
+{
+    (void)arg;
+    return ei_x_encode_atom(x, "ok");
+}
+
+/* {start_pool, ReplyTo, Pool, Size} -> {ok, [CtxId]} | {error, ...} */
+static void start_pool(struct pools *pools, struct writer *w, const struct job *job)
+{
+    static long ids[PY_PORT_MAX_POOL_SIZE];
+    int n = pools_start(pools, job->env.pool, job->env.size, ids);
+    if (n == -EINVAL)
+        dispatch_send(w, job, fill_bad_size, &job->env.size);
+    else if (n < 0)
+        reply_error(w, job, "start_pool_failed", strerror(-n), 0);
+    else
+        dispatch_send(w, job, fill_ids, &(struct ids){ids, n});
+}
+
+struct stopped {
+    struct writer *w;
+    const char *pool;
+};
+
+/* pool_answer_fn: {error, {pool_stopped, Pool}} to a job of a stopped pool. */
+static void answer_pool_stopped(void *arg, struct job *job)
+{
+    const struct stopped *st = arg;
+    reply_error(st->w, job, "pool_stopped", st->pool, 1);
+}
+
+/* {stop_pool, ReplyTo, Pool} -> ok | {error, {pool_not_started, Pool}} */
+static void stop_pool(struct pools *pools, struct writer *w, const struct job *job)
+{
+    struct stopped st = {w, job->env.pool};
+    if (pools_stop(pools, job->env.pool, answer_pool_stopped, &st) != 0)
+        reply_error(w, job, "pool_not_started", job->env.pool, 1);
+    else
+        dispatch_send(w, job, fill_ok, NULL);
+}
+
+/* Whether job's ReplyTo is the key of the cancel request `arg`. */
+static int same_reply_to(const struct job *job, const void *arg)
+{
+    const struct job *cancel = arg;
+    return job->env.reply_len == cancel->env.key_len &&
+           memcmp(job->frame + job->env.reply_off, cancel->frame + cancel->env.key_off,
+                  (size_t)cancel->env.key_len) == 0;
+}
+
+/* Whether job's ReplyTo is {_, Pid} with the pid of the cancel_caller
+ * request `arg` (the bytes of a term do not depend on where it is). */
+static int from_caller(const struct job *job, const void *arg)
+{
+    const struct job *cancel = arg;
+    const unsigned char *r = (const unsigned char *)job->frame + job->env.reply_off;
+    int n = cancel->env.key_len;
+    return job->env.reply_len > n + 2 && r[0] == ERL_SMALL_TUPLE_EXT && r[1] == 2 &&
+           memcmp(r + job->env.reply_len - n, cancel->frame + cancel->env.key_off, (size_t)n) == 0;
+}
+
+static int fill_count(ei_x_buff *x, const void *arg)
+{
+    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
+           ei_x_encode_long(x, *(const int *)arg);
+}
+
+/* {cancel, ReplyTo, Key} | {cancel_caller, ReplyTo, Pid} -> {ok, Count} */
+static void cancel(struct pools *pools, struct writer *w, const struct job *job)
+{
+    int n = pools_cancel(pools, job->env.op == ENVELOPE_CANCEL ? same_reply_to : from_caller, job);
+    dispatch_send(w, job, fill_count, &n);
+}
+
+/* Copies the frame to the recording, if any; stops recording on failure. */
+static void record(struct dispatch *d, const char *frame, size_t len)
+{
+    int rc = record_frame(d->record, frame, len);
+    if (rc != 0) {
+        fprintf(stderr, "py_port: recording stopped: %s\n", strerror(-rc));
+        d->record = -1;
+    }
+}
+
+void dispatch_frame(struct dispatch *d, char *frame, size_t len)
+{
+    struct writer *w = d->w;
+    if (d->record >= 0)
+        record(d, frame, len);
+    struct job *job = calloc(1, sizeof(*job));
+    if (!job)
+        out_of_memory();
+    job->frame = frame;
+    job->len = len;
+    if (d->trace)
+        job->t_read_ns = trace_now_ns();
+    int rc = envelope_decode(frame, len, &job->env);
+    if (rc < 0) {
+        fprintf(stderr, "py_port: untrusted frame of %zu bytes: %s\n", len, job->env.error);
+        exit(PY_PORT_EXIT_PROTOCOL);
+    }
+    if (rc > 0) {
+        reply_error(w, job, "bad_request", job->env.error, 0);
+    } else if (job->env.op == ENVELOPE_START_POOL) {
+        start_pool(d->pools, w, job);
+    } else if (job->env.op == ENVELOPE_STOP_POOL) {
+        stop_pool(d->pools, w, job);
+    } else if (job->env.op == ENVELOPE_CANCEL || job->env.op == ENVELOPE_CANCEL_CALLER) {
+        cancel(d->pools, w, job);
+    } else if ((rc = pools_submit(d->pools, job)) == 0) {
+        return; /* the pool owns the job now; trace.c traces it once run */
+    } else if (rc == -EBUSY) {
+        reply_error(w, job, "overloaded", job->env.ctx_id >= 0 ? "context" : job->env.pool, 1);
+    } else if (job->env.ctx_id >= 0) {
+        reply_error(w, job, "bad_request", "no context with this id", 0);
+    } else {
+        reply_error(w, job, "pool_not_started", job->env.pool, 1);
+    }
+    if (d->trace)
+        trace_job(job, rc > 0 ? "reader, bad_request" : "reader");
+    job_free(job);
+}
