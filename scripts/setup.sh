@@ -3,12 +3,14 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
-# clang and libclang-rt-dev (libFuzzer, the sanitizer runtimes): the fuzz
-# targets that `make test` runs briefly (tests/fuzz).
+# python3: CMake finds the interpreter beside libpython. clang and
+# libclang-rt-dev (libFuzzer, the sanitizer runtimes): the fuzz targets that
+# `make test` runs briefly (tests/fuzz). procps: pgrep, for the crash tests.
 packages=(
   erlang-nox erlang-dev erlang-eunit erlang-common-test rebar3
-  cmake make gcc pkg-config check libpython3-dev
+  cmake make gcc pkg-config check python3 libpython3-dev
   clang libclang-rt-dev
+  procps
 )
 
 missing=()
