@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "convert_internal.h"
+#include "envelope.h"
 #include "erlmod.h"
 #include "objref.h"
 
@@ -80,35 +81,8 @@ static int need(const struct src *s, int idx, long long n)
  * sign byte, the whole payload of a number. */
 static int fixed_size(int tag)
 {
-    switch (tag) {
-    case ERL_SMALL_INTEGER_EXT:
-    case ERL_SMALL_ATOM_EXT:
-    case ERL_SMALL_ATOM_UTF8_EXT:
-    case ERL_SMALL_TUPLE_EXT:
-        return 1;
-    case ERL_ATOM_EXT:
-    case ERL_ATOM_UTF8_EXT:
-    case ERL_STRING_EXT:
-    case ERL_SMALL_BIG_EXT:
-    case ERL_NEW_REFERENCE_EXT:
-    case ERL_NEWER_REFERENCE_EXT:
-        return 2;
-    case ERL_INTEGER_EXT:
-    case ERL_LARGE_TUPLE_EXT:
-    case ERL_LIST_EXT:
-    case ERL_BINARY_EXT:
-    case ERL_MAP_EXT:
-        return 4;
-    case ERL_BIT_BINARY_EXT:
-    case ERL_LARGE_BIG_EXT:
-        return 5;
-    case NEW_FLOAT_EXT:
-        return 8;
-    case ERL_FLOAT_EXT:
-        return 31;
-    default:
-        return 0;
-    }
+    size_t head = envelope_head_size(tag); /* the tag byte included */
+    return head > 0 ? (int)head - 1 : 0;
 }
 
 /* The tag at buf[idx], its fixed bytes known readable; or -1. */

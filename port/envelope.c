@@ -54,7 +54,7 @@ static int refuse(struct envelope *env, int rc, const char *fmt, ...)
 /* Skipping terms within bounds: envelope_skip_term(). */
 
 /* The bytes of a term's tag and fixed header; 0 for an unknown tag. */
-static size_t head_size(int tag)
+size_t envelope_head_size(int tag)
 {
     switch (tag) {
     case ERL_NIL_EXT:
@@ -126,7 +126,7 @@ static int skip_n(const unsigned char *p, size_t len, size_t *at, unsigned long 
 static int skip(const unsigned char *p, size_t len, size_t *at, int depth)
 {
     const unsigned char *t = p + *at;
-    size_t head = *at < len ? head_size(t[0]) : 0;
+    size_t head = *at < len ? envelope_head_size(t[0]) : 0;
     unsigned long long terms = 0, tail = 0;
     if (head == 0 || head > len - *at || depth > ENVELOPE_MAX_DEPTH)
         return -1;

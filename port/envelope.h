@@ -58,6 +58,11 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env);
  */
 int envelope_skip_term(const char *frame, size_t len, int *index);
 
+/* Bytes of a term's tag and fixed header (the tag byte, and lengths,
+ * counts or fixed fields that follow it), or 0 for a tag this layer does
+ * not know. Shared by every bounded decoder of the port. */
+size_t envelope_head_size(int tag);
+
 /*
  * Starts a reply to the request whose ReplyTo is frame[reply_off,
  * reply_off + reply_len): room for the lengths, the header, the payload's

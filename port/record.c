@@ -6,6 +6,8 @@
  */
 #include "record.h"
 
+#include "writer.h"
+
 #include "frame.h"
 
 #include <errno.h>
@@ -25,24 +27,5 @@ int record_frame(int fd, const char *frame, size_t len)
     char prefix[4];
     frame_put_length(prefix, (uint32_t)len);
     struct iovec iov[2] = {{prefix, sizeof(prefix)}, {(void *)frame, len}};
-    int n = 2;
-    struct iovec *v = iov;
-    while (n > 0) {
-        ssize_t put = writev(fd, v, n);
-        if (put < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        while (n > 0 && (size_t)put >= v->iov_len) {
-            put -= (ssize_t)v->iov_len;
-            v++;
-            n--;
-        }
-        if (n > 0) {
-            v->iov_base = (char *)v->iov_base + put;
-            v->iov_len -= (size_t)put;
-        }
-    }
-    return 0;
+    return writer_write_all(fd, iov, 2);
 }

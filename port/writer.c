@@ -44,7 +44,7 @@ struct writer {
 };
 
 /* Writes iov[0..n) completely, following partial writes. 0 or -errno. */
-static int write_all(int fd, struct iovec *iov, int n)
+int writer_write_all(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
         ssize_t put = writev(fd, iov, n);
@@ -81,7 +81,7 @@ static void write_list(struct writer *w, struct out_frame *f)
         int n = 0;
         for (; f && n < BATCH; f = f->next)
             iov[n++] = (struct iovec){.iov_base = f->buf, .iov_len = f->len};
-        int rc = write_all(w->fd, iov, n);
+        int rc = writer_write_all(w->fd, iov, n);
         if (rc < 0)
             fail(rc);
         while (batch != f) {
@@ -138,7 +138,7 @@ struct writer *writer_start(int fd)
  * gives the flag up. */
 static void write_direct(struct writer *w, struct iovec *iov, int n)
 {
-    int rc = write_all(w->fd, iov, n);
+    int rc = writer_write_all(w->fd, iov, n);
     if (rc < 0)
         fail(rc);
     pthread_mutex_lock(&w->mu);
@@ -188,7 +188,7 @@ void writer_send_iov(struct writer *w, struct iovec *iov, int n)
     w->writing = 1;
     pthread_mutex_unlock(&w->mu);
     while (n > IOV_MAX_BATCH) { /* one frame, in pieces of IOV_MAX_BATCH */
-        int rc = write_all(w->fd, iov, IOV_MAX_BATCH);
+        int rc = writer_write_all(w->fd, iov, IOV_MAX_BATCH);
         if (rc < 0)
             fail(rc);
         iov += IOV_MAX_BATCH;

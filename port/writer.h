@@ -36,6 +36,11 @@ int writer_send(struct writer *w, char *buf, size_t len);
  */
 void writer_send_iov(struct writer *w, struct iovec *iov, int n);
 
+/* Writes iov[0, n) completely to fd, following partial writes and EINTR,
+ * from the calling thread. 0 or -errno. For descriptors other than the
+ * protocol's (which only a writer writes). */
+int writer_write_all(int fd, struct iovec *iov, int n);
+
 /* Writes what is queued, stops the thread and frees w. NULL-safe. */
 void writer_stop(struct writer *w);
 
