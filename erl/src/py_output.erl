@@ -5,10 +5,11 @@
 %% (docs/protocol.md); the port owner forwards them undecoded, so a flood
 %% of output costs the request path nothing. Each line is logged with
 %% `logger' in the domain `[python]': stdout at `info', stderr at
-%% `warning', with the stream in the metadata. When more than
-%% ?MAX_BACKLOG batches wait in the mailbox, batches are counted and
-%% dropped, and the count is logged once the backlog is gone: output never
-%% grows the node's memory without bound.
+%% `warning', with the stream in the metadata. Nothing is dropped while
+%% this process holds less than ?MAX_BACKLOG_BYTES (its mailbox included);
+%% beyond that, batches are counted and dropped, and the count is logged
+%% once the backlog is gone: output never grows the node's memory without
+%% bound.
 -module(py_output).
 -behaviour(gen_server).
 
@@ -23,7 +24,7 @@
 -export([handle_cast/2]).
 -export([handle_info/2]).
 
--define(MAX_BACKLOG, 1000).
+-define(MAX_BACKLOG_BYTES, 64 * 1024 * 1024).
 
 %%% ==========================================================================
 %%% API
@@ -53,16 +54,16 @@ handle_cast(_Request, State) ->
 %% @private
 %% A batch of lines from the port (the payload of an output event).
 handle_info({py_output, Payload}, #{dropped := Dropped} = State) ->
-    {message_queue_len, Backlog} = process_info(self(), message_queue_len),
-    case {Backlog > ?MAX_BACKLOG, Dropped} of
+    {memory, Backlog} = process_info(self(), memory),
+    case {Backlog > ?MAX_BACKLOG_BYTES, Dropped} of
         {true, _} ->
             {noreply, State#{dropped := Dropped + 1}};
         {false, 0} ->
             log(binary_to_term(Payload)),
             {noreply, State};
         {false, _} ->
-            ?LOG_WARNING("py_output: ~b batches of Python output dropped (backlog above ~b)",
-                         [Dropped, ?MAX_BACKLOG], #{domain => [python]}),
+            ?LOG_WARNING("py_output: ~b batches of Python output dropped (backlog above ~b bytes)",
+                         [Dropped, ?MAX_BACKLOG_BYTES], #{domain => [python]}),
             log(binary_to_term(Payload)),
             {noreply, State#{dropped := 0}}
     end;

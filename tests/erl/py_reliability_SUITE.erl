@@ -200,9 +200,8 @@ output_flood_does_not_disturb_calls(_Config) ->
         ct:log("~b calls during the flood, slowest ~b us", [length(Latencies), Max]),
         true = length(Latencies) >= 10,
         true = Max < 1000000,
-        Lines = count_lines(0),
-        ct:log("~b of 100000 lines logged", [Lines]),
-        true = Lines > 0
+        %% 10 MB stays under py_output's backlog bound: no line is lost.
+        100000 = count_lines(0)
     after
         remove_log_handler()
     end.
