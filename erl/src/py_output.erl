@@ -54,8 +54,7 @@ handle_cast(_Request, State) ->
 %% @private
 %% A batch of lines from the port (the payload of an output event).
 handle_info({py_output, Payload}, #{dropped := Dropped} = State) ->
-    {memory, Backlog} = process_info(self(), memory),
-    case {Backlog > ?MAX_BACKLOG_BYTES, Dropped} of
+    case {over_backlog(), Dropped} of
         {true, _} ->
             {noreply, State#{dropped := Dropped + 1}};
         {false, 0} ->
@@ -74,6 +73,13 @@ handle_info(_Info, State) ->
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
+
+%% Whether this process holds more than ?MAX_BACKLOG_BYTES. Its memory
+%% (which walks the mailbox) is read only once the mailbox is long.
+over_backlog() ->
+    {message_queue_len, Waiting} = process_info(self(), message_queue_len),
+    Waiting > 1000 andalso
+        element(2, process_info(self(), memory)) > ?MAX_BACKLOG_BYTES.
 
 log({output, Stream, Lines}) ->
     Level = case Stream of
