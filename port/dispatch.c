@@ -13,11 +13,13 @@
 #include "protocol.h"
 #include "record.h"
 #include "trace.h"
+#include "version.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void out_of_memory(void)
 {
@@ -142,11 +144,73 @@ static int fill_count(ei_x_buff *x, const void *arg)
 /* {cancel, ReplyTo, Key} | {cancel_caller, ReplyTo, Pid} -> {ok, Count} */
 static void cancel(struct pools *pools, struct writer *w, const struct job *job)
 {
-    int n = pools_cancel(pools, job->env.op == ENVELOPE_CANCEL ? same_reply_to : from_caller, job);
+    int n = job->env.op == ENVELOPE_CANCEL
+                ? pools_cancel(pools, same_reply_to, job, POOL_CANCEL_TIMEOUT)
+                : pools_cancel(pools, from_caller, job, POOL_CANCEL_CALLER_EXIT);
     dispatch_send(w, job, fill_count, &n);
 }
 
 /* Copies the frame to the recording, if any; stops recording on failure. */
+/* Resident memory of this process in bytes, or -1. */
+static long long rss_bytes(void)
+{
+    long long pages = -1, resident = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%lld %lld", &pages, &resident) != 2)
+        resident = -1;
+    if (f)
+        fclose(f);
+    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+}
+
+struct stats {
+    const struct dispatch *d;
+    struct pool_stats *pools;
+    int n;
+};
+
+static int fill_pool_stats(ei_x_buff *x, const struct pool_stats *st)
+{
+    return ei_x_encode_atom(x, st->name) || ei_x_encode_map_header(x, 9) ||
+           ei_x_encode_atom(x, "size") || ei_x_encode_long(x, st->size) ||
+           ei_x_encode_atom(x, "busy") || ei_x_encode_long(x, st->busy) ||
+           ei_x_encode_atom(x, "queued") || ei_x_encode_long(x, st->queued) ||
+           ei_x_encode_atom(x, "completed") || ei_x_encode_ulonglong(x, st->completed) ||
+           ei_x_encode_atom(x, "errors") || ei_x_encode_ulonglong(x, st->errors) ||
+           ei_x_encode_atom(x, "timeouts") || ei_x_encode_ulonglong(x, st->timeouts) ||
+           ei_x_encode_atom(x, "cancelled") || ei_x_encode_ulonglong(x, st->cancelled) ||
+           ei_x_encode_atom(x, "p50_us") || ei_x_encode_longlong(x, st->p50_us) ||
+           ei_x_encode_atom(x, "p99_us") || ei_x_encode_longlong(x, st->p99_us);
+}
+
+/* {ok, #{pools => #{Pool => #{...}}, os_pid, memory, uptime_ms,
+ * python_version, version}} */
+static int fill_stats(ei_x_buff *x, const void *arg)
+{
+    const struct stats *s = arg;
+    const char *py = s->d->python_version ? s->d->python_version : "";
+    int rc = ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ok") ||
+             ei_x_encode_map_header(x, 6) || ei_x_encode_atom(x, "pools") ||
+             ei_x_encode_map_header(x, s->n);
+    for (int k = 0; k < s->n && rc == 0; k++)
+        rc = fill_pool_stats(x, &s->pools[k]);
+    return rc || ei_x_encode_atom(x, "os_pid") || ei_x_encode_long(x, (long)getpid()) ||
+           ei_x_encode_atom(x, "memory") || ei_x_encode_longlong(x, rss_bytes()) ||
+           ei_x_encode_atom(x, "uptime_ms") ||
+           ei_x_encode_longlong(x, (trace_now_ns() - s->d->started_ns) / 1000000) ||
+           ei_x_encode_atom(x, "python_version") || ei_x_encode_binary(x, py, (long)strlen(py)) ||
+           ei_x_encode_atom(x, "version") ||
+           ei_x_encode_binary(x, PY_PORT_VERSION, (long)strlen(PY_PORT_VERSION));
+}
+
+/* {stats, ReplyTo} -> {ok, Stats} */
+static void stats(const struct dispatch *d, const struct job *job)
+{
+    static struct pool_stats pools[256];
+    struct stats s = {d, pools, pools_stats(d->pools, pools, 256)};
+    dispatch_send(d->w, job, fill_stats, &s);
+}
+
 static void record(struct dispatch *d, const char *frame, size_t len)
 {
     int rc = record_frame(d->record, frame, len);
@@ -181,6 +245,8 @@ void dispatch_frame(struct dispatch *d, char *frame, size_t len)
         stop_pool(d->pools, w, job);
     } else if (job->env.op == ENVELOPE_CANCEL || job->env.op == ENVELOPE_CANCEL_CALLER) {
         cancel(d->pools, w, job);
+    } else if (job->env.op == ENVELOPE_STATS) {
+        stats(d, job);
     } else if ((rc = pools_submit(d->pools, job)) == 0) {
         return; /* the pool owns the job now; trace.c traces it once run */
     } else if (rc == -EBUSY) {

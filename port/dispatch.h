@@ -20,8 +20,10 @@
 struct dispatch {
     struct pools *pools;
     struct writer *w;
-    int trace;  /* log each request to stderr (trace.h); 0: no cost */
-    int record; /* descriptor frames are recorded to (record.h), or -1 */
+    int trace;                  /* log each request to stderr (trace.h); 0: no cost */
+    int record;                 /* descriptor frames are recorded to (record.h), or -1 */
+    const char *python_version; /* for stats; NULL: unknown */
+    long long started_ns;       /* CLOCK_MONOTONIC at start, for stats */
 };
 
 /*

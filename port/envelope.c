@@ -36,8 +36,17 @@ static const struct op_spec OPS[] = {
     {"cancel_caller", ENVELOPE_CANCEL_CALLER, 3},
     {"start_pool", ENVELOPE_START_POOL, 4},
     {"stop_pool", ENVELOPE_STOP_POOL, 3},
+    {"stats", ENVELOPE_STATS, 2},
 };
 // clang-format on
+
+const char *envelope_op_name(enum envelope_op op)
+{
+    for (size_t k = 0; k < sizeof(OPS) / sizeof(OPS[0]); k++)
+        if (OPS[k].op == op)
+            return OPS[k].name;
+    return "?";
+}
 
 static int refuse(struct envelope *env, int rc, const char *fmt, ...)
 {
@@ -295,7 +304,7 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
     const struct op_spec *spec = find_op(frame, op_off);
     if (!spec)
         return BAD("unknown request: the first element must be call, eval, exec, release, "
-                   "cancel, cancel_caller, start_pool or stop_pool");
+                   "cancel, cancel_caller, start_pool, stop_pool or stats");
     env->op = spec->op;
     if (arity != spec->arity)
         return BAD("%s takes a tuple of %d elements, not %d", spec->name, spec->arity, arity);
@@ -304,6 +313,8 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
         rc = decode_pool_op(frame, len, &i, env);
     else if (spec->op == ENVELOPE_CANCEL || spec->op == ENVELOPE_CANCEL_CALLER)
         rc = decode_key(frame, len, &i, env);
+    else if (spec->op == ENVELOPE_STATS)
+        rc = 0; /* {stats, ReplyTo}: nothing more */
     else
         rc = decode_target(frame, len, &i, env);
     env->body_off = i;

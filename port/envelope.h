@@ -22,6 +22,7 @@ enum envelope_op {
     ENVELOPE_RELEASE,
     ENVELOPE_CANCEL,
     ENVELOPE_CANCEL_CALLER,
+    ENVELOPE_STATS,
 };
 
 struct envelope {
@@ -34,6 +35,9 @@ struct envelope {
     int key_off, key_len;       /* cancel: the ReplyTo to cancel; cancel_caller: its pid */
     char error[160];            /* why a request was refused */
 };
+
+/* The request's name on the wire ("call", "eval", ...). */
+const char *envelope_op_name(enum envelope_op op);
 
 /*
  * Decodes the envelope of frame[0, len). Returns 0 for a well-formed

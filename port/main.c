@@ -123,10 +123,11 @@ static int fill_ready(ei_x_buff *x, const void *arg)
     (void)arg;
     const char *v = pyrun_python_version();
     return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ready") ||
-           ei_x_encode_map_header(x, 3) || ei_x_encode_atom(x, "python_version") ||
+           ei_x_encode_map_header(x, 4) || ei_x_encode_atom(x, "python_version") ||
            ei_x_encode_binary(x, v, (long)strlen(v)) || ei_x_encode_atom(x, "os_pid") ||
            ei_x_encode_long(x, (long)getpid()) || ei_x_encode_atom(x, "protocol") ||
-           ei_x_encode_long(x, PY_PORT_PROTOCOL_VERSION);
+           ei_x_encode_long(x, PY_PORT_PROTOCOL_VERSION) || ei_x_encode_atom(x, "version") ||
+           ei_x_encode_binary(x, PY_PORT_VERSION, (long)strlen(PY_PORT_VERSION));
 }
 
 static int fill_start_failed(ei_x_buff *x, const void *arg)
@@ -282,7 +283,7 @@ int main(int argc, char **argv)
         o.monitor = o.forward = 0;
     if (o.monitor && monitor_start() < 0)
         perror("py_port: running without a monitor: fork failed");
-    struct dispatch d = {NULL, NULL, o.trace, -1};
+    struct dispatch d = {NULL, NULL, o.trace, -1, NULL, trace_now_ns()};
     if (o.record && (d.record = record_open(o.record)) < 0) {
         fprintf(stderr, "py_port: cannot record to %s: %s\n", o.record, strerror(-d.record));
         return 64;
@@ -305,6 +306,7 @@ int main(int argc, char **argv)
     }
     if (!(d.pools = start_python(&o, d.w, interactive)))
         return PY_PORT_EXIT_PROTOCOL;
+    d.python_version = pyrun_python_version();
     int rc = o.repl     ? repl_run(repl, &d, in)
              : o.replay ? repl_replay(repl, &d, o.replay)
                         : serve(in, &d);

@@ -14,6 +14,7 @@
  */
 #include "pool.h"
 
+#include "latency.h"
 #include "protocol.h"
 
 #include <errno.h>
@@ -52,6 +53,9 @@ struct pool {
     int stopping;
     long size;
     struct context *contexts;
+    /* What it has done, under mu (pools_stats()). */
+    unsigned long long completed, errors, timeouts, cancelled;
+    struct latency latency;
 };
 
 struct pools {
@@ -195,6 +199,13 @@ static struct job *next_job(struct context *c)
     }
 }
 
+static long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
 static void *context_main(void *arg)
 {
     struct context *c = arg;
@@ -207,9 +218,13 @@ static void *context_main(void *arg)
     struct job *job;
     while ((c->current = job = next_job(c)) != NULL) {
         pthread_mutex_unlock(&pl->mu);
-        p->hooks.run(p->hooks.arg, state, job);
+        int raised = p->hooks.run(p->hooks.arg, state, job);
+        long long done_ns = now_ns();
         pthread_mutex_lock(&pl->mu);
         c->current = NULL;
+        pl->completed++;
+        pl->errors += raised != 0;
+        latency_add(&pl->latency, (done_ns - job->t_submit_ns) / 1000);
         pthread_mutex_unlock(&pl->mu);
         job_free(job);
         pthread_mutex_lock(&pl->mu);
@@ -384,6 +399,7 @@ int pools_submit(struct pools *p, struct job *job)
     struct context *c = NULL;
     struct pool *pl = NULL;
     job->seq = ++p->next_seq;
+    job->t_submit_ns = now_ns();
     if (p->stopping)
         rc = -ESHUTDOWN;
     else if (job->env.ctx_id >= 0)
@@ -441,7 +457,8 @@ static int node_matches(const struct queue_node *n, const void *arg)
 }
 
 /* Cancels the matching jobs of one pool. pool.mu held. */
-static int cancel_in(struct pools *p, struct pool *pl, const struct matcher *m)
+static int cancel_in(struct pools *p, struct pool *pl, const struct matcher *m,
+                     enum pool_cancel_why why)
 {
     int n = 0;
     struct queue_node *gone = queue_remove_if(&pl->queue, node_matches, m);
@@ -462,18 +479,54 @@ static int cancel_in(struct pools *p, struct pool *pl, const struct matcher *m)
     for (struct queue_node *g = gone; g; g = g->next)
         n++;
     free_all(gone);
+    if (why == POOL_CANCEL_TIMEOUT)
+        pl->timeouts += (unsigned long long)n;
+    else
+        pl->cancelled += (unsigned long long)n;
     return n;
 }
 
 int pools_cancel(struct pools *p, int (*match)(const struct job *job, const void *arg),
-                 const void *arg)
+                 const void *arg, enum pool_cancel_why why)
 {
     struct matcher m = {match, arg};
     int n = 0;
     pthread_mutex_lock(&p->mu);
     for (struct pool *pl = p->list; pl; pl = pl->next) {
         pthread_mutex_lock(&pl->mu);
-        n += cancel_in(p, pl, &m);
+        n += cancel_in(p, pl, &m, why);
+        pthread_mutex_unlock(&pl->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+/* One pool's stats. pool.mu held. */
+static void stats_of(const struct pool *pl, struct pool_stats *st)
+{
+    snprintf(st->name, sizeof(st->name), "%s", pl->name);
+    st->size = pl->size;
+    st->busy = 0;
+    st->queued = (long)pl->queue.len;
+    for (long k = 0; k < pl->size; k++) {
+        st->busy += pl->contexts[k].current != NULL;
+        st->queued += (long)pl->contexts[k].own.len;
+    }
+    st->completed = pl->completed;
+    st->errors = pl->errors;
+    st->timeouts = pl->timeouts;
+    st->cancelled = pl->cancelled;
+    st->p50_us = latency_percentile(&pl->latency, 0.50);
+    st->p99_us = latency_percentile(&pl->latency, 0.99);
+}
+
+int pools_stats(struct pools *p, struct pool_stats *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&p->mu);
+    for (struct pool *pl = p->list; pl && n < max; pl = pl->next, n++) {
+        pthread_mutex_lock(&pl->mu);
+        stats_of(pl, &out[n]);
         pthread_mutex_unlock(&pl->mu);
     }
     pthread_mutex_unlock(&p->mu);

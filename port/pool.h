@@ -27,9 +27,10 @@ struct job {
     char *frame;            /* malloc'd; owned by the job */
     size_t len;
     struct envelope env;
-    atomic_int answered; /* set by whoever sends the one reply */
-    long seq;            /* numbers jobs, from 1, set by pools_submit() */
-    long long t_read_ns; /* when its frame was read, when tracing (trace.h) */
+    atomic_int answered;   /* set by whoever sends the one reply */
+    long seq;              /* numbers jobs, from 1, set by pools_submit() */
+    long long t_read_ns;   /* when its frame was read, when tracing (trace.h) */
+    long long t_submit_ns; /* when pools_submit() queued it */
 };
 
 /* Frees the job and its frame. NULL-safe. */
@@ -52,7 +53,7 @@ struct pool_hooks {
     void *(*ctx_start)(void *arg, long ctx_id);
     /* Runs one job on the context's thread. The pool frees the job after;
      * the hook answers it only if job_claim_answer() says so. */
-    void (*run)(void *arg, void *ctx_state, struct job *job);
+    int (*run)(void *arg, void *ctx_state, struct job *job); /* 0, or 1: it raised */
     /* On the context's thread after its last job. */
     void (*ctx_stop)(void *arg, void *ctx_state);
     /* From any thread, pool locks held: stop job number seq, which the
@@ -96,6 +97,8 @@ int pools_submit(struct pools *p, struct job *job);
  */
 int pools_stop(struct pools *p, const char *name, pool_answer_fn answer, void *arg);
 
+enum pool_cancel_why { POOL_CANCEL_TIMEOUT, POOL_CANCEL_CALLER_EXIT };
+
 /*
  * Cancels every job that match() accepts: a queued job is removed and
  * freed without an answer; a running job is claimed (its reply will be
@@ -103,7 +106,21 @@ int pools_stop(struct pools *p, const char *name, pool_answer_fn answer, void *a
  * jobs cancelled. match runs with pool locks held.
  */
 int pools_cancel(struct pools *p, int (*match)(const struct job *job, const void *arg),
-                 const void *arg);
+                 const void *arg, enum pool_cancel_why why);
+
+/* What a pool has done since it started (pools_stats()). */
+struct pool_stats {
+    char name[MAXATOMLEN_UTF8];
+    long size, busy, queued;
+    unsigned long long completed; /* requests a context ran to their end */
+    unsigned long long errors;    /* ... of which raised (cancelled ones too) */
+    unsigned long long timeouts;  /* requests cancelled: their caller timed out */
+    unsigned long long cancelled; /* requests cancelled: their caller exited */
+    long long p50_us, p99_us;     /* from queued to done; -1 before any */
+};
+
+/* Fills out[0, max) with the running pools' stats; returns how many. */
+int pools_stats(struct pools *p, struct pool_stats *out, int max);
 
 /*
  * Stops every pool: queued jobs are freed unrun, contexts finish the job in

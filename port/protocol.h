@@ -12,6 +12,7 @@
  *   {start_pool, ReplyTo, Pool, Size}
  *   {stop_pool,  ReplyTo, Pool}
  *   {release,    ReplyTo, Target, Nonce, [Id]}
+ *   {stats,      ReplyTo}   -> {ok, #{pools => #{Pool => #{...}}, os_pid, memory, ...}}
  *   Target = Pool :: atom() | {context, CtxId :: non_neg_integer()}
  *
  * Envelope = version byte, tuple header, Op, ReplyTo (and Target). A frame
@@ -35,6 +36,11 @@
  * Events (HdrLen = 0), for the port owner:
  *   {ready, #{python_version => Bin, os_pid => Int, protocol => 1}}
  *   {start_failed, Message}   then exit PY_PORT_EXIT_PYTHON
+ *
+ * Events with Hdr = term_to_binary(py_output), for the process py_output:
+ *   {output, stdout | stderr, [Line :: binary()]}        (output.h)
+ *   {log, Levelno, Name, Module, Line, Message}          (pylog.h)
+ *     integers Levelno and Line, UTF-8 binaries Name, Module and Message
  */
 #ifndef PY_PORT_PROTOCOL_H
 #define PY_PORT_PROTOCOL_H

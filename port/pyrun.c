@@ -18,6 +18,7 @@
 #include "erlmod.h"
 #include "objref.h"
 #include "protocol.h"
+#include "pylog.h"
 #include "writer.h"
 
 #include <limits.h>
@@ -183,6 +184,10 @@ int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_
     }
     if (stderr_fd >= 0 && rebind_stderr(stderr_fd, err, errlen) != 0)
         return -1;
+    if (stderr_fd >= 0 && pylog_setup() != 0) { /* logging goes where output goes */
+        describe_exception("cannot forward Python's logging", err, errlen);
+        return -1;
+    }
     snprintf(python_version, sizeof(python_version), "%s", Py_GetVersion());
     python_version[strcspn(python_version, " ")] = '\0';
     main_ts = PyEval_SaveThread();
@@ -202,8 +207,8 @@ int pyrun_finish(void)
 
 void *pyrun_ctx_start(void *arg, long ctx_id)
 {
-    (void)arg;
     (void)ctx_id;
+    pylog_use_writer(arg); /* the hooks' arg is the writer */
     struct context *c = calloc(1, sizeof(*c));
     if (c && !(c->target.ts = PyThreadState_New(main_ts->interp))) {
         free(c);
@@ -622,7 +627,7 @@ static void send_reply(struct writer *w, struct job *job, struct reply *r)
     }
 }
 
-void pyrun_run(void *arg, void *ctx_state, struct job *job)
+int pyrun_run(void *arg, void *ctx_state, struct job *job)
 {
     struct writer *w = arg;
     struct reply r = {.parts = {0}};
@@ -672,4 +677,5 @@ void pyrun_run(void *arg, void *ctx_state, struct job *job)
         convert_parts_release(&r.parts);
         PyEval_SaveThread();
     }
+    return rc != 0;
 }

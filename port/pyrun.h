@@ -18,7 +18,8 @@
  * Starts CPython through PyConfig: environment honoured, `paths` put in
  * front of sys.path, stdio unbuffered, the `erlang` module built in, the
  * site module imported (its failure reported, not printed away), and
- * sys.stderr on stderr_fd when it is not -1. Returns 0
+ * sys.stderr on stderr_fd when it is not -1, and then Python's logging
+ * forwarded to Erlang too (pylog.h). Returns 0
  * with the GIL released, or -1 with Python's reason in err.
  */
 int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_t errlen);
@@ -28,7 +29,7 @@ const char *pyrun_python_version(void);
 
 /* Pool hooks; arg is the struct writer * replies go to. */
 void *pyrun_ctx_start(void *arg, long ctx_id);
-void pyrun_run(void *arg, void *ctx_state, struct job *job);
+int pyrun_run(void *arg, void *ctx_state, struct job *job); /* 1 if it raised */
 void pyrun_ctx_stop(void *arg, void *ctx_state);
 void pyrun_interrupt(void *arg, void *ctx_state, long seq);
 

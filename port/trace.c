@@ -30,29 +30,6 @@ int trace_from_env(void)
     return v && strcmp(v, "1") == 0;
 }
 
-static const char *op_name(enum envelope_op op)
-{
-    switch (op) {
-    case ENVELOPE_CALL:
-        return "call";
-    case ENVELOPE_EVAL:
-        return "eval";
-    case ENVELOPE_EXEC:
-        return "exec";
-    case ENVELOPE_START_POOL:
-        return "start_pool";
-    case ENVELOPE_STOP_POOL:
-        return "stop_pool";
-    case ENVELOPE_RELEASE:
-        return "release";
-    case ENVELOPE_CANCEL:
-        return "cancel";
-    case ENVELOPE_CANCEL_CALLER:
-        return "cancel_caller";
-    }
-    return "?";
-}
-
 void trace_job(const struct job *job, const char *how)
 {
     long long us = (trace_now_ns() - job->t_read_ns) / 1000;
@@ -69,15 +46,16 @@ void trace_job(const struct job *job, const char *how)
     fprintf(stderr,
             "py_port trace: %s reply_to=%s target=%s frame=%zuB body=%zuB "
             "read_to_reply=%lld.%03lldms by=%s\n",
-            op_name(job->env.op), reply_to ? reply_to : "?", target, job->len, body, us / 1000,
-            us % 1000, how);
+            envelope_op_name(job->env.op), reply_to ? reply_to : "?", target, job->len, body,
+            us / 1000, us % 1000, how);
     free(reply_to);
 }
 
-static void traced_run(void *arg, void *ctx_state, struct job *job)
+static int traced_run(void *arg, void *ctx_state, struct job *job)
 {
-    inner.run(arg, ctx_state, job);
+    int raised = inner.run(arg, ctx_state, job);
     trace_job(job, "context");
+    return raised;
 }
 
 void trace_wrap_hooks(struct pool_hooks *hooks)

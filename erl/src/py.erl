@@ -38,6 +38,9 @@
 -export([getattr/2]).
 -export([to_term/1]).
 -export([release/1]).
+-export([stats/0]).
+-export([version/0]).
+-export([configure_logging/1]).
 
 -export_type([name/0]).
 -export_type([code/0]).
@@ -69,7 +72,7 @@
       | timeout
       | not_started
       | {port_exited, term()}
-      | {badarg, module | function | args | kwargs | code | locals | timeout}
+      | {badarg, module | function | args | kwargs | code | locals | timeout | ref | name | level}
       | {bad_request, binary()}
       | {pool_not_started, atom()}
       | {pool_stopped, atom()}
@@ -365,6 +368,59 @@ release(Refs) when is_list(Refs) ->
 release(Ref) ->
     release([Ref]).
 
+%% @doc Sets the level of Python's root logger: the records of that level
+%% and above (from loggers with no level of their own) reach Erlang's
+%% `logger' in the domain `[python]' (docs/api.md, "Python logging").
+%% `Level' is a logger level, or a Python level number: `debug' is 10,
+%% `info' 20, `notice' 25, `warning' 30, `error' 40, `critical' (and
+%% `alert', `emergency') 50. Python starts at `warning'. The level holds
+%% for the life of the port: a restarted port starts at `warning' again.
+-spec configure_logging(#{level := logger:level() | non_neg_integer()}) ->
+          ok | {error, error_reason()}.
+configure_logging(#{level := Level}) ->
+    case python_level(Level) of
+        {ok, N} ->
+            exec(default, [<<"__import__('logging').getLogger().setLevel(">>,
+                           integer_to_binary(N), <<")">>], default_timeout());
+        error ->
+            {error, {badarg, level}}
+    end;
+configure_logging(_) ->
+    {error, {badarg, level}}.
+
+%% @doc What the port and each pool have done: `{ok, #{pools => #{Pool =>
+%% PoolStats}, port => PortStats}}'. PoolStats: `size', `mode', `busy'
+%% (contexts running a request), `queued', `completed' (requests run to
+%% their end), `errors' (of which raised), `timeouts' (cancelled because
+%% their caller timed out), `cancelled' (cancelled because their caller
+%% exited), `p50_us', `p99_us' (from queued to done, microseconds, within
+%% 12.5 %; -1 before any). PortStats: `os_pid', `memory' (resident bytes),
+%% `uptime_ms', `restarts', `python_version', `version'.
+-spec stats() -> {ok, map()} | {error, error_reason()}.
+stats() ->
+    case request(default, stats, default_timeout()) of
+        {ok, #{pools := Pools} = Port} ->
+            Modes = [{Pool, py_context_router:pool_mode(Pool)} || Pool <- maps:keys(Pools)],
+            {ok, #{pools => maps:from_list([{Pool, (maps:get(Pool, Pools))#{mode => Mode}}
+                                           || {Pool, Mode} <- Modes]),
+                   port => (maps:remove(pools, Port))#{restarts => py_registry:restarts()}}};
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc Versions: this application's, py_port's, the protocol's and the
+%% running Python's. `{error, not_started}' when the port does not run.
+-spec version() -> {ok, #{atom() => term()}} | {error, not_started}.
+version() ->
+    case persistent_term:get({py, port_info}, undefined) of
+        #{python_version := Python, py_port := PyPort} ->
+            {ok, Vsn} = application:get_key(erlang_python, vsn),
+            {ok, #{erlang_python => list_to_binary(Vsn), py_port => PyPort,
+                   python => Python, protocol => 1}};
+        undefined ->
+            {error, not_started}
+    end.
+
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
@@ -459,7 +515,9 @@ envelope({eval, Code, Locals}, ReplyTo, Target) ->
 envelope({exec, Code}, ReplyTo, Target) ->
     {exec, ReplyTo, Target, Code};
 envelope({release, Nonce, Ids}, ReplyTo, Target) ->
-    {release, ReplyTo, Target, Nonce, Ids}.
+    {release, ReplyTo, Target, Nonce, Ids};
+envelope(stats, ReplyTo, _Target) ->
+    {stats, ReplyTo}.
 
 %% Writes the request.
 command(Port, Request) ->
@@ -525,6 +583,16 @@ release_groups([{Nonce, Ids} | Rest], _) ->
         {error, _} = Error ->
             Error
     end.
+
+%% The Python level number of a logger level or number.
+python_level(debug) -> {ok, 10};
+python_level(info) -> {ok, 20};
+python_level(notice) -> {ok, 25};
+python_level(warning) -> {ok, 30};
+python_level(error) -> {ok, 40};
+python_level(Level) when Level =:= critical; Level =:= alert; Level =:= emergency -> {ok, 50};
+python_level(N) when is_integer(N), N >= 0, N < 1 bsl 31 -> {ok, N};
+python_level(_) -> error.
 
 is_timeout(infinity) -> true;
 is_timeout(T) -> is_integer(T) andalso T >= 0 andalso T =< ?MAX_TIMEOUT.

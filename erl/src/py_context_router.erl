@@ -22,6 +22,8 @@
 -export([lookup_pool/2]).
 -export([list_pool_registrations/0]).
 -export([context_target/1]).
+-export([pool_stats/1]).
+-export([pool_mode/1]).
 
 -export_type([pool/0]).
 -export_type([mode/0]).
@@ -148,6 +150,24 @@ lookup_pool(Module, Func) ->
 -spec list_pool_registrations() -> [{{atom(), atom()}, pool()}].
 list_pool_registrations() ->
     py_registry:list_registrations().
+
+%% @doc What pool `Pool' has done (see {@link py:stats/0} for the keys):
+%% `{ok, Stats}', or `{error, {pool_not_started, Pool}}'.
+-spec pool_stats(pool()) -> {ok, map()} | {error, term()}.
+pool_stats(Pool) ->
+    case py:stats() of
+        {ok, #{pools := #{Pool := Stats}}} -> {ok, Stats};
+        {ok, #{}} -> {error, {pool_not_started, Pool}};
+        {error, _} = Error -> Error
+    end.
+
+%% @private The mode of a running pool, or undefined.
+-spec pool_mode(pool()) -> mode() | undefined.
+pool_mode(Pool) ->
+    case pool(Pool) of
+        {Pool, Mode, _Pids, _Ids} -> Mode;
+        undefined -> undefined
+    end.
 
 %% @private The port's address of context `Pid': `{context, Id}'.
 -spec context_target(pid()) -> {context, non_neg_integer()} | {error, term()}.

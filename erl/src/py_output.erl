@@ -10,6 +10,13 @@
 %% beyond that, batches are counted and dropped, and the count is logged
 %% once the backlog is gone: output never grows the node's memory without
 %% bound.
+%%
+%% Python's `logging' records come the same way, one event
+%% `{log, Levelno, Name, Module, Line, Message}' each (port/pylog.h), and
+%% are logged at the level their number maps to (50 and above `critical',
+%% 40 `error', 30 `warning', 20 `info', below `debug'), in the domain
+%% `[python]', with the metadata `python_logger' (the Python logger's
+%% name), `python_module' and `python_line' (where the record was made).
 -module(py_output).
 -behaviour(gen_server).
 
@@ -52,7 +59,7 @@ handle_cast(_Request, State) ->
     {noreply, State}.
 
 %% @private
-%% A batch of lines from the port (the payload of an output event).
+%% An output or log event from the port (its payload undecoded).
 handle_info({py_output, Payload}, #{dropped := Dropped} = State) ->
     case {over_backlog(), Dropped} of
         {true, _} ->
@@ -88,4 +95,15 @@ log({output, Stream, Lines}) ->
             end,
     [logger:log(Level, "~ts", [Line], #{domain => [python], stream => Stream})
      || Line <- Lines],
-    ok.
+    ok;
+log({log, Levelno, Name, Module, Line, Message}) ->
+    logger:log(level(Levelno), "~ts", [Message],
+               #{domain => [python], python_logger => Name,
+                 python_module => Module, python_line => Line}).
+
+%% The logger level of a Python level number.
+level(N) when N >= 50 -> critical;
+level(N) when N >= 40 -> error;
+level(N) when N >= 30 -> warning;
+level(N) when N >= 20 -> info;
+level(_) -> debug.

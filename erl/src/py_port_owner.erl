@@ -44,6 +44,7 @@
 -export([terminate/2]).
 
 -define(PORT_KEY, {py, port}).
+-define(INFO_KEY, {py, port_info}).
 -define(DEFAULT_START_TIMEOUT, 10000).
 -define(PROTOCOL, 1).
 
@@ -198,12 +199,16 @@ open(Exe) ->
 %% publishes the port.
 start_python(Port, Deadline) ->
     case await_ready(Port, Deadline) of
-        {ok, #{os_pid := OsPid, python_version := Version}} ->
+        {ok, #{os_pid := OsPid, python_version := Version} = Ready} ->
             Size = env(default_pool_size, erlang:system_info(schedulers)),
             Pools = [{default, Size, worker} | py_registry:pool_specs()],
             case start_pools(Port, Pools, Deadline) of
                 ok ->
                     persistent_term:put(?PORT_KEY, {Port, self()}),
+                    ok = py_registry:port_started(),
+                    persistent_term:put(?INFO_KEY,
+                                        #{python_version => Version, os_pid => OsPid,
+                                          py_port => maps:get(version, Ready, <<>>)}),
                     {ok, #state{port = Port, os_pid = OsPid,
                                 python_version = Version}};
                 {error, Why} ->

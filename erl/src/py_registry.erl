@@ -22,6 +22,8 @@
 -export([remember_pool/3]).
 -export([forget_pool/1]).
 -export([pool_specs/0]).
+-export([port_started/0]).
+-export([restarts/0]).
 
 %% gen_server callbacks
 -export([init/1]).
@@ -97,6 +99,17 @@ pool_specs() ->
     catch error:badarg -> []
     end.
 
+%% @doc Counts a start of the port (the owner calls it once it runs).
+-spec port_started() -> ok.
+port_started() ->
+    gen_server:call(?MODULE, port_started).
+
+%% @doc How many times the port was started again since the application
+%% started (its first start not counted).
+-spec restarts() -> non_neg_integer().
+restarts() ->
+    gen_server:call(?MODULE, restarts).
+
 %%% ==========================================================================
 %%% gen_server callbacks
 %%% ==========================================================================
@@ -106,9 +119,13 @@ init([]) ->
     Options = [named_table, protected, set, {read_concurrency, true}],
     ?REGISTRATIONS = ets:new(?REGISTRATIONS, Options),
     ?SPECS = ets:new(?SPECS, Options),
-    {ok, #{}}.
+    {ok, #{starts => 0}}.
 
 %% @private
+handle_call(port_started, _From, #{starts := N} = State) ->
+    {reply, ok, State#{starts := N + 1}};
+handle_call(restarts, _From, #{starts := N} = State) ->
+    {reply, max(0, N - 1), State};
 handle_call({insert, Table, Object}, _From, State) ->
     true = ets:insert(Table, Object),
     {reply, ok, State};

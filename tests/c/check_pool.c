@@ -35,7 +35,7 @@ static void *on_start(void *arg, long id)
     return (void *)(id + 1);
 }
 
-static void on_run(void *arg, void *state, struct job *job)
+static int on_run(void *arg, void *state, struct job *job)
 {
     (void)arg;
     long n = job->env.size;
@@ -53,6 +53,7 @@ static void on_run(void *arg, void *state, struct job *job)
         rec.answered_by_run++;
     pthread_cond_broadcast(&rec.cond);
     pthread_mutex_unlock(&rec.mu);
+    return n % 2 == 1; /* odd job numbers 'raise' */
 }
 
 static void on_stop(void *arg, void *state)
@@ -312,11 +313,13 @@ START_TEST(test_pool_cancel_queued_and_running)
     pools_submit(p, make_job("io", -1, 3));
 
     long two = 2, one = 1, zero = 0, nine = 9;
-    ck_assert_int_eq(pools_cancel(p, number_is, &two), 1); /* queued on the context */
-    ck_assert_int_eq(pools_cancel(p, number_is, &one), 1); /* queued on the pool */
-    ck_assert_int_eq(pools_cancel(p, number_is, &nine), 0);
+    ck_assert_int_eq(pools_cancel(p, number_is, &two, POOL_CANCEL_TIMEOUT),
+                     1); /* queued on the context */
+    ck_assert_int_eq(pools_cancel(p, number_is, &one, POOL_CANCEL_TIMEOUT),
+                     1); /* queued on the pool */
+    ck_assert_int_eq(pools_cancel(p, number_is, &nine, POOL_CANCEL_TIMEOUT), 0);
     ck_assert_int_eq(rec.interrupts, 0);
-    ck_assert_int_eq(pools_cancel(p, number_is, &zero), 1); /* running */
+    ck_assert_int_eq(pools_cancel(p, number_is, &zero, POOL_CANCEL_TIMEOUT), 1); /* running */
     ck_assert_int_eq(rec.interrupts, 1);
     ck_assert_int_eq(rec.interrupted_ctx, ids[0]);
     ck_assert_int_eq(rec.interrupted_seq, 1); /* the first job submitted */
@@ -332,6 +335,43 @@ START_TEST(test_pool_cancel_queued_and_running)
     ck_assert_int_eq(rec.answered_by_run, 1);
     ck_assert_int_eq(pools_shutdown(p, 2000), 0);
     ck_assert_int_eq(rec.ran, 2);
+}
+END_TEST
+
+START_TEST(test_pool_stats_count_runs_errors_and_cancels)
+{
+    struct pools *p = pools_new(&hooks, 0);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    pools_start(p, "io", 2, ids);
+    for (long n = 0; n < 10; n++)
+        pools_submit(p, make_job("io", -1, n));
+    wait_ran(10);
+    struct pool_stats st[4];
+    ck_assert_int_eq(pools_stats(p, st, 4), 1);
+    ck_assert_str_eq(st[0].name, "io");
+    ck_assert_int_eq(st[0].size, 2);
+    ck_assert_uint_eq(st[0].completed, 10);
+    ck_assert_uint_eq(st[0].errors, 5); /* the odd ones */
+    ck_assert_int_ge(st[0].p99_us, st[0].p50_us);
+    ck_assert_int_ge(st[0].p50_us, 0);
+
+    rec.block_job = 10;
+    pools_submit(p, make_job("io", -1, 10));
+    wait_blocked();
+    pools_submit(p, make_job("", ids[0], 11));
+    pools_submit(p, make_job("", ids[0], 12));
+    long eleven = 11, twelve = 12;
+    ck_assert_int_eq(pools_stats(p, st, 4), 1);
+    ck_assert_int_ge(st[0].busy, 1);
+    ck_assert_int_eq(pools_cancel(p, number_is, &eleven, POOL_CANCEL_TIMEOUT), 1);
+    ck_assert_int_eq(pools_cancel(p, number_is, &twelve, POOL_CANCEL_CALLER_EXIT), 1);
+    release_blocked();
+    wait_ran(11);
+    ck_assert_int_eq(pools_stats(p, st, 4), 1);
+    ck_assert_uint_eq(st[0].timeouts, 1);
+    ck_assert_uint_eq(st[0].cancelled, 1);
+    ck_assert_uint_eq(st[0].completed, 11);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
 }
 END_TEST
 
@@ -351,6 +391,7 @@ int main(void)
     tcase_add_test(tc, test_pool_stop_answers_queued_and_running_once);
     tcase_add_test(tc, test_pool_restart_after_stop_gets_new_contexts);
     tcase_add_test(tc, test_pool_cancel_queued_and_running);
+    tcase_add_test(tc, test_pool_stats_count_runs_errors_and_cancels);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
