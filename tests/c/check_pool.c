@@ -355,8 +355,8 @@ START_TEST(test_pool_stats_count_runs_errors_and_cancels)
     ck_assert_int_ge(st[0].p99_us, st[0].p50_us);
     ck_assert_int_ge(st[0].p50_us, 0);
 
-    rec.block_job = 10;
-    pools_submit(p, make_job("io", -1, 10));
+    rec.block_job = 10; /* holds context ids[0]; 11 and 12 wait behind it */
+    pools_submit(p, make_job("", ids[0], 10));
     wait_blocked();
     pools_submit(p, make_job("", ids[0], 11));
     pools_submit(p, make_job("", ids[0], 12));
