@@ -144,4 +144,4 @@ format:
 	clang-format -i port/*.c port/*.h tests/c/*.c bench/*.c
 
 clean:
-	rm -rf $(BUILD) _build priv/py_port logs
+	rm -rf $(BUILD) build-* _build priv/py_port logs bench/out
