@@ -42,8 +42,10 @@ static void *interrupter(void *arg)
         pthread_mutex_unlock(&mu);
         while (list) {
             struct interrupt *next = list->next;
-            if (list->target->running == list->seq)
+            if (list->target->running == list->seq) {
                 PyThreadState_SetAsyncExc(list->target->ts->thread_id, cancelled);
+                list->target->armed = 1;
+            }
             free(list);
             list = next;
         }
@@ -93,7 +95,10 @@ void cancel_request(struct cancel_target *t, long seq)
 void cancel_job_begin(struct cancel_target *t, long seq)
 {
     /* An interrupt meant for an earlier request that ended first. */
-    PyThreadState_SetAsyncExc(t->ts->thread_id, NULL);
+    if (t->armed) { /* SetAsyncExc walks every thread state: only when needed */
+        PyThreadState_SetAsyncExc(t->ts->thread_id, NULL);
+        t->armed = 0;
+    }
     t->running = seq;
 }
 

@@ -24,6 +24,7 @@
 struct cancel_target {
     PyThreadState *ts;
     long running; /* seq of the request whose Python code runs; 0 if none */
+    int armed;    /* an interrupt was set in ts and may still be pending */
 };
 
 /* GIL held: creates erlang.Cancelled and starts the interrupting thread.
