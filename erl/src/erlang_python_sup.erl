@@ -39,29 +39,19 @@ init([]) ->
     Flags = #{strategy => rest_for_one,
               intensity => application:get_env(erlang_python, max_restarts, 5),
               period => application:get_env(erlang_python, max_restart_period, 10)},
-    Registry = #{id => py_registry,
-                 start => {py_registry, start_link, []},
-                 restart => permanent,
-                 shutdown => 5000,
-                 type => worker,
-                 modules => [py_registry]},
-    Output = #{id => py_output,
-               start => {py_output, start_link, []},
-               restart => permanent,
-               shutdown => 5000,
-               type => worker,
-               modules => [py_output]},
-    Owner = #{id => py_port_owner,
-              start => {py_port_owner, start_link, []},
-              restart => permanent,
-              %% The port exits within a second of losing its input.
-              shutdown => 5000,
-              type => worker,
-              modules => [py_port_owner]},
-    Callers = #{id => py_callers,
-                start => {py_callers, start_link, []},
-                restart => permanent,
-                shutdown => 5000,
-                type => worker,
-                modules => [py_callers]},
-    {ok, {Flags, [Registry, Output, Owner, Callers]}}.
+    %% Started in this order; py_port_owner's port exits within a second
+    %% of losing its input, well inside the shutdown time.
+    Children = [worker(M) || M <- [py_registry, py_output, py_port_owner, py_callers]],
+    {ok, {Flags, Children}}.
+
+%%% ==========================================================================
+%%% Internal
+%%% ==========================================================================
+
+worker(Module) ->
+    #{id => Module,
+      start => {Module, start_link, []},
+      restart => permanent,
+      shutdown => 5000,
+      type => worker,
+      modules => [Module]}.
