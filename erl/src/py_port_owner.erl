@@ -237,8 +237,8 @@ fail_start(Port, Why) ->
 
 %% The first frame is the ready (or start_failed) event.
 await_ready(Port, Deadline) ->
-    case await_frame(Port, Deadline) of
-        {ok, <<0:16, Event/binary>>} ->
+    case await_payload(Port, Deadline, event) of
+        {ok, Event} ->
             case decode(Event) of
                 {ready, #{protocol := ?PROTOCOL, os_pid := _,
                           python_version := _} = Info} ->
@@ -250,8 +250,6 @@ await_ready(Port, Deadline) ->
                 Unexpected ->
                     {error, {unexpected_event, Unexpected}}
             end;
-        {ok, Frame} ->
-            {error, {unexpected_frame, Frame}};
         {error, _} = Error ->
             Error
     end.
@@ -261,11 +259,26 @@ start_pool_sync(Port, Pool, Size, Deadline) ->
     Ref = make_ref(),
     %% If the port died since it was ready, await_frame/2 says how.
     command(Port, {start_pool, Ref, Pool, Size}),
+    case await_payload(Port, Deadline, Ref) of
+        {ok, Payload} ->
+            case decode(Payload) of
+                {ok, CtxIds} when is_list(CtxIds) -> {ok, CtxIds};
+                {error, Reason} -> {error, Reason};
+                Unexpected -> {error, {unexpected_reply, Unexpected}}
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% The payload of the next frame, which must be an event (Route = event)
+%% or the reply routed to Route.
+await_payload(Port, Deadline, Route) ->
     case await_frame(Port, Deadline) of
-        {ok, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>> = Frame} ->
-            case {decode(Hdr), decode(Payload)} of
-                {Ref, {ok, CtxIds}} when is_list(CtxIds) -> {ok, CtxIds};
-                {Ref, {error, Reason}} -> {error, Reason};
+        {ok, <<0:16, Event/binary>>} when Route =:= event ->
+            {ok, Event};
+        {ok, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>> = Frame} when HdrLen > 0 ->
+            case decode(Hdr) of
+                Route -> {ok, Payload};
                 _ -> {error, {unexpected_frame, Frame}}
             end;
         {ok, Frame} ->
