@@ -43,18 +43,10 @@ suite() ->
 
 init_per_suite(Config) ->
     _ = application:stop(?APP),
-    ok = case application:load(?APP) of
-             ok -> ok;
-             {error, {already_loaded, ?APP}} -> ok
-         end,
-    ok = application:set_env(?APP, max_queue, ?MAX_QUEUE),
-    {ok, _} = application:ensure_all_started(?APP),
-    Config.
+    py_test_lib:start_app([{max_queue, ?MAX_QUEUE}], Config).
 
-end_per_suite(_Config) ->
-    _ = application:stop(?APP),
-    application:unset_env(?APP, max_queue),
-    ok.
+end_per_suite(Config) ->
+    py_test_lib:stop_app(Config).
 
 %% Each case has a pool `one' of a single context: what runs on it is
 %% known exactly.
