@@ -92,19 +92,21 @@ void cancel_request(struct cancel_target *t, long seq)
     pthread_mutex_unlock(&mu);
 }
 
-void cancel_job_begin(struct cancel_target *t, long seq)
+long cancel_job_begin(struct cancel_target *t, long seq)
 {
+    long outer = t->running;
     /* An interrupt meant for an earlier request that ended first. */
     if (t->armed) { /* SetAsyncExc walks every thread state: only when needed */
         PyThreadState_SetAsyncExc(t->ts->thread_id, NULL);
         t->armed = 0;
     }
     t->running = seq;
+    return outer;
 }
 
-void cancel_job_end(struct cancel_target *t)
+void cancel_job_end(struct cancel_target *t, long outer)
 {
-    t->running = 0;
+    t->running = outer;
 }
 
 void cancel_forget(struct cancel_target *t)

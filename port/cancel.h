@@ -35,9 +35,11 @@ int cancel_setup(void);
  * to be interrupted if t still runs it. */
 void cancel_request(struct cancel_target *t, long seq);
 
-/* GIL held, on t's thread: request seq's Python code starts / ended. */
-void cancel_job_begin(struct cancel_target *t, long seq);
-void cancel_job_end(struct cancel_target *t);
+/* GIL held, on t's thread: request seq's Python code starts, and returns
+ * the seq it runs nested in (0 if none); cancel_job_end() gets that seq
+ * back when the request ended. */
+long cancel_job_begin(struct cancel_target *t, long seq);
+void cancel_job_end(struct cancel_target *t, long outer);
 
 /* GIL held: drops pending interrupts of t, before t is freed. */
 void cancel_forget(struct cancel_target *t);

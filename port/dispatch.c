@@ -150,7 +150,18 @@ static void cancel(struct pools *pools, struct writer *w, const struct job *job)
     dispatch_send(w, job, fill_count, &n);
 }
 
-/* Copies the frame to the recording, if any; stops recording on failure. */
+/* pools_poke() for {stream_credit, ReplyTo, N}: the stream of ReplyTo. */
+static int same_stream(const struct job *job, const void *arg)
+{
+    return job->env.op == ENVELOPE_STREAM_START && same_reply_to(job, arg);
+}
+
+static void add_credit(struct job *job, const void *arg)
+{
+    const struct job *credit = arg;
+    atomic_fetch_add(&job->credit, credit->env.count);
+}
+
 /* Resident memory of this process in bytes, or -1. */
 static long long rss_bytes(void)
 {
@@ -211,6 +222,22 @@ static void stats(const struct dispatch *d, const struct job *job)
     dispatch_send(d->w, job, fill_stats, &s);
 }
 
+/* {callback_result, CbId, Result}: the frame goes to the thread that
+ * waits for it (waiters.h); a late answer (its request was cancelled) is
+ * dropped. */
+static void callback_result(struct dispatch *d, struct job *job)
+{
+    if (d->trace)
+        trace_job(job, "reader");
+    if (d->waiters)
+        waiters_deliver(d->waiters, job->env.count, job->frame, job->len, job->env.body_off);
+    else
+        free(job->frame);
+    job->frame = NULL;
+    job_free(job);
+}
+
+/* Copies the frame to the recording, if any; stops recording on failure. */
 static void record(struct dispatch *d, const char *frame, size_t len)
 {
     int rc = record_frame(d->record, frame, len);
@@ -247,6 +274,11 @@ void dispatch_frame(struct dispatch *d, char *frame, size_t len)
         cancel(d->pools, w, job);
     } else if (job->env.op == ENVELOPE_STATS) {
         stats(d, job);
+    } else if (job->env.op == ENVELOPE_STREAM_CREDIT) {
+        pools_poke(d->pools, same_stream, add_credit, job); /* a finished stream: dropped */
+    } else if (job->env.op == ENVELOPE_CALLBACK_RESULT) {
+        callback_result(d, job);
+        return;
     } else if ((rc = pools_submit(d->pools, job)) == 0) {
         return; /* the pool owns the job now; trace.c traces it once run */
     } else if (rc == -EBUSY) {

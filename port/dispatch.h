@@ -12,6 +12,7 @@
 #define PY_PORT_DISPATCH_H
 
 #include "pool.h"
+#include "waiters.h"
 #include "writer.h"
 
 #include <ei.h>
@@ -24,6 +25,7 @@ struct dispatch {
     int record;                 /* descriptor frames are recorded to (record.h), or -1 */
     const char *python_version; /* for stats; NULL: unknown */
     long long started_ns;       /* CLOCK_MONOTONIC at start, for stats */
+    struct waiters *waiters;    /* who waits for callback results; NULL: nobody */
 };
 
 /*

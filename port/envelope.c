@@ -37,6 +37,11 @@ static const struct op_spec OPS[] = {
     {"start_pool", ENVELOPE_START_POOL, 4},
     {"stop_pool", ENVELOPE_STOP_POOL, 3},
     {"stats", ENVELOPE_STATS, 2},
+    {"stream", ENVELOPE_STREAM, 7},
+    {"stream_eval", ENVELOPE_STREAM_EVAL, 5},
+    {"stream_start", ENVELOPE_STREAM_START, 8},
+    {"stream_credit", ENVELOPE_STREAM_CREDIT, 3},
+    {"callback_result", ENVELOPE_CALLBACK_RESULT, 3},
 };
 // clang-format on
 
@@ -222,7 +227,7 @@ static int fits(const char *frame, size_t len, int i)
     return envelope_skip_term(frame, len, &i) == 0;
 }
 
-/* Target = Pool :: atom() | {context, CtxId}. */
+/* Target = Pool :: atom() | {context, CtxId} | {nested, CtxId}. */
 static int decode_target(const char *frame, size_t len, int *i, struct envelope *env)
 {
     int type, size, arity;
@@ -236,9 +241,11 @@ static int decode_target(const char *frame, size_t len, int *i, struct envelope 
         return 0;
     }
     if (ei_decode_tuple_header(frame, i, &arity) != 0 || arity != 2 ||
-        ei_decode_atom(frame, i, tag) != 0 || strcmp(tag, "context") != 0 ||
+        ei_decode_atom(frame, i, tag) != 0 ||
+        (strcmp(tag, "context") != 0 && strcmp(tag, "nested") != 0) ||
         ei_decode_long(frame, i, &env->ctx_id) != 0 || env->ctx_id < 0 || (size_t)*i > len)
-        return BAD("target must be a pool name or {context, Id}");
+        return BAD("target must be a pool name, {context, Id} or {nested, Id}");
+    env->nested = strcmp(tag, "nested") == 0;
     return 0;
 }
 
@@ -267,6 +274,41 @@ static int decode_key(const char *frame, size_t len, int *i, struct envelope *en
         (ei_get_type(frame, &env->key_off, &type, &size) != 0 ||
          (type != ERL_PID_EXT && type != ERL_NEW_PID_EXT)))
         return BAD("cancel_caller: the caller must be a pid");
+    return 0;
+}
+
+/* {stream_credit, ReplyTo, N}: the stream is the request whose ReplyTo
+ * this one repeats; N > 0. */
+static int decode_credit(const char *frame, size_t len, int *i, struct envelope *env)
+{
+    env->key_off = env->reply_off;
+    env->key_len = env->reply_len;
+    if (!fits(frame, len, *i) || ei_decode_long(frame, i, &env->count) != 0 || env->count <= 0 ||
+        (size_t)*i > len)
+        return BAD("stream_credit: the credit must be a positive integer");
+    return 0;
+}
+
+/* {callback_result, CbId, Result}: CbId is a non-negative integer. */
+static int decode_callback_id(const char *frame, struct envelope *env)
+{
+    int i = env->reply_off;
+    if (ei_decode_long(frame, &i, &env->count) != 0 || env->count < 0)
+        return BAD("callback_result: the callback id must be a non-negative integer");
+    return 0;
+}
+
+/* The last element of stream_start: how many items it may send before it
+ * waits for credit, > 0. */
+static int decode_window(const char *frame, size_t len, int *i, struct envelope *env)
+{
+    int at = *i;
+    for (int k = 0; k < 4; k++) /* Module, Function, Args, Kwargs */
+        if (envelope_skip_term(frame, len, &at) != 0)
+            return BAD("stream_start: the request is not a term");
+    if (!fits(frame, len, at) || ei_decode_long(frame, &at, &env->count) != 0 ||
+        env->count <= 0 || (size_t)at > len)
+        return BAD("stream_start: the window must be a positive integer");
     return 0;
 }
 
@@ -304,7 +346,8 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
     const struct op_spec *spec = find_op(frame, op_off);
     if (!spec)
         return BAD("unknown request: the first element must be call, eval, exec, release, "
-                   "cancel, cancel_caller, start_pool, stop_pool or stats");
+                   "cancel, cancel_caller, start_pool, stop_pool, stats, stream, stream_eval, "
+                   "stream_start, stream_credit or callback_result");
     env->op = spec->op;
     if (arity != spec->arity)
         return BAD("%s takes a tuple of %d elements, not %d", spec->name, spec->arity, arity);
@@ -315,8 +358,12 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
         rc = decode_key(frame, len, &i, env);
     else if (spec->op == ENVELOPE_STATS)
         rc = 0; /* {stats, ReplyTo}: nothing more */
-    else
-        rc = decode_target(frame, len, &i, env);
+    else if (spec->op == ENVELOPE_STREAM_CREDIT)
+        rc = decode_credit(frame, len, &i, env);
+    else if (spec->op == ENVELOPE_CALLBACK_RESULT)
+        rc = decode_callback_id(frame, env);
+    else if ((rc = decode_target(frame, len, &i, env)) == 0 && spec->op == ENVELOPE_STREAM_START)
+        rc = decode_window(frame, len, &i, env);
     env->body_off = i;
     return rc;
 }

@@ -23,6 +23,11 @@ enum envelope_op {
     ENVELOPE_CANCEL,
     ENVELOPE_CANCEL_CALLER,
     ENVELOPE_STATS,
+    ENVELOPE_STREAM,          /* call, the result collected into a list */
+    ENVELOPE_STREAM_EVAL,     /* eval, the result collected into a list */
+    ENVELOPE_STREAM_START,    /* call, each item of the result sent on its own */
+    ENVELOPE_STREAM_CREDIT,   /* more items a stream may send */
+    ENVELOPE_CALLBACK_RESULT, /* what an Erlang function called from Python returned */
 };
 
 struct envelope {
@@ -30,9 +35,12 @@ struct envelope {
     int reply_off, reply_len;   /* ReplyTo's bytes in the frame, no version */
     char pool[MAXATOMLEN_UTF8]; /* target pool; "" when ctx_id >= 0 */
     long ctx_id;                /* target context, or -1 for a pool */
+    int nested;                 /* {nested, CtxId}: on that context, in __main__ */
     long size;                  /* start_pool: requested size */
     int body_off;               /* first byte after the envelope */
-    int key_off, key_len;       /* cancel: the ReplyTo to cancel; cancel_caller: its pid */
+    int key_off, key_len;       /* cancel, stream_credit: the ReplyTo to cancel or credit;
+                                   cancel_caller: its pid */
+    long count;                 /* stream_credit: how many items more; stream_start: the first */
     char error[160];            /* why a request was refused */
 };
 

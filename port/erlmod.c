@@ -154,11 +154,31 @@ static PyObject *opaque_new(PyTypeObject *type, const char *term, Py_ssize_t len
 
 /* The module */
 
+/* erlang.atom(name): an erlang.Atom, if the atom cap allows it. */
+static PyObject *erlmod_atom(PyObject *module, PyObject *name)
+{
+    (void)module;
+    if (!PyUnicode_Check(name))
+        return PyErr_Format(PyExc_TypeError, "erlang.atom() takes a str, not %.100s",
+                            Py_TYPE(name)->tp_name);
+    if (erlmod_atom_admit(name) != 0)
+        return NULL;
+    return PyObject_CallOneArg((PyObject *)&AtomType, name);
+}
+
+static PyMethodDef erlmod_functions[] = {
+    {"atom", erlmod_atom, METH_O,
+     PyDoc_STR("atom(name) -> erlang.Atom; TypeError beyond the atom cap "
+               "(docs/types.md).")},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef erlmod_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "erlang",
-    .m_doc = PyDoc_STR("Erlang values that have no Python counterpart."),
+    .m_doc = PyDoc_STR("Erlang from Python: its values, and calls to Erlang functions."),
     .m_size = -1,
+    .m_methods = erlmod_functions,
 };
 
 static int add_type(PyObject *m, PyTypeObject *type, const char *name)

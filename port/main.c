@@ -22,6 +22,7 @@
 #include "output.h"
 #include "pool.h"
 #include "protocol.h"
+#include "callback.h"
 #include "pyrun.h"
 #include "record.h"
 #include "repl.h"
@@ -241,7 +242,8 @@ static int input_ended(int rc, const char *source)
 
 /* Starts CPython and the pools, tells Erlang (the ready event) unless
  * interactive. NULL after saying why on stderr. */
-static struct pools *start_python(const struct options *o, struct writer *w, int interactive)
+static struct pools *start_python(const struct options *o, struct writer *w, int interactive,
+                                  struct waiters **waiters)
 {
     int err_fd = -1;
     if (o->forward && output_start(w, &err_fd) != 0)
@@ -260,10 +262,13 @@ static struct pools *start_python(const struct options *o, struct writer *w, int
     if (o->trace)
         trace_wrap_hooks(&hooks);
     struct pools *pools = pools_new(&hooks, o->spin_us * 1000);
-    if (!pools)
+    if (!pools || !(*waiters = waiters_new(pools))) {
         fprintf(stderr, "py_port: out of memory\n");
-    else
-        pools_set_max_queue(pools, (size_t)o->max_queue);
+        return NULL;
+    }
+    pools_set_max_queue(pools, (size_t)o->max_queue);
+    pyrun_use_pools(pools);
+    callback_use(*waiters, w);
     return pools;
 }
 
@@ -283,7 +288,7 @@ int main(int argc, char **argv)
         o.monitor = o.forward = 0;
     if (o.monitor && monitor_start() < 0)
         perror("py_port: running without a monitor: fork failed");
-    struct dispatch d = {NULL, NULL, o.trace, -1, NULL, trace_now_ns()};
+    struct dispatch d = {NULL, NULL, o.trace, -1, NULL, trace_now_ns(), NULL};
     if (o.record && (d.record = record_open(o.record)) < 0) {
         fprintf(stderr, "py_port: cannot record to %s: %s\n", o.record, strerror(-d.record));
         return 64;
@@ -304,7 +309,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "py_port: cannot start the writer thread\n");
         return PY_PORT_EXIT_PROTOCOL;
     }
-    if (!(d.pools = start_python(&o, d.w, interactive)))
+    if (!(d.pools = start_python(&o, d.w, interactive, &d.waiters)))
         return PY_PORT_EXIT_PROTOCOL;
     d.python_version = pyrun_python_version();
     int rc = o.repl     ? repl_run(repl, &d, in)

@@ -107,6 +107,21 @@ void objref_job_begin(void)
     job_n = 0;
 }
 
+void objref_job_suspend(struct objref_job *saved)
+{
+    *saved = (struct objref_job){job_ids, job_n, job_cap};
+    job_ids = NULL;
+    job_n = job_cap = 0;
+}
+
+void objref_job_resume(const struct objref_job *saved)
+{
+    free(job_ids);
+    job_ids = saved->ids;
+    job_n = saved->n;
+    job_cap = saved->cap;
+}
+
 int objref_job_count(void)
 {
     return job_n;

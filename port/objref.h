@@ -26,6 +26,17 @@ int objref_setup(void);
 /* Forgets the ids listed for the calling thread's job. */
 void objref_job_begin(void);
 
+/* The ids listed for a job that waits while a nested one runs. */
+struct objref_job {
+    long long *ids;
+    int n, cap;
+};
+
+/* Sets the calling thread's list aside for a nested job, which starts
+ * with an empty one; objref_job_resume() brings it back. */
+void objref_job_suspend(struct objref_job *saved);
+void objref_job_resume(const struct objref_job *saved);
+
 /* How many objects the calling thread's job stored so far. */
 int objref_job_count(void);
 

@@ -35,10 +35,11 @@ struct context {
     long id;
     struct pool *pool;
     struct queue own;    /* requests addressed to this context */
-    struct job *current; /* the job running, under pool.mu */
+    struct job *current; /* the job running (innermost when nested), under pool.mu */
     void *state;         /* from hooks.ctx_start, under pool.mu */
     int wake[2];         /* a pipe: one byte wakes the idle context */
     int idle;            /* on the pool's idle stack, under pool.mu */
+    int waiting;         /* asleep in pools_wait(), under pool.mu */
     atomic_int spinning; /* 1 while it polls for a wake-up */
     struct context *next_idle;
 };
@@ -166,6 +167,15 @@ static int spin_until_woken(struct context *c, long spin_ns)
     return atomic_exchange(&c->spinning, 0) == 0;
 }
 
+/* Wakes c if it sleeps in pools_wait(). pool.mu held. */
+static void wake_waiting(struct context *c)
+{
+    if (c->waiting) {
+        c->waiting = 0;
+        wake(c);
+    }
+}
+
 /* Sleeps until wake(c). */
 static void sleep_until_woken(struct context *c)
 {
@@ -206,6 +216,29 @@ static long long now_ns(void)
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+/* Runs job on c, on top of the job c runs already (if any), and frees
+ * it. pool.mu held on entry and return, not while the job runs. */
+static void run_job(struct context *c, struct job *job)
+{
+    struct pool *pl = c->pool;
+    struct pools *p = pl->owner;
+    job->ctx_id = c->id;
+    job->pool = pl->name;
+    job->outer = c->current;
+    c->current = job;
+    pthread_mutex_unlock(&pl->mu);
+    int raised = p->hooks.run(p->hooks.arg, c->state, job);
+    long long done_ns = now_ns();
+    pthread_mutex_lock(&pl->mu);
+    c->current = job->outer;
+    pl->completed++;
+    pl->errors += raised != 0;
+    latency_add(&pl->latency, (done_ns - job->t_submit_ns) / 1000);
+    pthread_mutex_unlock(&pl->mu);
+    job_free(job);
+    pthread_mutex_lock(&pl->mu);
+}
+
 static void *context_main(void *arg)
 {
     struct context *c = arg;
@@ -216,19 +249,8 @@ static void *context_main(void *arg)
     pthread_mutex_lock(&pl->mu);
     c->state = state;
     struct job *job;
-    while ((c->current = job = next_job(c)) != NULL) {
-        pthread_mutex_unlock(&pl->mu);
-        int raised = p->hooks.run(p->hooks.arg, state, job);
-        long long done_ns = now_ns();
-        pthread_mutex_lock(&pl->mu);
-        c->current = NULL;
-        pl->completed++;
-        pl->errors += raised != 0;
-        latency_add(&pl->latency, (done_ns - job->t_submit_ns) / 1000);
-        pthread_mutex_unlock(&pl->mu);
-        job_free(job);
-        pthread_mutex_lock(&pl->mu);
-    }
+    while ((job = next_job(c)) != NULL)
+        run_job(c, job);
     free_all(queue_take_all(&c->own));
     pthread_mutex_unlock(&pl->mu);
 
@@ -329,8 +351,10 @@ static void retire(struct pools *p, struct pool *pl, pool_answer_fn answer, void
     for (long k = 0; k < pl->size; k++) {
         struct context *c = &pl->contexts[k];
         answer_all(queue_take_all(&c->own), answer, arg);
-        if (answer && c->current && job_claim_answer(c->current))
-            answer(arg, c->current);
+        for (struct job *j = c->current; answer && j; j = j->outer)
+            if (job_claim_answer(j))
+                answer(arg, j);
+        wake_waiting(c);
     }
     while (pl->idle) {
         struct context *c = pl->idle;
@@ -421,6 +445,8 @@ int pools_submit(struct pools *p, struct job *job)
             woken = c ? (c->idle ? c : NULL) : pl->idle;
             if (woken)
                 unidle(woken);
+            else if (c)
+                wake_waiting(c); /* it serves its own queue while it waits */
         }
         pthread_mutex_unlock(&pl->mu);
     }
@@ -471,9 +497,13 @@ static int cancel_in(struct pools *p, struct pool *pl, const struct matcher *m,
             gone = own;
             own = next;
         }
-        if (c->current && m->match(c->current, m->arg) && job_claim_answer(c->current)) {
-            p->hooks.interrupt(p->hooks.arg, c->state, c->current->seq);
-            n++;
+        for (struct job *j = c->current; j; j = j->outer) {
+            if (m->match(j, m->arg) && job_claim_answer(j)) {
+                atomic_store(&j->cancelled, 1);
+                p->hooks.interrupt(p->hooks.arg, c->state, j->seq);
+                wake_waiting(c);
+                n++;
+            }
         }
     }
     for (struct queue_node *g = gone; g; g = g->next)
@@ -495,6 +525,86 @@ int pools_cancel(struct pools *p, int (*match)(const struct job *job, const void
     for (struct pool *pl = p->list; pl; pl = pl->next) {
         pthread_mutex_lock(&pl->mu);
         n += cancel_in(p, pl, &m, why);
+        pthread_mutex_unlock(&pl->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+/* The context of id, with its pool locked; NULL (nothing locked) if none.
+ * pools.mu is taken and released. */
+static struct context *lock_context(struct pools *p, long ctx_id)
+{
+    pthread_mutex_lock(&p->mu);
+    struct context *c = ctx_id >= 0 && ctx_id < p->n_ids ? p->by_id[ctx_id] : NULL;
+    if (c)
+        pthread_mutex_lock(&c->pool->mu);
+    pthread_mutex_unlock(&p->mu);
+    return c;
+}
+
+int pools_wait(struct pools *p, long ctx_id, int (*ready)(void *arg), void *arg)
+{
+    struct context *c = lock_context(p, ctx_id);
+    if (!c)
+        return -ESHUTDOWN;
+    struct pool *pl = c->pool;
+    struct job *waiter = c->current;
+    int rc;
+    for (;;) {
+        struct queue_node *nested;
+        if (waiter && atomic_load(&waiter->cancelled)) {
+            rc = -ECANCELED;
+            break;
+        }
+        if (ready(arg)) {
+            rc = 0;
+            break;
+        }
+        if (pl->stopping) {
+            rc = -ESHUTDOWN;
+            break;
+        }
+        if ((nested = queue_pop(&c->own)) != NULL) {
+            run_job(c, (struct job *)nested);
+            continue;
+        }
+        c->waiting = 1;
+        pthread_mutex_unlock(&pl->mu);
+        sleep_until_woken(c);
+        pthread_mutex_lock(&pl->mu);
+    }
+    c->waiting = 0;
+    pthread_mutex_unlock(&pl->mu);
+    return rc;
+}
+
+void pools_wake(struct pools *p, long ctx_id)
+{
+    struct context *c = lock_context(p, ctx_id);
+    if (c) {
+        wake_waiting(c);
+        pthread_mutex_unlock(&c->pool->mu);
+    }
+}
+
+int pools_poke(struct pools *p, int (*match)(const struct job *job, const void *arg),
+               void (*poke)(struct job *job, const void *arg), const void *arg)
+{
+    int n = 0;
+    pthread_mutex_lock(&p->mu);
+    for (struct pool *pl = p->list; pl; pl = pl->next) {
+        pthread_mutex_lock(&pl->mu);
+        for (long k = 0; k < pl->size; k++) {
+            struct context *c = &pl->contexts[k];
+            for (struct job *j = c->current; j; j = j->outer) {
+                if (match(j, arg)) {
+                    poke(j, arg);
+                    wake_waiting(c);
+                    n++;
+                }
+            }
+        }
         pthread_mutex_unlock(&pl->mu);
     }
     pthread_mutex_unlock(&p->mu);

@@ -31,6 +31,12 @@ struct job {
     long seq;              /* numbers jobs, from 1, set by pools_submit() */
     long long t_read_ns;   /* when its frame was read, when tracing (trace.h) */
     long long t_submit_ns; /* when pools_submit() queued it */
+    /* Set by the context that runs it (valid while it runs): */
+    long ctx_id;          /* that context's id */
+    const char *pool;     /* and its pool's name */
+    struct job *outer;    /* the job this one runs nested in (pools_wait()) */
+    atomic_int cancelled; /* pools_cancel() took it while it ran */
+    atomic_long credit;   /* what pools_poke() gave it (stream items it may send) */
 };
 
 /* Frees the job and its frame. NULL-safe. */
@@ -97,16 +103,40 @@ int pools_submit(struct pools *p, struct job *job);
  */
 int pools_stop(struct pools *p, const char *name, pool_answer_fn answer, void *arg);
 
+/*
+ * On a context's thread, inside hooks.run, without the GIL: waits until
+ * ready(arg) returns non-zero, running meanwhile, nested, the jobs
+ * addressed to this context (its own queue), so that a request made while
+ * this one waits (a callback into Erlang calling Python again) can run
+ * here. Returns 0 when ready, -ECANCELED when the job that waits was
+ * cancelled, -ESHUTDOWN when its pool stops. ready() runs with the pool's
+ * lock held: it may only read. Whoever makes it true calls pools_wake().
+ */
+int pools_wait(struct pools *p, long ctx_id, int (*ready)(void *arg), void *arg);
+
+/* Any thread, no lock held: makes the context ctx_id check its ready()
+ * again if it waits in pools_wait(). */
+void pools_wake(struct pools *p, long ctx_id);
+
 enum pool_cancel_why { POOL_CANCEL_TIMEOUT, POOL_CANCEL_CALLER_EXIT };
 
 /*
  * Cancels every job that match() accepts: a queued job is removed and
  * freed without an answer; a running job is claimed (its reply will be
  * dropped) and hooks->interrupt is called for it. Returns the number of
- * jobs cancelled. match runs with pool locks held.
+ * jobs cancelled. match runs with pool locks held. A running job that
+ * waits in pools_wait() is woken, which then returns -ECANCELED.
  */
 int pools_cancel(struct pools *p, int (*match)(const struct job *job, const void *arg),
                  const void *arg, enum pool_cancel_why why);
+
+/*
+ * Calls poke(job, arg) for every running job (nested ones too) that
+ * match() accepts, with pool locks held (poke may only update the job's
+ * atomics), and wakes its context if it waits. Returns how many.
+ */
+int pools_poke(struct pools *p, int (*match)(const struct job *job, const void *arg),
+               void (*poke)(struct job *job, const void *arg), const void *arg);
 
 /* What a pool has done since it started (pools_stats()). */
 struct pool_stats {

@@ -12,6 +12,7 @@
 
 #include "pyrun.h"
 
+#include "callback.h"
 #include "cancel.h"
 #include "convert.h"
 #include "envelope.h"
@@ -35,6 +36,7 @@ struct context {
 };
 
 static PyThreadState *main_ts;
+static struct pools *pools; /* where a stream waits for credit */
 static PyObject *main_globals; /* __main__.__dict__, borrowed */
 static PyObject *module_cache; /* module name -> module */
 static char python_version[32];
@@ -172,7 +174,8 @@ int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_
         return status_error(st, err, errlen);
     if (import_site(err, errlen) != 0)
         return -1;
-    if (erlmod_setup() != 0 || objref_setup() != 0 || cancel_setup() != 0) {
+    if (erlmod_setup() != 0 || objref_setup() != 0 || cancel_setup() != 0 ||
+        callback_setup() != 0) {
         describe_exception("cannot set up the erlang module", err, errlen);
         return -1;
     }
@@ -192,6 +195,11 @@ int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_
     python_version[strcspn(python_version, " ")] = '\0';
     main_ts = PyEval_SaveThread();
     return 0;
+}
+
+void pyrun_use_pools(struct pools *p)
+{
+    pools = p;
 }
 
 const char *pyrun_python_version(void)
@@ -240,11 +248,12 @@ void pyrun_ctx_stop(void *arg, void *ctx_state)
     free(c);
 }
 
-/* The globals a job runs in: __main__'s for a pool, the context's own
- * namespace for a request addressed to one context. Borrowed. */
+/* The globals a job runs in: __main__'s for a pool (also when it was sent
+ * to this context as a nested request), the context's own namespace for a
+ * request addressed to one context. Borrowed. */
 static PyObject *namespace_for(struct context *c, const struct job *job)
 {
-    if (job->env.ctx_id < 0)
+    if (job->env.ctx_id < 0 || job->env.nested)
         return main_globals;
     if (!c->globals) {
         PyObject *name = PyUnicode_FromString("__main__");
@@ -405,27 +414,44 @@ static int encode_ok(struct reply *r, PyObject *result)
     return convert_py_to_term_parts(result, &r->x, &r->parts);
 }
 
-/* {call, _, _, Module, Function, Args, Kwargs} */
-static int run_call(const char *buf, int len, int i, PyObject *ns, struct reply *r)
+/* Module, Function, Args, Kwargs of a call: the callable's result, or
+ * NULL with an exception set. */
+static PyObject *call_body(const char *buf, int len, int *i, PyObject *ns)
 {
     PyObject *func = NULL, *list = NULL, *args = NULL, *kwargs = NULL, *result = NULL;
-    int rc = -1;
-    if (!(func = resolve(buf, len, &i, ns)) || !(list = convert_term_to_py(buf, len, &i)))
+    if (!(func = resolve(buf, len, i, ns)) || !(list = convert_term_to_py(buf, len, i)))
         goto done;
     if (!PyList_Check(list)) {
         PyErr_SetString(PyExc_TypeError, "Args must be a list");
         goto done;
     }
-    if (!(args = PyList_AsTuple(list)) || !(kwargs = convert_term_to_kwargs(buf, len, &i)))
+    if (!(args = PyList_AsTuple(list)) || !(kwargs = convert_term_to_kwargs(buf, len, i)))
         goto done;
     result = PyObject_Call(func, args, PyDict_GET_SIZE(kwargs) ? kwargs : NULL);
-    if (result)
-        rc = encode_ok(r, result);
 done:
     Py_XDECREF(func);
     Py_XDECREF(list);
     Py_XDECREF(args);
     Py_XDECREF(kwargs);
+    return result;
+}
+
+/* list(result) for the requests that collect an iterable (stream,
+ * stream_eval); result is stolen. */
+static PyObject *collect(PyObject *result)
+{
+    PyObject *list = result ? PySequence_List(result) : NULL;
+    Py_XDECREF(result);
+    return list;
+}
+
+/* {call | stream, _, _, Module, Function, Args, Kwargs} */
+static int run_call(const char *buf, int len, int i, PyObject *ns, struct reply *r, int collecting)
+{
+    PyObject *result = call_body(buf, len, &i, ns);
+    if (collecting)
+        result = collect(result);
+    int rc = result ? encode_ok(r, result) : -1;
     Py_XDECREF(result);
     return rc;
 }
@@ -473,15 +499,18 @@ static PyObject *decode_locals(const char *buf, int len, int *i)
     return NULL;
 }
 
-/* {eval, _, _, Code, Locals} */
-static int run_eval(const char *buf, int len, int i, PyObject *ns, struct reply *r)
+/* {eval | stream_eval, _, _, Code, Locals} */
+static int run_eval(const char *buf, int len, int i, PyObject *ns, struct reply *r, int collecting)
 {
     PyObject *locals = NULL, *result = NULL;
     int rc = -1;
     char *src = decode_code(buf, len, &i);
     if (!src || !(locals = decode_locals(buf, len, &i)))
         goto done;
-    if ((result = run_source(src, Py_eval_input, ns, locals)))
+    result = run_source(src, Py_eval_input, ns, locals);
+    if (collecting)
+        result = collect(result);
+    if (result)
         rc = encode_ok(r, result);
 done:
     PyMem_Free(src);
@@ -627,6 +656,90 @@ static void send_reply(struct writer *w, struct job *job, struct reply *r)
     }
 }
 
+/* pools_wait()'s ready() for a stream: it may send an item. */
+static int has_credit(void *arg)
+{
+    const struct job *job = arg;
+    return atomic_load(&job->credit) > 0;
+}
+
+/* Sends {data, Item} (or {data, Item, Ids}) to the stream's caller, once
+ * it has credit: 0, or -1 with an exception set (the stream ends). */
+static int send_item(struct writer *w, struct job *job, PyObject *item)
+{
+    int rc = 0;
+    if (!has_credit(job)) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = pools_wait(pools, job->ctx_id, has_credit, job);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc != 0 || atomic_load(&job->answered)) { /* cancelled, or the pool stops */
+        PyErr_SetString(PyExc_RuntimeError, "stream cancelled");
+        return -1;
+    }
+    atomic_fetch_sub(&job->credit, 1);
+    struct reply r = {.parts = {0}};
+    objref_job_begin();
+    if (envelope_reply_begin(&r.x, job->frame, job->env.reply_off, job->env.reply_len) != 0)
+        return PyErr_NoMemory(), -1;
+    if (ei_x_encode_tuple_header(&r.x, 2) != 0 || ei_x_encode_atom(&r.x, "data") != 0)
+        rc = (PyErr_NoMemory(), -1);
+    if (rc == 0)
+        rc = convert_py_to_term(item, &r.x);
+    if (rc == 0 && objref_job_count() > 0)
+        rc = name_new_refs(&r);
+    if (rc != 0) {
+        objref_job_abort();
+        ei_x_free(&r.x);
+        return -1;
+    }
+    objref_job_begin(); /* the caller owns them now */
+    char *frame;
+    size_t len;
+    envelope_reply_finish(&r.x, 0, &frame, &len);
+    Py_BEGIN_ALLOW_THREADS
+    writer_send(w, frame, len);
+    Py_END_ALLOW_THREADS
+    return 0;
+}
+
+/* {stream_start, _, _, Module, Function, Args, Kwargs, Window}: sends
+ * each item of the result as it comes, at most Window ahead of the
+ * credit the caller gives back (stream_credit); the reply is then `done`.
+ * A generator left unfinished (cancelled, an item that does not convert)
+ * is closed, so its finally blocks run. */
+static int run_stream(struct writer *w, struct job *job, int len, PyObject *ns, struct reply *r)
+{
+    int i = job->env.body_off;
+    atomic_store(&job->credit, job->env.count);
+    PyObject *result = call_body(job->frame, len, &i, ns);
+    PyObject *it = result ? PyObject_GetIter(result) : NULL;
+    Py_XDECREF(result);
+    if (!it)
+        return -1;
+    PyObject *item;
+    int rc = 0;
+    while (rc == 0 && (item = PyIter_Next(it)) != NULL) {
+        rc = send_item(w, job, item);
+        Py_DECREF(item);
+    }
+    if (rc == 0 && PyErr_Occurred())
+        rc = -1; /* the iterator raised */
+    if (rc != 0 && PyGen_Check(it)) {
+        PyObject *exc = take_exception();
+        PyObject *closed = PyObject_CallMethod(it, "close", NULL);
+        Py_XDECREF(closed);
+        if (closed)
+            restore_exception(exc);
+        else
+            Py_XDECREF(exc);
+    }
+    Py_DECREF(it);
+    if (rc == 0 && ei_x_encode_atom(&r->x, "done") != 0)
+        rc = (PyErr_NoMemory(), -1);
+    return rc;
+}
+
 int pyrun_run(void *arg, void *ctx_state, struct job *job)
 {
     struct writer *w = arg;
@@ -639,17 +752,30 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
     PyEval_RestoreThread(c->target.ts);
     PyObject *ns = namespace_for(c, job);
     int rc = -1;
-    objref_job_begin();
-    cancel_job_begin(&c->target, job->seq);
+    struct callback_scope scope;
+    struct objref_job outer_refs;
+    if (job->outer) /* it runs while job->outer waits for Erlang */
+        objref_job_suspend(&outer_refs);
+    else
+        objref_job_begin();
+    long outer_seq = cancel_job_begin(&c->target, job->seq);
+    callback_enter(&scope, job);
     _Static_assert(PY_PORT_MAX_FRAME <= INT_MAX, "a frame length fits an int");
     int frame_len = (int)job->len;
     if (ns) {
         switch (job->env.op) {
         case ENVELOPE_CALL:
-            rc = run_call(job->frame, frame_len, job->env.body_off, ns, &r);
+        case ENVELOPE_STREAM:
+            rc = run_call(job->frame, frame_len, job->env.body_off, ns, &r,
+                          job->env.op == ENVELOPE_STREAM);
             break;
         case ENVELOPE_EVAL:
-            rc = run_eval(job->frame, frame_len, job->env.body_off, ns, &r);
+        case ENVELOPE_STREAM_EVAL:
+            rc = run_eval(job->frame, frame_len, job->env.body_off, ns, &r,
+                          job->env.op == ENVELOPE_STREAM_EVAL);
+            break;
+        case ENVELOPE_STREAM_START:
+            rc = run_stream(w, job, frame_len, ns, &r);
             break;
         case ENVELOPE_EXEC:
             rc = run_exec(job->frame, frame_len, job->env.body_off, ns, &r);
@@ -669,7 +795,10 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
         r.x.index = envelope_payload_start(&r.x);
         encode_exception(&r.x);
     }
-    cancel_job_end(&c->target);
+    callback_leave(&scope);
+    cancel_job_end(&c->target, outer_seq);
+    if (job->outer)
+        objref_job_resume(&outer_refs);
     PyEval_SaveThread();
     send_reply(w, job, &r);
     if (r.parts.n > 0) { /* the objects whose data was written */

@@ -24,6 +24,10 @@
  */
 int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_t errlen);
 
+/* Where streams wait for credit (pools_wait()); before any context runs. */
+struct pools;
+void pyrun_use_pools(struct pools *p);
+
 /* The running CPython's version, "3.11.2". Valid after pyrun_start(). */
 const char *pyrun_python_version(void);
 

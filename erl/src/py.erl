@@ -41,6 +41,16 @@
 -export([stats/0]).
 -export([version/0]).
 -export([configure_logging/1]).
+-export([register_function/2]).
+-export([register_function/3]).
+-export([unregister_function/1]).
+-export([stream/3]).
+-export([stream/4]).
+-export([stream_eval/1]).
+-export([stream_eval/2]).
+-export([stream_start/3]).
+-export([stream_start/4]).
+-export([stream_cancel/1]).
 
 -export_type([name/0]).
 -export_type([code/0]).
@@ -48,6 +58,7 @@
 -export_type([target/0]).
 -export_type([handle/0]).
 -export_type([ref/0]).
+-export_type([stream_ref/0]).
 
 -type name() :: atom() | binary().
 %% A module name (dotted names such as `os.path' allowed) or a function
@@ -64,6 +75,10 @@
 %% A Python object with no Erlang mapping, held in the port for the
 %% process that received it (docs/references.md).
 
+-type stream_ref() :: reference().
+%% What {@link stream_start/4} returns: the second element of the
+%% `{py_stream, Ref, Event}' messages of that stream.
+
 -type code() :: unicode:chardata().
 %% Python source: a UTF-8 binary, a string or any `unicode:chardata()'.
 
@@ -72,7 +87,8 @@
       | timeout
       | not_started
       | {port_exited, term()}
-      | {badarg, module | function | args | kwargs | code | locals | timeout | ref | name | level}
+      | {badarg, module | function | args | kwargs | code | locals | timeout | ref | name | level
+                 | options}
       | {bad_request, binary()}
       | {pool_not_started, atom()}
       | {pool_stopped, atom()}
@@ -421,9 +437,127 @@ version() ->
             {error, not_started}
     end.
 
+%% @doc Makes `Fun' callable from Python as `Name': `erlang.call('Name',
+%% *Args)', `erlang.Name(*Args)' or `from erlang import Name'. `Fun'
+%% receives the list of arguments and runs in a new process for each
+%% call; an exception in it raises `erlang.Error' in Python
+%% (docs/callbacks.md). Registering a name again replaces its function.
+%% Example: `ok = py:register_function(add, fun([A, B]) -> A + B end)',
+%% then `{ok, 3} = py:eval(<<"__import__('erlang').add(1, 2)">>)'.
+-spec register_function(name(), fun((list()) -> term())) -> ok | {error, error_reason()}.
+register_function(Name, Fun) when is_function(Fun, 1) ->
+    case function_name(Name) of
+        {ok, Bin} -> py_registry:register_function(Bin, Fun);
+        error -> {error, {badarg, name}}
+    end;
+register_function(_Name, _Fun) ->
+    {error, {badarg, function}}.
+
+%% @doc Makes `Module:Function(Args)' callable from Python as `Name'; it
+%% receives the list of arguments.
+-spec register_function(name(), module(), atom()) -> ok | {error, error_reason()}.
+register_function(Name, Module, Function) when is_atom(Module), is_atom(Function) ->
+    case function_name(Name) of
+        {ok, Bin} -> py_registry:register_function(Bin, {Module, Function});
+        error -> {error, {badarg, name}}
+    end;
+register_function(_Name, _Module, _Function) ->
+    {error, {badarg, function}}.
+
+%% @doc Removes the function registered as `Name': Python then gets
+%% `NameError' for it. `ok' also when none was.
+-spec unregister_function(name()) -> ok | {error, error_reason()}.
+unregister_function(Name) ->
+    case function_name(Name) of
+        {ok, Bin} -> py_registry:unregister_function(Bin);
+        error -> {error, {badarg, name}}
+    end.
+
+%% @doc Calls `Module.Function(*Args)' and collects what it returns, an
+%% iterable (a generator, say), into a list: `{ok, List}'.
+%% @equiv stream(Module, Function, Args, #{})
+-spec stream(name(), name(), list()) -> {ok, list()} | {error, error_reason()}.
+stream(Module, Function, Args) ->
+    stream(Module, Function, Args, #{}).
+
+%% @doc `stream/3' with keyword arguments, on the pool registered for
+%% `Module' (or `Module:Function'), with the default timeout.
+-spec stream(name(), name(), list(), #{name() => term()}) ->
+          {ok, list()} | {error, error_reason()}.
+stream(Module, Function, Args, Kwargs) ->
+    Target = route(Module, Function),
+    case check_call(Target, Module, Function, Args, Kwargs, infinity) of
+        ok -> request(Target, {stream, Module, Function, Args, Kwargs}, default_timeout());
+        {error, _} = Error -> Error
+    end.
+
+%% @doc Evaluates the expression `Code', an iterable, into a list.
+%% Example: `{ok, [0, 1, 4]} = py:stream_eval(<<"(x * x for x in range(3))">>)'.
+-spec stream_eval(code()) -> {ok, list()} | {error, error_reason()}.
+stream_eval(Code) ->
+    stream_eval(Code, #{}).
+
+%% @doc `stream_eval/1' with `Locals' as local variables, on the default
+%% pool.
+-spec stream_eval(code(), #{name() => term()}) -> {ok, list()} | {error, error_reason()}.
+stream_eval(Code, Locals) ->
+    Bin = code_to_binary(Code),
+    case check([{is_binary(Bin), code}, {is_map(Locals), locals}]) of
+        ok -> request(default, {stream_eval, Bin, Locals}, default_timeout());
+        {error, _} = Error -> Error
+    end.
+
+%% @doc Starts `Module.Function(*Args)' and sends its items as they come.
+%% @equiv stream_start(Module, Function, Args, #{})
+-spec stream_start(name(), name(), list()) -> {ok, stream_ref()} | {error, error_reason()}.
+stream_start(Module, Function, Args) ->
+    stream_start(Module, Function, Args, #{}).
+
+%% @doc Starts `Module.Function(*Args, **Kwargs)' and returns `{ok, Ref}';
+%% the calling process then receives `{py_stream, Ref, {data, Item}}' for
+%% each item of the iterable it returns, in order, and last
+%% `{py_stream, Ref, done}' or `{py_stream, Ref, {error, Reason}}'.
+%% Options: `kwargs' (a map, default `#{}'), `pool' (a pool or context
+%% pid, default the registered pool) and `window' (default 64): Python
+%% runs ahead of this process by at most `window' items, counting the
+%% messages waiting in its mailbox (docs/streaming.md).
+-spec stream_start(name(), name(), list(), #{kwargs => map(), pool => target(),
+                                            window => pos_integer()}) ->
+          {ok, stream_ref()} | {error, error_reason()}.
+stream_start(Module, Function, Args, Opts) when is_map(Opts) ->
+    Kwargs = maps:get(kwargs, Opts, #{}),
+    Target = maps:get(pool, Opts, route(Module, Function)),
+    Window = maps:get(window, Opts, 64),
+    Known = maps:without([kwargs, pool, window], Opts) =:= #{},
+    case check([{Known andalso is_integer(Window) andalso Window > 0
+                 andalso Window < 1 bsl 31, options}]) of
+        ok ->
+            case check_call(Target, Module, Function, Args, Kwargs, infinity) of
+                ok -> start_stream(address(Target), {Module, Function, Args, Kwargs}, Window);
+                {error, _} = Error -> Error
+            end;
+        {error, _} = Error ->
+            Error
+    end;
+stream_start(_Module, _Function, _Args, _Opts) ->
+    {error, {badarg, options}}.
+
+%% @doc Stops the stream `Ref' (closing the generator in Python, so that
+%% its `finally' blocks run) and removes its messages from the mailbox:
+%% none arrives after this returns. `ok' also for a stream that has ended;
+%% `{error, not_owner}' from a process other than the one that started it.
+-spec stream_cancel(stream_ref()) -> ok | {error, not_owner}.
+stream_cancel(Ref) ->
+    py_stream:cancel(Ref).
+
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
+
+start_stream({error, _} = Error, _Call, _Window) ->
+    Error;
+start_stream(Address, Call, Window) ->
+    py_stream:start(Address, Call, Window).
 
 %% The one request path. The caller monitors the owner with an alias as
 %% the reply address: a reply after a timeout is dropped by the runtime,
@@ -493,8 +627,10 @@ watch_caller(Owner) ->
         _ -> py_callers:watch(self()), put('$py_watched_by', Owner)
     end.
 
-%% The port's address of a target: a pool name, or {context, Id}.
-address(Pool) when is_atom(Pool) -> Pool;
+%% The port's address of a target: a pool name, {context, Id}, or, from a
+%% process running an Erlang function for Python, {nested, Id} for the
+%% pool of the context that waits for it (py_callback).
+address(Pool) when is_atom(Pool) -> py_callback:nested_address(Pool);
 address(Ctx) when is_pid(Ctx) -> py_context_router:context_target(Ctx).
 
 route(Module, Function) ->
@@ -512,6 +648,10 @@ envelope({call, Module, Function, Args, Kwargs}, ReplyTo, Target) ->
     {call, ReplyTo, Target, Module, Function, Args, Kwargs};
 envelope({eval, Code, Locals}, ReplyTo, Target) ->
     {eval, ReplyTo, Target, Code, Locals};
+envelope({stream, Module, Function, Args, Kwargs}, ReplyTo, Target) ->
+    {stream, ReplyTo, Target, Module, Function, Args, Kwargs};
+envelope({stream_eval, Code, Locals}, ReplyTo, Target) ->
+    {stream_eval, ReplyTo, Target, Code, Locals};
 envelope({exec, Code}, ReplyTo, Target) ->
     {exec, ReplyTo, Target, Code};
 envelope({release, Nonce, Ids}, ReplyTo, Target) ->
@@ -563,6 +703,17 @@ check([{true, _} | Rest]) -> check(Rest);
 check([{false, What} | _]) -> {error, {badarg, What}}.
 
 is_name(Name) -> is_atom(Name) orelse is_binary(Name).
+
+%% A function name as Python spells it: a non-empty UTF-8 binary.
+function_name(Name) when is_atom(Name) ->
+    function_name(atom_to_binary(Name));
+function_name(Name) when is_binary(Name), Name =/= <<>> ->
+    case unicode:characters_to_binary(Name) of
+        Name -> {ok, Name};
+        _ -> error
+    end;
+function_name(_) ->
+    error.
 
 is_target(Target) -> is_atom(Target) orelse is_pid(Target).
 

@@ -7,7 +7,10 @@
 %% frame the port writes: a reply frame starts with a small routing header
 %% (the caller's alias, see docs/protocol.md), which is all it decodes; the
 %% payload is forwarded as a sub-binary of the frame, never decoded or
-%% copied. A frame with an empty header is an event for this process.
+%% copied. A frame with an empty header is an event for this process. Two
+%% more headers come from Python code: `{py_callback, Id}' (a call of an
+%% Erlang function, run in a new process, see {@link py_callback}) and
+%% `py_send' (`erlang.send', the one payload this process decodes).
 %%
 %% It also starts and stops pools. It owns two ETS tables that callers
 %% read directly: `py_pools' (`{Pool, Mode, [CtxPid], [CtxId]}') and
@@ -59,7 +62,9 @@
     pending = #{} :: #{reference() => {start, gen_server:from(), atom(), atom()}
                                      | {stop, gen_server:from(), atom()}},
     %% Context pids a stop_pool caller waits to see exit.
-    stopping = #{} :: #{pid() => gen_server:from()}
+    stopping = #{} :: #{pid() => gen_server:from()},
+    %% Processes running an Erlang function for Python, by monitor.
+    callbacks = #{} :: #{reference() => non_neg_integer()}
 }).
 
 %%% ==========================================================================
@@ -146,6 +151,13 @@ handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
 %% The port closed without an exit status.
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     {stop, {port_exited, Reason}, State};
+%% A callback process ended; one that died before it answered is answered
+%% for.
+handle_info({'DOWN', Mon, process, _, Reason}, #state{callbacks = Callbacks} = State)
+  when is_map_key(Mon, Callbacks) ->
+    {Id, Rest} = maps:take(Mon, Callbacks),
+    Reason =:= normal orelse py_callback:died(State#state.port, Id, Reason),
+    {noreply, State#state{callbacks = Rest}};
 %% A context pid of a stopped pool exited.
 handle_info({'EXIT', Pid, _Reason}, #state{stopping = Stopping} = State)
   when is_map_key(Pid, Stopping) ->
@@ -325,6 +337,18 @@ route(cast, Payload, #state{port = Port} = State) ->
             ?LOG_WARNING("py:cast failed: ~tp", [Reason], #{domain => [python]});
         _ ->
             ok
+    end,
+    {noreply, State};
+route({py_callback, Id}, Payload, #state{port = Port, callbacks = Callbacks} = State) ->
+    %% Python calls an Erlang function: it runs in a process of its own.
+    {_, Mon} = spawn_monitor(py_callback, run, [Port, Id, Payload]),
+    {noreply, State#state{callbacks = Callbacks#{Mon => Id}}};
+route(py_send, Payload, State) ->
+    %% erlang.send(Pid, Term) in Python. A node not connected yet is not
+    %% connected to here: this process must not wait for it.
+    case decode(Payload) of
+        {To, Message} when is_pid(To) -> erlang:send(To, Message, [noconnect]);
+        _ -> ?LOG_ERROR("py_port: bad erlang.send event ~tp", [Payload])
     end,
     {noreply, State};
 route(py_output, Payload, State) ->

@@ -6,7 +6,12 @@
 %% - `py_pool_registrations': `{{Module, Func | '_'}, Pool}', the routing
 %%   table that `py:call/3' reads in the caller's process;
 %% - `py_pool_specs': `{Pool, Size, Mode}', the pools started at run time,
-%%   which the port owner starts again after a restart of the port.
+%%   which the port owner starts again after a restart of the port;
+%% - `py_functions': `{Name :: binary(), Fun | {Module, Function}}', the
+%%   Erlang functions Python may call (docs/callbacks.md).
+%%
+%% It also creates `py_streams' (`{Ref, Relay, Consumer}', public: each
+%% stream's relay process writes its own row, see {@link py_stream}).
 %%
 %% The supervisor starts this process before `py_port_owner' (rest_for_one),
 %% so a crashing port never takes the registrations with it.
@@ -24,6 +29,9 @@
 -export([pool_specs/0]).
 -export([port_started/0]).
 -export([restarts/0]).
+-export([register_function/2]).
+-export([unregister_function/1]).
+-export([lookup_function/1]).
 
 %% gen_server callbacks
 -export([init/1]).
@@ -32,6 +40,8 @@
 
 -define(REGISTRATIONS, py_pool_registrations).
 -define(SPECS, py_pool_specs).
+-define(FUNCTIONS, py_functions).
+-define(STREAMS, py_streams).
 
 %%% ==========================================================================
 %%% API
@@ -110,6 +120,26 @@ port_started() ->
 restarts() ->
     gen_server:call(?MODULE, restarts).
 
+%% @doc Makes `Function' callable from Python as `Name' (a UTF-8 binary).
+-spec register_function(binary(), fun((list()) -> term()) | {module(), atom()}) -> ok.
+register_function(Name, Function) ->
+    gen_server:call(?MODULE, {insert, ?FUNCTIONS, {Name, Function}}).
+
+%% @doc Removes the function registered as `Name'; `ok' also if none is.
+-spec unregister_function(binary()) -> ok.
+unregister_function(Name) ->
+    gen_server:call(?MODULE, {delete, ?FUNCTIONS, Name}).
+
+%% @doc The function registered as `Name', read in the caller.
+-spec lookup_function(binary()) -> {ok, fun((list()) -> term()) | {module(), atom()}} | error.
+lookup_function(Name) ->
+    try ets:lookup(?FUNCTIONS, Name) of
+        [{_, Function}] -> {ok, Function};
+        [] -> error
+    catch
+        error:badarg -> error % the application is not running
+    end.
+
 %%% ==========================================================================
 %%% gen_server callbacks
 %%% ==========================================================================
@@ -119,6 +149,9 @@ init([]) ->
     Options = [named_table, protected, set, {read_concurrency, true}],
     ?REGISTRATIONS = ets:new(?REGISTRATIONS, Options),
     ?SPECS = ets:new(?SPECS, Options),
+    ?FUNCTIONS = ets:new(?FUNCTIONS, Options),
+    ?STREAMS = ets:new(?STREAMS, [named_table, public, set, {write_concurrency, true},
+                                  {read_concurrency, true}]),
     {ok, #{starts => 0}}.
 
 %% @private

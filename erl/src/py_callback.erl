@@ -1,0 +1,98 @@
+%% @doc The Erlang side of `erlang.call' in Python (docs/callbacks.md).
+%%
+%% DESIGN: for each call from Python the port owner spawns, and monitors,
+%% one process running {@link run/3}; the function never runs in the owner.
+%% The process decodes the request `{Name, Args, Caller, Context}', runs
+%% the function registered as `Name' (py_registry) and writes
+%% `{callback_result, Id, Result}' to the port itself. `Context' is
+%% `{Pool, CtxId}' when a context waits for the answer: the process keeps
+%% it in its dictionary so that its own requests to `Pool' go to that
+%% context ({@link nested_address/1}), which serves them while it waits.
+-module(py_callback).
+
+-include_lib("kernel/include/logger.hrl").
+
+%% API
+-export([run/3]).
+-export([nested_address/1]).
+-export([died/3]).
+
+-define(NESTED, '$py_nested').
+
+%%% ==========================================================================
+%%% API
+%%% ==========================================================================
+
+%% @doc Runs the callback `Id' of the request `Payload' (the term the port
+%% wrote) and writes its result to `Port'. Spawned by the port owner.
+-spec run(port(), non_neg_integer(), binary()) -> ok.
+run(Port, Id, Payload) ->
+    Result = case decode(Payload) of
+                 {Name, Args, _Caller, Context} when is_list(Args) ->
+                     put(?NESTED, Context),
+                     apply_function(Name, Args);
+                 _ ->
+                     {error, {error, <<"malformed callback request">>}}
+             end,
+    reply(Port, Id, Result).
+
+%% @doc The port address of a request to `Pool' from this process:
+%% `{nested, CtxId}' when this process runs a callback for a context of
+%% `Pool', else `Pool'.
+-spec nested_address(atom()) -> atom() | {nested, non_neg_integer()}.
+nested_address(Pool) ->
+    case get(?NESTED) of
+        {Pool, CtxId} -> {nested, CtxId};
+        _ -> Pool
+    end.
+
+%% @doc Answers callback `Id' whose process died with `Reason' before it
+%% answered (killed, or linked to a process that died).
+-spec died(port(), non_neg_integer(), term()) -> ok.
+died(Port, Id, Reason) ->
+    reply(Port, Id, {error, {exit, format(Reason)}}).
+
+%%% ==========================================================================
+%%% Internal
+%%% ==========================================================================
+
+%% The port is trusted; its atoms are bounded by the atom cap.
+decode(Payload) ->
+    try binary_to_term(Payload)
+    catch error:badarg -> undecodable
+    end.
+
+apply_function(whereis, [Name]) when is_binary(Name) ->
+    Pid = try binary_to_existing_atom(Name) of
+              Atom -> whereis(Atom)
+          catch
+              error:badarg -> undefined % no such atom: nothing registered
+          end,
+    {ok, case Pid of undefined -> none; _ -> Pid end};
+apply_function(Name, Args) when is_binary(Name) ->
+    case py_registry:lookup_function(Name) of
+        {ok, {Module, Function}} -> invoke(fun() -> Module:Function(Args) end);
+        {ok, Fun} -> invoke(fun() -> Fun(Args) end);
+        error -> {not_found, Name}
+    end.
+
+invoke(Fun) ->
+    try
+        {ok, Fun()}
+    catch
+        Class:Reason:Stack ->
+            ?LOG_DEBUG("Erlang function called from Python raised ~p:~tp~n~tp",
+                       [Class, Reason, Stack], #{domain => [python]}),
+            {error, {Class, format(Reason)}}
+    end.
+
+format(Reason) ->
+    unicode:characters_to_binary(io_lib:format("~0tp", [Reason])).
+
+%% A dead port: nobody waits any more.
+reply(Port, Id, Result) ->
+    Bin = try term_to_binary({callback_result, Id, Result})
+          catch error:_ -> term_to_binary({callback_result, Id, {error, {error, <<"result too large">>}}})
+          end,
+    catch erlang:port_command(Port, Bin),
+    ok.

@@ -1,0 +1,179 @@
+%% @doc Streams: the items of a Python iterable sent one by one to an
+%% Erlang process, with flow control (docs/streaming.md).
+%%
+%% DESIGN: {@link py:stream_start/4} spawns a relay process for the stream.
+%% The relay sends `{stream_start, {Alias, Relay}, Target, Module, Function,
+%% Args, Kwargs, Window}' to the port and receives the item frames on its
+%% alias (routed by the port owner, like any reply), decodes each and
+%% sends `{py_stream, Ref, {data, Item}}' to the consumer, so neither the
+%% owner nor the consumer decodes on behalf of another.
+%%
+%% Flow control: the port sends an item only while it has credit, `Window'
+%% at the start. The relay gives credit back (`{stream_credit, ReplyTo,
+%% N}') once the port's credit is half spent, as much as keeps what the
+%% port may still send plus the messages waiting in the consumer's mailbox
+%% within `Window'. When the port has no credit and the consumer's mailbox
+%% is full, the relay looks at the mailbox again after 1 ms, then 2, 4, up
+%% to 50 ms: the consumer gives no sign when it reads.
+%%
+%% The relay watches the consumer (monitor) and the port owner (the
+%% alias's monitor): a consumer that exits cancels the stream in Python; a
+%% port that exits ends it with `{error, {port_exited, Why}}'. `py_streams'
+%% (created by py_registry) maps Ref to the relay for {@link cancel/1}.
+-module(py_stream).
+
+%% API
+-export([start/3]).
+-export([cancel/1]).
+
+%% Internal
+-export([relay/6]).
+
+-define(STREAMS, py_streams).
+-define(PORT_KEY, {py, port}).
+-define(MAX_POLL_MS, 50).
+
+-record(relay, {
+    consumer :: pid(),
+    consumer_mon :: reference(),
+    ref :: reference(),
+    port :: port(),
+    alias :: reference(),
+    window :: pos_integer(),
+    credit :: non_neg_integer(), % items the port may send before it waits
+    poll = 1 :: pos_integer()    % next wait for a full mailbox, ms
+}).
+
+%%% ==========================================================================
+%%% API
+%%% ==========================================================================
+
+%% @doc Starts the stream of `{Module, Function, Args, Kwargs}' on the port
+%% address `Target' for the calling process. Arguments are checked by the
+%% caller ({@link py:stream_start/4}).
+-spec start(term(), {term(), term(), list(), map()}, pos_integer()) ->
+          {ok, reference()} | {error, not_started}.
+start(Target, Call, Window) ->
+    case persistent_term:get(?PORT_KEY, undefined) of
+        {Port, Owner} ->
+            Ref = make_ref(),
+            Relay = spawn(?MODULE, relay, [self(), Ref, Port, Owner, {Target, Call}, Window]),
+            true = ets:insert(?STREAMS, {Ref, Relay, self()}),
+            Relay ! {go, Ref}, % its row exists: it may end, and delete it
+            {ok, Ref};
+        undefined ->
+            {error, not_started}
+    end.
+
+%% @doc Cancels the stream `Ref' of the calling process and flushes its
+%% messages (see {@link py:stream_cancel/1}).
+-spec cancel(reference()) -> ok | {error, not_owner}.
+cancel(Ref) ->
+    Self = self(),
+    case ets:lookup(?STREAMS, Ref) of
+        [{Ref, Relay, Self}] ->
+            Mon = erlang:monitor(process, Relay),
+            Relay ! {cancel, Ref},
+            receive {'DOWN', Mon, process, Relay, _} -> ok end,
+            flush(Ref);
+        [{Ref, _Relay, _Other}] ->
+            {error, not_owner};
+        [] ->
+            flush(Ref)
+    end.
+
+%%% ==========================================================================
+%%% The relay
+%%% ==========================================================================
+
+%% @private
+relay(Consumer, Ref, Port, Owner, {Target, {Module, Function, Args, Kwargs}}, Window) ->
+    receive {go, Ref} -> ok end,
+    Alias = erlang:monitor(process, Owner, [{alias, demonitor}]),
+    py_callers:watch(self()),
+    R = #relay{consumer = Consumer, consumer_mon = erlang:monitor(process, Consumer),
+               ref = Ref, port = Port, alias = Alias, window = Window, credit = Window},
+    command(R, {stream_start, reply_to(R), Target, Module, Function, Args, Kwargs, Window}),
+    loop(R).
+
+loop(#relay{alias = Alias, consumer_mon = ConsumerMon, ref = Ref} = R) ->
+    receive
+        {Alias, Payload} ->
+            item(binary_to_term(Payload), R);
+        {'DOWN', Alias, process, _, Reason} ->
+            finish(R, {error, port_exit_reason(Reason)});
+        {'DOWN', ConsumerMon, process, _, _} ->
+            stop(R);
+        {cancel, Ref} ->
+            stop(R)
+    after poll_timeout(R) ->
+        loop(give_credit(R))
+    end.
+
+%% One frame of the stream.
+item({data, Item}, #relay{consumer = Consumer, ref = Ref, credit = Credit} = R) ->
+    Consumer ! {py_stream, Ref, {data, Item}},
+    loop(give_credit(R#relay{credit = Credit - 1}));
+item({data, Item, {Nonce, Ids}}, #relay{consumer = Consumer} = R) ->
+    %% The item holds new Python objects: the consumer owns them.
+    ok = py_callers:own(Consumer, Nonce, Ids),
+    item({data, Item}, R);
+item(done, R) ->
+    finish(R, done);
+item({error, {_Name, _Message} = Exception, _Traceback}, R) ->
+    finish(R, {error, Exception});
+item({error, _} = Error, R) ->
+    finish(R, Error).
+
+%% Gives the port credit once half of it is spent, if the consumer's
+%% mailbox has room; polls the mailbox while the port has none.
+give_credit(#relay{credit = Credit, window = Window} = R) when Credit > Window div 2 ->
+    R;
+give_credit(#relay{consumer = Consumer, credit = Credit, window = Window, poll = Poll} = R) ->
+    Waiting = case erlang:process_info(Consumer, message_queue_len) of
+                  {message_queue_len, N} -> N;
+                  undefined -> 0 % gone: its monitor says so next
+              end,
+    Grant = Window - Credit - Waiting,
+    Worth = max(1, Window div 2), % credit in batches, not item by item
+    if
+        Grant >= Worth ->
+            command(R, {stream_credit, reply_to(R), Grant}),
+            R#relay{credit = Credit + Grant, poll = 1};
+        Credit =:= 0 ->
+            R#relay{poll = min(Poll * 2, ?MAX_POLL_MS)};
+        true ->
+            R
+    end.
+
+%% Waits for a frame; with no credit left, for the mailbox to drain too.
+poll_timeout(#relay{credit = 0, poll = Poll}) -> Poll;
+poll_timeout(#relay{}) -> infinity.
+
+finish(#relay{consumer = Consumer, ref = Ref} = R, Last) ->
+    Consumer ! {py_stream, Ref, Last},
+    forget(R).
+
+%% The consumer cancelled or exited: Python closes the generator.
+stop(R) ->
+    command(R, {cancel, cast, reply_to(R)}),
+    forget(R).
+
+forget(#relay{ref = Ref}) ->
+    ets:delete(?STREAMS, Ref),
+    ok.
+
+reply_to(#relay{alias = Alias}) ->
+    {Alias, self()}.
+
+command(#relay{port = Port}, Request) ->
+    catch erlang:port_command(Port, term_to_binary(Request)),
+    ok.
+
+flush(Ref) ->
+    receive {py_stream, Ref, _} -> flush(Ref)
+    after 0 -> ok
+    end.
+
+port_exit_reason({port_exited, _} = Reason) -> Reason;
+port_exit_reason(Reason) -> {port_exited, Reason}.

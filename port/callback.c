@@ -1,0 +1,321 @@
+/*
+ * callback: erlang.call, erlang.send, erlang.self, erlang.whereis (see
+ * callback.h).
+ *
+ * DESIGN: an event is built like a reply (envelope.h) whose header is a
+ * term made here. Arguments are converted with references off: a Python
+ * object with no Erlang mapping cannot leave as an argument (nobody would
+ * own it), and raises TypeError. The GIL is released while the event is
+ * written and the answer awaited.
+ */
+#include "callback.h"
+
+#include "convert.h"
+#include "envelope.h"
+#include "erlmod.h"
+#include "objref.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct waiters *waiters;
+static struct writer *writer;
+static PyObject *module; /* erlang */
+static PyObject *error;  /* erlang.Error */
+static _Thread_local struct callback_scope *scope;
+
+void callback_use(struct waiters *ws, struct writer *w)
+{
+    waiters = ws;
+    writer = w;
+}
+
+void callback_enter(struct callback_scope *s, const struct job *job)
+{
+    s->job = job;
+    s->outer = scope;
+    scope = s;
+}
+
+void callback_leave(struct callback_scope *s)
+{
+    scope = s->outer;
+}
+
+/* The span of the caller's pid in the current request's ReplyTo
+ * ({Alias, Pid}); 0 if there is none (a cast, or not in a request). */
+static int caller_pid(const char **pid, int *len)
+{
+    if (!scope)
+        return 0;
+    const struct job *job = scope->job;
+    const char *f = job->frame;
+    int i = job->env.reply_off, end = job->env.reply_off + job->env.reply_len, arity, type, size;
+    if (ei_decode_tuple_header(f, &i, &arity) != 0 || arity != 2 ||
+        envelope_skip_term(f, (size_t)end, &i) != 0 || ei_get_type(f, &i, &type, &size) != 0 ||
+        (type != ERL_PID_EXT && type != ERL_NEW_PID_EXT))
+        return 0;
+    *pid = f + i;
+    *len = end - i;
+    return 1;
+}
+
+/* Encodes obj with references off; 0, or -1 with an exception set. */
+static int encode_value(PyObject *obj, ei_x_buff *x)
+{
+    int was = objref_enable(0);
+    int rc = convert_py_to_term(obj, x);
+    objref_enable(was);
+    return rc;
+}
+
+/* Starts an event whose routing header is `hdr` (no version byte). */
+static int begin_event(ei_x_buff *x, const ei_x_buff *hdr)
+{
+    if (envelope_reply_begin(x, hdr->buff, 0, hdr->index) != 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes the event in x (emptied), without the GIL. */
+static void send_event(ei_x_buff *x)
+{
+    char *frame;
+    size_t len;
+    envelope_reply_finish(x, 0, &frame, &len);
+    Py_BEGIN_ALLOW_THREADS
+    writer_send(writer, frame, len);
+    Py_END_ALLOW_THREADS
+}
+
+/* {Name, Args, Caller, Context}; name is a str, or NULL with the atom
+ * `builtin` instead. 0 or -1 with an exception set. */
+static int encode_request(ei_x_buff *x, PyObject *name, const char *builtin,
+                          PyObject *const *args, Py_ssize_t nargs)
+{
+    const char *pid;
+    int pid_len;
+    Py_ssize_t name_len = 0;
+    const char *utf8 = name ? PyUnicode_AsUTF8AndSize(name, &name_len) : NULL;
+    if (name && !utf8)
+        return -1;
+    if (ei_x_encode_tuple_header(x, 4) != 0 ||
+        (utf8 ? ei_x_encode_binary(x, utf8, (long)name_len) : ei_x_encode_atom(x, builtin)) != 0 ||
+        (nargs > 0 && ei_x_encode_list_header(x, (long)nargs) != 0))
+        goto nomem;
+    for (Py_ssize_t k = 0; k < nargs; k++)
+        if (encode_value(args[k], x) != 0)
+            return -1;
+    if (ei_x_encode_empty_list(x) != 0)
+        goto nomem;
+    if (caller_pid(&pid, &pid_len) ? ei_x_append_buf(x, pid, pid_len) != 0
+                                   : ei_x_encode_atom(x, "undefined") != 0)
+        goto nomem;
+    if (scope ? (ei_x_encode_tuple_header(x, 2) != 0 || ei_x_encode_atom(x, scope->job->pool) != 0 ||
+                 ei_x_encode_long(x, scope->job->ctx_id) != 0)
+              : ei_x_encode_atom(x, "undefined") != 0)
+        goto nomem;
+    return 0;
+nomem:
+    PyErr_NoMemory();
+    return -1;
+}
+
+/* Raises erlang.Error("Class: Reason") for {Class, Reason}. */
+static PyObject *raise_error(const char *buf, int len, int *i)
+{
+    PyObject *why = convert_term_to_py(buf, len, i);
+    if (why && PyTuple_Check(why) && PyTuple_GET_SIZE(why) == 2)
+        PyErr_Format(error, "%S: %S", PyTuple_GET_ITEM(why, 0), PyTuple_GET_ITEM(why, 1));
+    else if (why)
+        PyErr_Format(error, "%R", why);
+    Py_XDECREF(why);
+    return NULL;
+}
+
+/* The Python value of Result: {ok, Term} | {error, {Class, Reason}} |
+ * {not_found, Name}. */
+static PyObject *decode_result(const struct waiter *w, PyObject *name)
+{
+    const char *buf = w->frame;
+    int len = (int)w->len, i = w->body_off, arity;
+    char tag[MAXATOMLEN_UTF8];
+    int i0 = i;
+    if (envelope_skip_term(buf, w->len, &i0) != 0 || ei_decode_tuple_header(buf, &i, &arity) != 0 ||
+        arity != 2 || ei_decode_atom(buf, &i, tag) != 0)
+        return PyErr_Format(PyExc_SystemError, "erlang.call: malformed answer from Erlang");
+    if (strcmp(tag, "ok") == 0)
+        return convert_term_to_py(buf, len, &i);
+    if (strcmp(tag, "error") == 0)
+        return raise_error(buf, len, &i);
+    if (strcmp(tag, "not_found") == 0)
+        return PyErr_Format(PyExc_NameError,
+                            "no Erlang function is registered as %R "
+                            "(py:register_function/2,3)",
+                            name ? name : Py_None);
+    return PyErr_Format(PyExc_SystemError, "erlang.call: unknown answer %s from Erlang", tag);
+}
+
+/* The event frame {py_callback, Id} -> Request into *frame, *len. 0, or
+ * -1 with an exception set. */
+static int build_call(long id, PyObject *name, const char *builtin, PyObject *const *args,
+                      Py_ssize_t nargs, char **frame, size_t *len)
+{
+    ei_x_buff hdr, x;
+    if (ei_x_new(&hdr) != 0)
+        return PyErr_NoMemory(), -1;
+    int rc = ei_x_encode_tuple_header(&hdr, 2) || ei_x_encode_atom(&hdr, "py_callback") ||
+                     ei_x_encode_long(&hdr, id)
+                 ? (PyErr_NoMemory(), -1)
+                 : begin_event(&x, &hdr);
+    ei_x_free(&hdr);
+    if (rc == 0 && (rc = encode_request(&x, name, builtin, args, nargs)) != 0)
+        ei_x_free(&x);
+    if (rc == 0)
+        envelope_reply_finish(&x, 0, frame, len);
+    return rc;
+}
+
+/* The exception for a wait that ended without an answer. */
+static PyObject *no_answer(int rc)
+{
+    PyObject *cancelled = rc == -ECANCELED ? PyObject_GetAttrString(module, "Cancelled") : NULL;
+    if (cancelled) {
+        PyErr_SetString(cancelled, "the request was cancelled while it waited for Erlang");
+        Py_DECREF(cancelled);
+    } else if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_RuntimeError, "the pool stopped while it waited for Erlang");
+    }
+    return NULL;
+}
+
+/* Calls the Erlang function `name` (or the built-in one) with args. */
+static PyObject *call_erlang(PyObject *name, const char *builtin, PyObject *const *args,
+                             Py_ssize_t nargs)
+{
+    if (!waiters)
+        return PyErr_Format(PyExc_RuntimeError, "Erlang functions cannot be called here");
+    struct waiter w;
+    char *frame;
+    size_t len;
+    waiters_add(waiters, &w, scope ? scope->job->ctx_id : -1);
+    if (build_call(w.id, name, builtin, args, nargs, &frame, &len) != 0) {
+        waiters_forget(waiters, &w);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    writer_send(writer, frame, len);
+    rc = waiters_wait(waiters, &w);
+    Py_END_ALLOW_THREADS
+    PyObject *result = rc == 0 ? decode_result(&w, name) : no_answer(rc);
+    free(w.frame);
+    return result;
+}
+
+/* erlang.call(name, *args) */
+static PyObject *erl_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 1 || !PyUnicode_Check(args[0]))
+        return PyErr_Format(PyExc_TypeError, "erlang.call(name, *args): name must be a str");
+    return call_erlang(args[0], NULL, args + 1, nargs - 1);
+}
+
+/* erlang.whereis(name) */
+static PyObject *erl_whereis(PyObject *self, PyObject *name)
+{
+    (void)self;
+    if (!PyUnicode_Check(name))
+        return PyErr_Format(PyExc_TypeError, "erlang.whereis(name): name must be a str, not %.100s",
+                            Py_TYPE(name)->tp_name);
+    PyObject *plain = PyUnicode_FromObject(name); /* an Atom would travel as an atom */
+    if (!plain)
+        return NULL;
+    PyObject *result = call_erlang(NULL, "whereis", &plain, 1);
+    Py_DECREF(plain);
+    return result;
+}
+
+/* erlang.send(pid, term) */
+static PyObject *erl_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError, "erlang.send(pid, term) takes 2 arguments (%zd given)",
+                            nargs);
+    if (!Py_IS_TYPE(args[0], erlmod_pid_type()))
+        return PyErr_Format(PyExc_TypeError, "erlang.send(pid, term): pid must be an erlang.Pid, not %.100s",
+                            Py_TYPE(args[0])->tp_name);
+    ei_x_buff hdr, x;
+    if (ei_x_new(&hdr) != 0 || ei_x_encode_atom(&hdr, "py_send") != 0)
+        return PyErr_NoMemory();
+    int rc = begin_event(&x, &hdr);
+    ei_x_free(&hdr);
+    if (rc != 0)
+        return NULL;
+    if (ei_x_encode_tuple_header(&x, 2) != 0 || encode_value(args[0], &x) != 0 ||
+        encode_value(args[1], &x) != 0) {
+        ei_x_free(&x);
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    }
+    send_event(&x);
+    Py_RETURN_NONE;
+}
+
+/* erlang.self() */
+static PyObject *erl_self(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    const char *pid;
+    int len;
+    if (!caller_pid(&pid, &len))
+        Py_RETURN_NONE;
+    return erlmod_pid_new(pid, len);
+}
+
+static PyMethodDef functions[] = {
+    {"call", (PyCFunction)(void (*)(void))erl_call, METH_FASTCALL,
+     PyDoc_STR("call(name, *args): calls the Erlang function registered as name "
+               "(py:register_function/2,3) and returns its result.")},
+    {"send", (PyCFunction)(void (*)(void))erl_send, METH_FASTCALL,
+     PyDoc_STR("send(pid, term): sends term to the Erlang process pid.")},
+    {"self", erl_self, METH_NOARGS,
+     PyDoc_STR("self() -> erlang.Pid of the process that made the current request, or None "
+               "(a cast, or a thread that runs no request).")},
+    {"whereis", erl_whereis, METH_O,
+     PyDoc_STR("whereis(name) -> erlang.Pid of the process registered as name, or None.")},
+    {NULL, NULL, 0, NULL},
+};
+
+/* erlang.name(*args) is erlang.call('name', *args): module __getattr__
+ * (PEP 562), also behind `from erlang import name`. */
+static const char GETATTR_SOURCE[] =
+    "def __getattr__(name):\n"
+    "    if name.startswith('__') and name.endswith('__'):\n"
+    "        raise AttributeError(f\"module 'erlang' has no attribute {name!r}\")\n"
+    "    def function(*args):\n"
+    "        return call(name, *args)\n"
+    "    function.__name__ = function.__qualname__ = name\n"
+    "    function.__doc__ = f'Calls the Erlang function registered as {name!r}.'\n"
+    "    return function\n";
+
+int callback_setup(void)
+{
+    module = PyImport_ImportModule("erlang");
+    if (!module || PyModule_AddFunctions(module, functions) != 0)
+        return -1;
+    error = PyErr_NewExceptionWithDoc(
+        "erlang.Error", "An Erlang function called from Python raised: 'Class: Reason'.",
+        PyExc_Exception, NULL);
+    if (!error || PyModule_AddObjectRef(module, "Error", error) != 0)
+        return -1;
+    PyObject *r = PyRun_String(GETATTR_SOURCE, Py_file_input, PyModule_GetDict(module),
+                               PyModule_GetDict(module));
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
