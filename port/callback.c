@@ -31,9 +31,10 @@ void callback_use(struct waiters *ws, struct writer *w)
     writer = w;
 }
 
-void callback_enter(struct callback_scope *s, const struct job *job)
+void callback_enter(struct callback_scope *s, const struct job *job, struct cancel_target *t)
 {
     s->job = job;
+    s->target = t;
     s->outer = scope;
     scope = s;
 }
@@ -207,10 +208,13 @@ static PyObject *call_erlang(PyObject *name, const char *builtin, PyObject *cons
         return NULL;
     }
     int rc;
+    long seq = scope ? cancel_wait_begin(scope->target) : 0;
     Py_BEGIN_ALLOW_THREADS
     writer_send(writer, frame, len);
     rc = waiters_wait(waiters, &w);
     Py_END_ALLOW_THREADS
+    if (scope)
+        cancel_wait_end(scope->target, seq, rc == -ECANCELED);
     PyObject *result = rc == 0 ? decode_result(&w, name) : no_answer(rc);
     free(w.frame);
     return result;

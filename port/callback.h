@@ -19,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "cancel.h"
 #include "pool.h"
 #include "waiters.h"
 #include "writer.h"
@@ -27,6 +28,7 @@
  * a context thread enters one around every job, nested ones included. */
 struct callback_scope {
     const struct job *job;
+    struct cancel_target *target; /* the context's, to wait uninterrupted */
     struct callback_scope *outer;
 };
 
@@ -38,7 +40,7 @@ int callback_setup(void);
 void callback_use(struct waiters *ws, struct writer *w);
 
 /* On a context thread, around the Python code of job. */
-void callback_enter(struct callback_scope *s, const struct job *job);
+void callback_enter(struct callback_scope *s, const struct job *job, struct cancel_target *t);
 void callback_leave(struct callback_scope *s);
 
 #endif

@@ -109,6 +109,23 @@ void cancel_job_end(struct cancel_target *t, long outer)
     t->running = outer;
 }
 
+long cancel_wait_begin(struct cancel_target *t)
+{
+    long seq = t->running;
+    t->running = 0;
+    return seq;
+}
+
+void cancel_wait_end(struct cancel_target *t, long seq, int cancelled)
+{
+    if (!cancelled) {
+        t->running = seq;
+    } else if (t->armed) {
+        PyThreadState_SetAsyncExc(t->ts->thread_id, NULL);
+        t->armed = 0;
+    }
+}
+
 void cancel_forget(struct cancel_target *t)
 {
     pthread_mutex_lock(&mu);

@@ -41,6 +41,17 @@ void cancel_request(struct cancel_target *t, long seq);
 long cancel_job_begin(struct cancel_target *t, long seq);
 void cancel_job_end(struct cancel_target *t, long outer);
 
+/*
+ * GIL held, on t's thread: the running request's code is about to wait,
+ * GIL released, for something its cancellation also ends (pools_wait()):
+ * no interrupt is set while it waits. Returns what cancel_wait_end()
+ * takes back. After a wait that ended because the request was cancelled
+ * (cancelled = 1), no interrupt is set for it any more and one that is
+ * pending is dropped: the code raises erlang.Cancelled itself, once.
+ */
+long cancel_wait_begin(struct cancel_target *t);
+void cancel_wait_end(struct cancel_target *t, long seq, int cancelled);
+
 /* GIL held: drops pending interrupts of t, before t is freed. */
 void cancel_forget(struct cancel_target *t);
 

@@ -22,6 +22,7 @@
 #include "pylog.h"
 #include "writer.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -665,13 +666,15 @@ static int has_credit(void *arg)
 
 /* Sends {data, Item} (or {data, Item, Ids}) to the stream's caller, once
  * it has credit: 0, or -1 with an exception set (the stream ends). */
-static int send_item(struct writer *w, struct job *job, PyObject *item)
+static int send_item(struct writer *w, struct job *job, struct cancel_target *t, PyObject *item)
 {
     int rc = 0;
     if (!has_credit(job)) {
+        long seq = cancel_wait_begin(t);
         Py_BEGIN_ALLOW_THREADS
         rc = pools_wait(pools, job->ctx_id, has_credit, job);
         Py_END_ALLOW_THREADS
+        cancel_wait_end(t, seq, rc == -ECANCELED);
     }
     if (rc != 0 || atomic_load(&job->answered)) { /* cancelled, or the pool stops */
         PyErr_SetString(PyExc_RuntimeError, "stream cancelled");
@@ -708,7 +711,8 @@ static int send_item(struct writer *w, struct job *job, PyObject *item)
  * credit the caller gives back (stream_credit); the reply is then `done`.
  * A generator left unfinished (cancelled, an item that does not convert)
  * is closed, so its finally blocks run. */
-static int run_stream(struct writer *w, struct job *job, int len, PyObject *ns, struct reply *r)
+static int run_stream(struct writer *w, struct job *job, struct cancel_target *t, int len,
+                      PyObject *ns, struct reply *r)
 {
     int i = job->env.body_off;
     atomic_store(&job->credit, job->env.count);
@@ -720,7 +724,7 @@ static int run_stream(struct writer *w, struct job *job, int len, PyObject *ns, 
     PyObject *item;
     int rc = 0;
     while (rc == 0 && (item = PyIter_Next(it)) != NULL) {
-        rc = send_item(w, job, item);
+        rc = send_item(w, job, t, item);
         Py_DECREF(item);
     }
     if (rc == 0 && PyErr_Occurred())
@@ -759,7 +763,7 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
     else
         objref_job_begin();
     long outer_seq = cancel_job_begin(&c->target, job->seq);
-    callback_enter(&scope, job);
+    callback_enter(&scope, job, &c->target);
     _Static_assert(PY_PORT_MAX_FRAME <= INT_MAX, "a frame length fits an int");
     int frame_len = (int)job->len;
     if (ns) {
@@ -775,7 +779,7 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
                           job->env.op == ENVELOPE_STREAM_EVAL);
             break;
         case ENVELOPE_STREAM_START:
-            rc = run_stream(w, job, frame_len, ns, &r);
+            rc = run_stream(w, job, &c->target, frame_len, ns, &r);
             break;
         case ENVELOPE_EXEC:
             rc = run_exec(job->frame, frame_len, job->env.body_off, ns, &r);

@@ -146,7 +146,7 @@ START_TEST(test_envelope_bad_target_is_bad_request)
     begin_request("exec", 4);
     ei_x_encode_long(&x, 3);
     ei_x_encode_binary(&x, "x", 1);
-    assert_bad_request("target must be a pool name or {context, Id}");
+    assert_bad_request("target must be a pool name, {context, Id} or {nested, Id}");
 }
 END_TEST
 

@@ -54,7 +54,7 @@ unknown_request_is_answered(_Config) ->
 %% @doc A target that is neither a pool nor {context, Id} is a bad request.
 bad_target_is_answered(_Config) ->
     {Port, _} = open(),
-    {error, {bad_request, <<"target must be a pool name or {context, Id}">>}} =
+    {error, {bad_request, <<"target must be a pool name, {context, Id} or {nested, Id}">>}} =
         request(Port, {exec, r1, 42, <<"x = 1">>}),
     {error, {bad_request, <<"call takes a tuple of 7 elements, not 4">>}} =
         request(Port, {call, r2, default, math}),
