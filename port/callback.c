@@ -44,14 +44,20 @@ void callback_leave(struct callback_scope *s)
     scope = s->outer;
 }
 
-/* The span of the caller's pid in the current request's ReplyTo
- * ({Alias, Pid}); 0 if there is none (a cast, or not in a request). */
+/* The span of the caller's pid: a stream's consumer, or the pid in the
+ * current request's ReplyTo ({Alias, Pid}); 0 if there is none (a cast,
+ * or not in a request). */
 static int caller_pid(const char **pid, int *len)
 {
     if (!scope)
         return 0;
     const struct job *job = scope->job;
     const char *f = job->frame;
+    if (job->env.caller_len > 0) {
+        *pid = f + job->env.caller_off;
+        *len = job->env.caller_len;
+        return 1;
+    }
     int i = job->env.reply_off, end = job->env.reply_off + job->env.reply_len, arity, type, size;
     if (ei_decode_tuple_header(f, &i, &arity) != 0 || arity != 2 ||
         envelope_skip_term(f, (size_t)end, &i) != 0 || ei_get_type(f, &i, &type, &size) != 0 ||

@@ -39,7 +39,7 @@ static const struct op_spec OPS[] = {
     {"stats", ENVELOPE_STATS, 2},
     {"stream", ENVELOPE_STREAM, 7},
     {"stream_eval", ENVELOPE_STREAM_EVAL, 5},
-    {"stream_start", ENVELOPE_STREAM_START, 8},
+    {"stream_start", ENVELOPE_STREAM_START, 9},
     {"stream_credit", ENVELOPE_STREAM_CREDIT, 3},
     {"callback_result", ENVELOPE_CALLBACK_RESULT, 3},
 };
@@ -298,17 +298,24 @@ static int decode_callback_id(const char *frame, struct envelope *env)
     return 0;
 }
 
-/* The last element of stream_start: how many items it may send before it
- * waits for credit, > 0. */
+/* The last elements of stream_start: Window, how many items it may send
+ * before it waits for credit (> 0), and Consumer, the pid the items are
+ * for. */
 static int decode_window(const char *frame, size_t len, int *i, struct envelope *env)
 {
-    int at = *i;
+    int at = *i, type, size;
     for (int k = 0; k < 4; k++) /* Module, Function, Args, Kwargs */
         if (envelope_skip_term(frame, len, &at) != 0)
             return BAD("stream_start: the request is not a term");
     if (!fits(frame, len, at) || ei_decode_long(frame, &at, &env->count) != 0 ||
         env->count <= 0 || (size_t)at > len)
         return BAD("stream_start: the window must be a positive integer");
+    env->caller_off = at;
+    if (!fits(frame, len, at) || ei_get_type(frame, &at, &type, &size) != 0 ||
+        (type != ERL_PID_EXT && type != ERL_NEW_PID_EXT) ||
+        envelope_skip_term(frame, len, &at) != 0)
+        return BAD("stream_start: the consumer must be a pid");
+    env->caller_len = at - env->caller_off;
     return 0;
 }
 

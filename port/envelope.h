@@ -40,7 +40,9 @@ struct envelope {
     int body_off;               /* first byte after the envelope */
     int key_off, key_len;       /* cancel, stream_credit: the ReplyTo to cancel or credit;
                                    cancel_caller: its pid */
-    long count;                 /* stream_credit: how many items more; stream_start: the first */
+    long count;                 /* stream_credit: how many items more; stream_start: the first;
+                                   callback_result: the callback's id */
+    int caller_off, caller_len; /* stream_start: the consumer's pid (erlang.self()) */
     char error[160];            /* why a request was refused */
 };
 

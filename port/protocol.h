@@ -6,19 +6,34 @@
  * Frames, both ways: <<Length:32/big, Bytes:Length/binary>>.
  *
  * Requests (one term, version byte 131):
- *   {call,       ReplyTo, Target, Module, Function, Args, Kwargs}
- *   {eval,       ReplyTo, Target, Code, Locals}
- *   {exec,       ReplyTo, Target, Code}
- *   {start_pool, ReplyTo, Pool, Size}
- *   {stop_pool,  ReplyTo, Pool}
- *   {release,    ReplyTo, Target, Nonce, [Id]}
- *   {stats,      ReplyTo}   -> {ok, #{pools => #{Pool => #{...}}, os_pid, memory, ...}}
- *   Target = Pool :: atom() | {context, CtxId :: non_neg_integer()}
+ *   {call,            ReplyTo, Target, Module, Function, Args, Kwargs}
+ *   {eval,            ReplyTo, Target, Code, Locals}
+ *   {exec,            ReplyTo, Target, Code}
+ *   {stream,          ReplyTo, Target, Module, Function, Args, Kwargs}  -> {ok, List}
+ *   {stream_eval,     ReplyTo, Target, Code, Locals}                    -> {ok, List}
+ *   {stream_start,    ReplyTo, Target, Module, Function, Args, Kwargs, Window}
+ *                     -> {data, Item} | {data, Item, {Nonce, [Id]}} per item, then
+ *                        done | {error, ...}; none after a cancel
+ *   {stream_credit,   ReplyTo, N}   no reply; ReplyTo names the stream, N > 0 more items
+ *   {start_pool,      ReplyTo, Pool, Size}
+ *   {stop_pool,       ReplyTo, Pool}
+ *   {release,         ReplyTo, Target, Nonce, [Id]}
+ *   {cancel,          ReplyTo, Key}   -> {ok, Count}  (requests whose ReplyTo is Key)
+ *   {cancel_caller,   ReplyTo, Pid}   -> {ok, Count}  (requests whose ReplyTo is {_, Pid})
+ *   {stats,           ReplyTo}   -> {ok, #{pools => #{Pool => #{...}}, os_pid, memory, ...}}
+ *   {callback_result, CbId, CbResult}   no reply; answers the event {py_callback, CbId}
+ *   Target   = Pool :: atom() | {context, CtxId :: non_neg_integer()}
+ *            | {nested, CtxId}   (on that context, in __main__, as for a pool)
+ *   Window   = pos_integer()   (items sent before the stream waits for credit)
+ *   CbId     = non_neg_integer()
+ *   CbResult = {ok, Term} | {error, {Class :: error | throw | exit, Reason :: binary()}}
+ *            | {not_found, Name :: binary()}
  *
- * Envelope = version byte, tuple header, Op, ReplyTo (and Target). A frame
- * whose version, tuple header (arity >= 2), Op or ReplyTo cannot be skipped
- * as terms is untrusted: exit PY_PORT_EXIT_PROTOCOL. Any other problem gets
- * an error reply.
+ * Envelope = version byte, tuple header, Op, ReplyTo (and Target; and
+ * Window for stream_start, N for stream_credit). A frame whose version,
+ * tuple header (arity >= 2), Op or ReplyTo cannot be skipped as terms is
+ * untrusted: exit PY_PORT_EXIT_PROTOCOL. Any other problem gets an error
+ * reply.
  *
  * Replies: <<HdrLen:16/big, Hdr:HdrLen/binary, Payload/binary>>
  *   Hdr     = term_to_binary(ReplyTo), byte for byte from the request
@@ -26,21 +41,34 @@
  *   Module may also be {'$py_ref', Nonce, Id}: a method of that object.
  *   Result  = {ok, Value} | ok | {ok, [CtxId]}   (call/eval, exec/stop_pool/release, start_pool)
  *           | {ok, Value, {Nonce, [Id]}}         (Value holds new references)
+ *           | {ok, List} | {ok, List, {Nonce, [Id]}}         (stream, stream_eval)
+ *           | {data, Item} | {data, Item, {Nonce, [Id]}} | done (stream_start)
+ *           | {ok, Count}                        (cancel, cancel_caller)
  *           | {error, {ExcName, Message}, Traceback}
  *           | {error, {bad_request, What}}
  *           | {error, {pool_not_started, Pool}}
  *           | {error, {pool_stopped, Pool}}  (queued or running when the pool stopped)
+ *           | {error, {overloaded, Pool | context}}
  *           | {error, {bad_pool_size, Size}}
  *           | {error, {start_pool_failed, Why}}
  *
  * Events (HdrLen = 0), for the port owner:
  *   {ready, #{python_version => Bin, os_pid => Int, protocol => 1}}
  *   {start_failed, Message}   then exit PY_PORT_EXIT_PYTHON
+ *   {exited, {exit_status, N} | {signal, N, Name}}   (from the monitor process)
  *
  * Events with Hdr = term_to_binary(py_output), for the process py_output:
  *   {output, stdout | stderr, [Line :: binary()]}        (output.h)
  *   {log, Levelno, Name, Module, Line, Message}          (pylog.h)
  *     integers Levelno and Line, UTF-8 binaries Name, Module and Message
+ *
+ * Events from Python code, for the port owner (callback.h):
+ *   Hdr = term_to_binary({py_callback, CbId}):
+ *     {Name :: binary() | whereis, Args :: list(), Caller :: pid() | undefined,
+ *      Context :: {Pool, CtxId} | undefined}
+ *     answered by {callback_result, CbId, CbResult}
+ *   Hdr = term_to_binary(py_send):
+ *     {Pid :: pid(), Term}   sent to Pid, noconnect; no answer
  */
 #ifndef PY_PORT_PROTOCOL_H
 #define PY_PORT_PROTOCOL_H

@@ -93,7 +93,8 @@ relay(Consumer, Ref, Port, Owner, {Target, {Module, Function, Args, Kwargs}}, Wi
     py_callers:watch(self()),
     R = #relay{consumer = Consumer, consumer_mon = erlang:monitor(process, Consumer),
                ref = Ref, port = Port, alias = Alias, window = Window, credit = Window},
-    command(R, {stream_start, reply_to(R), Target, Module, Function, Args, Kwargs, Window}),
+    command(R, {stream_start, reply_to(R), Target, Module, Function, Args, Kwargs, Window,
+                Consumer}),
     loop(R).
 
 loop(#relay{alias = Alias, consumer_mon = ConsumerMon, ref = Ref} = R) ->

@@ -93,7 +93,12 @@ messages_in_order_then_done(_Config) ->
     {ok, Ref} = py:stream_start(builtins, range, [200]),
     true = is_reference(Ref),
     Expected = [{data, K} || K <- lists:seq(0, 199)] ++ [done],
-    Expected = collect(Ref).
+    Expected = collect(Ref),
+    %% In the generator, erlang.self() is the consumer.
+    Self = self(),
+    ok = py:exec(<<"def selves():\n    yield __import__('erlang').self()\n">>),
+    {ok, Ref3} = py:stream_start('__main__', selves, []),
+    [{data, Self}, done] = collect(Ref3).
 
 %% @doc An exception in the generator ends the stream with {error, ...}
 %% after the items before it.
