@@ -35,6 +35,7 @@
 -export([io_pool/1]).
 -export([startup/1]).
 -export([memory/1]).
+-export([callbacks/1]).
 -export([print_table/1]).
 -export([write_outputs/3]).
 -export([echo_start/1]).
@@ -48,7 +49,7 @@
                 | {min_ratio, number()}   % figure / floor at least
                 | {max, number()}.        % figure at most, in the row's unit
 
--type row() :: #{'case' := 1..6,
+-type row() :: #{'case' := 1..7,
                  label := string(),       % short, for the plot
                  measure := string(),
                  unit := string(),
@@ -96,6 +97,7 @@ profile(full) ->
       io_pool_size => 10, sleep => 0.2,
       startup_reps => 5,
       warmup_calls => 6400, memory_calls => 1000000, memory_callers => 64,
+      callback_calls => 20000, stream_items => 200000,
       timeout => 120000, progress => true};
 profile(quick) ->
     #{profile => quick, reps => 1,
@@ -106,6 +108,7 @@ profile(quick) ->
       io_pool_size => 10, sleep => 0.2,
       startup_reps => 1,
       warmup_calls => 64, memory_calls => 1000, memory_callers => 64,
+      callback_calls => 100, stream_items => 1000,
       timeout => 30000, progress => false}.
 
 %% @doc Runs every case, prints the table, writes the outputs (when
@@ -118,7 +121,8 @@ run(Opts) ->
         Info = info(Ctx),
         print_info(Info),
         Results = [{Case, timed_case(Ctx, Case)}
-                   || Case <- [latency, throughput, payloads, io_pool, startup, memory]],
+                   || Case <- [latency, throughput, payloads, io_pool, startup, memory,
+                               callbacks]],
         Rows = lists:append([Rows || {_, #{rows := Rows}} <- Results]),
         print_table(Rows),
         case Opts of
@@ -150,6 +154,51 @@ setup(#{bench_dir := BenchDir, echo_port := Exe} = Opts) ->
     %% bench_helpers.py is found (and imported before any timing).
     {ok, 0} = py:call(bench_helpers, identity, [0]),
     #{params => Params, echo => echo_start(Exe), echo_exe => Exe, saved_path => Saved}.
+
+%% @doc Case 7: Python calling Erlang, and streams. A Python loop of
+%% `erlang.bench_identity(k)' calls: time per call, against the echo round
+%% trip (each call is one round trip between the processes, plus an Erlang
+%% process for the function). Then `range(N)' as a stream: items per
+%% second through py:stream_start/4 (window 64) to a consumer that keeps
+%% up, and py:stream/3 collecting the same items into one list.
+-spec callbacks(map()) -> #{rows := [row()], check := map()}.
+callbacks(#{params := #{reps := Reps, callback_calls := N, stream_items := Items},
+            echo := Echo}) ->
+    ok = py:register_function(bench_identity, fun([X]) -> X end),
+    Request = ?SQRT_REQUEST,
+    Expected = {ok, N * (N - 1) div 2},
+    Runs = [{round_trip(fun() -> py:call(bench_helpers, call_erlang, [N]) end,
+                        fun(R) -> R =:= Expected end),
+             element(1, timed_loop(N, fun() -> echo_call(Echo, Request, 30000) end,
+                                   fun(R) -> is_echo(Request, R) end))}
+            || _ <- lists:seq(1, Reps)],
+    PerCall = [Ms * 1000 / N || {Ms, _} <- Runs],
+    FloorPerCall = [median(us_sorted(Times)) || {_, Times} <- Runs],
+    Streamed = [round_trip(fun() -> stream_all(Items) end, fun(R) -> R =:= Items end)
+                || _ <- lists:seq(1, Reps)],
+    Collected = [round_trip(fun() -> py:stream(builtins, range, [Items]) end,
+                            fun({ok, L}) -> length(L) =:= Items end)
+                 || _ <- lists:seq(1, Reps)],
+    ItemsName = thousands(Items),
+    #{rows => [row(7, "7 callback", "Python -> Erlang call (erlang.f(k)), per call", "us",
+                   PerCall, FloorPerCall, "echo round trip", none),
+               row(7, "7 stream", "stream_start, range(" ++ ItemsName ++ "), items per second",
+                   "items/s", [Items * 1000 / Ms || Ms <- Streamed], undefined, "-", none),
+               row(7, "7 stream collect", "py:stream, range(" ++ ItemsName ++ ") into a list",
+                   "ms", Collected, undefined, "-", none)],
+      check => #{callbacks => Reps * N, streamed => Reps * Items}}.
+
+%% Receives every item of a stream of range(Items); the count.
+stream_all(Items) ->
+    {ok, Ref} = py:stream_start(builtins, range, [Items]),
+    receive_items(Ref, 0).
+
+receive_items(Ref, N) ->
+    receive
+        {py_stream, Ref, {data, N}} -> receive_items(Ref, N + 1);
+        {py_stream, Ref, done} -> N;
+        {py_stream, Ref, Other} -> error({stream, Other})
+    end.
 
 %% @doc Stops the echo bridge and the application, and puts back the
 %% application's `python_path'.

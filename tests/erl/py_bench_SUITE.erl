@@ -25,6 +25,7 @@
 -export([io_pool/1]).
 -export([startup/1]).
 -export([memory/1]).
+-export([callbacks/1]).
 -export([outputs/1]).
 
 %%% ==========================================================================
@@ -32,7 +33,7 @@
 %%% ==========================================================================
 
 all() ->
-    [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, outputs].
+    [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, callbacks, outputs].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -109,6 +110,15 @@ memory(Config) ->
     {ok, OsPid} = py_test_lib:os_pid(),
     true = is_integer(Idle) andalso Idle > 0,
     true = is_integer(After) andalso After > 0.
+
+%% @doc The callbacks and streams case: every callback and item checked.
+callbacks(Config) ->
+    #{rows := [#{label := "7 callback", figure := Us, floor := Floor},
+               #{label := "7 stream", figure := PerSecond},
+               #{label := "7 stream collect", figure := Ms}],
+      check := #{callbacks := 100, streamed := 1000}} =
+        py_bench:callbacks(?config(bench, Config)),
+    true = lists:all(fun is_positive/1, [Us, Floor, PerSecond, Ms]).
 
 %% @doc The table, the CSV and the plot's data are written from the rows.
 outputs(Config) ->
