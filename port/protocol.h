@@ -11,7 +11,7 @@
  *   {exec,            ReplyTo, Target, Code}
  *   {stream,          ReplyTo, Target, Module, Function, Args, Kwargs}  -> {ok, List}
  *   {stream_eval,     ReplyTo, Target, Code, Locals}                    -> {ok, List}
- *   {stream_start,    ReplyTo, Target, Module, Function, Args, Kwargs, Window}
+ *   {stream_start,    ReplyTo, Target, Module, Function, Args, Kwargs, Window, Consumer}
  *                     -> {data, Item} | {data, Item, {Nonce, [Id]}} per item, then
  *                        done | {error, ...}; none after a cancel
  *   {stream_credit,   ReplyTo, N}   no reply; ReplyTo names the stream, N > 0 more items
@@ -25,15 +25,16 @@
  *   Target   = Pool :: atom() | {context, CtxId :: non_neg_integer()}
  *            | {nested, CtxId}   (on that context, in __main__, as for a pool)
  *   Window   = pos_integer()   (items sent before the stream waits for credit)
+ *   Consumer = pid()   (who the items are for: erlang.self() in the stream's code)
  *   CbId     = non_neg_integer()
  *   CbResult = {ok, Term} | {error, {Class :: error | throw | exit, Reason :: binary()}}
  *            | {not_found, Name :: binary()}
  *
  * Envelope = version byte, tuple header, Op, ReplyTo (and Target; and
- * Window for stream_start, N for stream_credit). A frame whose version,
- * tuple header (arity >= 2), Op or ReplyTo cannot be skipped as terms is
- * untrusted: exit PY_PORT_EXIT_PROTOCOL. Any other problem gets an error
- * reply.
+ * Window and Consumer for stream_start, N for stream_credit, CbId for
+ * callback_result). A frame whose version, tuple header (arity >= 2), Op
+ * or ReplyTo cannot be skipped as terms is untrusted: exit
+ * PY_PORT_EXIT_PROTOCOL. Any other problem gets an error reply.
  *
  * Replies: <<HdrLen:16/big, Hdr:HdrLen/binary, Payload/binary>>
  *   Hdr     = term_to_binary(ReplyTo), byte for byte from the request
@@ -66,6 +67,9 @@
  *   Hdr = term_to_binary({py_callback, CbId}):
  *     {Name :: binary() | whereis, Args :: list(), Caller :: pid() | undefined,
  *      Context :: {Pool, CtxId} | undefined}
+ *     Caller: as erlang.self(), the Consumer of a stream_start or Pid of a
+ *     ReplyTo {_, Pid}; Context: the context that waits (undefined: a thread
+ *     that Python code started)
  *     answered by {callback_result, CbId, CbResult}
  *   Hdr = term_to_binary(py_send):
  *     {Pid :: pid(), Term}   sent to Pid, noconnect; no answer
