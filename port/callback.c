@@ -98,18 +98,16 @@ static void send_event(ei_x_buff *x)
     Py_END_ALLOW_THREADS
 }
 
-/* {Name, Args, Caller, Context}; name is a str, or NULL with the atom
- * `builtin` instead. 0 or -1 with an exception set. */
+/* {Name, Args, Context}; name is a str, or NULL with the atom `builtin`
+ * instead. 0 or -1 with an exception set. */
 static int encode_request(ei_x_buff *x, PyObject *name, const char *builtin,
                           PyObject *const *args, Py_ssize_t nargs)
 {
-    const char *pid;
-    int pid_len;
     Py_ssize_t name_len = 0;
     const char *utf8 = name ? PyUnicode_AsUTF8AndSize(name, &name_len) : NULL;
     if (name && !utf8)
         return -1;
-    if (ei_x_encode_tuple_header(x, 4) != 0 ||
+    if (ei_x_encode_tuple_header(x, 3) != 0 ||
         (utf8 ? ei_x_encode_binary(x, utf8, (long)name_len) : ei_x_encode_atom(x, builtin)) != 0 ||
         (nargs > 0 && ei_x_encode_list_header(x, (long)nargs) != 0))
         goto nomem;
@@ -117,9 +115,6 @@ static int encode_request(ei_x_buff *x, PyObject *name, const char *builtin,
         if (encode_value(args[k], x) != 0)
             return -1;
     if (ei_x_encode_empty_list(x) != 0)
-        goto nomem;
-    if (caller_pid(&pid, &pid_len) ? ei_x_append_buf(x, pid, pid_len) != 0
-                                   : ei_x_encode_atom(x, "undefined") != 0)
         goto nomem;
     if (scope ? (ei_x_encode_tuple_header(x, 2) != 0 || ei_x_encode_atom(x, scope->job->pool) != 0 ||
                  ei_x_encode_long(x, scope->job->ctx_id) != 0)

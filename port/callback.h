@@ -2,7 +2,7 @@
  * callback: Erlang from Python, through the `erlang` module.
  *
  * DESIGN: erlang.call(name, *args) (and erlang.name(*args), the module's
- * __getattr__) sends the event {Name, Args, Caller, Context} with the
+ * __getattr__) sends the event {Name, Args, Context} with the
  * routing header {py_callback, Id} and waits for {callback_result, Id,
  * Result} (waiters.h). The port owner runs the function registered as
  * Name in a new Erlang process; when Context is {Pool, CtxId}, the Python

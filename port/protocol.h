@@ -65,11 +65,9 @@
  *
  * Events from Python code, for the port owner (callback.h):
  *   Hdr = term_to_binary({py_callback, CbId}):
- *     {Name :: binary() | whereis, Args :: list(), Caller :: pid() | undefined,
- *      Context :: {Pool, CtxId} | undefined}
- *     Caller: as erlang.self(), the Consumer of a stream_start or Pid of a
- *     ReplyTo {_, Pid}; Context: the context that waits (undefined: a thread
- *     that Python code started)
+ *     {Name :: binary() | whereis, Args :: list(), Context :: {Pool, CtxId} | undefined}
+ *     Context: the context that waits (undefined: a thread that Python
+ *     code started)
  *     answered by {callback_result, CbId, CbResult}
  *   Hdr = term_to_binary(py_send):
  *     {Pid :: pid(), Term}   sent to Pid, noconnect; no answer

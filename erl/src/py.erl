@@ -46,8 +46,10 @@
 -export([unregister_function/1]).
 -export([stream/3]).
 -export([stream/4]).
+-export([stream/5]).
 -export([stream_eval/1]).
 -export([stream_eval/2]).
+-export([stream_eval/3]).
 -export([stream_start/3]).
 -export([stream_start/4]).
 -export([stream_cancel/1]).
@@ -445,24 +447,14 @@ version() ->
 %% Example: `ok = py:register_function(add, fun([A, B]) -> A + B end)',
 %% then `{ok, 3} = py:eval(<<"__import__('erlang').add(1, 2)">>)'.
 -spec register_function(name(), fun((list()) -> term())) -> ok | {error, error_reason()}.
-register_function(Name, Fun) when is_function(Fun, 1) ->
-    case function_name(Name) of
-        {ok, Bin} -> py_registry:register_function(Bin, Fun);
-        error -> {error, {badarg, name}}
-    end;
-register_function(_Name, _Fun) ->
-    {error, {badarg, function}}.
+register_function(Name, Fun) ->
+    register(function_name(Name), Fun, is_function(Fun, 1)).
 
 %% @doc Makes `Module:Function(Args)' callable from Python as `Name'; it
 %% receives the list of arguments.
 -spec register_function(name(), module(), atom()) -> ok | {error, error_reason()}.
-register_function(Name, Module, Function) when is_atom(Module), is_atom(Function) ->
-    case function_name(Name) of
-        {ok, Bin} -> py_registry:register_function(Bin, {Module, Function});
-        error -> {error, {badarg, name}}
-    end;
-register_function(_Name, _Module, _Function) ->
-    {error, {badarg, function}}.
+register_function(Name, Module, Function) ->
+    register(function_name(Name), {Module, Function}, is_atom(Module) andalso is_atom(Function)).
 
 %% @doc Removes the function registered as `Name': Python then gets
 %% `NameError' for it. `ok' also when none was.
@@ -482,12 +474,20 @@ stream(Module, Function, Args) ->
 
 %% @doc `stream/3' with keyword arguments, on the pool registered for
 %% `Module' (or `Module:Function'), with the default timeout.
+%% @equiv stream(Module, Function, Args, Kwargs, default timeout)
 -spec stream(name(), name(), list(), #{name() => term()}) ->
           {ok, list()} | {error, error_reason()}.
 stream(Module, Function, Args, Kwargs) ->
+    stream(Module, Function, Args, Kwargs, default_timeout()).
+
+%% @doc `stream/4' waiting at most `Timeout' milliseconds (or `infinity')
+%% for the whole list.
+-spec stream(name(), name(), list(), #{name() => term()}, timeout()) ->
+          {ok, list()} | {error, error_reason()}.
+stream(Module, Function, Args, Kwargs, Timeout) ->
     Target = route(Module, Function),
-    case check_call(Target, Module, Function, Args, Kwargs, infinity) of
-        ok -> request(Target, {stream, Module, Function, Args, Kwargs}, default_timeout());
+    case check_call(Target, Module, Function, Args, Kwargs, Timeout) of
+        ok -> request(Target, {stream, Module, Function, Args, Kwargs}, Timeout);
         {error, _} = Error -> Error
     end.
 
@@ -501,9 +501,17 @@ stream_eval(Code) ->
 %% pool.
 -spec stream_eval(code(), #{name() => term()}) -> {ok, list()} | {error, error_reason()}.
 stream_eval(Code, Locals) ->
+    stream_eval(Code, Locals, default_timeout()).
+
+%% @doc `stream_eval/2' waiting at most `Timeout' milliseconds (or
+%% `infinity') for the whole list.
+-spec stream_eval(code(), #{name() => term()}, timeout()) ->
+          {ok, list()} | {error, error_reason()}.
+stream_eval(Code, Locals, Timeout) ->
     Bin = code_to_binary(Code),
-    case check([{is_binary(Bin), code}, {is_map(Locals), locals}]) of
-        ok -> request(default, {stream_eval, Bin, Locals}, default_timeout());
+    case check([{is_binary(Bin), code}, {is_map(Locals), locals},
+                {is_timeout(Timeout), timeout}]) of
+        ok -> request(default, {stream_eval, Bin, Locals}, Timeout);
         {error, _} = Error -> Error
     end.
 
@@ -703,6 +711,11 @@ check([{true, _} | Rest]) -> check(Rest);
 check([{false, What} | _]) -> {error, {badarg, What}}.
 
 is_name(Name) -> is_atom(Name) orelse is_binary(Name).
+
+%% Registers Function under the checked name, if Function is one.
+register({ok, Name}, Function, true) -> py_registry:register_function(Name, Function);
+register({ok, _}, _Function, false) -> {error, {badarg, function}};
+register(error, _Function, _) -> {error, {badarg, name}}.
 
 %% A function name as Python spells it: a non-empty UTF-8 binary.
 function_name(Name) when is_atom(Name) ->

@@ -2,7 +2,7 @@
 %%
 %% DESIGN: for each call from Python the port owner spawns, and monitors,
 %% one process running {@link run/3}; the function never runs in the owner.
-%% The process decodes the request `{Name, Args, Caller, Context}', runs
+%% The process decodes the request `{Name, Args, Context}', runs
 %% the function registered as `Name' (py_registry) and writes
 %% `{callback_result, Id, Result}' to the port itself. `Context' is
 %% `{Pool, CtxId}' when a context waits for the answer: the process keeps
@@ -28,7 +28,7 @@
 -spec run(port(), non_neg_integer(), binary()) -> ok.
 run(Port, Id, Payload) ->
     Result = case decode(Payload) of
-                 {Name, Args, _Caller, Context} when is_list(Args) ->
+                 {Name, Args, Context} when is_list(Args) ->
                      put(?NESTED, Context),
                      apply_function(Name, Args);
                  _ ->

@@ -14,13 +14,17 @@
 %% port may still send plus the messages waiting in the consumer's mailbox
 %% within `Window'. When the port has no credit and the consumer's mailbox
 %% is full, the relay looks at the mailbox again after 1 ms, then 2, 4, up
-%% to 50 ms: the consumer gives no sign when it reads.
+%% to 50 ms: the consumer gives no sign when it reads. Messages the
+%% consumer leaves in its mailbox count too: a consumer that never takes
+%% its other messages out holds its streams back.
 %%
 %% The relay watches the consumer (monitor) and the port owner (the
 %% alias's monitor): a consumer that exits cancels the stream in Python; a
 %% port that exits ends it with `{error, {port_exited, Why}}'. `py_streams'
 %% (created by py_registry) maps Ref to the relay for {@link cancel/1}.
 -module(py_stream).
+
+-include_lib("kernel/include/logger.hrl").
 
 %% API
 -export([start/3]).
@@ -108,7 +112,7 @@ loop(#relay{alias = Alias, consumer_mon = ConsumerMon, ref = Ref} = R) ->
         {cancel, Ref} ->
             stop(R)
     after poll_timeout(R) ->
-        loop(give_credit(R))
+        loop(give_credit(R#relay{poll = min(R#relay.poll * 2, ?MAX_POLL_MS)}))
     end.
 
 %% One frame of the stream.
@@ -121,7 +125,11 @@ item({data, Item, {Nonce, Ids}}, #relay{consumer = Consumer} = R) ->
     item({data, Item}, R);
 item(done, R) ->
     finish(R, done);
-item({error, {_Name, _Message} = Exception, _Traceback}, R) ->
+item({error, {'StaleReference', _}, _Traceback}, R) ->
+    finish(R, {error, stale_ref}); % as py:call says it
+item({error, {Name, Message} = Exception, Traceback}, R) ->
+    ?LOG_DEBUG("Python raised ~ts: ~ts~n~ts", [Name, Message, Traceback],
+               #{domain => [python]}),
     finish(R, {error, Exception});
 item({error, _} = Error, R) ->
     finish(R, Error).
@@ -130,7 +138,7 @@ item({error, _} = Error, R) ->
 %% mailbox has room; polls the mailbox while the port has none.
 give_credit(#relay{credit = Credit, window = Window} = R) when Credit > Window div 2 ->
     R;
-give_credit(#relay{consumer = Consumer, credit = Credit, window = Window, poll = Poll} = R) ->
+give_credit(#relay{consumer = Consumer, credit = Credit, window = Window} = R) ->
     Waiting = case erlang:process_info(Consumer, message_queue_len) of
                   {message_queue_len, N} -> N;
                   undefined -> 0 % gone: its monitor says so next
@@ -141,10 +149,8 @@ give_credit(#relay{consumer = Consumer, credit = Credit, window = Window, poll =
         Grant >= Worth ->
             command(R, {stream_credit, reply_to(R), Grant}),
             R#relay{credit = Credit + Grant, poll = 1};
-        Credit =:= 0 ->
-            R#relay{poll = min(Poll * 2, ?MAX_POLL_MS)};
         true ->
-            R
+            R % no room: the next item, or the next poll, looks again
     end.
 
 %% Waits for a frame; with no credit left, for the mailbox to drain too.
@@ -171,10 +177,33 @@ command(#relay{port = Port}, Request) ->
     catch erlang:port_command(Port, term_to_binary(Request)),
     ok.
 
+%% Drops the stream's messages; the objects of items nobody will see are
+%% released.
 flush(Ref) ->
-    receive {py_stream, Ref, _} -> flush(Ref)
-    after 0 -> ok
+    receive
+        {py_stream, Ref, {data, Item}} ->
+            case refs(Item, []) of
+                [] -> ok;
+                Refs -> _ = py:release(Refs)
+            end,
+            flush(Ref);
+        {py_stream, Ref, _} ->
+            flush(Ref)
+    after 0 ->
+        ok
     end.
+
+%% The references anywhere in a term.
+refs({'$py_ref', Nonce, Id} = Ref, Acc) when is_integer(Nonce), is_integer(Id) ->
+    [Ref | Acc];
+refs(List, Acc) when is_list(List) ->
+    lists:foldl(fun refs/2, Acc, List);
+refs(Tuple, Acc) when is_tuple(Tuple) ->
+    refs(tuple_to_list(Tuple), Acc);
+refs(Map, Acc) when is_map(Map) ->
+    maps:fold(fun(K, V, A) -> refs(K, refs(V, A)) end, Acc, Map);
+refs(_, Acc) ->
+    Acc.
 
 port_exit_reason({port_exited, _} = Reason) -> Reason;
 port_exit_reason(Reason) -> {port_exited, Reason}.

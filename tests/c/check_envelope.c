@@ -121,6 +121,110 @@ START_TEST(test_envelope_eval_exec_start_pool)
 }
 END_TEST
 
+/* A pid term, as erlang:self() encodes: node atom, id, serial, creation. */
+static void encode_pid(void)
+{
+    erlang_pid pid = {.node = "a@b", .num = 85, .serial = 0, .creation = 1};
+    ei_x_encode_pid(&x, &pid);
+}
+
+START_TEST(test_envelope_stream_start)
+{
+    begin_request("stream_start", 9);
+    ei_x_encode_atom(&x, "default");
+    int body = x.index;
+    call_body();
+    ei_x_encode_long(&x, 64);
+    int consumer = x.index;
+    encode_pid();
+    struct envelope env;
+    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
+    ck_assert_int_eq(env.op, ENVELOPE_STREAM_START);
+    ck_assert_str_eq(env.pool, "default");
+    ck_assert_int_eq(env.body_off, body);
+    ck_assert_int_eq(env.count, 64);
+    ck_assert_int_eq(env.caller_off, consumer);
+    ck_assert_int_eq(env.caller_len, x.index - consumer);
+}
+END_TEST
+
+START_TEST(test_envelope_stream_start_bad_window_or_consumer)
+{
+    begin_request("stream_start", 9);
+    ei_x_encode_atom(&x, "default");
+    call_body();
+    ei_x_encode_long(&x, 0);
+    encode_pid();
+    assert_bad_request("stream_start: the window must be a positive integer");
+    x.index = 1;
+    begin_request("stream_start", 9);
+    ei_x_encode_atom(&x, "default");
+    call_body();
+    ei_x_encode_long(&x, 8);
+    ei_x_encode_atom(&x, "me");
+    assert_bad_request("stream_start: the consumer must be a pid");
+}
+END_TEST
+
+START_TEST(test_envelope_stream_credit_and_callback_result)
+{
+    struct envelope env;
+    begin_request("stream_credit", 3);
+    ei_x_encode_long(&x, 5);
+    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
+    ck_assert_int_eq(env.op, ENVELOPE_STREAM_CREDIT);
+    ck_assert_int_eq(env.count, 5);
+    ck_assert_int_eq(env.key_off, env.reply_off); /* the stream is named by its ReplyTo */
+    ck_assert_int_eq(env.key_len, env.reply_len);
+    x.index = 1;
+    begin_request("stream_credit", 3);
+    ei_x_encode_long(&x, -1);
+    assert_bad_request("stream_credit: the credit must be a positive integer");
+
+    x.index = 1;
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, "callback_result");
+    ei_x_encode_long(&x, 12);
+    int body = x.index;
+    ei_x_encode_atom(&x, "ok");
+    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
+    ck_assert_int_eq(env.op, ENVELOPE_CALLBACK_RESULT);
+    ck_assert_int_eq(env.count, 12);
+    ck_assert_int_eq(env.body_off, body);
+    x.index = 1;
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, "callback_result");
+    ei_x_encode_atom(&x, "twelve");
+    ei_x_encode_atom(&x, "ok");
+    assert_bad_request("callback_result: the callback id must be a non-negative integer");
+}
+END_TEST
+
+START_TEST(test_envelope_nested_target)
+{
+    struct envelope env;
+    begin_request("eval", 5);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "nested");
+    ei_x_encode_long(&x, 3);
+    ei_x_encode_binary(&x, "1", 1);
+    ei_x_encode_map_header(&x, 0);
+    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
+    ck_assert_int_eq(env.ctx_id, 3);
+    ck_assert_int_eq(env.nested, 1);
+    x.index = 1;
+    begin_request("eval", 5);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "context");
+    ei_x_encode_long(&x, 3);
+    ei_x_encode_binary(&x, "1", 1);
+    ei_x_encode_map_header(&x, 0);
+    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
+    ck_assert_int_eq(env.ctx_id, 3);
+    ck_assert_int_eq(env.nested, 0);
+}
+END_TEST
+
 START_TEST(test_envelope_unknown_op_is_bad_request)
 {
     begin_request("frobnicate", 3);
@@ -436,6 +540,10 @@ int main(void)
     tcase_add_test(tc, test_envelope_call_to_pool);
     tcase_add_test(tc, test_envelope_call_to_context);
     tcase_add_test(tc, test_envelope_eval_exec_start_pool);
+    tcase_add_test(tc, test_envelope_stream_start);
+    tcase_add_test(tc, test_envelope_stream_start_bad_window_or_consumer);
+    tcase_add_test(tc, test_envelope_stream_credit_and_callback_result);
+    tcase_add_test(tc, test_envelope_nested_target);
     tcase_add_test(tc, test_envelope_unknown_op_is_bad_request);
     tcase_add_test(tc, test_envelope_wrong_arity_is_bad_request);
     tcase_add_test(tc, test_envelope_bad_target_is_bad_request);

@@ -281,6 +281,7 @@ bad_registrations(_Config) ->
     F = fun(_) -> ok end,
     {error, {badarg, name}} = py:register_function(<<>>, F),
     {error, {badarg, name}} = py:register_function(1, F),
+    {error, {badarg, name}} = py:register_function(1, not_a_fun), % in argument order
     {error, {badarg, name}} = py:register_function(<<255>>, F),
     {error, {badarg, function}} = py:register_function(x, fun() -> ok end),
     {error, {badarg, function}} = py:register_function(x, not_a_fun),

@@ -19,6 +19,9 @@
          cancel_by_another_process/1,
          cancel_after_done/1,
          objects_in_items_are_references/1,
+         cancel_releases_unread_objects/1,
+         stale_reference_in_a_stream/1,
+         collect_with_a_timeout/1,
          port_exit_ends_the_stream/1]).
 
 all() ->
@@ -26,6 +29,7 @@ all() ->
      error_midway, options, bad_options, slow_consumer_bounds_the_generator,
      cancel_closes_the_generator, cancel_a_slow_generator, consumer_exit_cancels,
      cancel_by_another_process, cancel_after_done, objects_in_items_are_references,
+     cancel_releases_unread_objects, stale_reference_in_a_stream, collect_with_a_timeout,
      port_exit_ends_the_stream].
 
 suite() ->
@@ -228,6 +232,38 @@ objects_in_items_are_references(_Config) ->
     ok = py:release([H1, H2]),
     {error, stale_ref} = py:call_method(H1, hexdigest, []).
 
+%% @doc Items flushed by stream_cancel, never seen by the consumer: their
+%% objects are released.
+cancel_releases_unread_objects(_Config) ->
+    ok = py:exec(<<"import hashlib\n"
+                   "def endless_hashes():\n"
+                   "    while True:\n"
+                   "        yield [hashlib.sha256(b'x')]\n">>),
+    {ok, Held} = held(),
+    {ok, Ref} = py:stream_start('__main__', endless_hashes, [], #{window => 4}),
+    ok = py_test_lib:wait_until(fun() -> mailbox() =:= 4 end, 5000),
+    ok = py:stream_cancel(Ref),
+    0 = mailbox(),
+    ok = py_test_lib:wait_until(fun() -> held() =:= {ok, Held} end, 5000).
+
+%% @doc A released reference passed to a stream gives stale_ref, as for
+%% py:call.
+stale_reference_in_a_stream(_Config) ->
+    {ok, H} = py:call(hashlib, sha256, [{bytes, <<"x">>}]),
+    ok = py:release(H),
+    {ok, Ref} = py:stream_start(builtins, list, [[H]]),
+    [{error, stale_ref}] = collect(Ref),
+    {error, stale_ref} = py:stream(builtins, list, [[H]]).
+
+%% @doc stream/5 and stream_eval/3 wait at most their timeout.
+collect_with_a_timeout(_Config) ->
+    {error, timeout} = py:stream(time, sleep, [0.5], #{}, 50),
+    {error, timeout} = py:stream_eval(<<"__import__('time').sleep(0.5) or []">>, #{}, 50),
+    {ok, [0, 1]} = py:stream(builtins, range, [2], #{}, 5000),
+    {ok, [0]} = py:stream_eval(<<"range(n)">>, #{n => 1}, infinity),
+    {error, {badarg, timeout}} = py:stream(builtins, range, [2], #{}, -1),
+    {error, {badarg, timeout}} = py:stream_eval(<<"[]">>, #{}, x).
+
 %% @doc A port that dies ends the stream with {error, {port_exited, _}}.
 port_exit_ends_the_stream(_Config) ->
     define(),
@@ -235,7 +271,10 @@ port_exit_ends_the_stream(_Config) ->
     {ok, Ref} = py:stream_start('__main__', counted, [<<"kill">>, 1000], #{window => 1}),
     [{data, 0}] = take(Ref, 1),
     ok = py_test_lib:kill_9(OsPid),
-    [{error, {port_exited, {signal, 9, sigkill}}}] = collect(Ref),
+    Events = collect(Ref), % items sent before the kill come first
+    {error, {port_exited, {signal, 9, sigkill}}} = lists:last(Events),
+    Items = lists:droplast(Events),
+    Items = [{data, K} || K <- lists:seq(1, length(Items))],
     ok = py_test_lib:wait_until(fun() -> py:eval(<<"1">>) =:= {ok, 1} end, 10000).
 
 %%% ==========================================================================
@@ -260,6 +299,9 @@ take(Ref, N) ->
     after 10000 ->
         ct:fail({stream_stalled, Ref})
     end.
+
+held() ->
+    py:eval(<<"__import__('erlang')._held()">>).
 
 mailbox() ->
     {message_queue_len, N} = process_info(self(), message_queue_len),
