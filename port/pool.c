@@ -571,7 +571,8 @@ int pools_wait(struct pools *p, long ctx_id, int (*ready)(void *arg), void *arg)
         }
         c->waiting = 1;
         pthread_mutex_unlock(&pl->mu);
-        sleep_until_woken(c);
+        if (!spin_until_woken(c, p->spin_ns)) /* an answer often comes soon */
+            sleep_until_woken(c);
         pthread_mutex_lock(&pl->mu);
     }
     c->waiting = 0;
