@@ -93,15 +93,25 @@ static void send_event(ei_x_buff *x)
     char *frame;
     size_t len;
     envelope_reply_finish(x, 0, &frame, &len);
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *ts = PyEval_SaveThread();
     writer_send(writer, frame, len);
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(ts);
+}
+
+/* Context: {Pool, CtxId} of the context that waits, or undefined for a
+ * thread that Python code started. 0, or non-zero when out of memory. */
+static int encode_context(ei_x_buff *x)
+{
+    if (!scope)
+        return ei_x_encode_atom(x, "undefined");
+    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, scope->job->pool) ||
+           ei_x_encode_long(x, scope->job->ctx_id);
 }
 
 /* {Name, Args, Context}; name is a str, or NULL with the atom `builtin`
  * instead. 0 or -1 with an exception set. */
-static int encode_request(ei_x_buff *x, PyObject *name, const char *builtin,
-                          PyObject *const *args, Py_ssize_t nargs)
+static int encode_request(ei_x_buff *x, PyObject *name, const char *builtin, PyObject *const *args,
+                          Py_ssize_t nargs)
 {
     Py_ssize_t name_len = 0;
     const char *utf8 = name ? PyUnicode_AsUTF8AndSize(name, &name_len) : NULL;
@@ -116,9 +126,7 @@ static int encode_request(ei_x_buff *x, PyObject *name, const char *builtin,
             return -1;
     if (ei_x_encode_empty_list(x) != 0)
         goto nomem;
-    if (scope ? (ei_x_encode_tuple_header(x, 2) != 0 || ei_x_encode_atom(x, scope->job->pool) != 0 ||
-                 ei_x_encode_long(x, scope->job->ctx_id) != 0)
-              : ei_x_encode_atom(x, "undefined") != 0)
+    if (encode_context(x) != 0)
         goto nomem;
     return 0;
 nomem:
@@ -210,10 +218,10 @@ static PyObject *call_erlang(PyObject *name, const char *builtin, PyObject *cons
     }
     int rc;
     long seq = scope ? cancel_wait_begin(scope->target) : 0;
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *ts = PyEval_SaveThread();
     writer_send(writer, frame, len);
     rc = waiters_wait(waiters, &w);
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(ts);
     if (scope)
         cancel_wait_end(scope->target, seq, rc == -ECANCELED);
     PyObject *result = rc == 0 ? decode_result(&w, name) : no_answer(rc);
@@ -253,7 +261,8 @@ static PyObject *erl_send(PyObject *self, PyObject *const *args, Py_ssize_t narg
         return PyErr_Format(PyExc_TypeError, "erlang.send(pid, term) takes 2 arguments (%zd given)",
                             nargs);
     if (!Py_IS_TYPE(args[0], erlmod_pid_type()))
-        return PyErr_Format(PyExc_TypeError, "erlang.send(pid, term): pid must be an erlang.Pid, not %.100s",
+        return PyErr_Format(PyExc_TypeError,
+                            "erlang.send(pid, term): pid must be an erlang.Pid, not %.100s",
                             Py_TYPE(args[0])->tp_name);
     ei_x_buff hdr, x;
     if (ei_x_new(&hdr) != 0 || ei_x_encode_atom(&hdr, "py_send") != 0)

@@ -307,8 +307,8 @@ static int decode_window(const char *frame, size_t len, int *i, struct envelope 
     for (int k = 0; k < 4; k++) /* Module, Function, Args, Kwargs */
         if (envelope_skip_term(frame, len, &at) != 0)
             return BAD("stream_start: the request is not a term");
-    if (!fits(frame, len, at) || ei_decode_long(frame, &at, &env->count) != 0 ||
-        env->count <= 0 || (size_t)at > len)
+    if (!fits(frame, len, at) || ei_decode_long(frame, &at, &env->count) != 0 || env->count <= 0 ||
+        (size_t)at > len)
         return BAD("stream_start: the window must be a positive integer");
     env->caller_off = at;
     if (!fits(frame, len, at) || ei_get_type(frame, &at, &type, &size) != 0 ||

@@ -37,7 +37,7 @@ struct context {
 };
 
 static PyThreadState *main_ts;
-static struct pools *pools; /* where a stream waits for credit */
+static struct pools *pools;    /* where a stream waits for credit */
 static PyObject *main_globals; /* __main__.__dict__, borrowed */
 static PyObject *module_cache; /* module name -> module */
 static char python_version[32];
@@ -671,9 +671,9 @@ static int send_item(struct writer *w, struct job *job, struct cancel_target *t,
     int rc = 0;
     if (!has_credit(job)) {
         long seq = cancel_wait_begin(t);
-        Py_BEGIN_ALLOW_THREADS
+        PyThreadState *ts = PyEval_SaveThread();
         rc = pools_wait(pools, job->ctx_id, has_credit, job);
-        Py_END_ALLOW_THREADS
+        PyEval_RestoreThread(ts);
         cancel_wait_end(t, seq, rc == -ECANCELED);
     }
     if (rc != 0 || atomic_load(&job->answered)) { /* cancelled, or the pool stops */
@@ -700,9 +700,9 @@ static int send_item(struct writer *w, struct job *job, struct cancel_target *t,
     char *frame;
     size_t len;
     envelope_reply_finish(&r.x, 0, &frame, &len);
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *ts = PyEval_SaveThread();
     writer_send(w, frame, len);
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(ts);
     return 0;
 }
 

@@ -200,28 +200,26 @@ START_TEST(test_envelope_stream_credit_and_callback_result)
 }
 END_TEST
 
-START_TEST(test_envelope_nested_target)
+/* Decodes {eval, {reply, 7}, {Tag, 3}, <<"1">>, #{}}; returns env.nested. */
+static int decode_eval_on(const char *tag)
 {
     struct envelope env;
-    begin_request("eval", 5);
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "nested");
-    ei_x_encode_long(&x, 3);
-    ei_x_encode_binary(&x, "1", 1);
-    ei_x_encode_map_header(&x, 0);
-    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
-    ck_assert_int_eq(env.ctx_id, 3);
-    ck_assert_int_eq(env.nested, 1);
     x.index = 1;
     begin_request("eval", 5);
     ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "context");
+    ei_x_encode_atom(&x, tag);
     ei_x_encode_long(&x, 3);
     ei_x_encode_binary(&x, "1", 1);
     ei_x_encode_map_header(&x, 0);
     ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
     ck_assert_int_eq(env.ctx_id, 3);
-    ck_assert_int_eq(env.nested, 0);
+    return env.nested;
+}
+
+START_TEST(test_envelope_nested_target)
+{
+    ck_assert_int_eq(decode_eval_on("nested"), 1);
+    ck_assert_int_eq(decode_eval_on("context"), 0);
 }
 END_TEST
 

@@ -181,7 +181,7 @@ START_TEST(test_own_queue_served_pool_queue_not)
     struct job *outer = submit(-1, WAITER);
     wait_for(&rec.waiting, 1);
     long outer_seq = outer->seq;
-    submit(-1, PLAIN);                   /* for the pool: waits */
+    submit(-1, PLAIN);                       /* for the pool: waits */
     long nested_seq = submit(0, PLAIN)->seq; /* for the context: runs now */
     wait_for(&rec.ran, 1);
     pthread_mutex_lock(&rec.mu);
