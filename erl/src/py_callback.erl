@@ -18,6 +18,7 @@
 -export([died/3]).
 
 -define(NESTED, '$py_nested').
+-define(MAX_REASON, 2000).
 
 %%% ==========================================================================
 %%% API
@@ -86,8 +87,15 @@ invoke(Fun) ->
             {error, {Class, format(Reason)}}
     end.
 
+%% The reason as text, at most ?MAX_REASON characters: an error that
+%% passes through many levels of Python -> Erlang -> Python quotes the
+%% message of the level below, which would double at each level.
 format(Reason) ->
-    unicode:characters_to_binary(io_lib:format("~0tp", [Reason])).
+    Text = io_lib:format("~0tP", [Reason, 50]),
+    case string:length(Text) > ?MAX_REASON of
+        true -> unicode:characters_to_binary([string:slice(Text, 0, ?MAX_REASON), "..."]);
+        false -> unicode:characters_to_binary(Text)
+    end.
 
 %% A dead port: nobody waits any more.
 reply(Port, Id, Result) ->

@@ -153,7 +153,14 @@ nested_twelve_levels_run_once(_Config) ->
     {ok, 12} = py:call('__main__', down, [12]),
     {ok, Calls} = py:eval(<<"calls">>),
     [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0] = [N || {N, _} <- Calls],
-    1 = length(lists:usort([Thread || {_, Thread} <- Calls])).
+    1 = length(lists:usort([Thread || {_, Thread} <- Calls])),
+    {ok, 200} = py:call('__main__', down, [200]),
+    %% Past Python's recursion limit: an error, whose message does not
+    %% double at each of the levels it passes through.
+    {error, {'Error', Message}} = py:call('__main__', down, [1000]),
+    true = byte_size(Message) =< 4 * 2003,
+    true = py_test_lib:contains(Message, <<"badmatch">>),
+    {ok, 2} = py:eval(<<"1 + 1">>).
 
 %% @doc On a pool of one context, a nested call cannot go anywhere but the
 %% context that waits: it is served there; so are eval and exec.
