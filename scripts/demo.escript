@@ -25,4 +25,13 @@ main(_) ->
     ok = py:register_pool(io, time),
     Show("py:call(time, sleep, [0.1]) (routed to pool io)", py:call(time, sleep, [0.1])),
     Show("py_context_router:list_pool_registrations()", py_context_router:list_pool_registrations()),
+    Show("py:register_function(add, fun([A, B]) -> A + B end)",
+         py:register_function(add, fun([A, B]) -> A + B end)),
+    Show("py:eval(<<\"__import__('erlang').add(1, 2)\">>)",
+         py:eval(<<"__import__('erlang').add(1, 2)">>)),
+    Show("py:stream_eval(<<\"(x * x for x in range(5))\">>)",
+         py:stream_eval(<<"(x * x for x in range(5))">>)),
+    {ok, Ref} = py:stream_start(builtins, range, [3]),
+    Show("py:stream_start(builtins, range, [3]), messages",
+         [receive {py_stream, Ref, M} -> M end || _ <- [1, 2, 3, 4]]),
     ok = application:stop(erlang_python).
