@@ -6,7 +6,10 @@
  * and mistakes, between requests, when no reply is outstanding. `printed`
  * counts the replies (frames with a ReplyTo) printed; the main thread
  * waits on `cond` until it catches up with the requests sent. Events
- * (frames without a ReplyTo) are printed, not counted.
+ * (frames without a ReplyTo, and those of Python code calling Erlang) are
+ * printed, not counted. With no Erlang to run them, calls of Erlang
+ * functions are answered here, by NameError in Python (as for a name
+ * that nobody registered): a request waiting for one would never end.
  */
 #include "repl.h"
 
@@ -32,25 +35,79 @@ struct repl {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    long printed; /* replies printed; under mu */
-    int ended;    /* the printing thread has stopped; under mu */
-    long sent;    /* requests sent; main thread only */
+    long printed;             /* replies printed; under mu */
+    int ended;                /* the printing thread has stopped; under mu */
+    struct waiters *waiters;  /* of the dispatch, to answer callbacks; under mu */
+    long sent;                /* requests sent; main thread only */
 };
 
-/* Prints one reply frame: its payload as text. Returns 1 for a reply, 0
- * for an event. */
+/* What a frame from the port is, by its routing header. */
+enum frame_kind { REPLY, EVENT, CALLBACK, SEND };
+
+/* The kind of frame f, and for a callback its id. */
+static enum frame_kind kind_of(const char *f, size_t hdr, long *id)
+{
+    int at = 2, version, arity;
+    char tag[MAXATOMLEN_UTF8];
+    if (hdr == 0)
+        return EVENT;
+    if (ei_decode_version(f, &at, &version) != 0)
+        return REPLY;
+    int term = at;
+    if (ei_decode_atom(f, &at, tag) == 0)
+        return strcmp(tag, "py_send") == 0 ? SEND : REPLY;
+    at = term;
+    if (ei_decode_tuple_header(f, &at, &arity) == 0 && arity == 2 &&
+        ei_decode_atom(f, &at, tag) == 0 && strcmp(tag, "py_callback") == 0 &&
+        ei_decode_long(f, &at, id) == 0)
+        return CALLBACK;
+    return REPLY;
+}
+
+/* Answers callback id with {not_found, Name}: nothing runs Erlang here. */
+static void answer_callback(struct repl *r, long id)
+{
+    ei_x_buff x;
+    pthread_mutex_lock(&r->mu);
+    struct waiters *ws = r->waiters;
+    pthread_mutex_unlock(&r->mu);
+    if (!ws || ei_x_new_with_version(&x) != 0)
+        return;
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, "callback_result");
+    ei_x_encode_long(&x, id);
+    int body = x.index;
+    if (ei_x_encode_tuple_header(&x, 2) == 0 && ei_x_encode_atom(&x, "not_found") == 0 &&
+        ei_x_encode_atom(&x, "undefined") == 0)
+        waiters_deliver(ws, id, x.buff, (size_t)x.index, body); /* takes the buffer */
+    else
+        ei_x_free(&x);
+}
+
+/* Prints one frame from the port: its payload as text, after what it is
+ * when it is not a reply. Returns 1 for a reply, else 0. */
 static int print_reply(struct repl *r, const char *f, size_t len)
 {
+    static const char *const prefix[] = {
+        [REPLY] = "",
+        [EVENT] = "% event: ",
+        [CALLBACK] = "% erlang.call, answered NameError (no Erlang here): ",
+        [SEND] = "% erlang.send: ",
+    };
     size_t hdr = len >= 2 ? ((size_t)(unsigned char)f[0] << 8 | (unsigned char)f[1]) : 0;
     int at = 0, version;
+    long id = -1;
     const char *payload = f + 2 + hdr;
     char *text = NULL;
+    enum frame_kind kind = len >= 2 + hdr ? kind_of(f, hdr, &id) : REPLY;
     if (len >= 2 + hdr && ei_decode_version(payload, &at, &version) == 0)
         text = term_text_format(payload, &at);
-    fprintf(r->out, "%s%s\n", hdr == 0 ? "% event: " : "", text ? text : "* unreadable reply");
+    fprintf(r->out, "%s%s\n", prefix[kind], text ? text : "* unreadable reply");
     fflush(r->out);
     free(text);
-    return hdr > 0;
+    if (kind == CALLBACK)
+        answer_callback(r, id);
+    return kind == REPLY;
 }
 
 static void *printing(void *arg)
@@ -99,10 +156,26 @@ fail:
     return NULL;
 }
 
+/* Whether the request in frame gets no reply (stream_credit,
+ * callback_result). */
+static int unanswered(const char *frame, size_t len)
+{
+    struct envelope env;
+    return envelope_decode(frame, len, &env) == 0 &&
+           (env.op == ENVELOPE_STREAM_CREDIT || env.op == ENVELOPE_CALLBACK_RESULT);
+}
+
 /* Sends one request through the port's dispatch and waits for its reply
  * to be printed. Takes frame. */
 static void send_and_wait(struct repl *r, struct dispatch *d, char *frame, size_t len)
 {
+    pthread_mutex_lock(&r->mu);
+    r->waiters = d->waiters;
+    pthread_mutex_unlock(&r->mu);
+    if (unanswered(frame, len)) {
+        dispatch_frame(d, frame, len);
+        return;
+    }
     r->sent++;
     dispatch_frame(d, frame, len);
     pthread_mutex_lock(&r->mu);

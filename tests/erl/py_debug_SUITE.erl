@@ -10,6 +10,7 @@
          repl_prints_reply/1,
          repl_explains_typing_error/1,
          repl_converts_code_maps_and_binaries/1,
+         repl_answers_erlang_calls/1,
          record_then_replay_gives_same_replies/1,
          trace_prints_a_line_per_request/1,
          trace_env_variable_switches_trace_on/1,
@@ -17,7 +18,8 @@
 
 all() ->
     [version_names_python_and_ei, repl_prints_reply, repl_explains_typing_error,
-     repl_converts_code_maps_and_binaries, record_then_replay_gives_same_replies,
+     repl_converts_code_maps_and_binaries, repl_answers_erlang_calls,
+     record_then_replay_gives_same_replies,
      trace_prints_a_line_per_request, trace_env_variable_switches_trace_on,
      app_env_record_is_replayable].
 
@@ -62,6 +64,17 @@ repl_converts_code_maps_and_binaries(Config) ->
         "{start_pool, io, 2}.\n{call, io, operator, add, [1, 2.5]}.\n{stop_pool, io}.\n",
     {0, Out, _} = run(["--repl"], In, Config),
     ?START ++ "{ok,42}\n{ok,3}\nok\n{ok,[1,2]}\n{ok,3.5}\nok\n" = Out.
+
+%% @doc With no Erlang to run it, a call of an Erlang function from Python
+%% is printed and answered by NameError, and the session goes on.
+repl_answers_erlang_calls(Config) ->
+    In = "{eval, default, \"__import__('erlang').call('twice', 21)\"}.\n"
+        "{eval, default, \"1 + 1\"}.\n",
+    {0, Out, _} = run(["--repl"], In, Config),
+    ?START ++ "% erlang.call, answered NameError (no Erlang here): {<<\"twice\">>,[21],{default,0}}\n"
+        "{error,{'NameError',<<\"no Erlang function is registered as 'twice' "
+        "(py:register_function/2,3)\">>}," ++ Rest = Out,
+    {match, _} = re:run(Rest, "^\\{ok,2\\}$", [multiline]).
 
 %% @doc A REPL session recorded with --record and run with --replay prints the same replies.
 record_then_replay_gives_same_replies(Config) ->
