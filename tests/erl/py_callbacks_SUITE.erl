@@ -23,7 +23,8 @@
          self_is_the_caller/1,
          whereis_registered_or_none/1,
          atom_within_the_cap/1,
-         bad_registrations/1]).
+         bad_registrations/1,
+         atom_cap_reached/1]).
 
 %% Exported for register_function/3.
 -export([sum/1]).
@@ -34,7 +35,8 @@ all() ->
      runs_in_a_process_of_its_own, terms_round_trip, unconvertible_argument,
      nested_twelve_levels_run_once, nested_on_a_pool_of_one, from_python_threads_at_once,
      cancelled_while_waiting, send_to_a_pid, send_to_a_non_pid, self_is_the_caller,
-     whereis_registered_or_none, atom_within_the_cap, bad_registrations].
+     whereis_registered_or_none, atom_within_the_cap, bad_registrations,
+     atom_cap_reached]. % last: it spends the port's atom cap
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -282,6 +284,21 @@ atom_within_the_cap(_Config) ->
         py:eval(<<"erlang.atom(1)">>),
     {error, {'TypeError', <<"atom name longer than 255 characters">>}} =
         py:eval(<<"erlang.atom('a' * 256)">>).
+
+%% @doc erlang.atom admits new atoms up to the cap (10,000 per port), then
+%% raises TypeError; the atoms Erlang sent are still free.
+atom_cap_reached(_Config) ->
+    ok = py:exec(<<"def fill_atoms():\n"
+                   "    k = 0\n"
+                   "    try:\n"
+                   "        while True:\n"
+                   "            erlang.atom('cap_%d' % k)\n"
+                   "            k += 1\n"
+                   "    except TypeError as e:\n"
+                   "        return k, str(e)\n">>),
+    {ok, {Made, <<"atom cap of 10000 new atoms reached">>}} = py:call('__main__', fill_atoms, []),
+    true = Made > 9900 andalso Made =< 10000, % this suite admitted a few before
+    {ok, true} = py:eval(<<"erlang.atom(str(a)) == 'from_erlang'">>, #{a => from_erlang}).
 
 %% @doc Bad names and functions are refused before anything is stored.
 bad_registrations(_Config) ->
