@@ -407,12 +407,21 @@ struct reply {
     struct convert_parts parts;
 };
 
-/* Appends {ok, result}. 0, or -1 with the conversion error set. */
-static int encode_ok(struct reply *r, PyObject *result)
+/* Appends {Tag, Value}, or {Tag, Value, {Nonce, [Id]}} when converting
+ * Value stored objects (the ids of the references it holds, for the
+ * caller to own, docs/protocol.md). The job's list of stored ids must be
+ * empty before. 0, or -1 with the conversion error set. */
+static int encode_tagged(struct reply *r, const char *tag, PyObject *value)
 {
-    if (ei_x_encode_tuple_header(&r->x, 2) != 0 || ei_x_encode_atom(&r->x, "ok") != 0)
+    int tuple = r->x.index;
+    if (ei_x_encode_tuple_header(&r->x, 2) != 0 || ei_x_encode_atom(&r->x, tag) != 0)
         return PyErr_NoMemory(), -1;
-    return convert_py_to_term_parts(result, &r->x, &r->parts);
+    if (convert_py_to_term_parts(value, &r->x, &r->parts) != 0)
+        return -1;
+    if (objref_job_count() == 0)
+        return 0;
+    r->x.buff[tuple + 1] = 3; /* a small tuple's arity follows its tag */
+    return objref_job_encode_ids(&r->x);
 }
 
 /* Module, Function, Args, Kwargs of a call: the callable's result, or
@@ -452,7 +461,7 @@ static int run_call(const char *buf, int len, int i, PyObject *ns, struct reply 
     PyObject *result = call_body(buf, len, &i, ns);
     if (collecting)
         result = collect(result);
-    int rc = result ? encode_ok(r, result) : -1;
+    int rc = result ? encode_tagged(r, "ok", result) : -1;
     Py_XDECREF(result);
     return rc;
 }
@@ -512,7 +521,7 @@ static int run_eval(const char *buf, int len, int i, PyObject *ns, struct reply 
     if (collecting)
         result = collect(result);
     if (result)
-        rc = encode_ok(r, result);
+        rc = encode_tagged(r, "ok", result);
 done:
     PyMem_Free(src);
     Py_XDECREF(locals);
@@ -616,30 +625,15 @@ static void encode_exception(ei_x_buff *x)
     Py_XDECREF(tb);
 }
 
-/* {ok, Value} becomes {ok, Value, Ids}: the ids of the objects the value
- * holds references to, for the caller to own (docs/protocol.md). */
-static int name_new_refs(struct reply *r)
-{
-    int at = envelope_payload_start(&r->x);
-    if ((unsigned char)r->x.buff[at] != ERL_SMALL_TUPLE_EXT || r->x.buff[at + 1] != 2) {
-        PyErr_SetString(PyExc_SystemError, "references outside an {ok, Value} reply");
-        return -1;
-    }
-    r->x.buff[at + 1] = 3;
-    return objref_job_encode_ids(&r->x);
-}
-
-/* Hands the reply of job to the writer, unless job was answered already
- * (its pool stopped). Large binaries go from where they are, with the
- * calling thread writing; the GIL is not held. */
-static void send_reply(struct writer *w, struct job *job, struct reply *r)
+/* Hands the frame in r (emptied) to the writer. Large binaries go from
+ * where they are, with the calling thread writing; the GIL is not held,
+ * and the caller drops r->parts after, with the GIL. */
+static void write_reply(struct writer *w, struct reply *r)
 {
     char *frame;
     size_t len;
     envelope_reply_finish(&r->x, (size_t)r->parts.total, &frame, &len);
-    if (!job_claim_answer(job)) {
-        free(frame);
-    } else if (r->parts.n == 0) {
+    if (r->parts.n == 0) {
         writer_send(w, frame, len);
     } else {
         struct iovec iov[2 * CONVERT_MAX_PARTS + 1];
@@ -655,6 +649,16 @@ static void send_reply(struct writer *w, struct job *job, struct reply *r)
         writer_send_iov(w, iov, n);
         free(frame);
     }
+}
+
+/* Writes the reply of job, unless job was answered already (its pool
+ * stopped, or it was cancelled). The GIL is not held. */
+static void send_reply(struct writer *w, struct job *job, struct reply *r)
+{
+    if (job_claim_answer(job))
+        write_reply(w, r);
+    else
+        ei_x_free(&r->x);
 }
 
 /* pools_wait()'s ready() for a stream: it may send an item. */
@@ -682,27 +686,20 @@ static int send_item(struct writer *w, struct job *job, struct cancel_target *t,
     }
     atomic_fetch_sub(&job->credit, 1);
     struct reply r = {.parts = {0}};
-    objref_job_begin();
     if (envelope_reply_begin(&r.x, job->frame, job->env.reply_off, job->env.reply_len) != 0)
         return PyErr_NoMemory(), -1;
-    if (ei_x_encode_tuple_header(&r.x, 2) != 0 || ei_x_encode_atom(&r.x, "data") != 0)
-        rc = (PyErr_NoMemory(), -1);
-    if (rc == 0)
-        rc = convert_py_to_term(item, &r.x);
-    if (rc == 0 && objref_job_count() > 0)
-        rc = name_new_refs(&r);
-    if (rc != 0) {
+    objref_job_begin();
+    if (encode_tagged(&r, "data", item) != 0) {
         objref_job_abort();
+        convert_parts_release(&r.parts);
         ei_x_free(&r.x);
         return -1;
     }
-    objref_job_begin(); /* the caller owns them now */
-    char *frame;
-    size_t len;
-    envelope_reply_finish(&r.x, 0, &frame, &len);
+    objref_job_begin(); /* the consumer owns them now */
     PyThreadState *ts = PyEval_SaveThread();
-    writer_send(w, frame, len);
+    write_reply(w, &r);
     PyEval_RestoreThread(ts);
+    convert_parts_release(&r.parts); /* the objects whose data was written */
     return 0;
 }
 
@@ -791,8 +788,6 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
             PyErr_SetString(PyExc_SystemError, "request is not for a context");
         }
     }
-    if (rc == 0 && objref_job_count() > 0)
-        rc = name_new_refs(&r);
     if (rc != 0) {
         objref_job_abort();
         convert_parts_release(&r.parts);

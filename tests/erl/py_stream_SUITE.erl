@@ -102,7 +102,11 @@ messages_in_order_then_done(_Config) ->
     Self = self(),
     ok = py:exec(<<"def selves():\n    yield __import__('erlang').self()\n">>),
     {ok, Ref3} = py:stream_start('__main__', selves, []),
-    [{data, Self}, done] = collect(Ref3).
+    [{data, Self}, done] = collect(Ref3),
+    %% Items of 64 KB and more are written from the Python object itself.
+    Big = binary:copy(<<"ab">>, 50000),
+    {ok, Ref4} = py:stream_start(builtins, iter, [[Big, {bytes, Big}, 1]]),
+    [{data, Big}, {data, Big}, {data, 1}, done] = collect(Ref4).
 
 %% @doc An exception in the generator ends the stream with {error, ...}
 %% after the items before it.
