@@ -77,14 +77,18 @@ static int encode_value(PyObject *obj, ei_x_buff *x)
     return rc;
 }
 
-/* Starts an event whose routing header is `hdr` (no version byte). */
-static int begin_event(ei_x_buff *x, const ei_x_buff *hdr)
+/* Starts in x an event whose routing header is the atom `tag`, or
+ * {tag, id} when id >= 0. 0, or -1 with MemoryError set. */
+static int begin_event(ei_x_buff *x, const char *tag, long id)
 {
-    if (envelope_reply_begin(x, hdr->buff, 0, hdr->index) != 0) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    return 0;
+    ei_x_buff hdr;
+    if (ei_x_new(&hdr) != 0)
+        return PyErr_NoMemory(), -1;
+    int rc = (id >= 0 && ei_x_encode_tuple_header(&hdr, 2) != 0) ||
+             ei_x_encode_atom(&hdr, tag) != 0 || (id >= 0 && ei_x_encode_long(&hdr, id) != 0) ||
+             envelope_reply_begin(x, hdr.buff, 0, hdr.index) != 0;
+    ei_x_free(&hdr);
+    return rc ? (PyErr_NoMemory(), -1) : 0;
 }
 
 /* Writes the event in x (emptied), without the GIL. */
@@ -174,14 +178,8 @@ static PyObject *decode_result(const struct waiter *w, PyObject *name)
 static int build_call(long id, PyObject *name, const char *builtin, PyObject *const *args,
                       Py_ssize_t nargs, char **frame, size_t *len)
 {
-    ei_x_buff hdr, x;
-    if (ei_x_new(&hdr) != 0)
-        return PyErr_NoMemory(), -1;
-    int rc = ei_x_encode_tuple_header(&hdr, 2) || ei_x_encode_atom(&hdr, "py_callback") ||
-                     ei_x_encode_long(&hdr, id)
-                 ? (PyErr_NoMemory(), -1)
-                 : begin_event(&x, &hdr);
-    ei_x_free(&hdr);
+    ei_x_buff x;
+    int rc = begin_event(&x, "py_callback", id);
     if (rc == 0 && (rc = encode_request(&x, name, builtin, args, nargs)) != 0)
         ei_x_free(&x);
     if (rc == 0)
@@ -264,12 +262,8 @@ static PyObject *erl_send(PyObject *self, PyObject *const *args, Py_ssize_t narg
         return PyErr_Format(PyExc_TypeError,
                             "erlang.send(pid, term): pid must be an erlang.Pid, not %.100s",
                             Py_TYPE(args[0])->tp_name);
-    ei_x_buff hdr, x;
-    if (ei_x_new(&hdr) != 0 || ei_x_encode_atom(&hdr, "py_send") != 0)
-        return PyErr_NoMemory();
-    int rc = begin_event(&x, &hdr);
-    ei_x_free(&hdr);
-    if (rc != 0)
+    ei_x_buff x;
+    if (begin_event(&x, "py_send", -1) != 0)
         return NULL;
     if (ei_x_encode_tuple_header(&x, 2) != 0 || encode_value(args[0], &x) != 0 ||
         encode_value(args[1], &x) != 0) {
