@@ -53,6 +53,9 @@
 -export([stream_start/3]).
 -export([stream_start/4]).
 -export([stream_cancel/1]).
+%% Internal, shared with py_stream.
+-export([failure/1]).
+-export([port_exit_reason/1]).
 
 -export_type([name/0]).
 -export_type([code/0]).
@@ -682,17 +685,27 @@ result({ok, Value, {Nonce, Ids}}) ->
     %% them from now on.
     ok = py_callers:own(self(), Nonce, Ids),
     {ok, Value};
-result({error, {'StaleReference', _}, _Traceback}) ->
-    {error, stale_ref};
 result(ok) ->
     ok;
-result({error, {Name, Message}, Traceback}) ->
+result(Error) ->
+    failure(Error).
+
+%% @private The error a failed reply stands for; py_stream's relay reads
+%% the end of a stream with it too.
+-spec failure({error, term()} | {error, {atom(), binary()}, binary()}) ->
+          {error, error_reason()}.
+failure({error, {'StaleReference', _}, _Traceback}) ->
+    {error, stale_ref};
+failure({error, {Name, Message}, Traceback}) ->
     ?LOG_DEBUG("Python raised ~ts: ~ts~n~ts", [Name, Message, Traceback],
                #{domain => [python]}),
     {error, {Name, Message}};
-result({error, _} = Error) ->
+failure({error, _} = Error) ->
     Error.
 
+%% @private The reason a caller gets when the port owner went down with
+%% `Reason'.
+-spec port_exit_reason(term()) -> {port_exited, term()}.
 port_exit_reason({port_exited, _} = Reason) -> Reason;
 port_exit_reason(Reason) -> {port_exited, Reason}.
 

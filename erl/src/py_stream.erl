@@ -24,8 +24,6 @@
 %% (created by py_registry) maps Ref to the relay for {@link cancel/1}.
 -module(py_stream).
 
--include_lib("kernel/include/logger.hrl").
-
 %% API
 -export([start/3]).
 -export([cancel/1]).
@@ -106,7 +104,7 @@ loop(#relay{alias = Alias, consumer_mon = ConsumerMon, ref = Ref} = R) ->
         {Alias, Payload} ->
             item(binary_to_term(Payload), R);
         {'DOWN', Alias, process, _, Reason} ->
-            finish(R, {error, port_exit_reason(Reason)});
+            finish(R, {error, py:port_exit_reason(Reason)});
         {'DOWN', ConsumerMon, process, _, _} ->
             stop(R);
         {cancel, Ref} ->
@@ -125,14 +123,8 @@ item({data, Item, {Nonce, Ids}}, #relay{consumer = Consumer} = R) ->
     item({data, Item}, R);
 item(done, R) ->
     finish(R, done);
-item({error, {'StaleReference', _}, _Traceback}, R) ->
-    finish(R, {error, stale_ref}); % as py:call says it
-item({error, {Name, Message} = Exception, Traceback}, R) ->
-    ?LOG_DEBUG("Python raised ~ts: ~ts~n~ts", [Name, Message, Traceback],
-               #{domain => [python]}),
-    finish(R, {error, Exception});
-item({error, _} = Error, R) ->
-    finish(R, Error).
+item(Error, R) ->
+    finish(R, py:failure(Error)). % as py:call says it
 
 %% Gives the port credit once half of it is spent, if the consumer's
 %% mailbox has room; polls the mailbox while the port has none.
@@ -204,6 +196,3 @@ refs(Map, Acc) when is_map(Map) ->
     maps:fold(fun(K, V, A) -> refs(K, refs(V, A)) end, Acc, Map);
 refs(_, Acc) ->
     Acc.
-
-port_exit_reason({port_exited, _} = Reason) -> Reason;
-port_exit_reason(Reason) -> {port_exited, Reason}.
