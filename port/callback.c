@@ -350,7 +350,8 @@ static PyMethodDef functions[] = {
      PyDoc_STR("call(name, *args): calls the Erlang function registered as name "
                "(py:register_function/2,3) and returns its result.")},
     {"send", (PyCFunction)(void (*)(void))erl_send, METH_FASTCALL,
-     PyDoc_STR("send(pid, term): sends term to the Erlang process pid.")},
+     PyDoc_STR("send(pid, term): sends term to the Erlang process pid. Waits while Erlang has "
+               "not taken send_window bytes sent before; TimeoutError after send_timeout.")},
     {"self", erl_self, METH_NOARGS,
      PyDoc_STR("self() -> erlang.Pid of the process that made the current request, or None "
                "(a cast, or a thread that runs no request).")},

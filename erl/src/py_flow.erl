@@ -54,6 +54,8 @@
 %% Bytes a message costs beyond its payload (bookkeeping here, the
 %% message's envelope); py_port adds the same (FLOW_MESSAGE_COST).
 -define(MESSAGE_COST, 256).
+%% The largest value of a limit py_port accepts (MAX_COUNT in main.c).
+-define(MAX_INT, 16#7fffffff).
 %% How often held messages are checked again, in ms.
 -define(CHECK_MS, 20).
 
@@ -82,13 +84,15 @@ new() ->
 
 %% @doc The arguments of `py_port' that carry the limits of this module:
 %% `--send-window', `--send-timeout-ms' and the atom budget left for this
-%% port (`--atom-cap', `--atom-budget').
+%% port (`--atom-cap', `--atom-budget'). A bad app env value raises
+%% `{bad_env, Key, Value}'.
 -spec port_args() -> [string()].
 port_args() ->
-    Cap = env(max_new_atoms, ?DEFAULT_MAX_NEW_ATOMS),
+    _ = max_output_backlog(), % checked here, before the port starts
+    Cap = int_env(max_new_atoms, ?DEFAULT_MAX_NEW_ATOMS, 0),
     Left = max(0, Cap - atomics:get(counters(), ?ATOMS_USED)),
-    ["--send-window", integer_to_list(env(send_window, ?DEFAULT_SEND_WINDOW)),
-     "--send-timeout-ms", integer_to_list(env(send_timeout, ?DEFAULT_SEND_TIMEOUT)),
+    ["--send-window", integer_to_list(int_env(send_window, ?DEFAULT_SEND_WINDOW, 1)),
+     "--send-timeout-ms", integer_to_list(int_env(send_timeout, ?DEFAULT_SEND_TIMEOUT, 0)),
      "--atom-cap", integer_to_list(Cap), "--atom-budget", integer_to_list(Left)].
 
 %% @doc Handles a frame from Python code whose routing header is `Hdr'
@@ -255,7 +259,7 @@ output(Payload) ->
     end.
 
 max_output_backlog() ->
-    env(max_output_backlog, ?DEFAULT_MAX_OUTPUT_BACKLOG).
+    int_env(max_output_backlog, ?DEFAULT_MAX_OUTPUT_BACKLOG, 1).
 
 %% The node-life atomics (output backlog, dropped batches, atoms used).
 counters() ->
@@ -274,5 +278,9 @@ decode(Bin) ->
     catch error:badarg -> undecodable
     end.
 
-env(Key, Default) ->
-    application:get_env(erlang_python, Key, Default).
+%% An integer app env in [Min, ?MAX_INT] (what py_port parses).
+int_env(Key, Default, Min) ->
+    case application:get_env(erlang_python, Key, Default) of
+        N when is_integer(N), N >= Min, N =< ?MAX_INT -> N;
+        Bad -> erlang:error({bad_env, Key, Bad})
+    end.

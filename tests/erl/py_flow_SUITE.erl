@@ -14,7 +14,8 @@
          call_holds_the_window_until_answered/1,
          atom_cap_holds_across_restarts/1,
          output_backlog_is_bounded/1,
-         callbacks_at_the_process_limit/1]).
+         callbacks_at_the_process_limit/1,
+         bad_limits_are_refused/1]).
 
 %% Run on the peer node of callbacks_at_the_process_limit.
 -export([flood_at_the_limit/1]).
@@ -37,12 +38,13 @@
 all() ->
     [send_flood_waits_for_a_reader, send_to_a_dead_target_goes_on, cancel_ends_a_send_wait,
      call_holds_the_window_until_answered, atom_cap_holds_across_restarts,
-     output_backlog_is_bounded, callbacks_at_the_process_limit].
+     output_backlog_is_bounded, callbacks_at_the_process_limit, bad_limits_are_refused].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
 
-init_per_testcase(callbacks_at_the_process_limit, Config) ->
+init_per_testcase(Case, Config)
+  when Case =:= callbacks_at_the_process_limit; Case =:= bad_limits_are_refused ->
     Config;
 init_per_testcase(atom_cap_holds_across_restarts, Config) ->
     %% The cap holds for the node's life: 50 more than earlier suites used.
@@ -52,7 +54,8 @@ init_per_testcase(output_backlog_is_bounded, Config) ->
 init_per_testcase(_Case, Config) ->
     start([{send_window, ?WINDOW}, {send_timeout, 2000}, {default_pool_size, 2}], Config).
 
-end_per_testcase(callbacks_at_the_process_limit, _Config) ->
+end_per_testcase(Case, _Config)
+  when Case =:= callbacks_at_the_process_limit; Case =:= bad_limits_are_refused ->
     ok;
 end_per_testcase(_Case, Config) ->
     py_test_lib:stop_app(Config).
@@ -233,6 +236,21 @@ callbacks_at_the_process_limit(_Config) ->
     after
         peer:stop(Peer)
     end.
+
+%% @doc A limit that is not an integer in range stops the application from
+%% starting, naming the key and the value.
+bad_limits_are_refused(_Config) ->
+    _ = application:load(erlang_python),
+    Bad = [{send_window, 0}, {send_window, 1 bsl 31}, {send_timeout, -1},
+           {max_new_atoms, ten}, {max_output_backlog, 0}],
+    [begin
+         ok = application:set_env(erlang_python, Key, Value),
+         {error, Why} = application:start(erlang_python),
+         application:unset_env(erlang_python, Key),
+         Expected = lists:flatten(io_lib:format("{bad_env,~0p,~0p}", [Key, Value])),
+         {Key, true} = {Key, string:find(io_lib:format("~0p", [Why]), Expected) =/= nomatch}
+     end || {Key, Value} <- Bad],
+    ok.
 
 %%% ==========================================================================
 %%% Helpers
