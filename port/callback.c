@@ -109,34 +109,6 @@ static size_t event_cost(const ei_x_buff *x)
     return (size_t)(x->index - envelope_payload_start(x) + 1) + FLOW_MESSAGE_COST;
 }
 
-/* Takes cost bytes from the window; waits for room, GIL released, when
- * there is none. 0, or -1 with TimeoutError (after send_timeout) or
- * erlang.Cancelled (the request was cancelled) set. */
-static int take_window(size_t cost, const char *what)
-{
-    if (!flow || flow_acquire(flow, cost, 0, NULL) == 0)
-        return 0;
-    const atomic_int *cancelled = scope ? &scope->job->cancelled : NULL;
-    long seq = scope ? cancel_wait_begin(scope->target) : 0;
-    PyThreadState *ts = PyEval_SaveThread();
-    int rc = flow_acquire(flow, cost, flow_timeout_ms, cancelled);
-    PyEval_RestoreThread(ts);
-    if (scope)
-        cancel_wait_end(scope->target, seq, rc == -ECANCELED);
-    if (rc == -ECANCELED) {
-        PyObject *c = PyObject_GetAttrString(module, "Cancelled");
-        if (c)
-            PyErr_SetString(c, "the request was cancelled while it waited for Erlang");
-        Py_XDECREF(c);
-    } else if (rc != 0) {
-        PyErr_Format(PyExc_TimeoutError,
-                     "%s: Erlang has not taken the %zu bytes sent to it before within %ld ms "
-                     "(send_window, send_timeout)",
-                     what, flow_in_flight(flow), flow_timeout_ms);
-    }
-    return rc == 0 ? 0 : -1;
-}
-
 /* Writes the event in x (emptied), without the GIL. */
 static void send_event(ei_x_buff *x)
 {
@@ -246,6 +218,31 @@ static PyObject *no_answer(int rc)
         PyErr_SetString(PyExc_RuntimeError, "the pool stopped while it waited for Erlang");
     }
     return NULL;
+}
+
+/* Takes cost bytes from the window; waits for room, GIL released, when
+ * there is none. 0, or -1 with TimeoutError (after send_timeout) or
+ * erlang.Cancelled (the request was cancelled) set. */
+static int take_window(size_t cost, const char *what)
+{
+    if (!flow || flow_acquire(flow, cost, 0, NULL) == 0)
+        return 0;
+    const atomic_int *cancelled = scope ? &scope->job->cancelled : NULL;
+    long seq = scope ? cancel_wait_begin(scope->target) : 0;
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = flow_acquire(flow, cost, flow_timeout_ms, cancelled);
+    PyEval_RestoreThread(ts);
+    if (scope)
+        cancel_wait_end(scope->target, seq, rc == -ECANCELED);
+    if (rc == -ECANCELED) {
+        no_answer(rc);
+    } else if (rc != 0) {
+        PyErr_Format(PyExc_TimeoutError,
+                     "%s: Erlang has not taken the %zu bytes sent to it before within %ld ms "
+                     "(send_window, send_timeout)",
+                     what, flow_in_flight(flow), flow_timeout_ms);
+    }
+    return rc == 0 ? 0 : -1;
 }
 
 /* Calls the Erlang function `name` (or the built-in one) with args. */

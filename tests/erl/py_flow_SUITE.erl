@@ -57,6 +57,11 @@ init_per_testcase(_Case, Config) ->
 end_per_testcase(Case, _Config)
   when Case =:= callbacks_at_the_process_limit; Case =:= bad_limits_are_refused ->
     ok;
+end_per_testcase(atom_cap_holds_across_restarts, Config) ->
+    py_test_lib:stop_app(Config),
+    %% The case spent the node's cap, which outlives it: give the suites
+    %% after this one room again.
+    ok = application:set_env(erlang_python, max_new_atoms, py_flow:atoms_used() + 10000);
 end_per_testcase(_Case, Config) ->
     py_test_lib:stop_app(Config).
 
@@ -244,9 +249,13 @@ bad_limits_are_refused(_Config) ->
     Bad = [{send_window, 0}, {send_window, 1 bsl 31}, {send_timeout, -1},
            {max_new_atoms, ten}, {max_output_backlog, 0}],
     [begin
+         %% The owner of the failed start may still be exiting (its tables
+         %% with it).
+         ok = py_test_lib:wait_until(fun() -> ets:info(py_pools) =:= undefined end, 5000),
+         Old = application:get_env(erlang_python, Key),
          ok = application:set_env(erlang_python, Key, Value),
          {error, Why} = application:start(erlang_python),
-         application:unset_env(erlang_python, Key),
+         restore_env(Key, Old),
          Expected = lists:flatten(io_lib:format("{bad_env,~0p,~0p}", [Key, Value])),
          {Key, true} = {Key, string:find(io_lib:format("~0p", [Why]), Expected) =/= nomatch}
      end || {Key, Value} <- Bad],
@@ -296,6 +305,11 @@ collect(0, Acc, To) ->
     To ! {collected, lists:reverse(Acc)};
 collect(N, Acc, To) ->
     receive {I, Blob} when byte_size(Blob) =:= ?MB -> collect(N - 1, [I | Acc], To) end.
+
+restore_env(Key, {ok, Value}) ->
+    application:set_env(erlang_python, Key, Value);
+restore_env(Key, undefined) ->
+    application:unset_env(erlang_python, Key).
 
 queue_len(Pid) ->
     case process_info(Pid, message_queue_len) of
