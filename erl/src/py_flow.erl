@@ -11,9 +11,11 @@
 %%   taken yet and makes Python wait beyond a window (app env
 %%   `send_window'). The owner gives the bytes of a message back with the
 %%   request `{send_credit, flow, Bytes}' once the message has left the
-%%   target's mailbox: the target's `message_queue_len' tells how many of
-%%   the last messages sent to it can still be there. Held messages are
-%%   checked again every ?CHECK_MS, and given back when the target dies.
+%%   target's mailbox: every ?CHECK_MS while messages are held, the
+%%   target's `message_queue_len' tells how many of the last messages sent
+%%   to it can still be there; a dead target holds none. Credit leaves in
+%%   batches (a quarter of the window, at most ?CREDIT_BATCH, or at the
+%%   check).
 %% - `erlang.call': each call runs in a process of its own; one that
 %%   cannot be spawned (the node's process limit) is answered with
 %%   `erlang.Error' (`error: system_limit') instead of crashing the owner.
@@ -56,19 +58,26 @@
 -define(MESSAGE_COST, 256).
 %% The largest value of a limit py_port accepts (MAX_COUNT in main.c).
 -define(MAX_INT, 16#7fffffff).
+%% Credit owed to the port that leaves at once, at most, in bytes.
+-define(CREDIT_BATCH, 1024 * 1024).
 %% How often held messages are checked again, in ms.
 -define(CHECK_MS, 20).
 
 -record(flow, {
     %% Processes running an Erlang function for Python, by monitor.
     callbacks = #{} :: #{reference() => non_neg_integer()},
-    %% Per local target, the cost of the messages sent to it that may
-    %% still be in its mailbox, oldest first.
-    held = #{} :: #{pid() => queue:queue(pos_integer())},
-    %% The timer of the next check, while anything is held.
+    %% Per local target, the messages sent to it that may still be in its
+    %% mailbox: how many, their total cost, and each one's, oldest first.
+    held = #{} :: #{pid() => held()},
+    %% Bytes taken by their targets, not given back to the port yet, and
+    %% how many are given back at once.
+    owed = 0 :: non_neg_integer(),
+    batch = ?CREDIT_BATCH :: pos_integer(),
+    %% The timer of the next check, while anything is held or owed.
     timer = undefined :: undefined | reference()
 }).
 
+-type held() :: {non_neg_integer(), non_neg_integer(), queue:queue(pos_integer())}.
 -opaque flow() :: #flow{}.
 
 %%% ==========================================================================
@@ -80,7 +89,8 @@
 -spec new() -> flow().
 new() ->
     _ = counters(),
-    #flow{}.
+    Window = int_env(send_window, ?DEFAULT_SEND_WINDOW, 1),
+    #flow{batch = max(1, min(?CREDIT_BATCH, Window div 4))}.
 
 %% @doc The arguments of `py_port' that carry the limits of this module:
 %% `--send-window', `--send-timeout-ms' and the atom budget left for this
@@ -181,60 +191,75 @@ send(Payload, Port, Flow) ->
     case decode(Payload) of
         {To, Message} when is_pid(To), node(To) =:= node() ->
             erlang:send(To, Message, [noconnect]),
-            hold(Port, To, Cost, Flow);
+            hold(To, Cost, Flow);
         {To, Message} when is_pid(To) ->
             %% Remote: its mailbox cannot be read from here.
             erlang:send(To, Message, [noconnect]),
-            credit(Port, Cost),
-            Flow;
+            credit(Port, Cost, Flow);
         _ ->
             ?LOG_ERROR("py_port: bad erlang.send event ~tp", [Payload]),
-            credit(Port, Cost),
-            Flow
+            credit(Port, Cost, Flow)
     end.
 
-%% Records a message sent to To, gives back what To has taken already.
-hold(Port, To, Cost, #flow{held = Held} = Flow) ->
-    Queue = queue:in(Cost, maps:get(To, Held, queue:new())),
-    {Taken, Left} = taken(To, Queue),
-    credit(Port, Taken),
-    schedule(store(To, Left, Flow)).
+%% Records a message sent to To; the next check sees whether To has taken
+%% it. Not here: reading another process's message_queue_len may wait for
+%% that process to handle a signal, which a burst of sends must not do for
+%% each message.
+hold(To, Cost, #flow{held = Held} = Flow) ->
+    {Count, Total, Queue} = maps:get(To, Held, {0, 0, queue:new()}),
+    schedule(Flow#flow{held = Held#{To => {Count + 1, Total + Cost, queue:in(Cost, Queue)}}}).
 
 check_all(Port, #flow{held = Held} = Flow) ->
-    {Taken, Flow1} = maps:fold(fun(To, Queue, {Sum, F}) ->
-                                       {T, Left} = taken(To, Queue),
+    {Taken, Flow1} = maps:fold(fun(To, ToHeld, {Sum, F}) ->
+                                       {T, Left} = taken(To, ToHeld),
                                        {Sum + T, store(To, Left, F)}
                                end, {0, Flow}, Held),
-    credit(Port, Taken),
-    schedule(Flow1).
+    flush(Port, Flow1#flow{owed = Flow1#flow.owed + Taken}).
 
-%% The cost of the messages of Queue that have left To's mailbox, and the
-%% ones that may still be there: at most its message_queue_len last ones.
-taken(To, Queue) ->
-    Len = queue:len(Queue),
-    Keep = case erlang:process_info(To, message_queue_len) of
-               {message_queue_len, N} -> min(N, Len);
-               undefined -> 0 % dead: its mailbox is gone
-           end,
-    {Gone, Left} = queue:split(Len - Keep, Queue),
-    {lists:sum(queue:to_list(Gone)), Left}.
-
-store(To, Queue, #flow{held = Held} = Flow) ->
-    case queue:is_empty(Queue) of
-        true -> Flow#flow{held = maps:remove(To, Held)};
-        false -> Flow#flow{held = Held#{To => Queue}}
+%% The cost of the messages held for To that have left its mailbox, and
+%% what is still held: at most its message_queue_len last ones. Amortised
+%% O(1) a message, however many are held.
+taken(To, {Count, Total, _} = Held) ->
+    case erlang:process_info(To, message_queue_len) of
+        {message_queue_len, N} when N >= Count -> {0, Held};
+        {message_queue_len, N} when N > 0 -> drop(Count - N, 0, Held);
+        _ -> {Total, {0, 0, queue:new()}} % all read, or dead: its mailbox is gone
     end.
 
-schedule(#flow{held = Held, timer = undefined} = Flow) when map_size(Held) > 0 ->
+%% Drops the N oldest of Held, adding their cost to Sum.
+drop(0, Sum, Held) ->
+    {Sum, Held};
+drop(N, Sum, {Count, Total, Queue}) ->
+    {{value, Cost}, Rest} = queue:out(Queue),
+    drop(N - 1, Sum + Cost, {Count - 1, Total - Cost, Rest}).
+
+store(To, {0, _, _}, #flow{held = Held} = Flow) ->
+    Flow#flow{held = maps:remove(To, Held)};
+store(To, ToHeld, #flow{held = Held} = Flow) ->
+    Flow#flow{held = Held#{To => ToHeld}}.
+
+%% Owes Bytes more to the port. The credit leaves in batches, at a
+%% quarter of the window (at most ?CREDIT_BATCH) or at the next check (20
+%% ms): one request per message would cost a burst of small messages most
+%% of its speed.
+credit(Port, Bytes, #flow{owed = Owed, batch = Batch} = Flow) ->
+    case Owed + Bytes of
+        Due when Due >= Batch -> flush(Port, Flow#flow{owed = Due});
+        Due -> schedule(Flow#flow{owed = Due})
+    end.
+
+%% Gives back what is owed; checks again later while anything is held.
+flush(Port, #flow{owed = Owed} = Flow) when Owed > 0 ->
+    catch erlang:port_command(Port, term_to_binary({send_credit, flow, Owed})),
+    schedule(Flow#flow{owed = 0});
+flush(_Port, Flow) ->
+    schedule(Flow).
+
+schedule(#flow{held = Held, owed = Owed, timer = undefined} = Flow)
+  when map_size(Held) > 0; Owed > 0 ->
     Flow#flow{timer = erlang:send_after(?CHECK_MS, self(), {?MODULE, check})};
 schedule(Flow) ->
     Flow.
-
-credit(_Port, 0) ->
-    ok;
-credit(Port, Bytes) ->
-    catch erlang:port_command(Port, term_to_binary({send_credit, flow, Bytes})),
-    ok.
 
 %% Python's output, for py_output to log, unless the batches it has not
 %% handled yet hold max_output_backlog bytes already.
