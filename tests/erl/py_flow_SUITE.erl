@@ -133,11 +133,13 @@ call_holds_the_window_until_answered(_Config) ->
     ok = py:register_function(hold, fun([_Blob]) -> Self ! {held, self()},
                                                     receive release -> ok end end),
     ok = py:exec(<<"import threading\n"
-                   "done = []\n"
+                   "done, started = [], []\n"
+                   "def hold_one(blob):\n"
+                   "    started.append(1)\n"
+                   "    done.append(erlang.hold(blob))\n"
                    "def hold_many(n):\n"
                    "    blob = b'y' * (3 << 20)\n"
-                   "    ts = [threading.Thread(target=lambda: done.append(erlang.hold(blob)))\n"
-                   "          for _ in range(n)]\n"
+                   "    ts = [threading.Thread(target=hold_one, args=(blob,)) for _ in range(n)]\n"
                    "    for t in ts: t.start()\n"
                    "    for t in ts: t.join()\n"
                    "    return len(done)\n">>),
@@ -145,6 +147,9 @@ call_holds_the_window_until_answered(_Config) ->
     %% 3 MB each: 5 fit in 16 MB, the others wait for an answer.
     Held = [receive {held, P} -> P after 10000 -> ct:fail(no_callback) end
             || _ <- lists:seq(1, 5)],
+    ok = py_test_lib:wait_until(fun() -> py:eval(<<"len(started)">>) =:= {ok, 8} end, 10000),
+    %% All 8 have called: a 6th callback would arrive now (a bounded check
+    %% of an absence: there is no event to wait for).
     receive {held, Extra} -> ct:fail({beyond_the_window, Extra}) after 300 -> ok end,
     [P ! release || P <- Held],
     Rest = [receive {held, P} -> P after 10000 -> ct:fail(no_callback) end
