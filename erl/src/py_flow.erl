@@ -11,8 +11,8 @@
 %%   taken yet and makes Python wait beyond a window (app env
 %%   `send_window'). The owner gives the bytes of a message back with the
 %%   request `{send_credit, flow, Bytes}' once the message has left the
-%%   target's mailbox: every ?CHECK_MS while messages are held, the
-%%   target's `message_queue_len' tells how many of the last messages sent
+%%   target's mailbox: every ?CHECK_MS while messages are held (at most
+%%   ?CHECK_CHUNK targets a time), the target's `message_queue_len' tells how many of the last messages sent
 %%   to it can still be there; a dead target holds none. Credit leaves in
 %%   batches (a quarter of the window, at most ?CREDIT_BATCH, or at the
 %%   check).
@@ -60,6 +60,8 @@
 -define(MAX_INT, 16#7fffffff).
 %% Credit owed to the port that leaves at once, at most, in bytes.
 -define(CREDIT_BATCH, 1024 * 1024).
+%% Held targets whose mailbox one check reads (a few microseconds each).
+-define(CHECK_CHUNK, 500).
 %% How often held messages are checked again, in ms.
 -define(CHECK_MS, 20).
 
@@ -73,6 +75,8 @@
     %% how many are given back at once.
     owed = 0 :: non_neg_integer(),
     batch = ?CREDIT_BATCH :: pos_integer(),
+    %% Where the next check goes on in `held' (none: from the start).
+    cursor = none :: none | maps:iterator(pid(), held()),
     %% The timer of the next check, while anything is held or owed.
     timer = undefined :: undefined | reference()
 }).
@@ -147,7 +151,7 @@ handle_info({'DOWN', Mon, process, _, Reason}, Port, #flow{callbacks = Callbacks
     Reason =:= normal orelse py_callback:died(Port, Id, Reason),
     {ok, Flow#flow{callbacks = Rest}};
 handle_info({?MODULE, check}, Port, Flow) ->
-    {ok, check_all(Port, Flow#flow{timer = undefined})};
+    {ok, check(Port, Flow#flow{timer = undefined})};
 handle_info(_Info, _Port, _Flow) ->
     unknown.
 
@@ -209,12 +213,29 @@ hold(To, Cost, #flow{held = Held} = Flow) ->
     {Count, Total, Queue} = maps:get(To, Held, {0, 0, queue:new()}),
     schedule(Flow#flow{held = Held#{To => {Count + 1, Total + Cost, queue:in(Cost, Queue)}}}).
 
-check_all(Port, #flow{held = Held} = Flow) ->
-    {Taken, Flow1} = maps:fold(fun(To, ToHeld, {Sum, F}) ->
-                                       {T, Left} = taken(To, ToHeld),
-                                       {Sum + T, store(To, Left, F)}
-                               end, {0, Flow}, Held),
-    flush(Port, Flow1#flow{owed = Flow1#flow.owed + Taken}).
+%% Checks the next ?CHECK_CHUNK held targets, so that a check never keeps
+%% the owner long, however many targets are held; the next check goes on
+%% from there.
+check(Port, #flow{held = Held, cursor = Cursor} = Flow) ->
+    It = case Cursor of
+             none -> maps:iterator(Held);
+             _ -> Cursor
+         end,
+    {Taken, Next, Flow1} = check_some(?CHECK_CHUNK, It, 0, Flow),
+    flush(Port, Flow1#flow{owed = Flow1#flow.owed + Taken, cursor = Next}).
+
+check_some(0, It, Sum, Flow) ->
+    {Sum, It, Flow};
+check_some(N, It, Sum, #flow{held = Held} = Flow) ->
+    case maps:next(It) of
+        none ->
+            {Sum, none, Flow};
+        {To, _, Rest} when is_map_key(To, Held) -> % still held (the iterator is of an older map)
+            {Taken, Left} = taken(To, maps:get(To, Held)),
+            check_some(N - 1, Rest, Sum + Taken, store(To, Left, Flow));
+        {_, _, Rest} ->
+            check_some(N, Rest, Sum, Flow)
+    end.
 
 %% The cost of the messages held for To that have left its mailbox, and
 %% what is still held: at most its message_queue_len last ones. Amortised
@@ -255,13 +276,9 @@ flush(Port, #flow{owed = Owed} = Flow) when Owed > 0 ->
 flush(_Port, Flow) ->
     schedule(Flow).
 
-%% The check reads the mailbox length of every held target: with many
-%% targets it comes less often (1 ms more per 50), so that it never takes
-%% more than a small share of the owner's time.
 schedule(#flow{held = Held, owed = Owed, timer = undefined} = Flow)
   when map_size(Held) > 0; Owed > 0 ->
-    Ms = ?CHECK_MS + map_size(Held) div 50,
-    Flow#flow{timer = erlang:send_after(Ms, self(), {?MODULE, check})};
+    Flow#flow{timer = erlang:send_after(?CHECK_MS, self(), {?MODULE, check})};
 schedule(Flow) ->
     Flow.
 
