@@ -10,6 +10,7 @@
 -export([all/0, suite/0, init_per_testcase/2, end_per_testcase/2]).
 -export([send_flood_waits_for_a_reader/1,
          send_to_a_dead_target_goes_on/1,
+         many_targets_are_all_credited/1,
          cancel_ends_a_send_wait/1,
          call_holds_the_window_until_answered/1,
          atom_cap_holds_across_restarts/1,
@@ -36,7 +37,8 @@
                  "    return sent\n">>).
 
 all() ->
-    [send_flood_waits_for_a_reader, send_to_a_dead_target_goes_on, cancel_ends_a_send_wait,
+    [send_flood_waits_for_a_reader, send_to_a_dead_target_goes_on,
+     many_targets_are_all_credited, cancel_ends_a_send_wait,
      call_holds_the_window_until_answered, atom_cap_holds_across_restarts,
      output_backlog_is_bounded, callbacks_at_the_process_limit, bad_limits_are_refused].
 
@@ -112,6 +114,22 @@ send_to_a_dead_target_goes_on(_Config) ->
     true = Sent =< 16,
     exit(Sink, kill),
     {ok, 100} = receive {flooded, R} -> R after 10000 -> ct:fail(still_waiting) end.
+
+%% @doc 2,000 messages of 100 KB to 2,000 processes that each read one: the
+%% window (16 MB, about 160 messages) is given back across several checks
+%% of 500 targets, and every message arrives.
+many_targets_are_all_credited(_Config) ->
+    Self = self(),
+    Pids = [spawn_link(fun() -> receive {_, B} -> Self ! {got, byte_size(B)} end end)
+            || _ <- lists:seq(1, 2000)],
+    ok = py:exec(<<"def each(pids):\n"
+                   "    blob = b'z' * 100000\n"
+                   "    for p in pids:\n"
+                   "        erlang.send(p, (1, blob))\n"
+                   "    return len(pids)\n">>),
+    {ok, 2000} = py:call(default, '__main__', each, [Pids], #{}),
+    [receive {got, 100000} -> ok after 10000 -> ct:fail(lost) end || _ <- Pids],
+    ok.
 
 %% @doc A call whose Python code waits for room in the window is cancelled
 %% by its timeout: the wait ends and the context serves the next call.
