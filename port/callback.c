@@ -6,7 +6,10 @@
  * term made here. Arguments are converted with references off: a Python
  * object with no Erlang mapping cannot leave as an argument (nobody would
  * own it), and raises TypeError. The GIL is released while the event is
- * written and the answer awaited.
+ * written and the answer awaited. Both take the bytes of their event from
+ * the window of flow.h first (waiting there, GIL released, while Erlang
+ * has not taken enough of what was sent before); a call gives them back
+ * when its wait ends, a send when Erlang credits them.
  */
 #include "callback.h"
 
@@ -21,6 +24,8 @@
 
 static struct waiters *waiters;
 static struct writer *writer;
+static struct flow *flow; /* NULL: nothing counted (--repl, --replay) */
+static long flow_timeout_ms;
 static PyObject *module; /* erlang */
 static PyObject *error;  /* erlang.Error */
 static _Thread_local struct callback_scope *scope;
@@ -29,6 +34,12 @@ void callback_use(struct waiters *ws, struct writer *w)
 {
     waiters = ws;
     writer = w;
+}
+
+void callback_use_flow(struct flow *f, long timeout_ms)
+{
+    flow = f;
+    flow_timeout_ms = timeout_ms;
 }
 
 void callback_enter(struct callback_scope *s, const struct job *job, struct cancel_target *t)
@@ -89,6 +100,13 @@ static int begin_event(ei_x_buff *x, const char *tag, long id)
              envelope_reply_begin(x, hdr.buff, 0, hdr.index) != 0;
     ei_x_free(&hdr);
     return rc ? (PyErr_NoMemory(), -1) : 0;
+}
+
+/* What the event in x costs the window: its payload, version byte
+ * included (what the owner sees), and FLOW_MESSAGE_COST. */
+static size_t event_cost(const ei_x_buff *x)
+{
+    return (size_t)(x->index - envelope_payload_start(x) + 1) + FLOW_MESSAGE_COST;
 }
 
 /* Writes the event in x (emptied), without the GIL. */
@@ -176,14 +194,16 @@ static PyObject *decode_result(const struct waiter *w, PyObject *name)
 /* The event frame {py_callback, Id} -> Request into *frame, *len. 0, or
  * -1 with an exception set. */
 static int build_call(long id, PyObject *name, const char *builtin, PyObject *const *args,
-                      Py_ssize_t nargs, char **frame, size_t *len)
+                      Py_ssize_t nargs, char **frame, size_t *len, size_t *cost)
 {
     ei_x_buff x;
     int rc = begin_event(&x, "py_callback", id);
     if (rc == 0 && (rc = encode_request(&x, name, builtin, args, nargs)) != 0)
         ei_x_free(&x);
-    if (rc == 0)
+    if (rc == 0) {
+        *cost = event_cost(&x);
         envelope_reply_finish(&x, 0, frame, len);
+    }
     return rc;
 }
 
@@ -200,6 +220,31 @@ static PyObject *no_answer(int rc)
     return NULL;
 }
 
+/* Takes cost bytes from the window; waits for room, GIL released, when
+ * there is none. 0, or -1 with TimeoutError (after send_timeout) or
+ * erlang.Cancelled (the request was cancelled) set. */
+static int take_window(size_t cost, const char *what)
+{
+    if (!flow || flow_acquire(flow, cost, 0, NULL) == 0)
+        return 0;
+    const atomic_int *cancelled = scope ? &scope->job->cancelled : NULL;
+    long seq = scope ? cancel_wait_begin(scope->target) : 0;
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = flow_acquire(flow, cost, flow_timeout_ms, cancelled);
+    PyEval_RestoreThread(ts);
+    if (scope)
+        cancel_wait_end(scope->target, seq, rc == -ECANCELED);
+    if (rc == -ECANCELED) {
+        no_answer(rc);
+    } else if (rc != 0) {
+        PyErr_Format(PyExc_TimeoutError,
+                     "%s: Erlang has not taken the %zu bytes sent to it before within %ld ms "
+                     "(send_window, send_timeout)",
+                     what, flow_in_flight(flow), flow_timeout_ms);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
 /* Calls the Erlang function `name` (or the built-in one) with args. */
 static PyObject *call_erlang(PyObject *name, const char *builtin, PyObject *const *args,
                              Py_ssize_t nargs)
@@ -208,10 +253,15 @@ static PyObject *call_erlang(PyObject *name, const char *builtin, PyObject *cons
         return PyErr_Format(PyExc_RuntimeError, "Erlang functions cannot be called here");
     struct waiter w;
     char *frame;
-    size_t len;
+    size_t len, cost;
     waiters_add(waiters, &w, scope ? scope->job->ctx_id : -1);
-    if (build_call(w.id, name, builtin, args, nargs, &frame, &len) != 0) {
+    if (build_call(w.id, name, builtin, args, nargs, &frame, &len, &cost) != 0) {
         waiters_forget(waiters, &w);
+        return NULL;
+    }
+    if (take_window(cost, "erlang.call") != 0) {
+        waiters_forget(waiters, &w);
+        free(frame);
         return NULL;
     }
     int rc;
@@ -220,6 +270,8 @@ static PyObject *call_erlang(PyObject *name, const char *builtin, PyObject *cons
     writer_send(writer, frame, len);
     rc = waiters_wait(waiters, &w);
     PyEval_RestoreThread(ts);
+    if (flow) /* answered or given up: the request is no longer in flight */
+        flow_release(flow, cost);
     if (scope)
         cancel_wait_end(scope->target, seq, rc == -ECANCELED);
     PyObject *result = rc == 0 ? decode_result(&w, name) : no_answer(rc);
@@ -270,7 +322,11 @@ static PyObject *erl_send(PyObject *self, PyObject *const *args, Py_ssize_t narg
         ei_x_free(&x);
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     }
-    send_event(&x);
+    if (take_window(event_cost(&x), "erlang.send") != 0) {
+        ei_x_free(&x);
+        return NULL;
+    }
+    send_event(&x); /* given back by {send_credit, _, Bytes} from the owner */
     Py_RETURN_NONE;
 }
 
@@ -291,7 +347,8 @@ static PyMethodDef functions[] = {
      PyDoc_STR("call(name, *args): calls the Erlang function registered as name "
                "(py:register_function/2,3) and returns its result.")},
     {"send", (PyCFunction)(void (*)(void))erl_send, METH_FASTCALL,
-     PyDoc_STR("send(pid, term): sends term to the Erlang process pid.")},
+     PyDoc_STR("send(pid, term): sends term to the Erlang process pid. Waits while Erlang has "
+               "not taken send_window bytes sent before; TimeoutError after send_timeout.")},
     {"self", erl_self, METH_NOARGS,
      PyDoc_STR("self() -> erlang.Pid of the process that made the current request, or None "
                "(a cast, or a thread that runs no request).")},

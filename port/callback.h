@@ -20,6 +20,7 @@
 #include <Python.h>
 
 #include "cancel.h"
+#include "flow.h"
 #include "pool.h"
 #include "waiters.h"
 #include "writer.h"
@@ -38,6 +39,11 @@ int callback_setup(void);
 
 /* Before any context starts: where callbacks wait and write. */
 void callback_use(struct waiters *ws, struct writer *w);
+
+/* Before any context starts: the window of what Python has in flight
+ * towards Erlang (flow.h), and how long erlang.send and erlang.call wait
+ * for room in it before they raise TimeoutError. Not called: unbounded. */
+void callback_use_flow(struct flow *f, long timeout_ms);
 
 /* On a context thread, around the Python code of job. */
 void callback_enter(struct callback_scope *s, const struct job *job, struct cancel_target *t);

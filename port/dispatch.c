@@ -276,6 +276,9 @@ void dispatch_frame(struct dispatch *d, char *frame, size_t len)
         stats(d, job);
     } else if (job->env.op == ENVELOPE_STREAM_CREDIT) {
         pools_poke(d->pools, same_stream, add_credit, job); /* a finished stream: dropped */
+    } else if (job->env.op == ENVELOPE_SEND_CREDIT) {
+        if (d->flow) /* erlang.send messages that left their target's mailbox */
+            flow_release(d->flow, (size_t)job->env.count);
     } else if (job->env.op == ENVELOPE_CALLBACK_RESULT) {
         callback_result(d, job);
         return;

@@ -2,8 +2,8 @@
  * dispatch: what the reader does with one request frame, in every mode.
  *
  * DESIGN: dispatch_frame() decodes a frame's envelope, answers what needs
- * no Python (start_pool, stop_pool, cancel, bad requests, unknown pools)
- * and queues the rest for a pool. The port's reader loop (main.c), the
+ * no Python (start_pool, stop_pool, cancel, credit, bad requests, unknown
+ * pools) and queues the rest for a pool. The port's reader loop (main.c), the
  * REPL and --replay (repl.c) all go through it: there is one dispatch.
  * Called by one thread at a time (the reader); replies leave through the
  * writer. No Python: links into unit tests without libpython.
@@ -11,6 +11,7 @@
 #ifndef PY_PORT_DISPATCH_H
 #define PY_PORT_DISPATCH_H
 
+#include "flow.h"
 #include "pool.h"
 #include "waiters.h"
 #include "writer.h"
@@ -26,6 +27,7 @@ struct dispatch {
     const char *python_version; /* for stats; NULL: unknown */
     long long started_ns;       /* CLOCK_MONOTONIC at start, for stats */
     struct waiters *waiters;    /* who waits for callback results; NULL: nobody */
+    struct flow *flow;          /* what erlang.send has in flight; NULL: not counted */
 };
 
 /*

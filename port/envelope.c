@@ -42,6 +42,7 @@ static const struct op_spec OPS[] = {
     {"stream_start", ENVELOPE_STREAM_START, 9},
     {"stream_credit", ENVELOPE_STREAM_CREDIT, 3},
     {"callback_result", ENVELOPE_CALLBACK_RESULT, 3},
+    {"send_credit", ENVELOPE_SEND_CREDIT, 3},
 };
 // clang-format on
 
@@ -278,14 +279,15 @@ static int decode_key(const char *frame, size_t len, int *i, struct envelope *en
 }
 
 /* {stream_credit, ReplyTo, N}: the stream is the request whose ReplyTo
- * this one repeats; N > 0. */
+ * this one repeats; {send_credit, ReplyTo, Bytes}: ReplyTo is not used.
+ * N, Bytes > 0. */
 static int decode_credit(const char *frame, size_t len, int *i, struct envelope *env)
 {
     env->key_off = env->reply_off;
     env->key_len = env->reply_len;
     if (!fits(frame, len, *i) || ei_decode_long(frame, i, &env->count) != 0 || env->count <= 0 ||
         (size_t)*i > len)
-        return BAD("stream_credit: the credit must be a positive integer");
+        return BAD("%s: the credit must be a positive integer", envelope_op_name(env->op));
     return 0;
 }
 
@@ -354,7 +356,7 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
     if (!spec)
         return BAD("unknown request: the first element must be call, eval, exec, release, "
                    "cancel, cancel_caller, start_pool, stop_pool, stats, stream, stream_eval, "
-                   "stream_start, stream_credit or callback_result");
+                   "stream_start, stream_credit, callback_result or send_credit");
     env->op = spec->op;
     if (arity != spec->arity)
         return BAD("%s takes a tuple of %d elements, not %d", spec->name, spec->arity, arity);
@@ -365,7 +367,7 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
         rc = decode_key(frame, len, &i, env);
     else if (spec->op == ENVELOPE_STATS)
         rc = 0; /* {stats, ReplyTo}: nothing more */
-    else if (spec->op == ENVELOPE_STREAM_CREDIT)
+    else if (spec->op == ENVELOPE_STREAM_CREDIT || spec->op == ENVELOPE_SEND_CREDIT)
         rc = decode_credit(frame, len, &i, env);
     else if (spec->op == ENVELOPE_CALLBACK_RESULT)
         rc = decode_callback_id(frame, env);

@@ -28,6 +28,7 @@ enum envelope_op {
     ENVELOPE_STREAM_START,    /* call, each item of the result sent on its own */
     ENVELOPE_STREAM_CREDIT,   /* more items a stream may send */
     ENVELOPE_CALLBACK_RESULT, /* what an Erlang function called from Python returned */
+    ENVELOPE_SEND_CREDIT,     /* bytes of erlang.send messages Erlang has taken (flow.h) */
 };
 
 struct envelope {
@@ -41,7 +42,7 @@ struct envelope {
     int key_off, key_len;       /* cancel, stream_credit: the ReplyTo to cancel or credit;
                                    cancel_caller: its pid */
     long count;                 /* stream_credit: how many items more; stream_start: the first;
-                                   callback_result: the callback's id */
+                                   callback_result: the callback's id; send_credit: bytes */
     int caller_off, caller_len; /* stream_start: the consumer's pid (erlang.self()) */
     char error[160];            /* why a request was refused */
 };

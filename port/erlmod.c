@@ -14,15 +14,19 @@
  * (plain str) to its cached erlang.Atom (names that arrived from Erlang) or
  * None (names admitted from Python data, and the atoms of the conversion
  * table such as true and nan). Names from Erlang are free; Python names are
- * admitted until ERLMOD_MAX_NEW_ATOMS of them have been, so a port grows
- * Erlang's atom table by a bounded amount. The cache also spares decoding
- * a new Atom object for every atom that arrives.
+ * admitted while the budget the node gave this port lasts (the node's cap
+ * less what earlier ports used: erlmod_set_atom_budget()), and each one
+ * admitted is reported to the owner, which counts it for the node's life:
+ * Erlang's atom table grows by a bounded amount, whatever the restarts. The cache also spares
+ * decoding a new Atom object for every atom that arrives.
  *
  * Threading: every function but erlmod_register() needs the GIL, which is
  * the only lock guarding the static state below. Single-phase module init,
  * one interpreter.
  */
 #include "erlmod.h"
+
+#include "envelope.h"
 
 #include <ei.h>
 
@@ -32,8 +36,11 @@ typedef struct {
     PyObject_HEAD PyObject *bytes; /* exact bytes: the term without version byte */
 } Opaque;
 
-static PyObject *known; /* str -> erlang.Atom | None; see DESIGN */
-static int new_atoms;   /* names admitted from Python so far */
+static PyObject *known;                         /* str -> erlang.Atom | None; see DESIGN */
+static int new_atoms;                           /* names admitted from Python so far */
+static long atom_cap = ERLMOD_MAX_NEW_ATOMS;    /* the node's, for the message */
+static long atom_budget = ERLMOD_MAX_NEW_ATOMS; /* what this port may admit */
+static struct writer *atom_report;              /* where admissions are reported */
 
 /* Atoms the conversion tables use for Python values: free. */
 static const char *const table_atoms[] = {
@@ -261,6 +268,41 @@ PyObject *erlmod_atom_from_erlang(const char *utf8, Py_ssize_t len)
     return atom;
 }
 
+void erlmod_set_atom_budget(long cap, long budget)
+{
+    atom_cap = cap;
+    atom_budget = budget;
+}
+
+void erlmod_report_atoms(struct writer *w)
+{
+    atom_report = w;
+}
+
+/* Queues the event {atom, Name} for the owner. 0, or -1 with an exception
+ * set (the atom is then not admitted: it must not leave uncounted). */
+static int report_atom(PyObject *key)
+{
+    Py_ssize_t n;
+    const char *utf8 = atom_report ? PyUnicode_AsUTF8AndSize(key, &n) : NULL;
+    if (!atom_report)
+        return 0;
+    if (!utf8)
+        return -1;
+    ei_x_buff x;
+    char *buf;
+    size_t len;
+    if (envelope_reply_begin(&x, NULL, 0, 0) != 0)
+        return PyErr_NoMemory(), -1;
+    if (ei_x_encode_tuple_header(&x, 2) != 0 || ei_x_encode_atom(&x, "atom") != 0 ||
+        ei_x_encode_binary(&x, utf8, (long)n) != 0) {
+        ei_x_free(&x);
+        return PyErr_NoMemory(), -1;
+    }
+    envelope_reply_finish(&x, 0, &buf, &len);
+    return writer_queue(atom_report, buf, len) == 0 ? 0 : (PyErr_NoMemory(), -1);
+}
+
 int erlmod_atom_admit(PyObject *name)
 {
     if (!PyUnicode_Check(name)) {
@@ -274,14 +316,16 @@ int erlmod_atom_admit(PyObject *name)
         PyErr_Format(PyExc_TypeError, "atom name longer than %d characters", ATOM_MAX_CHARS);
         return -1;
     }
-    if (new_atoms >= ERLMOD_MAX_NEW_ATOMS) {
-        PyErr_Format(PyExc_TypeError, "atom cap of %d new atoms reached", ERLMOD_MAX_NEW_ATOMS);
+    if (new_atoms >= atom_budget) {
+        PyErr_Format(PyExc_TypeError, "atom cap of %ld new atoms reached", atom_cap);
         return -1;
     }
     PyObject *key = PyUnicode_FromObject(name); /* plain str */
     if (key == NULL)
         return -1;
-    int rc = PyDict_SetItem(known, key, Py_None);
+    int rc = report_atom(key);
+    if (rc == 0)
+        rc = PyDict_SetItem(known, key, Py_None);
     Py_DECREF(key);
     if (rc == 0)
         new_atoms++;

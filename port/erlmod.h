@@ -14,6 +14,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "writer.h"
+
 /*
  * Atoms that conversions from Python data may create, beyond the atoms
  * that arrived from Erlang.
@@ -29,6 +31,23 @@
  *   and admits it without counting it, also once the cap is reached.
  */
 #define ERLMOD_MAX_NEW_ATOMS 10000
+
+/*
+ * Before Python starts: the cap holds for the node's life, across ports.
+ * `cap` is the node's (app env max_new_atoms; named in the error),
+ * `budget` what it has left for this port. Both default to
+ * ERLMOD_MAX_NEW_ATOMS.
+ */
+void erlmod_set_atom_budget(long cap, long budget);
+
+/*
+ * Before any Python code runs: each atom admitted from Python data is
+ * reported as the event {atom, Name :: binary()}, queued on w
+ * (writer_queue()) at once, so it leaves before any frame that carries
+ * the atom; the owner counts it against the node's cap. NULL (the
+ * default): not reported.
+ */
+void erlmod_report_atoms(struct writer *w);
 
 /* Registers `erlang` as a built-in module. Call before Python starts.
  * Returns 0, or -1 if CPython refused. */

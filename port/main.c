@@ -17,6 +17,8 @@
  */
 #include "dispatch.h"
 #include "envelope.h"
+#include "erlmod.h"
+#include "flow.h"
 #include "frame.h"
 #include "monitor.h"
 #include "output.h"
@@ -33,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,9 @@
 #define MAX_SPIN_US 1000000
 #define DEFAULT_MAX_QUEUE 10000
 #define MAX_MAX_QUEUE 100000000
+#define DEFAULT_SEND_WINDOW (64L * 1024 * 1024)
+#define DEFAULT_SEND_TIMEOUT_MS 60000
+#define MAX_COUNT 0x7fffffffL /* largest window, timeout or atom count */
 
 struct options {
     char *paths[MAX_PATHS];
@@ -60,12 +66,17 @@ struct options {
     const char *record; /* a copy of the request frames (record.h) */
     int repl;           /* commands typed as text (repl.h) */
     const char *replay; /* frames from a recording (repl.h) */
+    long send_window;   /* bytes Python may have in flight towards Erlang (flow.h) */
+    long send_timeout;  /* ms erlang.send and erlang.call wait for room in it */
+    long atom_cap;      /* new atoms from Python data: the node's cap (erlmod.h) */
+    long atom_budget;   /* ... and what it has left for this port */
 };
 
 static void usage(FILE *to)
 {
     fputs("usage: py_port [--path DIR]... [--spin-us N] [--max-queue N] [--no-monitor]\n"
-          "               [--no-forward] [--trace] [--record FILE]\n"
+          "               [--no-forward] [--trace] [--record FILE] [--send-window N]\n"
+          "               [--send-timeout-ms N] [--atom-cap N] [--atom-budget N]\n"
           "       py_port --repl [OPTION]...       commands typed as Erlang terms\n"
           "       py_port --replay FILE [OPTION]... run a recording, print the replies\n"
           "       py_port --version | --help\n"
@@ -77,6 +88,11 @@ static void usage(FILE *to)
           "                sleeps (default 50; 0 never polls)\n"
           "  --max-queue N requests that may wait per pool (and per context); more\n"
           "                are answered {error, {overloaded, Pool}} (default 10000)\n"
+          "  --send-window N bytes Python may have in flight towards Erlang\n"
+          "                (erlang.send, erlang.call) before it waits (default 64 MB)\n"
+          "  --send-timeout-ms N  how long it waits before TimeoutError (default 60000)\n"
+          "  --atom-cap N --atom-budget M  atoms Python data may create: the node's\n"
+          "                cap, and what is left of it for this port (default 10000)\n"
           "  --no-monitor  no parent process reporting how the port ended\n"
           "  --no-forward  leave Python's stdout and stderr on this process's stderr\n"
           "                instead of sending them to Erlang's logger\n"
@@ -172,6 +188,32 @@ static long parse_count(const char *text, long max)
     return errno == 0 && end != text && *end == '\0' && v >= 0 && v <= max ? v : -1;
 }
 
+/* --send-window, --send-timeout-ms, --atom-cap, --atom-budget: 1 when
+ * name is one of them and value is valid, else 0. */
+static int parse_limit(const char *name, const char *value, struct options *o)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+        long min;
+    } limits[] = {
+        {"--send-window", offsetof(struct options, send_window), 1},
+        {"--send-timeout-ms", offsetof(struct options, send_timeout), 0},
+        {"--atom-cap", offsetof(struct options, atom_cap), 0},
+        {"--atom-budget", offsetof(struct options, atom_budget), 0},
+    };
+    for (size_t k = 0; value && k < sizeof(limits) / sizeof(limits[0]); k++) {
+        if (strcmp(name, limits[k].name) != 0)
+            continue;
+        long v = parse_count(value, MAX_COUNT);
+        if (v < limits[k].min)
+            return 0;
+        *(long *)((char *)o + limits[k].offset) = v;
+        return 1;
+    }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
     for (int k = 1; k < argc; k++) {
@@ -183,6 +225,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             k++;
         } else if (strcmp(argv[k], "--max-queue") == 0 && value &&
                    (o->max_queue = parse_count(value, MAX_MAX_QUEUE)) > 0) {
+            k++;
+        } else if (parse_limit(argv[k], value, o)) {
             k++;
         } else if (strcmp(argv[k], "--no-forward") == 0) {
             o->forward = 0;
@@ -243,9 +287,12 @@ static int input_ended(int rc, const char *source)
 /* Starts CPython and the pools, tells Erlang (the ready event) unless
  * interactive. NULL after saying why on stderr. */
 static struct pools *start_python(const struct options *o, struct writer *w, int interactive,
-                                  struct waiters **waiters)
+                                  struct waiters **waiters, struct flow **flow)
 {
     int err_fd = -1;
+    erlmod_set_atom_budget(o->atom_cap, o->atom_budget);
+    if (!interactive)
+        erlmod_report_atoms(w);
     if (o->forward && output_start(w, &err_fd) != 0)
         fprintf(stderr, "py_port: Python's output stays on stderr: cannot forward it\n");
     char why[1024];
@@ -269,6 +316,11 @@ static struct pools *start_python(const struct options *o, struct writer *w, int
     pools_set_max_queue(pools, (size_t)o->max_queue);
     pyrun_use_pools(pools);
     callback_use(*waiters, w);
+    if (!interactive && !(*flow = flow_new((size_t)o->send_window))) {
+        fprintf(stderr, "py_port: out of memory\n");
+        return NULL;
+    }
+    callback_use_flow(*flow, o->send_timeout);
     return pools;
 }
 
@@ -278,7 +330,11 @@ int main(int argc, char **argv)
                         .spin_us = DEFAULT_SPIN_US,
                         .monitor = 1,
                         .max_queue = DEFAULT_MAX_QUEUE,
-                        .forward = 1};
+                        .forward = 1,
+                        .send_window = DEFAULT_SEND_WINDOW,
+                        .send_timeout = DEFAULT_SEND_TIMEOUT_MS,
+                        .atom_cap = ERLMOD_MAX_NEW_ATOMS,
+                        .atom_budget = ERLMOD_MAX_NEW_ATOMS};
     int in, out;
     if (parse_args(argc, argv, &o) != 0)
         return 64;
@@ -288,7 +344,7 @@ int main(int argc, char **argv)
         o.monitor = o.forward = 0;
     if (o.monitor && monitor_start() < 0)
         perror("py_port: running without a monitor: fork failed");
-    struct dispatch d = {NULL, NULL, o.trace, -1, NULL, trace_now_ns(), NULL};
+    struct dispatch d = {NULL, NULL, o.trace, -1, NULL, trace_now_ns(), NULL, NULL};
     if (o.record && (d.record = record_open(o.record)) < 0) {
         fprintf(stderr, "py_port: cannot record to %s: %s\n", o.record, strerror(-d.record));
         return 64;
@@ -309,7 +365,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "py_port: cannot start the writer thread\n");
         return PY_PORT_EXIT_PROTOCOL;
     }
-    if (!(d.pools = start_python(&o, d.w, interactive, &d.waiters)))
+    if (!(d.pools = start_python(&o, d.w, interactive, &d.waiters, &d.flow)))
         return PY_PORT_EXIT_PROTOCOL;
     d.python_version = pyrun_python_version();
     int rc = o.repl     ? repl_run(repl, &d, in)

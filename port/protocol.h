@@ -22,6 +22,8 @@
  *   {cancel_caller,   ReplyTo, Pid}   -> {ok, Count}  (requests whose ReplyTo is {_, Pid})
  *   {stats,           ReplyTo}   -> {ok, #{pools => #{Pool => #{...}}, os_pid, memory, ...}}
  *   {callback_result, CbId, CbResult}   no reply; answers the event {py_callback, CbId}
+ *   {send_credit,     ReplyTo, Bytes}   no reply; Bytes > 0 of erlang.send messages that
+ *                     Erlang has taken (flow.h); ReplyTo is not used
  *   Target   = Pool :: atom() | {context, CtxId :: non_neg_integer()}
  *            | {nested, CtxId}   (on that context, in __main__, as for a pool)
  *   Window   = pos_integer()   (items sent before the stream waits for credit)
@@ -32,7 +34,7 @@
  *
  * Envelope = version byte, tuple header, Op, ReplyTo (and Target; and
  * Window and Consumer for stream_start, N for stream_credit, CbId for
- * callback_result). A frame whose version, tuple header (arity >= 2), Op
+ * callback_result, Bytes for send_credit). A frame whose version, tuple header (arity >= 2), Op
  * or ReplyTo cannot be skipped as terms is untrusted: exit
  * PY_PORT_EXIT_PROTOCOL. Any other problem gets an error reply.
  *
@@ -57,6 +59,8 @@
  *   {ready, #{python_version => Bin, os_pid => Int, protocol => 1}}
  *   {start_failed, Message}   then exit PY_PORT_EXIT_PYTHON
  *   {exited, {exit_status, N} | {signal, N, Name}}   (from the monitor process)
+ *   {atom, Name :: binary()}   Python data made this atom; written before any
+ *                              frame that carries it (erlmod.h)
  *
  * Events with Hdr = term_to_binary(py_output), for the process py_output:
  *   {output, stdout | stderr, [Line :: binary()]}        (output.h)
@@ -70,7 +74,8 @@
  *     code started)
  *     answered by {callback_result, CbId, CbResult}
  *   Hdr = term_to_binary(py_send):
- *     {Pid :: pid(), Term}   sent to Pid, noconnect; no answer
+ *     {Pid :: pid(), Term}   sent to Pid, noconnect; no answer; its payload's
+ *     size + FLOW_MESSAGE_COST stays in flight until a send_credit gives it back
  */
 #ifndef PY_PORT_PROTOCOL_H
 #define PY_PORT_PROTOCOL_H

@@ -161,7 +161,11 @@ int writer_send(struct writer *w, char *buf, size_t len)
         return 0;
     }
     pthread_mutex_unlock(&w->mu);
+    return writer_queue(w, buf, len);
+}
 
+int writer_queue(struct writer *w, char *buf, size_t len)
+{
     struct out_frame *f = malloc(sizeof(*f));
     if (!f) {
         free(buf);
@@ -183,7 +187,7 @@ int writer_send(struct writer *w, char *buf, size_t len)
 void writer_send_iov(struct writer *w, struct iovec *iov, int n)
 {
     pthread_mutex_lock(&w->mu);
-    while (w->writing)
+    while (w->writing || w->head) /* queued frames leave first */
         pthread_cond_wait(&w->turn, &w->mu);
     w->writing = 1;
     pthread_mutex_unlock(&w->mu);

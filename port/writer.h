@@ -28,6 +28,14 @@ struct writer *writer_start(int fd);
 int writer_send(struct writer *w, char *buf, size_t len);
 
 /*
+ * Queues one frame for the writer thread, like writer_send(), but never
+ * writes from the calling thread: it only takes the list's lock, so a
+ * thread holding the GIL may call it. The frame leaves before any frame
+ * handed over after it.
+ */
+int writer_queue(struct writer *w, char *buf, size_t len);
+
+/*
  * Writes one frame made of n pieces (length prefix included) from the
  * calling thread, once nobody else is writing, and returns when it is
  * written: the caller keeps the memory, which may belong to Python objects

@@ -16,6 +16,7 @@
 -export([run/3]).
 -export([nested_address/1]).
 -export([died/3]).
+-export([refused/3]).
 
 -define(NESTED, '$py_nested').
 -define(MAX_REASON, 2000).
@@ -52,6 +53,13 @@ nested_address(Pool) ->
 -spec died(port(), non_neg_integer(), term()) -> ok.
 died(Port, Id, Reason) ->
     reply(Port, Id, {error, {exit, format(Reason)}}).
+
+%% @doc Answers callback `Id' whose process could not be started (the
+%% node's process limit: `Reason' is `system_limit'): Python gets
+%% `erlang.Error' with `error: Reason'.
+-spec refused(port(), non_neg_integer(), atom()) -> ok.
+refused(Port, Id, Reason) ->
+    reply(Port, Id, {error, {error, atom_to_binary(Reason)}}).
 
 %%% ==========================================================================
 %%% Internal

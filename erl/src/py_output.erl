@@ -5,11 +5,13 @@
 %% (docs/protocol.md); the port owner forwards them undecoded, so a flood
 %% of output costs the request path nothing. Each line is logged with
 %% `logger' in the domain `[python]': stdout at `info', stderr at
-%% `warning', with the stream in the metadata. Nothing is dropped while
-%% this process holds less than ?MAX_BACKLOG_BYTES (its mailbox included);
-%% beyond that, batches are counted and dropped, and the count is logged
-%% once the backlog is gone: output never grows the node's memory without
-%% bound.
+%% `warning', with the stream in the metadata. The owner forwards a batch
+%% only while the batches this process has not handled yet hold less than
+%% `max_output_backlog' bytes (app env, default 64 MB), counted by their
+%% size in an atomic ({@link py_flow}); beyond that it drops and counts
+%% them, and sends `{py_output, dropped}' on the first drop: queued behind
+%% the backlog, it has this process log the count once the backlog before
+%% it is handled. Output never grows the node's memory without bound.
 %%
 %% Python's `logging' records come the same way, one event
 %% `{log, Levelno, Name, Module, Line, Message}' each (port/pylog.h), and
@@ -31,8 +33,6 @@
 -export([handle_cast/2]).
 -export([handle_info/2]).
 
--define(MAX_BACKLOG_BYTES, 64 * 1024 * 1024).
-
 %%% ==========================================================================
 %%% API
 %%% ==========================================================================
@@ -48,7 +48,8 @@ start_link() ->
 
 %% @private
 init([]) ->
-    {ok, #{dropped => 0}}.
+    ok = py_flow:output_started(),
+    {ok, #{}}.
 
 %% @private
 handle_call(_Request, _From, State) ->
@@ -60,19 +61,21 @@ handle_cast(_Request, State) ->
 
 %% @private
 %% An output or log event from the port (its payload undecoded).
-handle_info({py_output, Payload}, #{dropped := Dropped} = State) ->
-    case {over_backlog(), Dropped} of
-        {true, _} ->
-            {noreply, State#{dropped := Dropped + 1}};
-        {false, 0} ->
-            log(binary_to_term(Payload)),
-            {noreply, State};
-        {false, _} ->
+handle_info({py_output, Payload}, State) when is_binary(Payload) ->
+    py_flow:output_handled(byte_size(Payload)),
+    log(binary_to_term(Payload)),
+    {noreply, State};
+%% The owner dropped batches: the backlog before this notice is handled.
+handle_info({py_output, dropped}, State) ->
+    case py_flow:take_output_dropped() of
+        0 ->
+            ok;
+        Dropped ->
+            {_, Max} = py_flow:output_backlog(),
             ?LOG_WARNING("py_output: ~b batches of Python output dropped (backlog above ~b bytes)",
-                         [Dropped, ?MAX_BACKLOG_BYTES], #{domain => [python]}),
-            log(binary_to_term(Payload)),
-            {noreply, State#{dropped := 0}}
-    end;
+                         [Dropped, Max], #{domain => [python]})
+    end,
+    {noreply, State};
 %% Anything else is a stray message.
 handle_info(_Info, State) ->
     {noreply, State}.
@@ -80,13 +83,6 @@ handle_info(_Info, State) ->
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
-
-%% Whether this process holds more than ?MAX_BACKLOG_BYTES. Its memory
-%% (which walks the mailbox) is read only once the mailbox is long.
-over_backlog() ->
-    {message_queue_len, Waiting} = process_info(self(), message_queue_len),
-    Waiting > 1000 andalso
-        element(2, process_info(self(), memory)) > ?MAX_BACKLOG_BYTES.
 
 log({output, Stream, Lines}) ->
     Level = case Stream of

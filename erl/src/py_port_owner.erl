@@ -7,10 +7,12 @@
 %% frame the port writes: a reply frame starts with a small routing header
 %% (the caller's alias, see docs/protocol.md), which is all it decodes; the
 %% payload is forwarded as a sub-binary of the frame, never decoded or
-%% copied. A frame with an empty header is an event for this process. Two
-%% more headers come from Python code: `{py_callback, Id}' (a call of an
-%% Erlang function, run in a new process, see {@link py_callback}) and
-%% `py_send' (`erlang.send', the one payload this process decodes).
+%% copied. A frame with an empty header is an event for this process. Three
+%% more headers come from Python code, handled by {@link py_flow}, which
+%% bounds what Python can have in flight towards Erlang: `{py_callback,
+%% Id}' (a call of an Erlang function, run in a new process, see
+%% {@link py_callback}), `py_send' (`erlang.send', the one payload this
+%% process decodes) and `py_output' (for {@link py_output}).
 %%
 %% It also starts and stops pools. It owns two ETS tables that callers
 %% read directly: `py_pools' (`{Pool, Mode, [CtxPid], [CtxId]}') and
@@ -63,8 +65,8 @@
                                      | {stop, gen_server:from(), atom()}},
     %% Context pids a stop_pool caller waits to see exit.
     stopping = #{} :: #{pid() => gen_server:from()},
-    %% Processes running an Erlang function for Python, by monitor.
-    callbacks = #{} :: #{reference() => non_neg_integer()}
+    %% What Python sends towards Erlang: callbacks, erlang.send, output.
+    flow :: py_flow:flow()
 }).
 
 %%% ==========================================================================
@@ -151,21 +153,20 @@ handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
 %% The port closed without an exit status.
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     {stop, {port_exited, Reason}, State};
-%% A callback process ended; one that died before it answered is answered
-%% for.
-handle_info({'DOWN', Mon, process, _, Reason}, #state{callbacks = Callbacks} = State)
-  when is_map_key(Mon, Callbacks) ->
-    {Id, Rest} = maps:take(Mon, Callbacks),
-    Reason =:= normal orelse py_callback:died(State#state.port, Id, Reason),
-    {noreply, State#state{callbacks = Rest}};
 %% A context pid of a stopped pool exited.
 handle_info({'EXIT', Pid, _Reason}, #state{stopping = Stopping} = State)
   when is_map_key(Pid, Stopping) ->
     {noreply, context_exited(Pid, State)};
-%% Anything else is a stray message: log it, keep serving.
-handle_info(Info, State) ->
-    ?LOG_WARNING("py_port_owner: unexpected message ~tp", [Info]),
-    {noreply, State}.
+%% A callback process ended, or a check of held erlang.send messages
+%% (py_flow); anything else is a stray message: log it, keep serving.
+handle_info(Info, #state{port = Port, flow = Flow} = State) ->
+    case py_flow:handle_info(Info, Port, Flow) of
+        {ok, Flow1} ->
+            {noreply, State#state{flow = Flow1}};
+        unknown ->
+            ?LOG_WARNING("py_port_owner: unexpected message ~tp", [Info]),
+            {noreply, State}
+    end.
 
 %% @private
 terminate(_Reason, #state{port = Port}) ->
@@ -198,7 +199,7 @@ open(Exe) ->
                  File -> ["--record", File]
              end,
     Args = lists:append([["--path", Dir] || Dir <- env(python_path, [])])
-        ++ Spin ++ Queue ++ Trace ++ Record,
+        ++ Spin ++ Queue ++ Trace ++ Record ++ py_flow:port_args(),
     Options = [{packet, 4}, binary, exit_status, use_stdio,
                {args, Args}, {env, env(port_env, [])}],
     try
@@ -222,7 +223,7 @@ start_python(Port, Deadline) ->
                                         #{python_version => Version, os_pid => OsPid,
                                           py_port => maps:get(version, Ready, <<>>)}),
                     {ok, #state{port = Port, os_pid = OsPid,
-                                python_version = Version}};
+                                python_version = Version, flow = py_flow:new()}};
                 {error, Why} ->
                     fail_start(Port, Why)
             end;
@@ -313,6 +314,10 @@ await_frame(Port, Deadline) ->
 %% ({exit_status, N} or {signal, N, Name}): callers learn it at once.
 event({exited, How}, State) ->
     {stop, {port_exited, How}, State};
+%% Python data made a new atom, which a later frame carries (py_flow).
+event({atom, Name}, State) when is_binary(Name) ->
+    py_flow:atom_admitted(Name),
+    {noreply, State};
 event(Event, State) ->
     ?LOG_WARNING("py_port: unexpected event ~tp", [Event]),
     {noreply, State}.
@@ -339,22 +344,10 @@ route(cast, Payload, #state{port = Port} = State) ->
             ok
     end,
     {noreply, State};
-route({py_callback, Id}, Payload, #state{port = Port, callbacks = Callbacks} = State) ->
-    %% Python calls an Erlang function: it runs in a process of its own.
-    {_, Mon} = spawn_monitor(py_callback, run, [Port, Id, Payload]),
-    {noreply, State#state{callbacks = Callbacks#{Mon => Id}}};
-route(py_send, Payload, State) ->
-    %% erlang.send(Pid, Term) in Python. A node not connected yet is not
-    %% connected to here: this process must not wait for it.
-    case decode(Payload) of
-        {To, Message} when is_pid(To) -> erlang:send(To, Message, [noconnect]);
-        _ -> ?LOG_ERROR("py_port: bad erlang.send event ~tp", [Payload])
-    end,
-    {noreply, State};
-route(py_output, Payload, State) ->
-    %% Python's output, for py_output to log.
-    catch erlang:send(py_output, {py_output, Payload}, [noconnect]),
-    {noreply, State};
+route(Hdr, Payload, #state{port = Port, flow = Flow} = State)
+  when Hdr =:= py_send; Hdr =:= py_output; element(1, Hdr) =:= py_callback ->
+    %% From Python code: erlang.send, output, erlang.call (py_flow).
+    {noreply, State#state{flow = py_flow:route(Hdr, Payload, Port, Flow)}};
 route({To, Caller}, Payload, State) when is_reference(To), is_pid(Caller) ->
     erlang:send(To, {To, Payload}, [noconnect]),
     {noreply, State};

@@ -200,6 +200,24 @@ START_TEST(test_envelope_stream_credit_and_callback_result)
 }
 END_TEST
 
+/* {send_credit, ReplyTo, Bytes}: the bytes of erlang.send messages that
+ * Erlang has taken; a positive integer. */
+START_TEST(test_envelope_send_credit)
+{
+    struct envelope env;
+    x.index = 1;
+    begin_request("send_credit", 3);
+    ei_x_encode_long(&x, 1048832);
+    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
+    ck_assert_int_eq(env.op, ENVELOPE_SEND_CREDIT);
+    ck_assert_int_eq(env.count, 1048832);
+    x.index = 1;
+    begin_request("send_credit", 3);
+    ei_x_encode_long(&x, 0);
+    assert_bad_request("send_credit: the credit must be a positive integer");
+}
+END_TEST
+
 /* Decodes {eval, {reply, 7}, {Tag, 3}, <<"1">>, #{}}; returns env.nested. */
 static int decode_eval_on(const char *tag)
 {
@@ -541,6 +559,7 @@ int main(void)
     tcase_add_test(tc, test_envelope_stream_start);
     tcase_add_test(tc, test_envelope_stream_start_bad_window_or_consumer);
     tcase_add_test(tc, test_envelope_stream_credit_and_callback_result);
+    tcase_add_test(tc, test_envelope_send_credit);
     tcase_add_test(tc, test_envelope_nested_target);
     tcase_add_test(tc, test_envelope_unknown_op_is_bad_request);
     tcase_add_test(tc, test_envelope_wrong_arity_is_bad_request);

@@ -97,6 +97,42 @@ START_TEST(test_writer_stop_flushes_queued_frames)
 }
 END_TEST
 
+/* A frame queued by writer_queue() leaves before one written later by
+ * writer_send_iov() from the same thread: an event for the owner (an atom
+ * admitted) must precede the large reply that carries the atom. */
+START_TEST(test_writer_queued_frames_leave_before_later_ones)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    w = writer_start(fds[1]);
+    for (int k = 0; k < 50; k++) {
+        char *buf = malloc(4 + 10);
+        frame_put_length(buf, 10);
+        memset(buf + 4, k, 10);
+        ck_assert_int_eq(writer_queue(w, buf, 4 + 10), 0);
+    }
+    char big[4 + 100];
+    frame_put_length(big, 100);
+    memset(big + 4, 200, 100);
+    struct iovec iov = {.iov_base = big, .iov_len = sizeof(big)};
+    writer_send_iov(w, &iov, 1);
+    writer_stop(w);
+    close(fds[1]);
+    struct frame_reader r;
+    frame_reader_init(&r, fds[0], 1 << 20);
+    for (int k = 0; k <= 50; k++) {
+        char *data;
+        size_t len;
+        ck_assert_int_eq(frame_read(&r, &data, &len), 1);
+        ck_assert_uint_eq(len, k < 50 ? 10 : 100);
+        ck_assert_int_eq((unsigned char)data[0], k < 50 ? k : 200);
+        free(data);
+    }
+    frame_reader_destroy(&r);
+    close(fds[0]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("writer");
@@ -104,6 +140,7 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_writer_frames_from_many_threads_arrive_whole);
     tcase_add_test(tc, test_writer_stop_flushes_queued_frames);
+    tcase_add_test(tc, test_writer_queued_frames_leave_before_later_ones);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -43,6 +43,7 @@ Requests = [
     {"stream_credit", {stream_credit, {Alias, Self}, 32}},
     {"callback_result", {callback_result, 7, {ok, [1, <<"x">>]}}},
     {"callback_error", {callback_result, 8, {error, {error, <<"badarith">>}}}},
+    {"send_credit", {send_credit, flow, 1048832}},
     {"bad_op", {frobnicate, Ref, default}},
     {"bad_arity", {call, Ref, default, math}},
     {"bad_target", {call, Ref, 42, math, sqrt, [16], #{}}},
