@@ -28,6 +28,7 @@ enum envelope_op {
     ENVELOPE_STREAM_START,    /* call, each item of the result sent on its own */
     ENVELOPE_STREAM_CREDIT,   /* more items a stream may send */
     ENVELOPE_CALLBACK_RESULT, /* what an Erlang function called from Python returned */
+    ENVELOPE_PING,            /* is the channel alive: answered pong by the reader */
 };
 
 struct envelope {
