@@ -336,7 +336,10 @@ int main(int argc, char **argv)
     int rc = o.repl     ? repl_run(repl, &d, in)
              : o.replay ? repl_replay(repl, &d, o.replay)
                         : serve(in, &d);
-    if ((rc = input_ended(rc, o.replay ? o.replay : o.repl ? "the terminal" : "Erlang",
+    if ((rc = input_ended(rc,
+                          o.replay ? o.replay
+                          : o.repl ? "the terminal"
+                                   : "Erlang",
                           o.replay != NULL)) >= 0)
         return rc;
 
