@@ -21,6 +21,7 @@
  *   {cancel,          ReplyTo, Key}   -> {ok, Count}  (requests whose ReplyTo is Key)
  *   {cancel_caller,   ReplyTo, Pid}   -> {ok, Count}  (requests whose ReplyTo is {_, Pid})
  *   {stats,           ReplyTo}   -> {ok, #{pools => #{Pool => #{...}}, os_pid, memory, ...}}
+ *   {ping,            ReplyTo}   -> pong  (answered by the reader: the owner's liveness check)
  *   {callback_result, CbId, CbResult}   no reply; answers the event {py_callback, CbId}
  *   Target   = Pool :: atom() | {context, CtxId :: non_neg_integer()}
  *            | {nested, CtxId}   (on that context, in __main__, as for a pool)
@@ -45,6 +46,7 @@
  *           | {ok, List} | {ok, List, {Nonce, [Id]}}         (stream, stream_eval)
  *           | {data, Item} | {data, Item, {Nonce, [Id]}} | done (stream_start)
  *           | {ok, Count}                        (cancel, cancel_caller)
+ *           | pong                               (ping)
  *           | {error, {ExcName, Message}, Traceback}
  *           | {error, {bad_request, What}}
  *           | {error, {pool_not_started, Pool}}

@@ -224,6 +224,11 @@ format_status(Status) ->
              end, Status).
 
 %% @private
+terminate({port_exited, unresponsive}, #state{os_pid = OsPid} = State) ->
+    %% Stopped or wedged: it would not read its end of input. Its monitor
+    %% would kill it 2 s after the port closes; do not leave it that long.
+    _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+    terminate(closed, State);
 terminate(_Reason, #state{port = Port}) ->
     unpublish(Port),
     %% The port exits on end of input (within a second, protocol.md).

@@ -144,6 +144,7 @@ stopped_port_is_replaced(_Config) ->
     true = Took >= ?PING_TIMEOUT andalso Took < ?PING_TIMEOUT + 5000,
     ok = py_test_lib:wait_until(fun() -> not alive(Python) andalso not alive(Monitor) end,
                                 5000),
+    ct:pal("gone ~b ms after the answer", [erlang:monotonic_time(millisecond) - T0 - Took]),
     ok = wait_serving(),
     {ok, NewPython} = py_test_lib:os_pid(),
     true = NewPython =/= Python.
@@ -161,9 +162,11 @@ stopped_port_dies_with_the_node(_Config) ->
     "" = os:cmd("kill -STOP " ++ integer_to_list(Python)),
     ok = py_test_lib:wait_until(fun() -> state_of(Python) =:= $T end, 5000),
     unlink(Peer),
+    T0 = erlang:monotonic_time(millisecond),
     catch peer:call(Peer, erlang, halt, [0], 1000),
     ok = py_test_lib:wait_until(fun() -> not alive(Python) andalso not alive(Monitor) end,
-                                10000).
+                                10000),
+    ct:pal("gone ~b ms after the halt", [erlang:monotonic_time(millisecond) - T0]).
 
 %% @doc The protocol descriptors are far from 0..255 and close-on-exec.
 protocol_descriptors_are_high_and_close_on_exec(_Config) ->
@@ -224,7 +227,9 @@ stuck_start_leaves_no_process(Config) ->
     after 10000 ->
         ct:fail(start_did_not_fail)
     end,
-    ok = py_test_lib:wait_until(fun() -> not lists:any(fun alive/1, Pids) end, 5000).
+    T0 = erlang:monotonic_time(millisecond),
+    ok = py_test_lib:wait_until(fun() -> not lists:any(fun alive/1, Pids) end, 5000),
+    ct:pal("gone ~b ms after the failed start", [erlang:monotonic_time(millisecond) - T0]).
 
 %% @doc ping_interval and ping_timeout must be positive integers.
 bad_liveness_env_is_refused(_Config) ->
