@@ -19,6 +19,7 @@
          protocol_descriptors_are_high_and_close_on_exec/1,
          length_written_by_python_ends_the_port/1,
          undecodable_header_ends_the_port/1,
+         bad_frame_report_quotes_it_short/1,
          garbage_before_ready_is_quoted_short/1,
          stuck_start_leaves_no_process/1,
          bad_liveness_env_is_refused/1,
@@ -37,6 +38,7 @@ all() ->
      stopped_port_is_replaced, stopped_port_dies_with_the_node,
      protocol_descriptors_are_high_and_close_on_exec,
      length_written_by_python_ends_the_port, undecodable_header_ends_the_port,
+     bad_frame_report_quotes_it_short,
      garbage_before_ready_is_quoted_short, stuck_start_leaves_no_process,
      bad_liveness_env_is_refused, memory_limit_is_answered, truncated_replay_exits_2].
 
@@ -197,6 +199,25 @@ undecodable_header_ends_the_port(_Config) ->
         py:eval(<<"__import__('os').write(max(channel()), b'\\0\\0\\0\\4\\0\\2\\1\\2')">>, #{}, 30000),
     ok = wait_serving().
 
+%% @doc The crash report of a bad frame of 1 MiB quotes 32 bytes of it, not the megabyte.
+bad_frame_report_quotes_it_short(_Config) ->
+    ok = py:exec(find_channel()),
+    ok = py_test_lib:capture_log(?MODULE, error),
+    try
+        %% Header length 2, header <<1, 2>>, then 1 MiB of 'y'.
+        {error, {port_exited, {bad_frame, 1048580}}} =
+            py:eval(<<"__import__('os').write(max(channel()),"
+                      " b'\\0\\x10\\0\\4\\0\\2\\1\\2' + b'y' * 1048576)">>, #{}, 30000),
+        Report = receive_report(5000),
+        Text = iolist_to_binary(logger_formatter:format(Report, #{})),
+        ct:pal("report of ~b bytes", [byte_size(Text)]),
+        true = byte_size(Text) < 16384,
+        true = py_test_lib:contains(Text, <<"1048580">>)
+    after
+        logger:remove_handler(?MODULE)
+    end,
+    ok = wait_serving().
+
 %% @doc A port_executable that writes a 1 MiB frame of garbage: the error quotes 32 bytes.
 garbage_before_ready_is_quoted_short(Config) ->
     Exe = script(Config, "garbage.sh",
@@ -282,6 +303,15 @@ find_channel() ->
       "    ends = {link(f'/proc/{os.getppid()}/fd/{n}') for n in (0, 1)}\n"
       "    return [int(f) for f in os.listdir('/proc/self/fd')\n"
       "            if int(f) > 2 and link(f'/proc/self/fd/{f}') in ends]\n">>.
+
+%% The gen_server crash report of py_port_owner, logged within Ms.
+receive_report(Ms) ->
+    receive
+        {logged, #{meta := #{mfa := {gen_server, error_info, _}}} = Event} -> Event;
+        {logged, _} -> receive_report(Ms)
+    after Ms ->
+        ct:fail(no_crash_report)
+    end.
 
 %% Whether the OS process Pid runs (a zombie does not).
 alive(Pid) ->
