@@ -13,6 +13,7 @@
 -export([forked_child_exits_when_its_call_returns/1,
          forked_child_dies_with_the_port/1,
          fork_and_exec_still_work/1,
+         started_process_ends_with_the_port/1,
          ping_is_answered_while_contexts_are_busy/1,
          stopped_port_is_replaced/1,
          stopped_port_dies_with_the_node/1,
@@ -34,7 +35,8 @@
 
 all() ->
     [forked_child_exits_when_its_call_returns, forked_child_dies_with_the_port,
-     fork_and_exec_still_work, ping_is_answered_while_contexts_are_busy,
+     fork_and_exec_still_work, started_process_ends_with_the_port,
+     ping_is_answered_while_contexts_are_busy,
      stopped_port_is_replaced, stopped_port_dies_with_the_node,
      protocol_descriptors_are_high_and_close_on_exec,
      length_written_by_python_ends_the_port, undecodable_header_ends_the_port,
@@ -118,6 +120,15 @@ fork_and_exec_still_work(_Config) ->
                    "        os.execv('/bin/sh', ['sh', '-c', 'exit 7'])\n"
                    "    return os.waitpid(pid, 0)[1] >> 8\n">>),
     {ok, 7} = py:call('__main__', fork_exec, []).
+
+%% @doc A process Python started (subprocess, no parent-death signal) ends with the port.
+started_process_ends_with_the_port(Config) ->
+    {ok, Sleeper} = py:eval(<<"__import__('subprocess').Popen(['sleep', '600']).pid">>),
+    true = alive(Sleeper),
+    %% A clean stop: the port exits on end of input, its monitor kills
+    %% what is left of its process group.
+    py_test_lib:stop_app(Config),
+    ok = py_test_lib:wait_until(fun() -> not alive(Sleeper) end, 5000).
 
 %% @doc py_port's reader answers ping with pong while every context is busy.
 ping_is_answered_while_contexts_are_busy(_Config) ->
