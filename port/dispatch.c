@@ -80,6 +80,12 @@ static int fill_ok(ei_x_buff *x, const void *arg)
     return ei_x_encode_atom(x, "ok");
 }
 
+static int fill_pong(ei_x_buff *x, const void *arg)
+{
+    (void)arg;
+    return ei_x_encode_atom(x, "pong");
+}
+
 /* {start_pool, ReplyTo, Pool, Size} -> {ok, [CtxId]} | {error, ...} */
 static void start_pool(struct pools *pools, struct writer *w, const struct job *job)
 {
@@ -274,6 +280,8 @@ void dispatch_frame(struct dispatch *d, char *frame, size_t len)
         cancel(d->pools, w, job);
     } else if (job->env.op == ENVELOPE_STATS) {
         stats(d, job);
+    } else if (job->env.op == ENVELOPE_PING) {
+        dispatch_send(w, job, fill_pong, NULL); /* the owner's liveness check */
     } else if (job->env.op == ENVELOPE_STREAM_CREDIT) {
         pools_poke(d->pools, same_stream, add_credit, job); /* a finished stream: dropped */
     } else if (job->env.op == ENVELOPE_SEND_CREDIT) {

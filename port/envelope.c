@@ -43,6 +43,7 @@ static const struct op_spec OPS[] = {
     {"stream_credit", ENVELOPE_STREAM_CREDIT, 3},
     {"callback_result", ENVELOPE_CALLBACK_RESULT, 3},
     {"send_credit", ENVELOPE_SEND_CREDIT, 3},
+    {"ping", ENVELOPE_PING, 2},
 };
 // clang-format on
 
@@ -356,7 +357,7 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
     if (!spec)
         return BAD("unknown request: the first element must be call, eval, exec, release, "
                    "cancel, cancel_caller, start_pool, stop_pool, stats, stream, stream_eval, "
-                   "stream_start, stream_credit, callback_result or send_credit");
+                   "stream_start, stream_credit, callback_result, send_credit or ping");
     env->op = spec->op;
     if (arity != spec->arity)
         return BAD("%s takes a tuple of %d elements, not %d", spec->name, spec->arity, arity);
@@ -365,8 +366,8 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
         rc = decode_pool_op(frame, len, &i, env);
     else if (spec->op == ENVELOPE_CANCEL || spec->op == ENVELOPE_CANCEL_CALLER)
         rc = decode_key(frame, len, &i, env);
-    else if (spec->op == ENVELOPE_STATS)
-        rc = 0; /* {stats, ReplyTo}: nothing more */
+    else if (spec->op == ENVELOPE_STATS || spec->op == ENVELOPE_PING)
+        rc = 0; /* {stats | ping, ReplyTo}: nothing more */
     else if (spec->op == ENVELOPE_STREAM_CREDIT || spec->op == ENVELOPE_SEND_CREDIT)
         rc = decode_credit(frame, len, &i, env);
     else if (spec->op == ENVELOPE_CALLBACK_RESULT)

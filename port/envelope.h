@@ -29,6 +29,7 @@ enum envelope_op {
     ENVELOPE_STREAM_CREDIT,   /* more items a stream may send */
     ENVELOPE_CALLBACK_RESULT, /* what an Erlang function called from Python returned */
     ENVELOPE_SEND_CREDIT,     /* bytes of erlang.send messages Erlang has taken (flow.h) */
+    ENVELOPE_PING,            /* is the channel alive: answered pong by the reader */
 };
 
 struct envelope {

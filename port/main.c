@@ -19,6 +19,7 @@
 #include "envelope.h"
 #include "erlmod.h"
 #include "flow.h"
+#include "forkguard.h"
 #include "frame.h"
 #include "monitor.h"
 #include "output.h"
@@ -54,6 +55,7 @@
 #define DEFAULT_SEND_WINDOW (64L * 1024 * 1024)
 #define DEFAULT_SEND_TIMEOUT_MS 60000
 #define MAX_COUNT 0x7fffffffL /* largest window, timeout or atom count */
+#define CHANNEL_FD_BASE 900
 
 struct options {
     char *paths[MAX_PATHS];
@@ -120,19 +122,33 @@ static void widen_pipe(int fd)
 #endif
 }
 
-/* Moves the protocol to new close-on-exec descriptors; points 0 at
- * /dev/null and 1 at stderr, so nothing Python prints can reach a frame. */
+/* Where the protocol descriptors go: far from the small numbers that
+ * Python code, a C extension or a stray os.write(4, ...) would hit, and
+ * not past 1024, where select() stops. */
+static int channel_base(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64)
+        return 3;
+    return rl.rlim_cur > 2 * CHANNEL_FD_BASE ? CHANNEL_FD_BASE : (int)(rl.rlim_cur / 2);
+}
+
+/* Moves the protocol to new close-on-exec descriptors at channel_base();
+ * points 0 at /dev/null and 1 at stderr, so nothing Python prints can
+ * reach a frame. A process forked later has them pointed at /dev/null
+ * (forkguard.h). */
 static int take_channel(int *in, int *out)
 {
-    *in = fcntl(0, F_DUPFD_CLOEXEC, 3);
-    *out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+    int base = channel_base();
+    *in = fcntl(0, F_DUPFD_CLOEXEC, base);
+    *out = fcntl(1, F_DUPFD_CLOEXEC, base);
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (*in < 0 || *out < 0 || null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
         return -errno;
     close(null);
     widen_pipe(*in);
     widen_pipe(*out);
-    return 0;
+    return forkguard_setup(*in, *out);
 }
 
 static int fill_ready(ei_x_buff *x, const void *arg)
@@ -267,8 +283,10 @@ static void raise_fd_limit(void)
 }
 
 /* Says why reading requests from `source` ended; returns the exit status
- * for a failure, or -1 to shut down normally. */
-static int input_ended(int rc, const char *source)
+ * for a failure, or -1 to shut down normally. From Erlang, end of input
+ * inside a frame is Erlang going away; from a recording (`replay`), it is
+ * a truncated file. */
+static int input_ended(int rc, const char *source, int replay)
 {
     if (rc == -EPROTO) {
         fprintf(stderr, "py_port: untrusted frame from %s: length 0 or above %u bytes\n", source,
@@ -279,8 +297,11 @@ static int input_ended(int rc, const char *source)
         fprintf(stderr, "py_port: reading from %s failed: %s\n", source, strerror(-rc));
         return PY_PORT_EXIT_PROTOCOL;
     }
-    if (rc == -EPIPE)
-        fprintf(stderr, "py_port: end of input inside a frame\n");
+    if (rc == -EPIPE) {
+        fprintf(stderr, "py_port: end of input inside a frame from %s\n", source);
+        if (replay) /* a recording cut short: say so in the status too */
+            return PY_PORT_EXIT_PROTOCOL;
+    }
     return -1;
 }
 
@@ -349,12 +370,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "py_port: cannot record to %s: %s\n", o.record, strerror(-d.record));
         return 64;
     }
+    raise_fd_limit();
     if (take_channel(&in, &out) != 0) {
         perror("py_port: cannot set up the protocol descriptors");
         return PY_PORT_EXIT_PROTOCOL;
     }
     ei_init();
-    raise_fd_limit();
     struct repl *repl = NULL;
     int reply_fd = out; /* interactive: a pipe to the REPL's printing thread */
     if (interactive && !(repl = repl_start(out, &reply_fd))) {
@@ -371,7 +392,11 @@ int main(int argc, char **argv)
     int rc = o.repl     ? repl_run(repl, &d, in)
              : o.replay ? repl_replay(repl, &d, o.replay)
                         : serve(in, &d);
-    if ((rc = input_ended(rc, o.replay ? o.replay : o.repl ? "the terminal" : "Erlang")) >= 0)
+    if ((rc = input_ended(rc,
+                          o.replay ? o.replay
+                          : o.repl ? "the terminal"
+                                   : "Erlang",
+                          o.replay != NULL)) >= 0)
         return rc;
 
     pthread_t t;

@@ -6,6 +6,15 @@
  * stack buffer. The frame is {exited, {exit_status, N}} or
  * {exited, {signal, N, Name}}, with an empty routing header (an event,
  * docs/protocol.md).
+ *
+ * While it waits it also watches its own end of the protocol channel:
+ * when Erlang is gone (the port closed, or the node halted) the pipe
+ * reports an error, and the child, which may be stopped (SIGSTOP) or stuck
+ * in start-up and so never read its end of input, gets HANGUP_GRACE_MS to
+ * exit on its own before it is killed. The child leads a process group of
+ * its own, so the processes Python forked or started die with it.
+ * SIGCHLD is blocked except inside ppoll(), so an exit is never missed
+ * between the check and the wait.
  */
 #include "monitor.h"
 
@@ -14,12 +23,17 @@
 
 #include <ei.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Longer than the port's own shutdown budget after end of input (main.c). */
+#define HANGUP_GRACE_MS 2000
 
 static volatile pid_t child;
 
@@ -27,6 +41,12 @@ static void forward(int sig)
 {
     if (child > 0)
         kill(child, sig);
+}
+
+/* Only there so that SIGCHLD interrupts ppoll(). */
+static void on_child(int sig)
+{
+    (void)sig;
 }
 
 static const char *signal_name(int sig)
@@ -78,8 +98,21 @@ static int encode_exit(char *buf, int size, int status)
     return i;
 }
 
-/* Waits for the child, reports, exits like it. */
-static void monitor(void)
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Kills the child and every process of its group (stopped ones too). */
+static void kill_all(void)
+{
+    kill(-child, SIGKILL);
+    kill(child, SIGKILL);
+}
+
+static void install_handlers(sigset_t *unblocked)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -87,8 +120,50 @@ static void monitor(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_child;
+    sigaction(SIGCHLD, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, unblocked);
+}
 
+/* Waits until the child has exited, without reaping it (its pid, and so
+ * its group, stay valid for kill_all()). Kills it HANGUP_GRACE_MS after
+ * the channel to Erlang reports an error. */
+static void await_child(void)
+{
+    sigset_t unblocked;
+    install_handlers(&unblocked);
+    struct pollfd channel = {.fd = STDOUT_FILENO, .events = 0};
+    long long kill_at = -1;
+    siginfo_t info;
+    for (;;) {
+        memset(&info, 0, sizeof(info));
+        if (waitid(P_PID, (id_t)child, &info, WEXITED | WNOHANG | WNOWAIT) < 0 && errno != EINTR)
+            _exit(PY_PORT_EXIT_PROTOCOL);
+        if (info.si_pid == child)
+            return;
+        long long left = kill_at < 0 ? -1 : kill_at - now_ms();
+        if (kill_at >= 0 && left <= 0) {
+            kill_all();
+            left = 100; /* and wait for the exit */
+        }
+        struct timespec t = {left / 1000, (left % 1000) * 1000000L};
+        int n = ppoll(&channel, channel.fd < 0 ? 0 : 1, left < 0 ? NULL : &t, &unblocked);
+        if (n > 0 && (channel.revents & (POLLERR | POLLHUP))) {
+            channel.fd = -1; /* reported once; poll it no more */
+            kill_at = now_ms() + HANGUP_GRACE_MS;
+        }
+    }
+}
+
+/* Waits for the child, reports, exits like it. */
+static void monitor(void)
+{
+    await_child();
+    kill(-child, SIGKILL); /* what Python forked or started, if left */
     int status;
     while (waitpid(child, &status, 0) < 0)
         if (errno != EINTR)
@@ -107,14 +182,19 @@ static void monitor(void)
 int monitor_start(void)
 {
     pid_t parent = getpid();
+    int own_group = !isatty(STDIN_FILENO); /* a terminal keeps job control */
     pid_t pid = fork();
     if (pid < 0)
         return -errno;
     if (pid > 0) {
         child = pid;
-        monitor(); /* does not return */
+        if (own_group)
+            setpgid(pid, pid); /* also done by the child: whoever runs first */
+        monitor();             /* does not return */
     }
     /* The child: dies with the monitor, whatever happens to it. */
+    if (own_group)
+        setpgid(0, 0);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
         _exit(PY_PORT_EXIT_PROTOCOL);
     return 0;

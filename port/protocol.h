@@ -21,6 +21,7 @@
  *   {cancel,          ReplyTo, Key}   -> {ok, Count}  (requests whose ReplyTo is Key)
  *   {cancel_caller,   ReplyTo, Pid}   -> {ok, Count}  (requests whose ReplyTo is {_, Pid})
  *   {stats,           ReplyTo}   -> {ok, #{pools => #{Pool => #{...}}, os_pid, memory, ...}}
+ *   {ping,            ReplyTo}   -> pong  (answered by the reader: the owner's liveness check)
  *   {callback_result, CbId, CbResult}   no reply; answers the event {py_callback, CbId}
  *   {send_credit,     ReplyTo, Bytes}   no reply; Bytes > 0 of erlang.send messages that
  *                     Erlang has taken (flow.h); ReplyTo is not used
@@ -47,6 +48,7 @@
  *           | {ok, List} | {ok, List, {Nonce, [Id]}}         (stream, stream_eval)
  *           | {data, Item} | {data, Item, {Nonce, [Id]}} | done (stream_start)
  *           | {ok, Count}                        (cancel, cancel_caller)
+ *           | pong                               (ping)
  *           | {error, {ExcName, Message}, Traceback}
  *           | {error, {bad_request, What}}
  *           | {error, {pool_not_started, Pool}}

@@ -17,6 +17,7 @@
 #include "convert.h"
 #include "envelope.h"
 #include "erlmod.h"
+#include "forkguard.h"
 #include "objref.h"
 #include "protocol.h"
 #include "pylog.h"
@@ -632,6 +633,8 @@ static void write_reply(struct writer *w, struct reply *r)
 {
     char *frame;
     size_t len;
+    if (forkguard_in_child()) /* os.fork() returned here: the parent answers */
+        forkguard_exit();
     envelope_reply_finish(&r->x, (size_t)r->parts.total, &frame, &len);
     if (r->parts.n == 0) {
         writer_send(w, frame, len);
@@ -655,6 +658,8 @@ static void write_reply(struct writer *w, struct reply *r)
  * stopped, or it was cancelled). The GIL is not held. */
 static void send_reply(struct writer *w, struct job *job, struct reply *r)
 {
+    if (forkguard_in_child()) /* also when the request was answered (cancelled) */
+        forkguard_exit();
     if (job_claim_answer(job))
         write_reply(w, r);
     else

@@ -31,6 +31,17 @@
 %% started) happens in `init/1', bounded by the `start_timeout' app env,
 %% before the port is published: no caller can reach a port that is not
 %% ready.
+%%
+%% Liveness: every `ping_interval' ms this process sends `{ping, ...}',
+%% which py_port's reader thread answers `pong' through its writer. A
+%% port that has not answered within `ping_timeout' ms (stopped, wedged,
+%% or its frames out of step after Python wrote to the protocol
+%% descriptor) is taken for dead: this process stops with `{port_exited,
+%% unresponsive}', so callers are answered and the supervisor starts a new
+%% port; closing the port makes py_port's monitor kill the old one. A frame
+%% that breaks the protocol (shorter than its header, a header or event
+%% that does not decode) ends the port the same way, as `{bad_frame,
+%% Size}'. Frames quoted in errors and reports are cut to ?QUOTE bytes.
 -module(py_port_owner).
 -behaviour(gen_server).
 
@@ -47,11 +58,16 @@
 -export([handle_cast/2]).
 -export([handle_info/2]).
 -export([terminate/2]).
+-export([format_status/1]).
 
 -define(PORT_KEY, {py, port}).
 -define(INFO_KEY, {py, port_info}).
 -define(DEFAULT_START_TIMEOUT, 10000).
 -define(PROTOCOL, 1).
+-define(DEFAULT_PING_INTERVAL, 5000).
+-define(DEFAULT_PING_TIMEOUT, 15000).
+%% Bytes of a frame quoted in an error or a report.
+-define(QUOTE, 32).
 
 -define(POOLS, py_pools).
 -define(CONTEXTS, py_contexts).
@@ -66,7 +82,11 @@
     %% Context pids a stop_pool caller waits to see exit.
     stopping = #{} :: #{pid() => gen_server:from()},
     %% What Python sends towards Erlang: callbacks, erlang.send, output.
-    flow :: py_flow:flow()
+    flow :: py_flow:flow(),
+    %% The tag of the ping the port has not answered yet, if any.
+    ping :: reference() | undefined,
+    ping_interval = ?DEFAULT_PING_INTERVAL :: pos_integer(),
+    ping_timeout = ?DEFAULT_PING_TIMEOUT :: pos_integer()
 }).
 
 %%% ==========================================================================
@@ -107,11 +127,22 @@ init([]) ->
     Deadline = erlang:monotonic_time(millisecond)
         + env(start_timeout, ?DEFAULT_START_TIMEOUT),
     Exe = env(port_executable, filename:join(priv_dir(), "py_port")),
-    case open(Exe) of
-        {ok, Port} ->
-            start_python(Port, Deadline);
-        {error, Why} ->
-            {stop, {python_start_failed, Why}}
+    case liveness_env() of
+        {ok, Interval, Timeout} ->
+            case open(Exe) of
+                {ok, Port} ->
+                    case start_python(Port, Deadline) of
+                        {ok, State} ->
+                            {ok, schedule_ping(State#state{ping_interval = Interval,
+                                                           ping_timeout = Timeout})};
+                        Stop ->
+                            Stop
+                    end;
+                {error, Why} ->
+                    {stop, {python_start_failed, Why}}
+            end;
+        {error, Bad} ->
+            {stop, Bad}
     end.
 
 %% @private
@@ -140,10 +171,14 @@ handle_cast(Request, State) ->
 %% An event for this process (empty routing header).
 handle_info({Port, {data, <<0:16, Event/binary>>}}, #state{port = Port} = State) ->
     event(decode(Event), State);
-%% A reply: route it by its header, leave the payload to the caller.
-handle_info({Port, {data, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>>}},
+%% A reply: route it by its header, leave the payload to the caller. A
+%% header that does not decode: the frames are out of step.
+handle_info({Port, {data, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>> = Frame}},
             #state{port = Port} = State) ->
-    route(decode(Hdr), Payload, State);
+    case decode(Hdr) of
+        {undecodable, _} -> {stop, {port_exited, {bad_frame, byte_size(Frame)}}, State};
+        To -> route(To, Payload, State)
+    end;
 %% A frame shorter than its header: the stream cannot be trusted.
 handle_info({Port, {data, Frame}}, #state{port = Port} = State) ->
     {stop, {port_exited, {bad_frame, byte_size(Frame)}}, State};
@@ -153,6 +188,18 @@ handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
 %% The port closed without an exit status.
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     {stop, {port_exited, Reason}, State};
+%% Time for the next liveness check.
+handle_info(ping, #state{port = Port, ping_timeout = Timeout} = State) ->
+    Tag = make_ref(),
+    command(Port, {ping, {?MODULE, Tag}}),
+    erlang:start_timer(Timeout, self(), {ping, Tag}),
+    {noreply, State#state{ping = Tag}};
+%% The port has not answered a ping in ping_timeout: it is taken for dead.
+handle_info({timeout, _, {ping, Tag}}, #state{ping = Tag} = State) ->
+    {stop, {port_exited, unresponsive}, State};
+%% The timer of a ping that was answered.
+handle_info({timeout, _, {ping, _}}, State) ->
+    {noreply, State};
 %% A context pid of a stopped pool exited.
 handle_info({'EXIT', Pid, _Reason}, #state{stopping = Stopping} = State)
   when is_map_key(Pid, Stopping) ->
@@ -169,6 +216,20 @@ handle_info(Info, #state{port = Port, flow = Flow} = State) ->
     end.
 
 %% @private
+%% Reports quote at most ?QUOTE bytes of a frame: the last message may be
+%% a frame of a gigabyte that broke the protocol.
+format_status(Status) ->
+    maps:map(fun(message, Msg) -> quote_term(Msg);
+                (reason, Reason) -> quote_term(Reason);
+                (_, Value) -> Value
+             end, Status).
+
+%% @private
+terminate({port_exited, unresponsive}, #state{os_pid = OsPid} = State) ->
+    %% Stopped or wedged: it would not read its end of input. Its monitor
+    %% would kill it 2 s after the port closes; do not leave it that long.
+    _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+    terminate(closed, State);
 terminate(_Reason, #state{port = Port}) ->
     unpublish(Port),
     %% The port exits on end of input (within a second, protocol.md).
@@ -244,9 +305,25 @@ start_pools(Port, [{Pool, Size, Mode} | Rest], Deadline) ->
             {error, {pool, Pool, Why}}
     end.
 
+%% Closing the port makes py_port's monitor kill a port that is stuck
+%% (docs/reliability.md); a port_executable that is not py_port gets end of
+%% input, and EPIPE on its next write.
 fail_start(Port, Why) ->
     catch erlang:port_close(Port),
     {stop, {python_start_failed, Why}}.
+
+%% The liveness check's app env: both positive integers (ms).
+liveness_env() ->
+    case {env(ping_interval, ?DEFAULT_PING_INTERVAL), env(ping_timeout, ?DEFAULT_PING_TIMEOUT)} of
+        {I, T} when is_integer(I), I > 0, is_integer(T), T > 0 -> {ok, I, T};
+        {I, _} when not is_integer(I); I =< 0 -> {error, {bad_app_env, ping_interval, I}};
+        {_, T} -> {error, {bad_app_env, ping_timeout, T}}
+    end.
+
+%% Sends the next ping after ping_interval.
+schedule_ping(#state{ping_interval = Interval} = State) ->
+    erlang:send_after(Interval, self(), ping),
+    State#state{ping = undefined}.
 
 %% The first frame is the ready (or start_failed) event.
 await_ready(Port, Deadline) ->
@@ -258,10 +335,10 @@ await_ready(Port, Deadline) ->
                     {ok, Info};
                 {ready, #{protocol := Other}} ->
                     {error, {protocol, Other}};
-                {start_failed, Message} ->
-                    {error, Message};
-                Unexpected ->
-                    {error, {unexpected_event, Unexpected}}
+                {start_failed, Message} when is_binary(Message) ->
+                    {error, quote(Message, 4096)};
+                _ ->
+                    {error, {unexpected_event, quote(Event)}}
             end;
         {error, _} = Error ->
             Error
@@ -292,10 +369,10 @@ await_payload(Port, Deadline, Route) ->
         {ok, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>> = Frame} when HdrLen > 0 ->
             case decode(Hdr) of
                 Route -> {ok, Payload};
-                _ -> {error, {unexpected_frame, Frame}}
+                _ -> {error, {unexpected_frame, quote(Frame)}}
             end;
         {ok, Frame} ->
-            {error, {unexpected_frame, Frame}};
+            {error, {unexpected_frame, quote(Frame)}};
         {error, _} = Error ->
             Error
     end.
@@ -318,13 +395,19 @@ event({exited, How}, State) ->
 event({atom, Name}, State) when is_binary(Name) ->
     py_flow:atom_admitted(Name),
     {noreply, State};
+%% An event that does not decode: the channel cannot be trusted.
+event({undecodable, Bin}, State) ->
+    {stop, {port_exited, {bad_frame, 2 + byte_size(Bin)}}, State};
 event(Event, State) ->
-    ?LOG_WARNING("py_port: unexpected event ~tp", [Event]),
+    ?LOG_WARNING("py_port: unexpected event ~tp", [quote_term(Event)]),
     {noreply, State}.
 
 %% A reply to this process, to a cast, or to a caller. The payload goes
 %% to the caller's alias; a caller that timed out has dropped its alias,
 %% and the runtime drops the message.
+route({?MODULE, Tag}, _Payload, #state{ping = Tag} = State) ->
+    %% The port answered the liveness check.
+    {noreply, schedule_ping(State)};
 route({?MODULE, Tag}, Payload, #state{pending = Pending} = State) ->
     case maps:take(Tag, Pending) of
         {Parked, Rest} -> {noreply, answer(Parked, decode(Payload), State#state{pending = Rest})};
@@ -429,6 +512,25 @@ unpublish(Port) ->
         {Port, Self} -> persistent_term:erase(?PORT_KEY);
         _ -> ok
     end.
+
+%% {Size, the first ?QUOTE bytes} of a frame, for an error term.
+quote(Bin) ->
+    quote(Bin, ?QUOTE).
+
+quote(Bin, Max) when byte_size(Bin) =< Max ->
+    Bin;
+quote(Bin, Max) ->
+    {byte_size(Bin), binary:part(Bin, 0, Max)}.
+
+%% Term with every binary longer than ?QUOTE bytes quoted.
+quote_term(Bin) when is_binary(Bin) ->
+    quote(Bin);
+quote_term(Tuple) when is_tuple(Tuple) ->
+    list_to_tuple(quote_term(tuple_to_list(Tuple)));
+quote_term([H | T]) ->
+    [quote_term(H) | quote_term(T)];
+quote_term(Other) ->
+    Other.
 
 remaining(Deadline) ->
     max(0, Deadline - erlang:monotonic_time(millisecond)).

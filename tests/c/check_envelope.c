@@ -252,6 +252,22 @@ START_TEST(test_envelope_unknown_op_is_bad_request)
 }
 END_TEST
 
+START_TEST(test_envelope_ping)
+{
+    begin_request("ping", 2);
+    struct envelope env;
+    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
+    ck_assert_int_eq(env.op, ENVELOPE_PING);
+    ck_assert_int_eq(env.body_off, x.index);
+    ck_assert_str_eq(envelope_op_name(env.op), "ping");
+    ei_x_free(&x);
+    ei_x_new_with_version(&x);
+    begin_request("ping", 3);
+    ei_x_encode_atom(&x, "extra");
+    assert_bad_request("ping takes a tuple of 2 elements, not 3");
+}
+END_TEST
+
 START_TEST(test_envelope_wrong_arity_is_bad_request)
 {
     begin_request("call", 4);
@@ -562,6 +578,7 @@ int main(void)
     tcase_add_test(tc, test_envelope_send_credit);
     tcase_add_test(tc, test_envelope_nested_target);
     tcase_add_test(tc, test_envelope_unknown_op_is_bad_request);
+    tcase_add_test(tc, test_envelope_ping);
     tcase_add_test(tc, test_envelope_wrong_arity_is_bad_request);
     tcase_add_test(tc, test_envelope_bad_target_is_bad_request);
     tcase_add_test(tc, test_envelope_bad_pool_size_type_is_bad_request);
