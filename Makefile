@@ -16,7 +16,7 @@ endif
 export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port
 
 .PHONY: all setup port compile demo test test-c test-erl test-pythons bench format clean
-.PHONY: fuzz fuzz-short fuzz-build asan asan-ct tsan
+.PHONY: fuzz fuzz-short fuzz-build asan asan-ct tsan test-san
 
 all: compile
 
@@ -36,7 +36,8 @@ compile: setup
 demo: compile
 	escript scripts/demo.escript
 
-test: compile test-c test-erl fuzz-short
+# The sanitizer runs (test-san) come last: the plain suites fail faster.
+test: compile test-c test-erl fuzz-short test-san
 
 test-c: compile
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -130,6 +131,11 @@ asan-ct: asan compile
 	  cat $(ASAN_LOGS)/* >&2; echo "asan-ct: sanitizer reports in $(ASAN_LOGS)" >&2; exit 1; \
 	fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; echo "asan-ct: no sanitizer report"
+
+# What `make test` runs under the sanitizers: every C suite with ASan and
+# UBSan (asan), every Common Test suite against that port (asan-ct), the
+# threaded C suites with TSan (tsan). Any report fails it.
+test-san: asan-ct tsan
 
 # The threaded C suites built with ThreadSanitizer.
 tsan: setup
