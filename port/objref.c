@@ -11,6 +11,7 @@
 #include "objref.h"
 
 #include "convert.h"
+#include "sentrefs.h"
 
 #include <stdlib.h>
 #include <sys/random.h>
@@ -143,6 +144,21 @@ void objref_job_abort(void)
     for (int k = 0; k < job_n; k++)
         objref_release(nonce, job_ids[k]);
     job_n = 0;
+}
+
+int objref_job_ids(const long long **ids)
+{
+    *ids = job_ids;
+    return job_n;
+}
+
+void objref_release_late(void)
+{
+    long long *ids;
+    int n = sentrefs_take(&ids);
+    for (int k = 0; k < n; k++)
+        objref_release(nonce, ids[k]);
+    free(ids);
 }
 
 int objref_enable(int on)
