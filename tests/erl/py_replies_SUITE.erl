@@ -13,7 +13,13 @@
          cast_error_is_still_logged/1,
          deep_callback_answer_is_a_type_error/1,
          late_reply_references_are_released/1,
-         racing_timeouts_leave_no_reference/1]).
+         racing_timeouts_leave_no_reference/1,
+         trace_to_a_pipe_nobody_reads_never_blocks/1]).
+
+%% Calls made with tracing on while stderr is not read: their lines are
+%% about 150 bytes each, 750 KB in all, more than the pipe (64 KB) and the
+%% port's trace buffer (256 KB) hold.
+-define(TRACED_CALLS, 5000).
 
 %% Elements of the list a cast returns: 16 MB of terms in the owner's
 %% heap were it decoded there.
@@ -32,7 +38,7 @@
 all() ->
     [cast_result_is_not_decoded_by_the_owner, cast_error_is_still_logged,
      deep_callback_answer_is_a_type_error, late_reply_references_are_released,
-     racing_timeouts_leave_no_reference].
+     racing_timeouts_leave_no_reference, trace_to_a_pipe_nobody_reads_never_blocks].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -47,9 +53,37 @@ init_per_suite(Config) ->
 end_per_suite(Config) ->
     py_test_lib:stop_app(Config).
 
+%% The trace case runs its own port: py_port (the one given to the test
+%% run, if any) through a script that points its stderr at a FIFO, open
+%% for reading and writing, that nobody reads until the case does.
+init_per_testcase(trace_to_a_pipe_nobody_reads_never_blocks = Case, Config) ->
+    Dir = filename:join(?config(priv_dir, Config), atom_to_list(Case)),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Fifo = filename:join(Dir, "stderr.fifo"),
+    "" = os:cmd("mkfifo " ++ Fifo),
+    Exe = application:get_env(erlang_python, port_executable,
+                              filename:join(code:priv_dir(erlang_python), "py_port")),
+    Wrapper = filename:join(Dir, "py_port_stderr_to_fifo"),
+    ok = file:write_file(Wrapper, ["#!/bin/sh\nexec '", Exe, "' \"$@\" 2<>'", Fifo, "'\n"]),
+    ok = file:change_mode(Wrapper, 8#755),
+    Env = proplists:get_value(app_env, Config) ++ [{trace, true}, {port_executable, Wrapper}],
+    ok = py_test_lib:restart_app([{app_env, Env} | Config]),
+    [{fifo, Fifo}, {port_executable, Exe} | Config];
 init_per_testcase(_Case, Config) ->
     Config.
 
+end_per_testcase(trace_to_a_pipe_nobody_reads_never_blocks, Config) ->
+    _ = application:stop(erlang_python),
+    ok = application:unset_env(erlang_python, trace),
+    ok = application:set_env(erlang_python, port_executable, ?config(port_executable, Config)),
+    case lists:keymember(port_executable, 1, proplists:get_value(app_env, Config)) of
+        true -> ok;
+        false -> application:unset_env(erlang_python, port_executable)
+    end,
+    ok = py_test_lib:restart_app(Config),
+    ok = py:exec(?HELPERS),
+    {ok, [_]} = py_context_router:start_pool(solo, 1),
+    ok;
 end_per_testcase(_Case, _Config) ->
     ok.
 
@@ -140,6 +174,32 @@ racing_timeouts_leave_no_reference(_Config) ->
     ok = py_test_lib:wait_until(fun() -> held() =:= Held0 end, 5000),
     Held0 = held().
 
+%% @doc With trace on and py_port's stderr a pipe nobody reads, every
+%% call is answered; the lines that did not fit are dropped, and their
+%% number is written once stderr is read again.
+trace_to_a_pipe_nobody_reads_never_blocks(Config) ->
+    [{ok, 1} = py:call(default, builtins, len, [[x]], #{}, 5000)
+     || _ <- lists:seq(1, ?TRACED_CALLS)],
+    %% Reading stderr now: the port's trace thread writes what it holds,
+    %% then how many lines it dropped; an exec after that is traced last.
+    Cat = open_port({spawn_executable, os:find_executable("cat")},
+                    [{args, [?config(fifo, Config)]}, {line, 4096}, binary]),
+    try
+        Before = read_lines(Cat, <<"lines dropped">>, []),
+        ok = py:exec(<<"pass">>),
+        Lines = Before ++ read_lines(Cat, <<"py_port trace: exec ">>, []),
+        Dropped = lists:sum([binary_to_integer(N)
+                             || L <- Lines,
+                                {match, [N]} <- [re:run(L, "^py_port trace: (\\d+) lines dropped$",
+                                                        [{capture, all_but_first, binary}])]]),
+        Calls = length([L || <<"py_port trace: call ", _/binary>> = L <- Lines]),
+        ct:log("~b call lines written, ~b lines dropped", [Calls, Dropped]),
+        true = Dropped > 0,
+        true = Calls + Dropped >= ?TRACED_CALLS
+    after
+        port_close(Cat)
+    end.
+
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
@@ -162,6 +222,21 @@ race(W, N, Acc) ->
                                                 Timeout))
                            end),
     race(W, N - 1, [py_test_lib:await_exit(Caller, 10000, caller_hangs) | Acc]).
+
+%% The lines Port reads, up to and including the first that contains
+%% Part; fails after 10 s without it.
+read_lines(Port, Part, Acc) ->
+    receive
+        {Port, {data, {eol, Line}}} ->
+            case py_test_lib:contains(Line, Part) of
+                true -> lists:reverse([Line | Acc]);
+                false -> read_lines(Port, Part, [Line | Acc])
+            end;
+        {Port, {data, {noeol, Line}}} ->
+            read_lines(Port, Part, [Line | Acc])
+    after 10000 ->
+        ct:fail({no_line_with, Part, length(Acc)})
+    end.
 
 %% A list nested N deep.
 nest(N) ->
