@@ -5,7 +5,9 @@
  * (set once, before any context thread starts, read-only after). Lines
  * are appended whole to `pending` under `mu`; the writer thread swaps
  * `pending` with its own buffer and writes that one with `mu` released,
- * so a thread that traces waits at most for a memcpy. A line that does
+ * so a thread that traces waits at most for a memcpy. The writer lets
+ * lines gather for TRACE_BATCH_MS before it writes them: one wake-up and
+ * one write() per batch, not per line. A line that does
  * not fit is dropped and counted in `unreported`; the writer reports the
  * count after the next write that succeeds. Lock order: `mu` only; it is
  * never held while writing.
@@ -22,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How long the writer lets lines gather before it writes them. */
+#define TRACE_BATCH_MS 10
+
 static struct pool_hooks inner;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -31,6 +36,7 @@ static char *pending;                                  /* lines queued, under mu
 static size_t pending_len;
 static int running;                   /* the writer thread runs */
 static int writing;                   /* it writes a batch now */
+static int flushing;                  /* trace_flush() waits: no gathering */
 static unsigned long long unreported; /* lines dropped, not yet reported */
 
 long long trace_now_ns(void)
@@ -61,6 +67,31 @@ static void write_stderr(const char *buf, size_t len)
     }
 }
 
+/* now + ms on CLOCK_REALTIME, for pthread_cond_timedwait(). */
+static struct timespec deadline(int ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+/* With mu held, once a line is queued: lets more lines gather for
+ * TRACE_BATCH_MS, unless the buffer is half full or a flush waits, so
+ * that the writer wakes and writes once per batch, not once per line. */
+static void gather(void)
+{
+    struct timespec until = deadline(TRACE_BATCH_MS);
+    while (pending_len < TRACE_BUFFER_BYTES / 2 && !flushing)
+        if (pthread_cond_timedwait(&more, &mu, &until) == ETIMEDOUT)
+            break;
+}
+
 /* The writer thread: writes what is queued, then says how many lines were
  * dropped while it waited for stderr. */
 static void *writer(void *arg)
@@ -72,6 +103,7 @@ static void *writer(void *arg)
         pthread_cond_broadcast(&done);
         while (pending_len == 0 && unreported == 0)
             pthread_cond_wait(&more, &mu);
+        gather();
         char *full = pending;
         size_t len = pending_len;
         unsigned long long lost = unreported;
@@ -116,7 +148,8 @@ static void queue_line(const char *line, size_t len)
     if (running && len <= TRACE_BUFFER_BYTES - pending_len) {
         memcpy(pending + pending_len, line, len);
         pending_len += len;
-        pthread_cond_signal(&more);
+        if (pending_len == len || pending_len >= TRACE_BUFFER_BYTES / 2)
+            pthread_cond_signal(&more); /* the first line of a batch, or half full */
     } else {
         unreported++;
     }
@@ -168,15 +201,10 @@ void trace_wrap_hooks(struct pool_hooks *hooks)
 
 void trace_flush(int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline(ms);
     pthread_mutex_lock(&mu);
+    flushing = 1;
+    pthread_cond_signal(&more);
     while (running && (pending_len > 0 || unreported > 0 || writing))
         if (pthread_cond_timedwait(&done, &mu, &until) == ETIMEDOUT)
             break;
