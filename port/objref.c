@@ -154,11 +154,12 @@ int objref_job_ids(const long long **ids)
 
 void objref_release_late(void)
 {
-    long long *ids;
-    int n = sentrefs_take(&ids);
+    struct sentrefs_run *runs;
+    int n = sentrefs_take(&runs);
     for (int k = 0; k < n; k++)
-        objref_release(nonce, ids[k]);
-    free(ids);
+        for (long long id = runs[k].first; id < runs[k].first + runs[k].n; id++)
+            objref_release(nonce, id);
+    free(runs);
 }
 
 int objref_enable(int on)

@@ -3,8 +3,8 @@
  *
  * DESIGN: a ring of SENTREFS_KEPT entries indexed by token modulo its
  * size; token 0 marks a free entry, tokens count from 1, so noting a
- * reply frees the entry noted SENTREFS_KEPT replies before. Ids to
- * release are appended to one growing array. One mutex, `mu`, held for
+ * reply frees the entry noted SENTREFS_KEPT replies before. The runs of
+ * ids to release are appended to one growing array. One mutex, `mu`, held for
  * every access and never while calling out.
  */
 #include "sentrefs.h"
@@ -18,40 +18,61 @@ struct entry {
     unsigned long long token; /* 0: free */
     char *reply_to;
     int len;
-    long long *ids;
+    struct sentrefs_run *runs;
     int n;
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct entry ring[SENTREFS_KEPT];
 static unsigned long long last_token;
-static long long *doomed; /* ids to release */
+static struct sentrefs_run *doomed; /* ids to release */
 static int n_doomed, cap_doomed;
 static atomic_int any_doomed; /* n_doomed > 0, read without mu by sentrefs_take() */
 
 static void clear(struct entry *e)
 {
     free(e->reply_to);
-    free(e->ids);
+    free(e->runs);
     *e = (struct entry){0};
+}
+
+/* ids[0, n) as runs into out (room for SENTREFS_MAX_RUNS); how many, or
+ * -1 when they need more. */
+static int to_runs(const long long *ids, int n, struct sentrefs_run *out)
+{
+    int r = -1;
+    for (int k = 0; k < n; k++) {
+        if (r >= 0 && ids[k] == out[r].first + out[r].n) {
+            out[r].n++;
+        } else if (++r < SENTREFS_MAX_RUNS) {
+            out[r] = (struct sentrefs_run){ids[k], 1};
+        } else {
+            return -1;
+        }
+    }
+    return r + 1;
 }
 
 unsigned long long sentrefs_note(const char *reply_to, int len, const long long *ids, int n)
 {
+    struct sentrefs_run runs[SENTREFS_MAX_RUNS];
+    int n_runs = to_runs(ids, n, runs);
+    if (n_runs <= 0)
+        return 0;
     char *key = malloc(len > 0 ? (size_t)len : 1);
-    long long *copy = malloc(n > 0 ? (size_t)n * sizeof(*copy) : 1);
+    struct sentrefs_run *copy = malloc((size_t)n_runs * sizeof(*copy));
     if (!key || !copy) {
         free(key);
         free(copy);
         return 0;
     }
     memcpy(key, reply_to, (size_t)len);
-    memcpy(copy, ids, (size_t)n * sizeof(*copy));
+    memcpy(copy, runs, (size_t)n_runs * sizeof(*copy));
     pthread_mutex_lock(&mu);
     unsigned long long token = ++last_token;
     struct entry *e = &ring[token % SENTREFS_KEPT];
     clear(e); /* the oldest note: forgotten */
-    *e = (struct entry){token, key, len, copy, n};
+    *e = (struct entry){token, key, len, copy, n_runs};
     pthread_mutex_unlock(&mu);
     return token;
 }
@@ -65,7 +86,7 @@ void sentrefs_forget(unsigned long long token)
     pthread_mutex_unlock(&mu);
 }
 
-/* Appends e's ids to the list to release. 0, or -1 out of memory (the ids
+/* Appends e's runs to the list to release. 0, or -1 out of memory (the ids
  * stay held: a leak, not a fault). */
 static int doom(const struct entry *e)
 {
@@ -73,13 +94,13 @@ static int doom(const struct entry *e)
         int cap = cap_doomed ? cap_doomed : 64;
         while (cap < n_doomed + e->n)
             cap *= 2;
-        long long *grown = realloc(doomed, (size_t)cap * sizeof(*grown));
+        struct sentrefs_run *grown = realloc(doomed, (size_t)cap * sizeof(*grown));
         if (!grown)
             return -1;
         doomed = grown;
         cap_doomed = cap;
     }
-    memcpy(doomed + n_doomed, e->ids, (size_t)e->n * sizeof(*e->ids));
+    memcpy(doomed + n_doomed, e->runs, (size_t)e->n * sizeof(*e->runs));
     n_doomed += e->n;
     atomic_store(&any_doomed, n_doomed > 0);
     return 0;
@@ -101,14 +122,14 @@ int sentrefs_cancel(sentrefs_match_fn match, const void *arg)
     return matched;
 }
 
-int sentrefs_take(long long **ids)
+int sentrefs_take(struct sentrefs_run **runs)
 {
-    *ids = NULL;
+    *runs = NULL;
     if (!atomic_load(&any_doomed)) /* the common case: no lock taken */
         return 0;
     pthread_mutex_lock(&mu);
     int n = n_doomed;
-    *ids = doomed;
+    *runs = doomed;
     doomed = NULL;
     n_doomed = cap_doomed = 0;
     atomic_store(&any_doomed, 0);

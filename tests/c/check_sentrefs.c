@@ -28,16 +28,16 @@ START_TEST(test_sentrefs_cancel_takes_the_ids_of_its_key)
     const long long a[] = {1, 2}, b[] = {3};
     ck_assert_uint_ne(sentrefs_note("key-a", 5, a, 2), 0);
     ck_assert_uint_ne(sentrefs_note("key-b", 5, b, 1), 0);
-    long long *ids;
-    ck_assert_int_eq(sentrefs_take(&ids), 0);
-    ck_assert_ptr_null(ids);
+    struct sentrefs_run *runs;
+    ck_assert_int_eq(sentrefs_take(&runs), 0);
+    ck_assert_ptr_null(runs);
     ck_assert_int_eq(sentrefs_cancel(same, "key-a"), 1);
     ck_assert_int_eq(sentrefs_cancel(same, "key-a"), 0); /* taken once */
-    ck_assert_int_eq(sentrefs_take(&ids), 2);
-    ck_assert_int_eq(ids[0], 1);
-    ck_assert_int_eq(ids[1], 2);
-    free(ids);
-    ck_assert_int_eq(sentrefs_take(&ids), 0);
+    ck_assert_int_eq(sentrefs_take(&runs), 1);
+    ck_assert_int_eq(runs[0].first, 1);
+    ck_assert_int_eq(runs[0].n, 2);
+    free(runs);
+    ck_assert_int_eq(sentrefs_take(&runs), 0);
 }
 END_TEST
 
@@ -48,10 +48,10 @@ START_TEST(test_sentrefs_cancel_takes_every_match)
     sentrefs_note("2a", 2, b, 1);
     sentrefs_note("3b", 2, c, 1);
     ck_assert_int_eq(sentrefs_cancel(ends_with_b, NULL), 2);
-    long long *ids;
-    ck_assert_int_eq(sentrefs_take(&ids), 2);
-    ck_assert_int_eq(ids[0] + ids[1], 4);
-    free(ids);
+    struct sentrefs_run *runs;
+    ck_assert_int_eq(sentrefs_take(&runs), 2);
+    ck_assert_int_eq(runs[0].first + runs[1].first, 4);
+    free(runs);
 }
 END_TEST
 
@@ -74,9 +74,31 @@ START_TEST(test_sentrefs_keeps_the_last_replies_only)
     sentrefs_forget(first); /* its entry holds a newer reply now: kept */
     ck_assert_int_eq(sentrefs_cancel(same, "old"), 0);
     ck_assert_int_eq(sentrefs_cancel(same, "new"), SENTREFS_KEPT);
-    long long *ids;
-    ck_assert_int_eq(sentrefs_take(&ids), SENTREFS_KEPT);
-    free(ids);
+    struct sentrefs_run *runs;
+    ck_assert_int_eq(sentrefs_take(&runs), SENTREFS_KEPT);
+    free(runs);
+}
+END_TEST
+
+START_TEST(test_sentrefs_ids_kept_as_runs)
+{
+    long long ids[2 * SENTREFS_MAX_RUNS + 1];
+    for (int k = 0; k < 100; k++)
+        ids[k] = 1000 + k; /* one run */
+    ids[100] = 5;          /* a second */
+    ck_assert_uint_ne(sentrefs_note("k", 1, ids, 101), 0);
+    ck_assert_int_eq(sentrefs_cancel(same, "k"), 1);
+    struct sentrefs_run *runs;
+    ck_assert_int_eq(sentrefs_take(&runs), 2);
+    ck_assert_int_eq(runs[0].first, 1000);
+    ck_assert_int_eq(runs[0].n, 100);
+    ck_assert_int_eq(runs[1].first, 5);
+    ck_assert_int_eq(runs[1].n, 1);
+    free(runs);
+    for (int k = 0; k < 2 * SENTREFS_MAX_RUNS + 1; k++)
+        ids[k] = 2 * k; /* a run each: too many */
+    ck_assert_uint_eq(sentrefs_note("k", 1, ids, 2 * SENTREFS_MAX_RUNS + 1), 0);
+    ck_assert_int_eq(sentrefs_cancel(same, "k"), 0);
 }
 END_TEST
 
@@ -89,6 +111,7 @@ int main(void)
     tcase_add_test(tc, test_sentrefs_cancel_takes_every_match);
     tcase_add_test(tc, test_sentrefs_forgotten_reply_is_not_taken);
     tcase_add_test(tc, test_sentrefs_keeps_the_last_replies_only);
+    tcase_add_test(tc, test_sentrefs_ids_kept_as_runs);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
