@@ -14,7 +14,8 @@
          deep_callback_answer_is_a_type_error/1,
          late_reply_references_are_released/1,
          racing_timeouts_leave_no_reference/1,
-         trace_to_a_pipe_nobody_reads_never_blocks/1]).
+         trace_to_a_pipe_nobody_reads_never_blocks/1,
+         blocked_trace_does_not_keep_the_port_alive/1]).
 
 %% Calls made with tracing on while stderr is not read: their lines are
 %% about 150 bytes each, 750 KB in all, more than the pipe (64 KB) and the
@@ -22,13 +23,14 @@
 -define(TRACED_CALLS, 5000).
 
 %% Elements of the list a cast returns: 16 MB of terms in the owner's
-%% heap were it decoded there.
+%% heap were it decoded there. The list is [0] * N, one allocation, so
+%% that it is quick to make under AddressSanitizer too.
 -define(BIG, 2000000).
 
 %% Python helpers, defined in __main__ (every pool sees them).
 -define(HELPERS, <<"import time\n"
                    "def big(n):\n"
-                   "    return list(range(n))\n"
+                   "    return [0] * n\n"
                    "def fail():\n"
                    "    return 1 / 0\n"
                    "def ref_after(ms):\n"
@@ -38,7 +40,8 @@
 all() ->
     [cast_result_is_not_decoded_by_the_owner, cast_error_is_still_logged,
      deep_callback_answer_is_a_type_error, late_reply_references_are_released,
-     racing_timeouts_leave_no_reference, trace_to_a_pipe_nobody_reads_never_blocks].
+     racing_timeouts_leave_no_reference, trace_to_a_pipe_nobody_reads_never_blocks,
+     blocked_trace_does_not_keep_the_port_alive].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -56,7 +59,8 @@ end_per_suite(Config) ->
 %% The trace case runs its own port: py_port (the one given to the test
 %% run, if any) through a script that points its stderr at a FIFO, open
 %% for reading and writing, that nobody reads until the case does.
-init_per_testcase(trace_to_a_pipe_nobody_reads_never_blocks = Case, Config) ->
+init_per_testcase(Case, Config) when Case =:= trace_to_a_pipe_nobody_reads_never_blocks;
+                                     Case =:= blocked_trace_does_not_keep_the_port_alive ->
     Dir = filename:join(?config(priv_dir, Config), atom_to_list(Case)),
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
     Fifo = filename:join(Dir, "stderr.fifo"),
@@ -72,7 +76,8 @@ init_per_testcase(trace_to_a_pipe_nobody_reads_never_blocks = Case, Config) ->
 init_per_testcase(_Case, Config) ->
     Config.
 
-end_per_testcase(trace_to_a_pipe_nobody_reads_never_blocks, Config) ->
+end_per_testcase(Case, Config) when Case =:= trace_to_a_pipe_nobody_reads_never_blocks;
+                                    Case =:= blocked_trace_does_not_keep_the_port_alive ->
     _ = application:stop(erlang_python),
     ok = application:unset_env(erlang_python, trace),
     ok = application:set_env(erlang_python, port_executable, ?config(port_executable, Config)),
@@ -200,6 +205,17 @@ trace_to_a_pipe_nobody_reads_never_blocks(Config) ->
         port_close(Cat)
     end.
 
+%% @doc With trace on and stderr full (nobody reads it), stopping the
+%% application still ends the Python process within the port's shutdown
+%% budget: no thread of the port waits for stderr on the way out.
+blocked_trace_does_not_keep_the_port_alive(_Config) ->
+    [{ok, 1} = py:call(default, builtins, len, [[x]], #{}, 5000)
+     || _ <- lists:seq(1, ?TRACED_CALLS)],
+    {ok, OsPid} = py_test_lib:os_pid(),
+    true = alive(OsPid),
+    ok = application:stop(erlang_python),
+    ok = py_test_lib:wait_until(fun() -> not alive(OsPid) end, 5000).
+
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
@@ -236,6 +252,13 @@ read_lines(Port, Part, Acc) ->
             read_lines(Port, Part, [Line | Acc])
     after 10000 ->
         ct:fail({no_line_with, Part, length(Acc)})
+    end.
+
+%% Whether the OS process OsPid runs (a zombie does not).
+alive(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status") of
+        {ok, Status} -> not py_test_lib:contains(Status, <<"State:\tZ">>);
+        {error, _} -> false
     end.
 
 %% A list nested N deep.
