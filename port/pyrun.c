@@ -6,6 +6,10 @@
  * the GIL only inside pyrun_run(). Module objects are cached in a dict
  * (under the GIL) keyed by module name. A job's reply is built in one
  * buffer: routing header, then {ok, V} / ok / {error, {Name, Msg}, Tb}.
+ * A cast's result (ReplyTo `cast`) is dropped unconverted; only an error
+ * is sent. A reply is claimed with the GIL, once built: a cancelled job's
+ * objects are dropped then, and those of a reply that is sent are noted
+ * for a cancel that comes after it (sentrefs.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -399,9 +403,9 @@ struct reply {
  * empty before. 0, or -1 with the conversion error set. */
 static int encode_tagged(struct reply *r, const char *tag, PyObject *value)
 {
-    int tuple = r->x.index;
     if (r->discard)
         return 0;
+    int tuple = r->x.index;
     if (ei_x_encode_tuple_header(&r->x, 2) != 0 || ei_x_encode_atom(&r->x, tag) != 0)
         return PyErr_NoMemory(), -1;
     if (convert_py_to_term_parts(value, &r->x, &r->parts) != 0)
