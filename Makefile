@@ -141,9 +141,9 @@ test-san: asan-ct tsan
 tsan: setup
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_C_COMPILER=$(SAN_CC) -DPY_PORT_SANITIZE=thread \
 	  $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(TSAN_BUILD) --target check_pool check_waiters check_writer check_frame -- --no-print-directory
+	@cmake --build $(TSAN_BUILD) --target check_pool check_waiters check_writer check_frame check_trace -- --no-print-directory
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(TSAN_RUN) \
-	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^check_(pool|waiters|writer|frame)$$'
+	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^check_(pool|waiters|writer|frame|trace)$$'
 
 # Formats the C sources with the repository's .clang-format.
 format:
