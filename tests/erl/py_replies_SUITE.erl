@@ -15,7 +15,8 @@
          late_reply_references_are_released/1,
          racing_timeouts_leave_no_reference/1,
          trace_to_a_pipe_nobody_reads_never_blocks/1,
-         blocked_trace_does_not_keep_the_port_alive/1]).
+         blocked_trace_does_not_keep_the_port_alive/1,
+         replay_of_recorded_casts_does_not_wait/1]).
 
 %% Calls made with tracing on while stderr is not read: their lines are
 %% about 150 bytes each, 750 KB in all, more than the pipe (64 KB) and the
@@ -41,7 +42,7 @@ all() ->
     [cast_result_is_not_decoded_by_the_owner, cast_error_is_still_logged,
      deep_callback_answer_is_a_type_error, late_reply_references_are_released,
      racing_timeouts_leave_no_reference, trace_to_a_pipe_nobody_reads_never_blocks,
-     blocked_trace_does_not_keep_the_port_alive].
+     blocked_trace_does_not_keep_the_port_alive, replay_of_recorded_casts_does_not_wait].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -73,6 +74,12 @@ init_per_testcase(Case, Config) when Case =:= trace_to_a_pipe_nobody_reads_never
     Env = proplists:get_value(app_env, Config) ++ [{trace, true}, {port_executable, Wrapper}],
     ok = py_test_lib:restart_app([{app_env, Env} | Config]),
     [{fifo, Fifo}, {port_executable, Exe} | Config];
+%% The replay case records what its own application sends, on one context.
+init_per_testcase(replay_of_recorded_casts_does_not_wait = Case, Config) ->
+    File = filename:join(?config(priv_dir, Config), atom_to_list(Case) ++ ".rec"),
+    Env = proplists:get_value(app_env, Config) ++ [{record, File}, {default_pool_size, 1}],
+    ok = py_test_lib:restart_app([{app_env, Env} | Config]),
+    [{recording, File} | Config];
 init_per_testcase(_Case, Config) ->
     Config.
 
@@ -85,6 +92,13 @@ end_per_testcase(Case, Config) when Case =:= trace_to_a_pipe_nobody_reads_never_
         true -> ok;
         false -> application:unset_env(erlang_python, port_executable)
     end,
+    ok = py_test_lib:restart_app(Config),
+    ok = py:exec(?HELPERS),
+    {ok, [_]} = py_context_router:start_pool(solo, 1),
+    ok;
+end_per_testcase(replay_of_recorded_casts_does_not_wait, Config) ->
+    _ = application:stop(erlang_python),
+    ok = application:unset_env(erlang_python, record),
     ok = py_test_lib:restart_app(Config),
     ok = py:exec(?HELPERS),
     {ok, [_]} = py_context_router:start_pool(solo, 1),
@@ -215,6 +229,24 @@ blocked_trace_does_not_keep_the_port_alive(_Config) ->
     true = alive(OsPid),
     ok = application:stop(erlang_python),
     ok = py_test_lib:wait_until(fun() -> not alive(OsPid) end, 5000).
+
+%% @doc A recording of the application holds casts, which get no reply
+%% but an error: --replay does not wait for one, and prints the error.
+replay_of_recorded_casts_does_not_wait(Config) ->
+    ok = py:cast(math, sqrt, [4.0]),
+    ok = py:cast(math, sqrt, [-1]),
+    {ok, 3.0} = py:call(math, sqrt, [9]), % after both casts, on the one context
+    ok = application:stop(erlang_python),
+    Exe = application:get_env(erlang_python, port_executable,
+                              filename:join(code:priv_dir(erlang_python), "py_port")),
+    Out = os:cmd("timeout 60 '" ++ Exe ++ "' --replay '" ++ ?config(recording, Config)
+                 ++ "' 2>/dev/null; echo \"status $?\""),
+    ct:log("~ts", [Out]),
+    Lines = string:split(string:trim(Out), "\n", all),
+    "status 0" = lists:last(Lines),
+    [_] = [L || "% cast: {error,{'ValueError'," ++ _ = L <- Lines],
+    [_] = [L || "{ok,3.0}" = L <- Lines],
+    [] = [L || "{ok,2.0}" = L <- Lines]. % a cast's result is not sent
 
 %%% ==========================================================================
 %%% Internal
