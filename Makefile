@@ -16,7 +16,7 @@ endif
 export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port
 
 .PHONY: all setup port compile demo test test-c test-erl test-pythons bench format clean
-.PHONY: fuzz fuzz-short fuzz-build asan asan-ct tsan
+.PHONY: fuzz fuzz-short fuzz-build asan asan-ct tsan test-san
 
 all: compile
 
@@ -36,7 +36,8 @@ compile: setup
 demo: compile
 	escript scripts/demo.escript
 
-test: compile test-c test-erl fuzz-short
+# The sanitizer runs (test-san) come last: the plain suites fail faster.
+test: compile test-c test-erl fuzz-short test-san
 
 test-c: compile
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -131,13 +132,18 @@ asan-ct: asan compile
 	fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; echo "asan-ct: no sanitizer report"
 
+# What `make test` runs under the sanitizers: every C suite with ASan and
+# UBSan (asan), every Common Test suite against that port (asan-ct), the
+# threaded C suites with TSan (tsan). Any report fails it.
+test-san: asan-ct tsan
+
 # The threaded C suites built with ThreadSanitizer.
 tsan: setup
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_C_COMPILER=$(SAN_CC) -DPY_PORT_SANITIZE=thread \
 	  $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(TSAN_BUILD) --target check_pool check_waiters check_writer check_frame -- --no-print-directory
+	@cmake --build $(TSAN_BUILD) --target check_pool check_waiters check_writer check_frame check_trace -- --no-print-directory
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(TSAN_RUN) \
-	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^check_(pool|waiters|writer|frame)$$'
+	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^check_(pool|waiters|writer|frame|trace)$$'
 
 # Formats the C sources with the repository's .clang-format.
 format:

@@ -168,6 +168,18 @@ static PyObject *raise_error(const char *buf, int len, int *i)
     return NULL;
 }
 
+/* Whether Result at buf[i] starts as a 2-tuple whose first element, the
+ * tag, lies inside the frame. Only the tag is checked here: the term after
+ * it is left to convert, which checks its own bounds and nesting, so a
+ * term nested too deep gets convert's TypeError, not "malformed". */
+static int tag_fits(const char *buf, size_t len, int i)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    int tag = i + 2;
+    return (size_t)tag <= len && p[i] == ERL_SMALL_TUPLE_EXT && p[i + 1] == 2 &&
+           envelope_skip_term(buf, len, &tag) == 0;
+}
+
 /* The Python value of Result: {ok, Term} | {error, {Class, Reason}} |
  * {not_found, Name}. */
 static PyObject *decode_result(const struct waiter *w, PyObject *name)
@@ -175,9 +187,8 @@ static PyObject *decode_result(const struct waiter *w, PyObject *name)
     const char *buf = w->frame;
     int len = (int)w->len, i = w->body_off, arity;
     char tag[MAXATOMLEN_UTF8];
-    int i0 = i;
-    if (envelope_skip_term(buf, w->len, &i0) != 0 || ei_decode_tuple_header(buf, &i, &arity) != 0 ||
-        arity != 2 || ei_decode_atom(buf, &i, tag) != 0)
+    if (!tag_fits(buf, w->len, i) || ei_decode_tuple_header(buf, &i, &arity) != 0 || arity != 2 ||
+        ei_decode_atom(buf, &i, tag) != 0)
         return PyErr_Format(PyExc_SystemError, "erlang.call: malformed answer from Erlang");
     if (strcmp(tag, "ok") == 0)
         return convert_term_to_py(buf, len, &i);

@@ -12,6 +12,7 @@
 #include "envelope.h"
 #include "protocol.h"
 #include "record.h"
+#include "sentrefs.h"
 #include "trace.h"
 #include "version.h"
 
@@ -121,24 +122,35 @@ static void stop_pool(struct pools *pools, struct writer *w, const struct job *j
         dispatch_send(w, job, fill_ok, NULL);
 }
 
-/* Whether job's ReplyTo is the key of the cancel request `arg`. */
-static int same_reply_to(const struct job *job, const void *arg)
+/* Whether the ReplyTo reply_to[0, len) is the key of the cancel request
+ * `arg`. */
+static int is_key(const char *reply_to, int len, const void *arg)
 {
     const struct job *cancel = arg;
-    return job->env.reply_len == cancel->env.key_len &&
-           memcmp(job->frame + job->env.reply_off, cancel->frame + cancel->env.key_off,
-                  (size_t)cancel->env.key_len) == 0;
+    return len == cancel->env.key_len &&
+           memcmp(reply_to, cancel->frame + cancel->env.key_off, (size_t)len) == 0;
 }
 
-/* Whether job's ReplyTo is {_, Pid} with the pid of the cancel_caller
- * request `arg` (the bytes of a term do not depend on where it is). */
-static int from_caller(const struct job *job, const void *arg)
+/* Whether the ReplyTo reply_to[0, len) is {_, Pid} with the pid of the
+ * cancel_caller request `arg` (the bytes of a term do not depend on where
+ * it is). */
+static int is_callers(const char *reply_to, int len, const void *arg)
 {
     const struct job *cancel = arg;
-    const unsigned char *r = (const unsigned char *)job->frame + job->env.reply_off;
+    const unsigned char *r = (const unsigned char *)reply_to;
     int n = cancel->env.key_len;
-    return job->env.reply_len > n + 2 && r[0] == ERL_SMALL_TUPLE_EXT && r[1] == 2 &&
-           memcmp(r + job->env.reply_len - n, cancel->frame + cancel->env.key_off, (size_t)n) == 0;
+    return len > n + 2 && r[0] == ERL_SMALL_TUPLE_EXT && r[1] == 2 &&
+           memcmp(r + len - n, cancel->frame + cancel->env.key_off, (size_t)n) == 0;
+}
+
+static int same_reply_to(const struct job *job, const void *arg)
+{
+    return is_key(job->frame + job->env.reply_off, job->env.reply_len, arg);
+}
+
+static int from_caller(const struct job *job, const void *arg)
+{
+    return is_callers(job->frame + job->env.reply_off, job->env.reply_len, arg);
 }
 
 static int fill_count(ei_x_buff *x, const void *arg)
@@ -147,13 +159,18 @@ static int fill_count(ei_x_buff *x, const void *arg)
            ei_x_encode_long(x, *(const int *)arg);
 }
 
-/* {cancel, ReplyTo, Key} | {cancel_caller, ReplyTo, Pid} -> {ok, Count} */
+/* {cancel, ReplyTo, Key} | {cancel_caller, ReplyTo, Pid} -> {ok, Count}.
+ * A reply already written to the key (or pid) is dropped by Erlang: the
+ * objects it holds are released too (sentrefs.h); Count does not include
+ * it. */
 static void cancel(struct pools *pools, struct writer *w, const struct job *job)
 {
-    int n = job->env.op == ENVELOPE_CANCEL
-                ? pools_cancel(pools, same_reply_to, job, POOL_CANCEL_TIMEOUT)
-                : pools_cancel(pools, from_caller, job, POOL_CANCEL_CALLER_EXIT);
-    dispatch_send(w, job, fill_count, &n);
+    int by_key = job->env.op == ENVELOPE_CANCEL;
+    int n = by_key ? pools_cancel(pools, same_reply_to, job, POOL_CANCEL_TIMEOUT)
+                   : pools_cancel(pools, from_caller, job, POOL_CANCEL_CALLER_EXIT);
+    sentrefs_cancel(by_key ? is_key : is_callers, job);
+    if (!envelope_is_cast(job->frame, &job->env)) /* a cast gets errors only */
+        dispatch_send(w, job, fill_count, &n);
 }
 
 /* pools_poke() for {stream_credit, ReplyTo, N}: the stream of ReplyTo. */

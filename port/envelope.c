@@ -433,3 +433,14 @@ int envelope_reply_error(const char *frame, int reply_off, int reply_len, const 
     }
     return envelope_reply_finish(&x, 0, buf, len);
 }
+
+int envelope_is_cast(const char *frame, const struct envelope *env)
+{
+    char atom[MAXATOMLEN_UTF8];
+    int at = env->reply_off;
+    /* ReplyTo lies inside the frame (envelope_decode() skipped it), and an
+     * atom of four characters takes at most 7 bytes: nothing longer is
+     * decoded. */
+    return env->reply_len > 0 && env->reply_len <= 7 && ei_decode_atom(frame, &at, atom) == 0 &&
+           strcmp(atom, "cast") == 0;
+}

@@ -48,6 +48,10 @@ struct envelope {
     char error[160];            /* why a request was refused */
 };
 
+/* Whether the request's ReplyTo is the atom `cast` (in any of the atom
+ * encodings): nobody waits for its result, docs/protocol.md. */
+int envelope_is_cast(const char *frame, const struct envelope *env);
+
 /* The request's name on the wire ("call", "eval", ...). */
 const char *envelope_op_name(enum envelope_op op);
 

@@ -46,6 +46,7 @@
 
 #define SHUTDOWN_BUDGET_MS 1000
 #define POOLS_SHUTDOWN_MS 700
+#define TRACE_FLUSH_MS 200 /* within SHUTDOWN_BUDGET_MS, after the pools */
 #define MAX_PATHS 64
 #define PIPE_BYTES (1024 * 1024)
 #define DEFAULT_SPIN_US 50
@@ -404,5 +405,7 @@ int main(int argc, char **argv)
     if (pools_shutdown(d.pools, POOLS_SHUTDOWN_MS) == 0)
         pyrun_finish();
     writer_stop(d.w);
+    if (o.trace)
+        trace_flush(TRACE_FLUSH_MS);
     _exit(PY_PORT_EXIT_OK);
 }

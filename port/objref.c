@@ -11,6 +11,7 @@
 #include "objref.h"
 
 #include "convert.h"
+#include "sentrefs.h"
 
 #include <stdlib.h>
 #include <sys/random.h>
@@ -143,6 +144,22 @@ void objref_job_abort(void)
     for (int k = 0; k < job_n; k++)
         objref_release(nonce, job_ids[k]);
     job_n = 0;
+}
+
+int objref_job_ids(const long long **ids)
+{
+    *ids = job_ids;
+    return job_n;
+}
+
+void objref_release_late(void)
+{
+    struct sentrefs_run *runs;
+    int n = sentrefs_take(&runs);
+    for (int k = 0; k < n; k++)
+        for (long long id = runs[k].first; id < runs[k].first + runs[k].n; id++)
+            objref_release(nonce, id);
+    free(runs);
 }
 
 int objref_enable(int on)

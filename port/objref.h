@@ -47,6 +47,14 @@ int objref_job_encode_ids(ei_x_buff *x);
 /* Drops the objects the job stored (its reply is not sent). */
 void objref_job_abort(void);
 
+/* The ids the job stored so far, in *ids (owned by this module, valid
+ * until the job stores another); returns how many. */
+int objref_job_ids(const long long **ids);
+
+/* Drops the objects of replies that their callers gave up after they
+ * were written (sentrefs.h). */
+void objref_release_late(void);
+
 /* Stores obj and appends its reference term to x, unless references are
  * off for this thread or objref_setup() has not run (then TypeError naming
  * obj's type). 0 or -1. */

@@ -20,6 +20,8 @@
  *   {release,         ReplyTo, Target, Nonce, [Id]}
  *   {cancel,          ReplyTo, Key}   -> {ok, Count}  (requests whose ReplyTo is Key)
  *   {cancel_caller,   ReplyTo, Pid}   -> {ok, Count}  (requests whose ReplyTo is {_, Pid})
+ *                     both also release the new references of a reply already
+ *                     written to Key (to {_, Pid}), one of the last 1024 such
  *   {stats,           ReplyTo}   -> {ok, #{pools => #{Pool => #{...}}, os_pid, memory, ...}}
  *   {ping,            ReplyTo}   -> pong  (answered by the reader: the owner's liveness check)
  *   {callback_result, CbId, CbResult}   no reply; answers the event {py_callback, CbId}
@@ -41,6 +43,8 @@
  *
  * Replies: <<HdrLen:16/big, Hdr:HdrLen/binary, Payload/binary>>
  *   Hdr     = term_to_binary(ReplyTo), byte for byte from the request
+ *   ReplyTo = cast: only an {error, ...} Result is sent; a result is
+ *             neither encoded nor sent, nor is a cancel's {ok, Count}
  *   Payload = term_to_binary(Result)
  *   Module may also be {'$py_ref', Nonce, Id}: a method of that object.
  *   Result  = {ok, Value} | ok | {ok, [CtxId]}   (call/eval, exec/stop_pool/release, start_pool)

@@ -6,6 +6,10 @@
  * the GIL only inside pyrun_run(). Module objects are cached in a dict
  * (under the GIL) keyed by module name. A job's reply is built in one
  * buffer: routing header, then {ok, V} / ok / {error, {Name, Msg}, Tb}.
+ * A cast's result (ReplyTo `cast`) is dropped unconverted; only an error
+ * is sent. A reply is claimed with the GIL, once built: a cancelled job's
+ * objects are dropped then, and those of a reply that is sent are noted
+ * for a cancel that comes after it (sentrefs.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,7 +24,9 @@
 #include "forkguard.h"
 #include "objref.h"
 #include "protocol.h"
+#include "pyerror.h"
 #include "pylog.h"
+#include "sentrefs.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -74,27 +80,10 @@ static int status_error(PyStatus st, char *err, size_t errlen)
     return -1;
 }
 
-/* The pending exception, normalised, with its traceback; NULL if none. */
-static PyObject *take_exception(void)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    return PyErr_GetRaisedException();
-#else
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (value && tb)
-        PyException_SetTraceback(value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    return value;
-#endif
-}
-
 /* str(exception) of the pending exception, prefixed by its type name. */
 static void describe_exception(const char *what, char *err, size_t errlen)
 {
-    PyObject *exc = take_exception();
+    PyObject *exc = pyerror_take();
     PyObject *s = exc ? PyObject_Str(exc) : NULL;
     const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
     snprintf(err, errlen, "%s: %s: %s", what, exc ? Py_TYPE(exc)->tp_name : "?", msg ? msg : "?");
@@ -406,6 +395,7 @@ static char *decode_code(const char *buf, int len, int *i)
 struct reply {
     ei_x_buff x;
     struct convert_parts parts;
+    int discard; /* a cast's: a result is neither encoded nor sent */
 };
 
 /* Appends {Tag, Value}, or {Tag, Value, {Nonce, [Id]}} when converting
@@ -414,6 +404,8 @@ struct reply {
  * empty before. 0, or -1 with the conversion error set. */
 static int encode_tagged(struct reply *r, const char *tag, PyObject *value)
 {
+    if (r->discard)
+        return 0;
     int tuple = r->x.index;
     if (ei_x_encode_tuple_header(&r->x, 2) != 0 || ei_x_encode_atom(&r->x, tag) != 0)
         return PyErr_NoMemory(), -1;
@@ -479,16 +471,6 @@ static PyObject *run_source(const char *src, int start, PyObject *globals, PyObj
     return result;
 }
 
-/* Puts back an exception that take_exception() took. Steals exc. */
-static void restore_exception(PyObject *exc)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    PyErr_SetRaisedException(exc);
-#else
-    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
-#endif
-}
-
 /* Locals: a map with atom or binary keys, as a dict with str keys. The
  * error for any other term, or key, names Locals, not keyword arguments. */
 static PyObject *decode_locals(const char *buf, int len, int *i)
@@ -496,13 +478,13 @@ static PyObject *decode_locals(const char *buf, int len, int *i)
     PyObject *locals = convert_term_to_kwargs(buf, len, i);
     if (locals || !PyErr_ExceptionMatches(PyExc_TypeError))
         return locals;
-    PyObject *exc = take_exception();
+    PyObject *exc = pyerror_take();
     PyObject *msg = PyObject_Str(exc);
     int shape = msg && PyUnicode_CompareWithASCIIString(msg, CONVERT_KWARGS_ERROR) == 0;
     Py_XDECREF(msg);
     PyErr_Clear();
     if (!shape) {
-        restore_exception(exc);
+        pyerror_restore(exc);
         return NULL;
     }
     Py_DECREF(exc);
@@ -566,66 +548,6 @@ static int run_release(const char *buf, int len, int i, struct reply *r)
     return ei_x_encode_atom(&r->x, "ok") == 0 ? 0 : (PyErr_NoMemory(), -1);
 }
 
-/* A UTF-8 C string of PyObject_Str(obj) or of a fallback; new PyObject. */
-static PyObject *text_of(PyObject *obj, const char *fallback)
-{
-    PyObject *s = obj ? PyObject_Str(obj) : NULL;
-    if (!s || !PyUnicode_AsUTF8(s)) {
-        PyErr_Clear();
-        Py_XDECREF(s);
-        s = PyUnicode_FromString(fallback);
-    }
-    return s;
-}
-
-/* "".join(traceback.format_exception(exc)), or "" when that fails. */
-static PyObject *format_traceback(PyObject *exc)
-{
-    PyObject *tb = PyImport_ImportModule("traceback");
-    PyObject *lines = tb ? PyObject_CallMethod(tb, "format_exception", "O", exc) : NULL;
-    PyObject *empty = PyUnicode_FromString("");
-    PyObject *text = lines && empty ? PyUnicode_Join(empty, lines) : NULL;
-    Py_XDECREF(tb);
-    Py_XDECREF(lines);
-    Py_XDECREF(empty);
-    if (!text) {
-        PyErr_Clear();
-        text = PyUnicode_FromString("");
-    }
-    return text;
-}
-
-/* Appends {error, {ExcName, Message}, Traceback} for the pending
- * exception and clears it. */
-static void encode_exception(ei_x_buff *x)
-{
-    PyObject *exc = take_exception();
-    PyObject *name = exc ? PyObject_GetAttrString((PyObject *)Py_TYPE(exc), "__name__") : NULL;
-    PyObject *name_s = text_of(name, "SystemError");
-    PyObject *msg = text_of(exc, "<exception str() failed>");
-    PyObject *tb = exc ? format_traceback(exc) : PyUnicode_FromString("");
-    Py_ssize_t name_len, msg_len, tb_len;
-    const char *n = PyUnicode_AsUTF8AndSize(name_s, &name_len);
-    const char *m = PyUnicode_AsUTF8AndSize(msg, &msg_len);
-    const char *t = tb ? PyUnicode_AsUTF8AndSize(tb, &tb_len) : NULL;
-    if (!t) {
-        t = "";
-        tb_len = 0;
-    }
-    ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, "error");
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom_len_as(x, n, (int)(name_len < 255 ? name_len : 255), ERLANG_UTF8, ERLANG_UTF8);
-    ei_x_encode_binary(x, m, (long)msg_len);
-    ei_x_encode_binary(x, t, (long)tb_len);
-    PyErr_Clear();
-    Py_XDECREF(exc);
-    Py_XDECREF(name);
-    Py_XDECREF(name_s);
-    Py_XDECREF(msg);
-    Py_XDECREF(tb);
-}
-
 /* Hands the frame in r (emptied) to the writer. Large binaries go from
  * where they are, with the calling thread writing; the GIL is not held,
  * and the caller drops r->parts after, with the GIL. */
@@ -654,16 +576,23 @@ static void write_reply(struct writer *w, struct reply *r)
     }
 }
 
-/* Writes the reply of job, unless job was answered already (its pool
- * stopped, or it was cancelled). The GIL is not held. */
-static void send_reply(struct writer *w, struct job *job, struct reply *r)
+/* With the GIL, once the reply of job is built: whether to send it. Not
+ * when job was answered already (cancelled, its pool stopped): the objects
+ * it stored are dropped. A reply that hands objects over is noted before
+ * the answer is claimed, so that a cancel coming after finds it. */
+static int claim_reply(struct job *job)
 {
     if (forkguard_in_child()) /* also when the request was answered (cancelled) */
         forkguard_exit();
+    const long long *ids;
+    int n = objref_job_ids(&ids);
+    unsigned long long note =
+        n > 0 ? sentrefs_note(job->frame + job->env.reply_off, job->env.reply_len, ids, n) : 0;
     if (job_claim_answer(job))
-        write_reply(w, r);
-    else
-        ei_x_free(&r->x);
+        return 1;
+    sentrefs_forget(note);
+    objref_job_abort();
+    return 0;
 }
 
 /* pools_wait()'s ready() for a stream: it may send an item. */
@@ -732,11 +661,11 @@ static int run_stream(struct writer *w, struct job *job, struct cancel_target *t
     if (rc == 0 && PyErr_Occurred())
         rc = -1; /* the iterator raised */
     if (rc != 0 && PyGen_Check(it)) {
-        PyObject *exc = take_exception();
+        PyObject *exc = pyerror_take();
         PyObject *closed = PyObject_CallMethod(it, "close", NULL);
         Py_XDECREF(closed);
         if (closed)
-            restore_exception(exc);
+            pyerror_restore(exc);
         else
             Py_XDECREF(exc);
     }
@@ -749,13 +678,14 @@ static int run_stream(struct writer *w, struct job *job, struct cancel_target *t
 int pyrun_run(void *arg, void *ctx_state, struct job *job)
 {
     struct writer *w = arg;
-    struct reply r = {.parts = {0}};
+    struct reply r = {.parts = {0}, .discard = envelope_is_cast(job->frame, &job->env)};
     if (envelope_reply_begin(&r.x, job->frame, job->env.reply_off, job->env.reply_len) != 0) {
         fprintf(stderr, "py_port: out of memory for a reply\n");
         exit(PY_PORT_EXIT_PROTOCOL);
     }
     struct context *c = ctx_state;
     PyEval_RestoreThread(c->target.ts);
+    objref_release_late();
     PyObject *ns = namespace_for(c, job);
     int rc = -1;
     struct callback_scope scope;
@@ -797,14 +727,18 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
         objref_job_abort();
         convert_parts_release(&r.parts);
         r.x.index = envelope_payload_start(&r.x);
-        encode_exception(&r.x);
+        pyerror_encode(&r.x);
     }
+    int send = claim_reply(job) && !(rc == 0 && r.discard); /* a cast's error is sent */
     callback_leave(&scope);
     cancel_job_end(&c->target, outer_seq);
     if (job->outer)
         objref_job_resume(&outer_refs);
     PyEval_SaveThread();
-    send_reply(w, job, &r);
+    if (send)
+        write_reply(w, &r);
+    else
+        ei_x_free(&r.x);
     if (r.parts.n > 0) { /* the objects whose data was written */
         PyEval_RestoreThread(c->target.ts);
         convert_parts_release(&r.parts);

@@ -7,7 +7,9 @@
  * counts the replies (frames with a ReplyTo) printed; the main thread
  * waits on `cond` until it catches up with the requests sent. Events
  * (frames without a ReplyTo, and those of Python code calling Erlang) are
- * printed, not counted. With no Erlang to run them, calls of Erlang
+ * printed, not counted; so are the errors of requests whose ReplyTo is
+ * `cast` (a recording of the application holds casts), which get no other
+ * reply and are not waited for. With no Erlang to run them, calls of Erlang
  * functions are answered here, by NameError in Python (as for a name
  * that nobody registered): a request waiting for one would never end.
  */
@@ -35,14 +37,14 @@ struct repl {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    long printed;             /* replies printed; under mu */
-    int ended;                /* the printing thread has stopped; under mu */
-    struct waiters *waiters;  /* of the dispatch, to answer callbacks; under mu */
-    long sent;                /* requests sent; main thread only */
+    long printed;            /* replies printed; under mu */
+    int ended;               /* the printing thread has stopped; under mu */
+    struct waiters *waiters; /* of the dispatch, to answer callbacks; under mu */
+    long sent;               /* requests sent; main thread only */
 };
 
 /* What a frame from the port is, by its routing header. */
-enum frame_kind { REPLY, EVENT, CALLBACK, SEND };
+enum frame_kind { REPLY, EVENT, CALLBACK, SEND, CAST };
 
 /* The kind of frame f, and for a callback its id. */
 static enum frame_kind kind_of(const char *f, size_t hdr, long *id)
@@ -55,7 +57,7 @@ static enum frame_kind kind_of(const char *f, size_t hdr, long *id)
         return REPLY;
     int term = at;
     if (ei_decode_atom(f, &at, tag) == 0)
-        return strcmp(tag, "py_send") == 0 ? SEND : REPLY;
+        return strcmp(tag, "py_send") == 0 ? SEND : strcmp(tag, "cast") == 0 ? CAST : REPLY;
     at = term;
     if (ei_decode_tuple_header(f, &at, &arity) == 0 && arity == 2 &&
         ei_decode_atom(f, &at, tag) == 0 && strcmp(tag, "py_callback") == 0 &&
@@ -93,6 +95,7 @@ static int print_reply(struct repl *r, const char *f, size_t len)
         [EVENT] = "% event: ",
         [CALLBACK] = "% erlang.call, answered NameError (no Erlang here): ",
         [SEND] = "% erlang.send: ",
+        [CAST] = "% cast: ",
     };
     size_t hdr = len >= 2 ? ((size_t)(unsigned char)f[0] << 8 | (unsigned char)f[1]) : 0;
     int at = 0, version;
@@ -157,12 +160,13 @@ fail:
 }
 
 /* Whether the request in frame gets no reply (stream_credit,
- * callback_result). */
+ * callback_result), or only an error (ReplyTo `cast`). */
 static int unanswered(const char *frame, size_t len)
 {
     struct envelope env;
     return envelope_decode(frame, len, &env) == 0 &&
-           (env.op == ENVELOPE_STREAM_CREDIT || env.op == ENVELOPE_CALLBACK_RESULT);
+           (env.op == ENVELOPE_STREAM_CREDIT || env.op == ENVELOPE_CALLBACK_RESULT ||
+            envelope_is_cast(frame, &env));
 }
 
 /* Sends one request through the port's dispatch and waits for its reply

@@ -5,11 +5,15 @@ set -euo pipefail
 
 # python3: CMake finds the interpreter beside libpython. clang and
 # libclang-rt-dev (libFuzzer, the sanitizer runtimes): the fuzz targets that
-# `make test` runs briefly (tests/fuzz). procps: pgrep, for the crash tests.
+# `make test` runs briefly (tests/fuzz). libasan8, libubsan1, libtsan2:
+# GCC's sanitizer runtimes, for the sanitizer runs of `make test` (gcc
+# brings them through libgcc-12-dev; named here so that no slimmed image
+# lacks them). procps: pgrep, for the crash tests.
 packages=(
   erlang-nox erlang-dev erlang-eunit erlang-common-test rebar3
   cmake make gcc pkg-config check python3 libpython3-dev
   clang libclang-rt-dev
+  libasan8 libubsan1 libtsan2
   procps
 )
 

@@ -20,7 +20,8 @@
 %% {@link py_context}) is linked to this process. Its own requests to the
 %% port carry the routing header `{py_port_owner, Tag}'; the callers of
 %% start_pool/stop_pool are parked until the port answers, never blocked in
-%% a receive. Replies to casts (header `cast') are dropped, errors logged.
+%% a receive. The port sends a cast (header `cast') only its error, which a
+%% process of its own decodes and logs: the owner decodes none of it.
 %%
 %% If the port dies this process stops with `{port_exited, Why}', where
 %% `Why' is what py_port's monitor process reports (`{exit_status, N}' or
@@ -413,19 +414,11 @@ route({?MODULE, Tag}, Payload, #state{pending = Pending} = State) ->
         {Parked, Rest} -> {noreply, answer(Parked, decode(Payload), State#state{pending = Rest})};
         error -> {noreply, State}
     end;
-route(cast, Payload, #state{port = Port} = State) ->
-    case decode(Payload) of
-        {ok, _Value, {Nonce, Ids}} ->
-            %% Objects a cast returned: nobody holds them.
-            command(Port, {release, cast, default, Nonce, Ids});
-        {error, {Name, Message}, Traceback} ->
-            ?LOG_WARNING("py:cast: Python raised ~ts: ~ts~n~ts", [Name, Message, Traceback],
-                         #{domain => [python]});
-        {error, Reason} ->
-            ?LOG_WARNING("py:cast failed: ~tp", [Reason], #{domain => [python]});
-        _ ->
-            ok
-    end,
+route(cast, Payload, State) ->
+    %% The port sends a cast nothing but its error (it neither encodes nor
+    %% sends a result); even that is decoded and logged in a process of
+    %% its own, which gets the payload by reference, not copied.
+    _ = spawn(fun() -> log_cast_error(Payload) end),
     {noreply, State};
 route(Hdr, Payload, #state{port = Port, flow = Flow} = State)
   when Hdr =:= py_send; Hdr =:= py_output; element(1, Hdr) =:= py_callback ->
@@ -440,6 +433,18 @@ route(To, Payload, State) when is_reference(To); is_pid(To) ->
 route(Hdr, _Payload, State) ->
     ?LOG_ERROR("py_port: reply with a bad routing header ~tp", [Hdr]),
     {noreply, State}.
+
+%% Logs the reply to a cast: an error, since the port sends nothing else.
+log_cast_error(Payload) ->
+    case decode(Payload) of
+        {error, {Name, Message}, Traceback} ->
+            ?LOG_WARNING("py:cast: Python raised ~ts: ~ts~n~ts", [Name, Message, Traceback],
+                         #{domain => [python]});
+        {error, Reason} ->
+            ?LOG_WARNING("py:cast failed: ~tp", [Reason], #{domain => [python]});
+        _ ->
+            ok
+    end.
 
 %% The port answered a start_pool or stop_pool of this process.
 answer({start, From, Pool, Mode}, {ok, CtxIds}, State) ->

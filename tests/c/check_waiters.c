@@ -180,9 +180,12 @@ START_TEST(test_own_queue_served_pool_queue_not)
 {
     struct job *outer = submit(-1, WAITER);
     wait_for(&rec.waiting, 1);
-    long outer_seq = outer->seq;
-    submit(-1, PLAIN);                       /* for the pool: waits */
-    long nested_seq = submit(0, PLAIN)->seq; /* for the context: runs now */
+    long outer_seq = outer->seq; /* outer waits: it is not freed yet */
+    /* The two jobs below are numbered in the order submitted; neither may
+     * be read once submitted (the context may have run and freed it). */
+    submit(-1, PLAIN); /* for the pool: waits */
+    submit(0, PLAIN);  /* for the context: runs now */
+    long nested_seq = outer_seq + 2;
     wait_for(&rec.ran, 1);
     pthread_mutex_lock(&rec.mu);
     ck_assert_int_eq(rec.order[0], nested_seq);
