@@ -60,6 +60,8 @@ port_stats_and_restarts(_Config) ->
     ok = py_test_lib:kill_9(OsPid),
     ok = py_test_lib:wait_until(fun() -> py:call(math, sqrt, [4]) =:= {ok, 2.0} end, 15000),
     R1 = R0 + 1,
+    %% The reply may leave before its context counts the job as completed.
+    ok = py_test_lib:wait_until(fun() -> completed(default) =:= 1 end, 5000),
     {ok, #{port := #{restarts := R1}, pools := #{default := #{completed := 1}}}} = py:stats().
 
 %% @doc A pool that does not run has no stats.
