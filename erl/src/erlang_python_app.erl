@@ -12,9 +12,14 @@
 %%% ==========================================================================
 
 %% @private
+%% A bad application env value fails the start before anything runs:
+%% `{error, {bad_env, Key, Value, Expected}}' (py_config).
 -spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
 start(_Type, _Args) ->
-    erlang_python_sup:start_link().
+    case py_config:validate() of
+        ok -> erlang_python_sup:start_link();
+        {error, _} = Error -> Error
+    end.
 
 %% @private
 -spec stop(term()) -> ok.

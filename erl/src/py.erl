@@ -102,7 +102,6 @@
       | stale_ref.
 
 -define(PORT_KEY, {py, port}).
--define(DEFAULT_CALL_TIMEOUT, 30000).
 %% The largest timeout `receive ... after' accepts.
 -define(MAX_TIMEOUT, 16#ffffffff).
 
@@ -775,4 +774,4 @@ is_timeout(infinity) -> true;
 is_timeout(T) -> is_integer(T) andalso T >= 0 andalso T =< ?MAX_TIMEOUT.
 
 default_timeout() ->
-    application:get_env(erlang_python, call_timeout, ?DEFAULT_CALL_TIMEOUT).
+    py_config:get(call_timeout).

@@ -48,7 +48,6 @@
 
 -define(PORT_KEY, {py, port}).
 -define(INFO_KEY, {py, port_info}).
--define(DEFAULT_START_TIMEOUT, 10000).
 -define(PROTOCOL, 1).
 
 -define(POOLS, py_pools).
@@ -102,9 +101,8 @@ init([]) ->
     Options = [named_table, protected, set, {read_concurrency, true}],
     ?POOLS = ets:new(?POOLS, Options),
     ?CONTEXTS = ets:new(?CONTEXTS, Options),
-    Deadline = erlang:monotonic_time(millisecond)
-        + env(start_timeout, ?DEFAULT_START_TIMEOUT),
-    Exe = env(port_executable, filename:join(priv_dir(), "py_port")),
+    Deadline = erlang:monotonic_time(millisecond) + env(start_timeout),
+    Exe = env(port_executable),
     case open(Exe) of
         {ok, Port} ->
             start_python(Port, Deadline);
@@ -181,26 +179,20 @@ terminate(_Reason, #state{port = Port}) ->
 %% Opens the port with the app env's python_path, port_env and the
 %% switches of docs/debugging.md (trace, record).
 open(Exe) ->
-    Spin = case env(context_spin_us, undefined) of
-               undefined -> [];
-               Us -> ["--spin-us", integer_to_list(Us)]
-           end,
-    Queue = case env(max_queue, undefined) of
-                undefined -> [];
-                Max -> ["--max-queue", integer_to_list(Max)]
-            end,
-    Trace = case env(trace, false) of
+    Spin = ["--spin-us", integer_to_list(env(context_spin_us))],
+    Queue = ["--max-queue", integer_to_list(env(max_queue))],
+    Trace = case env(trace) of
                 true -> ["--trace"];
                 false -> []
             end,
-    Record = case env(record, undefined) of
+    Record = case env(record) of
                  undefined -> [];
                  File -> ["--record", File]
              end,
-    Args = lists:append([["--path", Dir] || Dir <- env(python_path, [])])
+    Args = lists:append([["--path", Dir] || Dir <- env(python_path)])
         ++ Spin ++ Queue ++ Trace ++ Record,
     Options = [{packet, 4}, binary, exit_status, use_stdio,
-               {args, Args}, {env, env(port_env, [])}],
+               {args, Args}, {env, env(port_env)}],
     try
         {ok, open_port({spawn_executable, Exe}, Options)}
     catch
@@ -212,7 +204,7 @@ open(Exe) ->
 start_python(Port, Deadline) ->
     case await_ready(Port, Deadline) of
         {ok, #{os_pid := OsPid, python_version := Version} = Ready} ->
-            Size = env(default_pool_size, erlang:system_info(schedulers)),
+            Size = env(default_pool_size),
             Pools = [{default, Size, worker} | py_registry:pool_specs()],
             case start_pools(Port, Pools, Deadline) of
                 ok ->
@@ -365,18 +357,27 @@ route(Hdr, _Payload, State) ->
     ?LOG_ERROR("py_port: reply with a bad routing header ~tp", [Hdr]),
     {noreply, State}.
 
-%% The port answered a start_pool or stop_pool of this process.
+%% The port answered a start_pool or stop_pool of this process. The
+%% port's answers come in the order of the requests, and the pool's spec
+%% is recorded or forgotten here, in that order: the specs py_registry
+%% keeps are always the pools that run, however starts and stops race.
 answer({start, From, Pool, Mode}, {ok, CtxIds}, State) ->
     Pids = case ets:lookup(?POOLS, Pool) of
                [{Pool, _, Running, _}] -> Running; % started twice at once
                [] -> add_pool(Pool, Mode, CtxIds)
            end,
-    gen_server:reply(From, {ok, Pids}),
+    %% A registry that is down takes this process down too (rest_for_one).
+    Reply = case py_registry:remember_pool(Pool, length(CtxIds), Mode) of
+                ok -> {ok, Pids};
+                {error, _} = Error -> Error
+            end,
+    gen_server:reply(From, Reply),
     State;
 answer({start, From, _Pool, _Mode}, {error, _} = Error, State) ->
     gen_server:reply(From, Error),
     State;
 answer({stop, From, Pool}, _Result, #state{stopping = Stopping} = State) ->
+    _ = py_registry:forget_pool(Pool),
     case ets:lookup(?POOLS, Pool) of
         [{Pool, _Mode, Pids, _Ids}] ->
             ets:delete(?POOLS, Pool),
@@ -440,11 +441,6 @@ unpublish(Port) ->
 remaining(Deadline) ->
     max(0, Deadline - erlang:monotonic_time(millisecond)).
 
-priv_dir() ->
-    case code:priv_dir(erlang_python) of
-        {error, bad_name} -> "priv";
-        Dir -> Dir
-    end.
-
-env(Key, Default) ->
-    application:get_env(erlang_python, Key, Default).
+%% The app env, checked at the application's start (py_config).
+env(Key) ->
+    py_config:get(Key).
