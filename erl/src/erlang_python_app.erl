@@ -22,6 +22,10 @@ start(_Type, _Args) ->
     end.
 
 %% @private
+%% The port owner unpublishes the port as it stops; one that was killed
+%% could not: no caller may find a port of a stopped application.
 -spec stop(term()) -> ok.
 stop(_State) ->
+    _ = persistent_term:erase({py, port}),
+    _ = persistent_term:erase({py, port_info}),
     ok.

@@ -434,8 +434,11 @@ decode(Bin) ->
 unpublish(Port) ->
     Self = self(),
     case persistent_term:get(?PORT_KEY, undefined) of
-        {Port, Self} -> persistent_term:erase(?PORT_KEY);
-        _ -> ok
+        {Port, Self} ->
+            persistent_term:erase(?PORT_KEY),
+            persistent_term:erase(?INFO_KEY); % py:version/0: not_started
+        _ ->
+            ok
     end.
 
 remaining(Deadline) ->
