@@ -32,6 +32,10 @@
 -define(MAX_POOL_SIZE, 1024).
 -define(MAX_SPIN_US, 1000000).
 -define(MAX_MAX_QUEUE, 100000000).
+%% The command line of py_port must fit the kernel's ARG_MAX (2 MB by
+%% default on Linux, environment included): beyond it exec fails, and the
+%% port exits with status 7 (E2BIG), which names no key.
+-define(MAX_PATH_BYTES, 1024 * 1024).
 
 %%% ==========================================================================
 %%% API
@@ -115,8 +119,10 @@ spec(call_timeout) ->
     {fun(V) -> V =:= infinity orelse in(V, 0, ?MAX_TIMEOUT) end,
      <<"infinity or an integer in 0..4294967295 (milliseconds)">>};
 spec(python_path) ->
-    {fun(V) -> all(fun is_path/1, V) end,
-     <<"a list of directories, each a non-empty string or binary without NUL">>};
+    {fun(V) -> all(fun(D) -> is_path(D) andalso bytes(D) < 4096 end, V)
+                   andalso lists:sum([bytes(D) + 1 || D <- V]) =< ?MAX_PATH_BYTES end,
+     <<"a list of directories, each a non-empty string or binary without NUL "
+       "of at most 4095 bytes, 1 MB in all">>};
 spec(port_env) ->
     {fun(V) -> all(fun is_env_pair/1, V) end,
      <<"a list of {Name, Value | false}, Name a non-empty string without '=' or NUL, "
@@ -171,6 +177,10 @@ is_text(V) ->
 all(_Pred, []) -> true;
 all(Pred, [H | T]) -> Pred(H) andalso all(Pred, T);
 all(_Pred, _) -> false.
+
+%% The size of a file name on the command line.
+bytes(Name) when is_binary(Name) -> byte_size(Name);
+bytes(Name) -> byte_size(unicode:characters_to_binary(Name)).
 
 %% The port creates the file; its directory must be there.
 in_directory(File) ->

@@ -130,7 +130,9 @@ python_path_of_many_entries(Config) ->
 bad_values() ->
     [{default_pool_size, [0, -1, 1025, 2.0, "4", four]},
      {call_timeout, [-1, "30000", 1 bsl 32, 1.5, never]},
-     {python_path, ["/tmp", [foo], [""], [<<>>], ["a\0b"], [<<"a", 0>>], ["/a" | "/b"], path]},
+     {python_path, ["/tmp", [foo], [""], [<<>>], ["a\0b"], [<<"a", 0>>], ["/a" | "/b"], path,
+                    [lists:duplicate(4096, $a)],
+                    [lists:duplicate(4000, $a) || _ <- lists:seq(1, 300)]]},
      {port_env, [[{"A=B", "1"}], [{"", "1"}], [{"A", 1}], [{a, "1"}], [x], ["A=1"],
                  [{"A", "x\0y"}], #{}]},
      {port_executable, [py_port, "", <<>>, "a\0b", 42]},
