@@ -134,9 +134,16 @@ kill_each_process_keeps_state(_Config) ->
     ok = py:unregister_pool({st_mod, st_fun}),
     ok = py:unregister_function(st_add).
 
-%% @doc py_callers killed while a process holds a Python object: the
-%% restarted server still releases the object when the process exits.
+%% @doc py_callers killed while a process holds a Python object and
+%% another waits for a call: the restarted server still releases the
+%% object when its holder exits, and cancels the call when its caller does.
 kill_py_callers_still_releases(_Config) ->
+    {ok, _} = py_context_router:start_pool(st_r, 1),
+    Caller = spawn(fun() ->
+                           py:exec(st_r, <<"import time\nwhile True:\n    time.sleep(0.01)\n">>,
+                                   infinity)
+                   end),
+    ok = py_test_lib:wait_until(fun() -> pool_stat(busy) =:= 1 end, 10000),
     Parent = self(),
     {ok, Held0} = held(),
     Holder = spawn(fun() ->
@@ -154,7 +161,10 @@ kill_py_callers_still_releases(_Config) ->
     1 = py_callers:held(Holder),
     Holder ! go,
     ok = py_test_lib:wait_until(fun() -> held() =:= {ok, Held0} end, 5000),
-    0 = py_callers:held(Holder).
+    0 = py_callers:held(Holder),
+    exit(Caller, kill),
+    ok = py_test_lib:wait_until(fun() -> {pool_stat(cancelled), pool_stat(busy)} =:= {1, 0} end,
+                                10000).
 
 %% @doc start_pool(P, 1) and stop_pool(P) raced from several processes,
 %% 30 rounds: after each round the recorded specs are the pools that run,
@@ -363,6 +373,10 @@ streams(N) ->
     {data, 0} = receive {py_stream, Ref, M1} -> M1 after 10000 -> ct:fail(no_item) end,
     done = receive {py_stream, Ref, M2} -> M2 after 10000 -> ct:fail(no_done) end,
     streams(N - 1).
+
+pool_stat(Key) ->
+    {ok, #{Key := Value}} = py_context_router:pool_stats(st_r),
+    Value.
 
 held() ->
     py:eval(<<"__import__('erlang')._held()">>).
