@@ -346,7 +346,6 @@ restarted(Old, Name) ->
         undefined -> false;
         _ -> [] =:= [N || N <- ?CHILDREN, whereis(N) =:= undefined]
                  andalso py:call(st_r, math, sqrt, [4]) =:= {ok, 2.0}
-                 orelse Name =:= py_callers andalso py:eval(<<"1">>) =:= {ok, 1}
     end.
 
 %% Starts or stops Pool N times, checking each answer.
