@@ -338,14 +338,14 @@ in_flight_answer({error, not_started}) -> true;
 in_flight_answer({error, {port_exited, _}}) -> true;
 in_flight_answer(_) -> false.
 
-%% Whether Name runs again, as another process than Old, and the port
-%% answers on the pool st_r.
+%% Whether Name runs again, as another process than Old, with every
+%% other process of the tree, and the port answers.
 restarted(Old, Name) ->
     case whereis(Name) of
         Old -> false;
         undefined -> false;
         _ -> [] =:= [N || N <- ?CHILDREN, whereis(N) =:= undefined]
-                 andalso py:call(st_r, math, sqrt, [4]) =:= {ok, 2.0}
+                 andalso py:call(default, math, sqrt, [4], #{}, 5000) =:= {ok, 2.0}
     end.
 
 %% Starts or stops Pool N times, checking each answer.
