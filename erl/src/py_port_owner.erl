@@ -347,6 +347,10 @@ route(py_output, Payload, State) ->
     %% Python's output, for py_output to log.
     catch erlang:send(py_output, {py_output, Payload}, [noconnect]),
     {noreply, State};
+route({{Tag}, Caller}, Payload, State) when is_reference(Tag), is_pid(Caller) ->
+    %% A py:spawn_call's reply: to the caller, tagged, no alias (py.erl).
+    erlang:send(Caller, {Tag, Payload}, [noconnect]),
+    {noreply, State};
 route({To, Caller}, Payload, State) when is_reference(To), is_pid(Caller) ->
     erlang:send(To, {To, Payload}, [noconnect]),
     {noreply, State};
