@@ -160,6 +160,11 @@ handle_info({'DOWN', Mon, process, _, Reason}, #state{callbacks = Callbacks} = S
 handle_info({'EXIT', Pid, _Reason}, #state{stopping = Stopping} = State)
   when is_map_key(Pid, Stopping) ->
     {noreply, context_exited(Pid, State)};
+%% A context pid of a running pool was killed: a new one stands for the
+%% context (a stop_pool would wait for it for ever).
+handle_info({'EXIT', Pid, _Reason}, State) when is_pid(Pid) ->
+    replace_context(Pid),
+    {noreply, State};
 %% Anything else is a stray message: log it, keep serving.
 handle_info(Info, State) ->
     ?LOG_WARNING("py_port_owner: unexpected message ~tp", [Info]),
@@ -409,6 +414,23 @@ add_pool(Pool, Mode, CtxIds) ->
     ets:insert(?CONTEXTS, [{Pid, Pool, Id} || {Pid, Id} <- lists:zip(Pids, CtxIds)]),
     ets:insert(?POOLS, {Pool, Mode, Pids, CtxIds}),
     Pids.
+
+%% Starts a process for the context of Old, which died, and publishes it
+%% in Old's place; a pid that was no context is left alone.
+replace_context(Old) ->
+    case ets:lookup(?CONTEXTS, Old) of
+        [{Old, Pool, Id}] ->
+            New = py_context:start_link(Pool, Id),
+            [{Pool, Mode, Pids, Ids}] = ets:lookup(?POOLS, Pool),
+            ets:insert(?CONTEXTS, {New, Pool, Id}),
+            ets:insert(?POOLS, {Pool, Mode, [swap(P, Old, New) || P <- Pids], Ids}),
+            ets:delete(?CONTEXTS, Old);
+        [] ->
+            ?LOG_WARNING("py_port_owner: linked process ~p exited", [Old])
+    end.
+
+swap(Old, Old, New) -> New;
+swap(Pid, _Old, _New) -> Pid.
 
 park(Tag, Parked, #state{pending = Pending} = State) ->
     State#state{pending = Pending#{Tag => Parked}}.

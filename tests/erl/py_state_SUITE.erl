@@ -20,6 +20,7 @@
 -export([stray_messages_keep_every_process/1]).
 -export([kill_each_process_keeps_state/1]).
 -export([kill_py_callers_still_releases/1]).
+-export([killed_context_pid_is_replaced/1]).
 -export([start_stop_race_specs_are_running_pools/1]).
 -export([stream_relays_leave_no_memory/1]).
 -export([spawn_call_without_await_leaves_no_memory/1]).
@@ -39,6 +40,7 @@
 all() ->
     [stopped_app_every_export_answers, stray_messages_keep_every_process,
      kill_each_process_keeps_state, kill_py_callers_still_releases,
+     killed_context_pid_is_replaced,
      start_stop_race_specs_are_running_pools, stream_relays_leave_no_memory,
      spawn_call_without_await_leaves_no_memory, await_timeout_leaves_no_late_reply,
      callback_after_stop_pool_gets_pool_stopped].
@@ -168,6 +170,23 @@ kill_py_callers_still_releases(_Config) ->
     exit(Caller, kill),
     ok = py_test_lib:wait_until(fun() -> {pool_stat(cancelled), pool_stat(busy)} =:= {1, 0} end,
                                 10000).
+
+%% @doc A context pid killed: a new pid stands for the same context, it
+%% runs requests, and stop_pool answers (it waited for ever for the
+%% killed pid before).
+killed_context_pid_is_replaced(_Config) ->
+    {ok, [Old, Other]} = py_context_router:start_pool(st_r, 2),
+    ok = py:exec(Old, <<"mine = 42">>),
+    exit(Old, kill),
+    ok = py_test_lib:wait_until(
+           fun() -> not lists:member(Old, py_context_router:contexts(st_r)) end, 5000),
+    [New, Other] = py_context_router:contexts(st_r),
+    true = is_process_alive(New),
+    {ok, 42} = py:eval(New, <<"mine">>), % the same context, its namespace kept
+    {error, {context_not_found, Old}} = py:eval(Old, <<"1">>),
+    {Pid, Mref} = spawn_monitor(fun() -> exit({stopped, py_context_router:stop_pool(st_r)}) end),
+    {stopped, ok} = py_test_lib:await_exit({Pid, Mref}, 10000, stop_pool_hangs),
+    false = is_process_alive(New).
 
 %% @doc start_pool(P, 1) and stop_pool(P) raced from several processes,
 %% 30 rounds: after each round the recorded specs are the pools that run,
