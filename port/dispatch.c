@@ -309,6 +309,8 @@ void dispatch_frame(struct dispatch *d, char *frame, size_t len)
         return;
     } else if ((rc = pools_submit(d->pools, job)) == 0) {
         return; /* the pool owns the job now; trace.c traces it once run */
+    } else if (rc == -ECANCELED) {
+        reply_error(w, job, "pool_stopped", job->env.pool, 1);
     } else if (rc == -EBUSY) {
         reply_error(w, job, "overloaded", job->env.ctx_id >= 0 ? "context" : job->env.pool, 1);
     } else if (job->env.ctx_id >= 0) {

@@ -47,7 +47,6 @@
 #define SHUTDOWN_BUDGET_MS 1000
 #define POOLS_SHUTDOWN_MS 700
 #define TRACE_FLUSH_MS 200 /* within SHUTDOWN_BUDGET_MS, after the pools */
-#define MAX_PATHS 64
 #define PIPE_BYTES (1024 * 1024)
 #define DEFAULT_SPIN_US 50
 #define MAX_SPIN_US 1000000
@@ -59,7 +58,7 @@
 #define CHANNEL_FD_BASE 900
 
 struct options {
-    char *paths[MAX_PATHS];
+    char **paths; /* the --path directories, gathered at the front of argv */
     int n_paths;
     long spin_us;
     int monitor;        /* run under a monitor process (monitor.h) */
@@ -231,11 +230,15 @@ static int parse_limit(const char *name, const char *value, struct options *o)
     return 0;
 }
 
+/* Any number of --path options: each directory is moved to argv[1 +
+ * n_paths], a slot already read (every path takes two arguments), so
+ * o->paths needs no memory of its own. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
+    o->paths = argv + 1;
     for (int k = 1; k < argc; k++) {
         const char *value = k + 1 < argc ? argv[k + 1] : NULL;
-        if (strcmp(argv[k], "--path") == 0 && value && o->n_paths < MAX_PATHS) {
+        if (strcmp(argv[k], "--path") == 0 && value) {
             o->paths[o->n_paths++] = argv[++k];
         } else if (strcmp(argv[k], "--spin-us") == 0 && value &&
                    (o->spin_us = parse_count(value, MAX_SPIN_US)) >= 0) {

@@ -432,8 +432,14 @@ int pools_submit(struct pools *p, struct job *job)
         pl = find_pool(p, job->env.pool);
     if (c)
         pl = c->pool;
-    if (rc == 0 && (!pl || pl->stopping))
+    if (rc == 0 && c && pl->stopping) {
+        /* A context of a stopped pool (its ids are never reused): say
+         * which pool, for a callback that still addresses it. */
+        snprintf(job->env.pool, sizeof(job->env.pool), "%s", pl->name);
+        rc = -ECANCELED;
+    } else if (rc == 0 && (!pl || pl->stopping)) {
         rc = -ENOENT;
+    }
     struct context *woken = NULL;
     if (rc == 0) {
         pthread_mutex_lock(&pl->mu);

@@ -90,8 +90,9 @@ void pools_set_max_queue(struct pools *p, size_t max);
 /*
  * Queues job for its target (job->env: pool name, or ctx_id >= 0).
  * Returns 0 (the pool owns the job now), or -ENOENT when there is no such
- * pool or context, -EBUSY when its queue is full, or -ESHUTDOWN when
- * stopping (the caller keeps the job).
+ * pool or context, -ECANCELED when the context's pool was stopped (its
+ * name is then copied to job->env.pool), -EBUSY when its queue is full,
+ * or -ESHUTDOWN when stopping (the caller keeps the job).
  */
 int pools_submit(struct pools *p, struct job *job);
 

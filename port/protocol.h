@@ -56,7 +56,8 @@
  *           | {error, {ExcName, Message}, Traceback}
  *           | {error, {bad_request, What}}
  *           | {error, {pool_not_started, Pool}}
- *           | {error, {pool_stopped, Pool}}  (queued or running when the pool stopped)
+ *           | {error, {pool_stopped, Pool}}  (queued or running when the pool stopped,
+ *                                             or addressed to a context of that pool)
  *           | {error, {overloaded, Pool | context}}
  *           | {error, {bad_pool_size, Size}}
  *           | {error, {start_pool_failed, Why}}

@@ -1,14 +1,21 @@
 %% @doc Top supervisor of `erlang_python'.
 %%
-%% Two children, rest_for_one: {@link py_registry}, which owns the pool
-%% registrations and the specs of the pools started at run time, and
-%% {@link py_port_owner}, the process that owns the `py_port' OS process.
-%% If the port dies the owner stops, every waiting caller is told through
-%% its monitor, and this supervisor starts a fresh owner and port, which
-%% starts the recorded pools again; the registry, started first, outlives
-%% it, as does {@link py_output}, which logs Python's stdout and stderr.
-%% {@link py_callers}, started last, tracks who owns which Python object
-%% and restarts with the port (references of a dead port are stale).
+%% It owns the tables whose content must survive the death of any other
+%% process of the application: it creates them in `init/1' and never
+%% restarts (if it dies, the application stops). Those of
+%% {@link py_registry} (pool registrations, the specs of the pools started
+%% at run time, the functions Python may call, the restart counter, the
+%% streams) and of {@link py_callers} (who owns which Python object, which
+%% callers are watched). Each table has one writer process, which finds
+%% the table as it was when it restarts.
+%%
+%% Four children, rest_for_one: {@link py_registry}, the writer of the
+%% registrations; {@link py_output}, which logs Python's stdout and
+%% stderr; {@link py_port_owner}, the process that owns the `py_port' OS
+%% process; {@link py_callers}, which releases the objects of callers that
+%% exit. If the port dies the owner stops, every waiting caller is told
+%% through its monitor, and this supervisor starts a fresh owner and port,
+%% which starts the recorded pools again.
 -module(erlang_python_sup).
 -behaviour(supervisor).
 
@@ -33,12 +40,14 @@ start_link() ->
 
 %% @private
 init([]) ->
+    ok = py_registry:create_tables(),
+    ok = py_callers:create_tables(),
     %% A port that dies more than max_restarts times within
     %% max_restart_period seconds is not coming back: let the application
     %% stop rather than restart Python in a loop.
     Flags = #{strategy => rest_for_one,
-              intensity => application:get_env(erlang_python, max_restarts, 5),
-              period => application:get_env(erlang_python, max_restart_period, 10)},
+              intensity => py_config:get(max_restarts),
+              period => py_config:get(max_restart_period)},
     %% Started in this order; py_port_owner's port exits within a second
     %% of losing its input, well inside the shutdown time.
     Children = [worker(M) || M <- [py_registry, py_output, py_port_owner, py_callers]],

@@ -102,7 +102,8 @@
       | stale_ref.
 
 -define(PORT_KEY, {py, port}).
--define(DEFAULT_CALL_TIMEOUT, 30000).
+%% How long an await that timed out waits for the port to drop its request.
+-define(DROP_TIMEOUT, 5000).
 %% The largest timeout `receive ... after' accepts.
 -define(MAX_TIMEOUT, 16#ffffffff).
 
@@ -261,13 +262,10 @@ spawn_call(Module, Function, Args, Kwargs) ->
 -spec spawn_call(target(), name(), name(), list(), #{name() => term()}) -> handle().
 spawn_call(Target, Module, Function, Args, Kwargs) ->
     Sent = case check_call(Target, Module, Function, Args, Kwargs, infinity) of
-               ok -> send_request(Target, {call, Module, Function, Args, Kwargs});
+               ok -> send_tagged(Target, {call, Module, Function, Args, Kwargs});
                {error, _} = Error -> Error
            end,
-    case Sent of
-        {ok, Mref} -> {py_call, self(), Mref};
-        {error, _} = Failed -> {py_call, self(), Failed}
-    end.
+    {py_call, self(), Sent}.
 
 %% @doc The result of a {@link spawn_call/3}, waiting at most the default
 %% timeout.
@@ -285,7 +283,7 @@ await({py_call, _, {error, _} = Error}, _Timeout) ->
     Error;
 await({py_call, _, Mref}, Timeout) when is_reference(Mref) ->
     case is_timeout(Timeout) of
-        true -> await_reply(Mref, Timeout);
+        true -> await_tagged(Mref, Timeout);
         false -> {error, {badarg, timeout}}
     end.
 
@@ -607,6 +605,64 @@ send({Port, _Owner}, Target, Request, ReplyTo) ->
         Address -> command(Port, envelope(Request, ReplyTo, Address))
     end.
 
+%% A spawn_call's request. Its reply comes to this process as
+%% {Mref, Payload} (the header {{Mref}, Pid}), Mref a plain monitor of
+%% the owner: not an alias, which a process that exits without awaiting
+%% would leave active, and whose memory OTP before 25.3 never frees then
+%% (OTP-18496).
+send_tagged(Target, Request) ->
+    case persistent_term:get(?PORT_KEY, undefined) of
+        {_Port, Owner} = Found ->
+            watch_caller(Owner),
+            Mref = erlang:monitor(process, Owner),
+            case send(Found, Target, Request, {{Mref}, self()}) of
+                ok ->
+                    Mref;
+                {error, _} = Error ->
+                    erlang:demonitor(Mref, [flush]),
+                    Error
+            end;
+        undefined ->
+            {error, not_started}
+    end.
+
+%% Waits for a spawn_call's reply, or for its owner to go down (after any
+%% reply it forwarded: signals from one process arrive in order).
+await_tagged(Mref, Timeout) ->
+    receive
+        {Mref, Payload} ->
+            erlang:demonitor(Mref, [flush]),
+            result(binary_to_term(Payload));
+        {'DOWN', Mref, process, _, Reason} ->
+            {error, port_exit_reason(Reason)}
+    after Timeout ->
+        drop_tagged(Mref),
+        {error, timeout}
+    end.
+
+%% Cancels the request of an await that timed out, so that its reply
+%% never lands in the mailbox later: the port says whether it cancelled
+%% it; if it did not, the reply is on its way and is taken out here (its
+%% objects owned, so released when this process exits). An owner that
+%% is down has sent all it will.
+drop_tagged(Mref) ->
+    receive
+        {'DOWN', Mref, process, _, _} -> ok
+    after 0 ->
+        case request(default, {cancel, {{Mref}, self()}}, ?DROP_TIMEOUT) of
+            {ok, 0} ->
+                receive
+                    {Mref, Payload} -> _ = result(binary_to_term(Payload));
+                    {'DOWN', Mref, process, _, _} -> ok
+                after ?DROP_TIMEOUT ->
+                    ok
+                end;
+            _ ->
+                ok
+        end,
+        erlang:demonitor(Mref, [flush])
+    end.
+
 await_reply(Mref, Timeout) ->
     receive
         {Mref, Payload} ->
@@ -667,6 +723,8 @@ envelope({exec, Code}, ReplyTo, Target) ->
     {exec, ReplyTo, Target, Code};
 envelope({release, Nonce, Ids}, ReplyTo, Target) ->
     {release, ReplyTo, Target, Nonce, Ids};
+envelope({cancel, Key}, ReplyTo, _Target) ->
+    {cancel, ReplyTo, Key};
 envelope(stats, ReplyTo, _Target) ->
     {stats, ReplyTo}.
 
@@ -775,4 +833,4 @@ is_timeout(infinity) -> true;
 is_timeout(T) -> is_integer(T) andalso T >= 0 andalso T =< ?MAX_TIMEOUT.
 
 default_timeout() ->
-    application:get_env(erlang_python, call_timeout, ?DEFAULT_CALL_TIMEOUT).
+    py_config:get(call_timeout).

@@ -59,13 +59,7 @@ start_pool(_Pool, Size, _Mode)
   when not is_integer(Size); Size < 1; Size > ?MAX_POOL_SIZE ->
     {error, {bad_pool_size, Size}};
 start_pool(Pool, Size, worker = Mode) ->
-    case py_port_owner:start_pool(Pool, Size, Mode) of
-        {ok, _Pids} = Ok ->
-            ok = py_registry:remember_pool(Pool, Size, Mode),
-            Ok;
-        {error, _} = Error ->
-            Error
-    end;
+    py_port_owner:start_pool(Pool, Size, Mode);
 start_pool(_Pool, _Size, Mode) ->
     {error, {invalid_mode, Mode}}.
 
@@ -76,7 +70,6 @@ start_pool(_Pool, _Size, Mode) ->
 %% pool stay. `ok' also for a pool that does not run.
 -spec stop_pool(pool()) -> ok | {error, term()}.
 stop_pool(Pool) when is_atom(Pool) ->
-    ok = py_registry:forget_pool(Pool),
     py_port_owner:stop_pool(Pool);
 stop_pool(_Pool) ->
     {error, {badarg, pool}}.

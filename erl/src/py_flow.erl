@@ -49,15 +49,9 @@
 -define(OUTPUT_DROPPED, 2).
 -define(ATOMS_USED, 3).
 
--define(DEFAULT_SEND_WINDOW, 64 * 1024 * 1024).
--define(DEFAULT_SEND_TIMEOUT, 60000).
--define(DEFAULT_MAX_OUTPUT_BACKLOG, 64 * 1024 * 1024).
--define(DEFAULT_MAX_NEW_ATOMS, 10000).
 %% Bytes a message costs beyond its payload (bookkeeping here, the
 %% message's envelope); py_port adds the same (FLOW_MESSAGE_COST).
 -define(MESSAGE_COST, 256).
-%% The largest value of a limit py_port accepts (MAX_COUNT in main.c).
--define(MAX_INT, 16#7fffffff).
 %% Credit owed to the port that leaves at once, at most, in bytes.
 -define(CREDIT_BATCH, 1024 * 1024).
 %% Held targets whose mailbox one check reads (a few microseconds each).
@@ -93,20 +87,19 @@
 -spec new() -> flow().
 new() ->
     _ = counters(),
-    Window = int_env(send_window, ?DEFAULT_SEND_WINDOW, 1),
+    Window = py_config:get(send_window),
     #flow{batch = max(1, min(?CREDIT_BATCH, Window div 4))}.
 
 %% @doc The arguments of `py_port' that carry the limits of this module:
 %% `--send-window', `--send-timeout-ms' and the atom budget left for this
-%% port (`--atom-cap', `--atom-budget'). A bad app env value raises
-%% `{bad_env, Key, Value}'.
+%% port (`--atom-cap', `--atom-budget'). The values come through
+%% {@link py_config}, which checked them at the start.
 -spec port_args() -> [string()].
 port_args() ->
-    _ = max_output_backlog(), % checked here, before the port starts
-    Cap = int_env(max_new_atoms, ?DEFAULT_MAX_NEW_ATOMS, 0),
+    Cap = py_config:get(max_new_atoms),
     Left = max(0, Cap - atomics:get(counters(), ?ATOMS_USED)),
-    ["--send-window", integer_to_list(int_env(send_window, ?DEFAULT_SEND_WINDOW, 1)),
-     "--send-timeout-ms", integer_to_list(int_env(send_timeout, ?DEFAULT_SEND_TIMEOUT, 0)),
+    ["--send-window", integer_to_list(py_config:get(send_window)),
+     "--send-timeout-ms", integer_to_list(py_config:get(send_timeout)),
      "--atom-cap", integer_to_list(Cap), "--atom-budget", integer_to_list(Left)].
 
 %% @doc Handles a frame from Python code whose routing header is `Hdr'
@@ -305,7 +298,7 @@ output(Payload) ->
     end.
 
 max_output_backlog() ->
-    int_env(max_output_backlog, ?DEFAULT_MAX_OUTPUT_BACKLOG, 1).
+    py_config:get(max_output_backlog).
 
 %% The node-life atomics (output backlog, dropped batches, atoms used).
 counters() ->
@@ -324,9 +317,3 @@ decode(Bin) ->
     catch error:badarg -> undecodable
     end.
 
-%% An integer app env in [Min, ?MAX_INT] (what py_port parses).
-int_env(Key, Default, Min) ->
-    case application:get_env(erlang_python, Key, Default) of
-        N when is_integer(N), N >= Min, N =< ?MAX_INT -> N;
-        Bad -> erlang:error({bad_env, Key, Bad})
-    end.

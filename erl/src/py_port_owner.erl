@@ -63,10 +63,7 @@
 
 -define(PORT_KEY, {py, port}).
 -define(INFO_KEY, {py, port_info}).
--define(DEFAULT_START_TIMEOUT, 10000).
 -define(PROTOCOL, 1).
--define(DEFAULT_PING_INTERVAL, 5000).
--define(DEFAULT_PING_TIMEOUT, 15000).
 %% Bytes of a frame quoted in an error or a report.
 -define(QUOTE, 32).
 
@@ -86,8 +83,8 @@
     flow :: py_flow:flow(),
     %% The tag of the ping the port has not answered yet, if any.
     ping :: reference() | undefined,
-    ping_interval = ?DEFAULT_PING_INTERVAL :: pos_integer(),
-    ping_timeout = ?DEFAULT_PING_TIMEOUT :: pos_integer()
+    ping_interval = 5000 :: pos_integer(),  % py_config's ping_interval
+    ping_timeout = 15000 :: pos_integer()   % and ping_timeout
 }).
 
 %%% ==========================================================================
@@ -125,25 +122,19 @@ init([]) ->
     Options = [named_table, protected, set, {read_concurrency, true}],
     ?POOLS = ets:new(?POOLS, Options),
     ?CONTEXTS = ets:new(?CONTEXTS, Options),
-    Deadline = erlang:monotonic_time(millisecond)
-        + env(start_timeout, ?DEFAULT_START_TIMEOUT),
-    Exe = env(port_executable, filename:join(priv_dir(), "py_port")),
-    case liveness_env() of
-        {ok, Interval, Timeout} ->
-            case open(Exe) of
-                {ok, Port} ->
-                    case start_python(Port, Deadline) of
-                        {ok, State} ->
-                            {ok, schedule_ping(State#state{ping_interval = Interval,
-                                                           ping_timeout = Timeout})};
-                        Stop ->
-                            Stop
-                    end;
-                {error, Why} ->
-                    {stop, {python_start_failed, Why}}
+    Deadline = erlang:monotonic_time(millisecond) + env(start_timeout),
+    Exe = env(port_executable),
+    case open(Exe) of
+        {ok, Port} ->
+            case start_python(Port, Deadline) of
+                {ok, State} ->
+                    {ok, schedule_ping(State#state{ping_interval = env(ping_interval),
+                                                   ping_timeout = env(ping_timeout)})};
+                Stop ->
+                    Stop
             end;
-        {error, Bad} ->
-            {stop, Bad}
+        {error, Why} ->
+            {stop, {python_start_failed, Why}}
     end.
 
 %% @private
@@ -205,6 +196,11 @@ handle_info({timeout, _, {ping, _}}, State) ->
 handle_info({'EXIT', Pid, _Reason}, #state{stopping = Stopping} = State)
   when is_map_key(Pid, Stopping) ->
     {noreply, context_exited(Pid, State)};
+%% A context pid of a running pool was killed: a new one stands for the
+%% context (a stop_pool would wait for it for ever).
+handle_info({'EXIT', Pid, _Reason}, State) when is_pid(Pid) ->
+    replace_context(Pid),
+    {noreply, State};
 %% A callback process ended, or a check of held erlang.send messages
 %% (py_flow); anything else is a stray message: log it, keep serving.
 handle_info(Info, #state{port = Port, flow = Flow} = State) ->
@@ -244,26 +240,20 @@ terminate(_Reason, #state{port = Port}) ->
 %% Opens the port with the app env's python_path, port_env and the
 %% switches of docs/debugging.md (trace, record).
 open(Exe) ->
-    Spin = case env(context_spin_us, undefined) of
-               undefined -> [];
-               Us -> ["--spin-us", integer_to_list(Us)]
-           end,
-    Queue = case env(max_queue, undefined) of
-                undefined -> [];
-                Max -> ["--max-queue", integer_to_list(Max)]
-            end,
-    Trace = case env(trace, false) of
+    Spin = ["--spin-us", integer_to_list(env(context_spin_us))],
+    Queue = ["--max-queue", integer_to_list(env(max_queue))],
+    Trace = case env(trace) of
                 true -> ["--trace"];
                 false -> []
             end,
-    Record = case env(record, undefined) of
+    Record = case env(record) of
                  undefined -> [];
                  File -> ["--record", File]
              end,
-    Args = lists:append([["--path", Dir] || Dir <- env(python_path, [])])
+    Args = lists:append([["--path", Dir] || Dir <- env(python_path)])
         ++ Spin ++ Queue ++ Trace ++ Record ++ py_flow:port_args(),
     Options = [{packet, 4}, binary, exit_status, use_stdio,
-               {args, Args}, {env, env(port_env, [])}],
+               {args, Args}, {env, env(port_env)}],
     try
         {ok, open_port({spawn_executable, Exe}, Options)}
     catch
@@ -275,7 +265,7 @@ open(Exe) ->
 start_python(Port, Deadline) ->
     case await_ready(Port, Deadline) of
         {ok, #{os_pid := OsPid, python_version := Version} = Ready} ->
-            Size = env(default_pool_size, erlang:system_info(schedulers)),
+            Size = env(default_pool_size),
             Pools = [{default, Size, worker} | py_registry:pool_specs()],
             case start_pools(Port, Pools, Deadline) of
                 ok ->
@@ -313,13 +303,6 @@ fail_start(Port, Why) ->
     catch erlang:port_close(Port),
     {stop, {python_start_failed, Why}}.
 
-%% The liveness check's app env: both positive integers (ms).
-liveness_env() ->
-    case {env(ping_interval, ?DEFAULT_PING_INTERVAL), env(ping_timeout, ?DEFAULT_PING_TIMEOUT)} of
-        {I, T} when is_integer(I), I > 0, is_integer(T), T > 0 -> {ok, I, T};
-        {I, _} when not is_integer(I); I =< 0 -> {error, {bad_app_env, ping_interval, I}};
-        {_, T} -> {error, {bad_app_env, ping_timeout, T}}
-    end.
 
 %% Sends the next ping after ping_interval.
 schedule_ping(#state{ping_interval = Interval} = State) ->
@@ -424,6 +407,10 @@ route(Hdr, Payload, #state{port = Port, flow = Flow} = State)
   when Hdr =:= py_send; Hdr =:= py_output; element(1, Hdr) =:= py_callback ->
     %% From Python code: erlang.send, output, erlang.call (py_flow).
     {noreply, State#state{flow = py_flow:route(Hdr, Payload, Port, Flow)}};
+route({{Tag}, Caller}, Payload, State) when is_reference(Tag), is_pid(Caller) ->
+    %% A py:spawn_call's reply: to the caller, tagged, no alias (py.erl).
+    erlang:send(Caller, {Tag, Payload}, [noconnect]),
+    {noreply, State};
 route({To, Caller}, Payload, State) when is_reference(To), is_pid(Caller) ->
     erlang:send(To, {To, Payload}, [noconnect]),
     {noreply, State};
@@ -446,18 +433,27 @@ log_cast_error(Payload) ->
             ok
     end.
 
-%% The port answered a start_pool or stop_pool of this process.
+%% The port answered a start_pool or stop_pool of this process. The
+%% port's answers come in the order of the requests, and the pool's spec
+%% is recorded or forgotten here, in that order: the specs py_registry
+%% keeps are always the pools that run, however starts and stops race.
 answer({start, From, Pool, Mode}, {ok, CtxIds}, State) ->
     Pids = case ets:lookup(?POOLS, Pool) of
                [{Pool, _, Running, _}] -> Running; % started twice at once
                [] -> add_pool(Pool, Mode, CtxIds)
            end,
-    gen_server:reply(From, {ok, Pids}),
+    %% A registry that is down takes this process down too (rest_for_one).
+    Reply = case py_registry:remember_pool(Pool, length(CtxIds), Mode) of
+                ok -> {ok, Pids};
+                {error, _} = Error -> Error
+            end,
+    gen_server:reply(From, Reply),
     State;
 answer({start, From, _Pool, _Mode}, {error, _} = Error, State) ->
     gen_server:reply(From, Error),
     State;
 answer({stop, From, Pool}, _Result, #state{stopping = Stopping} = State) ->
+    _ = py_registry:forget_pool(Pool),
     case ets:lookup(?POOLS, Pool) of
         [{Pool, _Mode, Pids, _Ids}] ->
             ets:delete(?POOLS, Pool),
@@ -485,6 +481,23 @@ add_pool(Pool, Mode, CtxIds) ->
     ets:insert(?CONTEXTS, [{Pid, Pool, Id} || {Pid, Id} <- lists:zip(Pids, CtxIds)]),
     ets:insert(?POOLS, {Pool, Mode, Pids, CtxIds}),
     Pids.
+
+%% Starts a process for the context of Old, which died, and publishes it
+%% in Old's place; a pid that was no context is left alone.
+replace_context(Old) ->
+    case ets:lookup(?CONTEXTS, Old) of
+        [{Old, Pool, Id}] ->
+            New = py_context:start_link(Pool, Id),
+            [{Pool, Mode, Pids, Ids}] = ets:lookup(?POOLS, Pool),
+            ets:insert(?CONTEXTS, {New, Pool, Id}),
+            ets:insert(?POOLS, {Pool, Mode, [swap(P, Old, New) || P <- Pids], Ids}),
+            ets:delete(?CONTEXTS, Old);
+        [] ->
+            ?LOG_WARNING("py_port_owner: linked process ~p exited", [Old])
+    end.
+
+swap(Old, Old, New) -> New;
+swap(Pid, _Old, _New) -> Pid.
 
 park(Tag, Parked, #state{pending = Pending} = State) ->
     State#state{pending = Pending#{Tag => Parked}}.
@@ -514,8 +527,11 @@ decode(Bin) ->
 unpublish(Port) ->
     Self = self(),
     case persistent_term:get(?PORT_KEY, undefined) of
-        {Port, Self} -> persistent_term:erase(?PORT_KEY);
-        _ -> ok
+        {Port, Self} ->
+            persistent_term:erase(?PORT_KEY),
+            persistent_term:erase(?INFO_KEY); % py:version/0: not_started
+        _ ->
+            ok
     end.
 
 %% {Size, the first ?QUOTE bytes} of a frame, for an error term.
@@ -540,11 +556,6 @@ quote_term(Other) ->
 remaining(Deadline) ->
     max(0, Deadline - erlang:monotonic_time(millisecond)).
 
-priv_dir() ->
-    case code:priv_dir(erlang_python) of
-        {error, bad_name} -> "priv";
-        Dir -> Dir
-    end.
-
-env(Key, Default) ->
-    application:get_env(erlang_python, Key, Default).
+%% The app env, checked at the application's start (py_config).
+env(Key) ->
+    py_config:get(Key).

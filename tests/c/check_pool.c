@@ -187,6 +187,20 @@ START_TEST(test_pool_unknown_target)
 }
 END_TEST
 
+START_TEST(test_pool_context_of_stopped_pool_names_the_pool)
+{
+    struct pools *p = pools_new(&hooks, 0);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    ck_assert_int_eq(pools_start(p, "s", 1, ids), 1);
+    ck_assert_int_eq(pools_stop(p, "s", NULL, NULL), 0);
+    struct job *nested = make_job("", ids[0], 0);
+    ck_assert_int_eq(pools_submit(p, nested), -ECANCELED);
+    ck_assert_str_eq(nested->env.pool, "s");
+    job_free(nested);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+}
+END_TEST
+
 START_TEST(test_pool_context_jobs_run_in_order_on_that_context)
 {
     struct pools *p = pools_new(&hooks, 0);
@@ -385,6 +399,7 @@ int main(void)
     tcase_add_test(tc, test_pool_bad_sizes);
     tcase_add_test(tc, test_pool_runs_every_job_once);
     tcase_add_test(tc, test_pool_unknown_target);
+    tcase_add_test(tc, test_pool_context_of_stopped_pool_names_the_pool);
     tcase_add_test(tc, test_pool_context_jobs_run_in_order_on_that_context);
     tcase_add_test(tc, test_pool_busy_context_does_not_hold_back_others);
     tcase_add_test(tc, test_pool_shutdown_times_out_on_stuck_context);

@@ -267,10 +267,10 @@ stuck_start_leaves_no_process(Config) ->
 bad_liveness_env_is_refused(_Config) ->
     ok = py_test_lib:set_env([{ping_interval, 0}]),
     {error, E1} = application:ensure_all_started(?APP),
-    {bad_app_env, ping_interval, 0} = why(E1),
+    {?APP, {{bad_env, ping_interval, 0, _}, _}} = E1,
     ok = py_test_lib:set_env([{ping_interval, 1000}, {ping_timeout, soon}]),
     {error, E2} = application:ensure_all_started(?APP),
-    {bad_app_env, ping_timeout, soon} = why(E2).
+    {?APP, {{bad_env, ping_timeout, soon, _}, _}} = E2.
 
 %% @doc Out of address space (prlimit): MemoryError answered, the port serves on.
 memory_limit_is_answered(_Config) ->
