@@ -42,6 +42,7 @@ start_link() ->
 init([]) ->
     ok = py_registry:create_tables(),
     ok = py_callers:create_tables(),
+    ok = py_process_pool:create_tables(),
     %% A port that dies more than max_restarts times within
     %% max_restart_period seconds is not coming back: let the application
     %% stop rather than restart Python in a loop.
@@ -50,12 +51,25 @@ init([]) ->
               period => py_config:get(max_restart_period)},
     %% Started in this order; py_port_owner's port exits within a second
     %% of losing its input, well inside the shutdown time.
-    Children = [worker(M) || M <- [py_registry, py_output, py_port_owner, py_callers]],
+    %% py_process_sup comes before the main port's owner: a restart of the
+    %% main port leaves the process pools running, and the owner starts
+    %% the recorded process pools through it.
+    Children = [worker(M) || M <- [py_registry, py_output]]
+        ++ [process_sup()]
+        ++ [worker(M) || M <- [py_port_owner, py_callers]],
     {ok, {Flags, Children}}.
 
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
+
+process_sup() ->
+    #{id => py_process_sup,
+      start => {py_process_sup, start_link, []},
+      restart => permanent,
+      shutdown => infinity,
+      type => supervisor,
+      modules => [py_process_sup]}.
 
 worker(Module) ->
     #{id => Module,

@@ -7,18 +7,22 @@
 %% `{callback_result, Id, Result}' to the port itself. `Context' is
 %% `{Pool, CtxId}' when a context waits for the answer: the process keeps
 %% it in its dictionary so that its own requests to `Pool' go to that
-%% context ({@link nested_address/1}), which serves them while it waits.
+%% context ({@link nested_address/1}), which serves them while it waits,
+%% and the port and owner it came from ({@link nested_route/1}): a member
+%% of a process pool is a port of its own.
 -module(py_callback).
 
 -include_lib("kernel/include/logger.hrl").
 
 %% API
--export([run/3]).
+-export([run/4]).
 -export([nested_address/1]).
+-export([nested_route/1]).
 -export([died/3]).
 -export([refused/3]).
 
 -define(NESTED, '$py_nested').
+-define(NESTED_PORT, '$py_nested_port').
 -define(MAX_REASON, 2000).
 
 %%% ==========================================================================
@@ -26,12 +30,14 @@
 %%% ==========================================================================
 
 %% @doc Runs the callback `Id' of the request `Payload' (the term the port
-%% wrote) and writes its result to `Port'. Spawned by the port owner.
--spec run(port(), non_neg_integer(), binary()) -> ok.
-run(Port, Id, Payload) ->
+%% wrote) and writes its result to `Port', whose owner is `Owner'. Spawned
+%% by the port owner.
+-spec run(port(), pid(), non_neg_integer(), binary()) -> ok.
+run(Port, Owner, Id, Payload) ->
     Result = case decode(Payload) of
                  {Name, Args, Context} when is_list(Args) ->
                      put(?NESTED, Context),
+                     put(?NESTED_PORT, {Port, Owner}),
                      apply_function(Name, Args);
                  _ ->
                      {error, {error, <<"malformed callback request">>}}
@@ -46,6 +52,17 @@ nested_address(Pool) ->
     case get(?NESTED) of
         {Pool, CtxId} -> {nested, CtxId};
         _ -> Pool
+    end.
+
+%% @doc The route of a request to `Pool' from this process when it runs a
+%% callback for a context of `Pool': that context, on the port it runs
+%% in. `none' otherwise.
+-spec nested_route(atom()) -> {ok, {port(), pid(), {nested, non_neg_integer()}, undefined}}
+                                  | none.
+nested_route(Pool) ->
+    case {get(?NESTED), get(?NESTED_PORT)} of
+        {{Pool, CtxId}, {Port, Owner}} -> {ok, {Port, Owner, {nested, CtxId}, undefined}};
+        _ -> none
     end.
 
 %% @doc Answers callback `Id' whose process died with `Reason' before it
