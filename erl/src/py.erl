@@ -56,8 +56,6 @@
 %% Internal, shared with py_stream.
 -export([failure/1]).
 -export([port_exit_reason/1]).
-%% Internal, shared with py_process_pool.
--export([request_on/2]).
 
 -export_type([name/0]).
 -export_type([code/0]).
@@ -435,8 +433,9 @@ stats() ->
             Modes = [{Pool, py_context_router:pool_mode(Pool)} || Pool <- maps:keys(Pools)],
             Workers = maps:from_list([{Pool, (maps:get(Pool, Pools))#{mode => Mode}}
                                       || {Pool, Mode} <- Modes]),
-            Processes = maps:from_list([{Pool, S} || Pool <- py_process_pool:pools(),
-                                                     {ok, S} <- [py_process_pool:stats(Pool)]]),
+            Ask = fun(Route) -> request_on(Route, stats, default_timeout()) end,
+            Processes = maps:from_list([{Pool, py_process_pool:stats(Pool, Ask)}
+                                        || Pool <- py_process_pool:pools()]),
             {ok, #{pools => maps:merge(Workers, Processes),
                    port => (maps:remove(pools, Port))#{restarts => py_registry:restarts()}}};
         {error, _} = Error ->
@@ -445,7 +444,7 @@ stats() ->
 
 main_stats() ->
     case main_route() of
-        {ok, Route} -> request_on(Route, stats);
+        {ok, Route} -> request_on(Route, stats, default_timeout());
         {error, _} = Error -> Error
     end.
 
@@ -604,12 +603,6 @@ request(Target, Request, Timeout) ->
         {error, _} = Error -> Error
     end.
 
-%% @private A request on a route found already: the members of a process
-%% pool (stats), a reference's port.
--spec request_on(py_process_pool:route(), term()) -> term().
-request_on(Route, Request) ->
-    request_on(Route, Request, default_timeout()).
-
 %% The reply address is {Alias, self()}: the alias receives the reply, and
 %% the pid lets the port cancel the requests of a caller that exits
 %% (py_callers watches each caller).
@@ -618,7 +611,7 @@ request_on({Port, Owner, Address, _} = Route, Request, Timeout) ->
     Mref = erlang:monitor(process, Owner, [{alias, reply_demonitor}]),
     Result = case command(Port, envelope(Request, {Mref, self()}, Address)) of
                  ok ->
-                     await_reply(Mref, Route, Timeout);
+                     await_reply({Mref, Route}, Timeout);
                  {error, _} = Error ->
                      erlang:demonitor(Mref, [flush]),
                      Error
@@ -707,7 +700,7 @@ drop_tagged(Mref, {Port, Owner, _, _} = Route) ->
         erlang:demonitor(Mref, [flush])
     end.
 
-await_reply(Mref, {Port, _, _, _} = Route, Timeout) ->
+await_reply({Mref, {Port, _, _, _} = Route}, Timeout) ->
     receive
         {Mref, Payload} ->
             %% Flushes a 'DOWN' from an owner that died right after

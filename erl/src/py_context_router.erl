@@ -167,12 +167,6 @@ list_pool_registrations() ->
 %% `{ok, Stats}', or `{error, {pool_not_started, Pool}}'.
 -spec pool_stats(pool()) -> {ok, map()} | {error, term()}.
 pool_stats(Pool) ->
-    case py_process_pool:stats(Pool) of
-        {ok, Stats} -> {ok, Stats};
-        none -> worker_pool_stats(Pool)
-    end.
-
-worker_pool_stats(Pool) ->
     case py:stats() of
         {ok, #{pools := #{Pool := Stats}}} -> {ok, Stats};
         {ok, #{}} -> {error, {pool_not_started, Pool}};

@@ -42,7 +42,7 @@
 -export([learn_nonce/4]).
 -export([nonce_route/1]).
 -export([pools/0]).
--export([stats/1]).
+-export([stats/2]).
 
 -export_type([route/0]).
 
@@ -250,17 +250,13 @@ pools() ->
         error:badarg -> []
     end.
 
-%% @doc The stats of process pool `Pool', summed over its members (see
-%% {@link py:stats/0}); `none' when it is no process pool.
--spec stats(atom()) -> {ok, map()} | none.
-stats(Pool) ->
-    case lookup(?POOLS, Pool) of
-        [{Pool, _, _, _}] ->
-            Each = [member_stats(Pool, M) || M <- members(Pool)],
-            {ok, sum_stats([S || {ok, S} <- Each])};
-        [] ->
-            none
-    end.
+%% @doc The stats of process pool `Pool' (see {@link py:stats/0}), summed
+%% over its members; `Ask(Route)' asks one member's port for its stats
+%% (py.erl's request path).
+-spec stats(atom(), fun((route()) -> {ok, map()} | {error, term()})) -> map().
+stats(Pool, Ask) ->
+    Each = [member_stats(Pool, M, Ask) || M <- members(Pool)],
+    sum_stats([S || {ok, S} <- Each]).
 
 %%% ==========================================================================
 %%% Internal
@@ -281,8 +277,8 @@ least(Counters, Members) ->
     end.
 
 %% One member's pool and port stats.
-member_stats(Pool, {I, Owner, Port, _Ctx}) ->
-    case py:request_on({Port, Owner, Pool, undefined}, stats) of
+member_stats(Pool, {I, Owner, Port, _Ctx}, Ask) ->
+    case Ask({Port, Owner, Pool, undefined}) of
         {ok, #{pools := #{Pool := PoolStats}, os_pid := OsPid, memory := Memory}} ->
             {ok, {PoolStats, #{index => I, os_pid => OsPid, memory => Memory}}};
         _ ->
