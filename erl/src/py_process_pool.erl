@@ -280,9 +280,17 @@ least(Counters, Members) ->
 member_stats(Pool, {I, Owner, Port, _Ctx}, Ask) ->
     case Ask({Port, Owner, Pool, undefined}) of
         {ok, #{pools := #{Pool := PoolStats}, os_pid := OsPid, memory := Memory}} ->
-            {ok, {PoolStats, #{index => I, os_pid => OsPid, memory => Memory}}};
+            {ok, {PoolStats, #{index => I, os_pid => OsPid, memory => Memory,
+                               in_flight => in_flight(Pool, I)}}};
         _ ->
             error % stopped meanwhile
+    end.
+
+%% The requests counted in flight on member I of Pool.
+in_flight(Pool, I) ->
+    case lookup(?POOLS, Pool) of
+        [{Pool, _, Counters, _}] -> atomics:get(Counters, I + 1);
+        [] -> 0
     end.
 
 %% Counts summed, latencies the worst member's, and each member's process.

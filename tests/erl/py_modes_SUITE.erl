@@ -31,6 +31,8 @@
 -export([stop_pool_answers_callers/1]).
 -export([main_port_restart_leaves_process_pool/1]).
 -export([app_stop_ends_member_processes/1]).
+-export([killed_caller_and_context_pid/1]).
+-export([bad_arguments_and_names/1]).
 
 -define(POOL, procs).
 %% How long each counting call counts, in milliseconds.
@@ -60,6 +62,8 @@ groups() ->
                     stats_sum_members,
                     stop_pool_answers_callers,
                     main_port_restart_leaves_process_pool,
+                    killed_caller_and_context_pid,
+                    bad_arguments_and_names,
                     crash_loop_stops_only_that_pool,
                     app_stop_ends_member_processes]}].
 
@@ -137,7 +141,8 @@ least_in_flight_member_is_chosen(_Config) ->
     ok = py_test_lib:wait_until(fun() -> busy(?POOL) =:= 1 end, 5000),
     [{ok, P1} = py:eval(?POOL, ?PID, #{}) || _ <- lists:seq(1, 5)],
     receive {blocked, {ok, P0}} -> ok after 5000 -> ct:fail(no_blocked) end,
-    unlink(Blocker).
+    unlink(Blocker),
+    [0, 0] = in_flight(?POOL).
 
 %% @doc A segfault in one member answers its callers only; the other member
 %% and another pool serve meanwhile, and the member comes back.
@@ -158,7 +163,8 @@ segfault_stays_in_its_member(_Config) ->
     true = New0 =/= C0,
     {ok, P0b} = py:eval(New0, ?PID),
     true = P0b =/= P0,
-    {ok, 4.0} = py:call(?POOL, math, sqrt, [16]).
+    {ok, 4.0} = py:call(?POOL, math, sqrt, [16]),
+    [0, 0] = in_flight(?POOL).
 
 %% @doc Members that crash more than max_restarts times stop their pool
 %% only: its calls get pool_not_started, the application and other pools serve.
@@ -214,7 +220,8 @@ timeout_interrupts_member_call(_Config) ->
     T0 = erlang:monotonic_time(millisecond),
     {ok, 3} = py:eval(C0, <<"1 + 2">>),
     true = erlang:monotonic_time(millisecond) - T0 < 5000,
-    {ok, #{timeouts := 1}} = py_context_router:pool_stats(?POOL).
+    {ok, #{timeouts := 1}} = py_context_router:pool_stats(?POOL),
+    [0, 0] = in_flight(?POOL).
 
 %% @doc Stats of a process pool: mode, summed counters, each process's os pid and memory.
 stats_sum_members(_Config) ->
@@ -257,6 +264,33 @@ main_port_restart_leaves_process_pool(_Config) ->
     [C0, C1] = py_context_router:contexts(?POOL),
     {ok, P0} = py:eval(C0, ?PID).
 
+%% @doc A caller killed while it waits, and a killed context pid: the
+%% member serves on, the context pid is replaced with its namespace kept.
+killed_caller_and_context_pid(_Config) ->
+    [C0, C1] = py_context_router:contexts(?POOL),
+    ok = py:exec(C0, <<"kept = 7">>),
+    Caller = spawn(fun() -> py:call(C0, time, sleep, [0.3]) end),
+    ok = py_test_lib:wait_until(fun() -> busy(?POOL) =:= 1 end, 5000),
+    exit(Caller, kill),
+    ok = py_test_lib:wait_until(fun() -> busy(?POOL) =:= 0 end, 5000),
+    exit(C0, kill),
+    ok = py_test_lib:wait_until(fun() -> not lists:member(C0, py_context_router:contexts(?POOL)) end,
+                                5000),
+    [New, C1] = py_context_router:contexts(?POOL),
+    {ok, 7} = py:eval(New, <<"kept">>),
+    {error, {context_not_found, C0}} = py:eval(C0, <<"kept">>).
+
+%% @doc Bad sizes and modes are refused; a worker pool's name is not taken
+%% again by a process pool (its contexts are returned).
+bad_arguments_and_names(_Config) ->
+    {error, {bad_pool_size, 0}} = py_context_router:start_pool(other, 0, process),
+    {error, {bad_pool_size, 1025}} = py_context_router:start_pool(other, 1025, process),
+    {error, {invalid_mode, threads}} = py_context_router:start_pool(other, 1, threads),
+    Default = py_context_router:contexts(default),
+    {ok, Default} = py_context_router:start_pool(default, 2, process),
+    worker = py_context_router:pool_mode(default),
+    false = py_context_router:pool_started(other).
+
 %% @doc Stopping the application ends every member's OS process.
 app_stop_ends_member_processes(Config) ->
     Pids = [begin {ok, P} = py:eval(C, ?PID), P end || C <- py_context_router:contexts(?POOL)],
@@ -286,6 +320,11 @@ count(Ctx) ->
 %% the two share it, about half each (less the switching).
 parallel(Alone, A, B) ->
     A > 0.6 * Alone andalso B > 0.6 * Alone.
+
+%% The requests each member counts in flight.
+in_flight(Pool) ->
+    {ok, #{processes := Processes}} = py_context_router:pool_stats(Pool),
+    [N || #{in_flight := N} <- Processes].
 
 busy(Pool) ->
     {ok, #{busy := Busy}} = py_context_router:pool_stats(Pool),
