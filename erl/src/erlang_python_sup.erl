@@ -6,12 +6,15 @@
 %% {@link py_registry} (pool registrations, the specs of the pools started
 %% at run time, the functions Python may call, the restart counter, the
 %% streams) and of {@link py_callers} (who owns which Python object, which
-%% callers are watched). Each table has one writer process, which finds
-%% the table as it was when it restarts.
+%% callers are watched), and of {@link py_process_pool} (the process pools
+%% and their members, written by each member for itself). Each table has
+%% one writer process, which finds the table as it was when it restarts.
 %%
-%% Four children, rest_for_one: {@link py_registry}, the writer of the
+%% Five children, rest_for_one: {@link py_registry}, the writer of the
 %% registrations; {@link py_output}, which logs Python's stdout and
-%% stderr; {@link py_port_owner}, the process that owns the `py_port' OS
+%% stderr; {@link py_process_sup}, the pools whose contexts are OS
+%% processes of their own (before the main port's owner, so that a
+%% restart of the main port leaves them running); {@link py_port_owner}, the process that owns the `py_port' OS
 %% process; {@link py_callers}, which releases the objects of callers that
 %% exit. If the port dies the owner stops, every waiting caller is told
 %% through its monitor, and this supervisor starts a fresh owner and port,

@@ -425,7 +425,10 @@ configure_logging(_) ->
 %% their caller timed out), `cancelled' (cancelled because their caller
 %% exited), `p50_us', `p99_us' (from queued to done, microseconds, within
 %% 12.5 %; -1 before any). PortStats: `os_pid', `memory' (resident bytes),
-%% `uptime_ms', `restarts', `python_version', `version'.
+%% `uptime_ms', `restarts', `python_version', `version'. A `process' pool
+%% (docs/pools.md) has its counts summed over its contexts' processes,
+%% `p50_us'/`p99_us' the worst one's, and `processes': one map per
+%% context with `index', `os_pid', `memory' and `in_flight'.
 -spec stats() -> {ok, map()} | {error, error_reason()}.
 stats() ->
     case main_stats() of

@@ -7,8 +7,9 @@
 %% `py_caller_refs' (`{{Pid, Nonce, Id}}', ordered, so one owner's rows are
 %% one range) and its pid into `py_caller_pids' (`{Pid}'), then tells this
 %% server (a cast, no round trip), which monitors it and, when it exits,
-%% cancels its requests and asks the port to release the objects it still
-%% owned. An explicit `py:release/1' releases at once and deletes the rows.
+%% cancels its requests (on every port: the main one and each member of a
+%% process pool) and asks the port that made each object it still owned
+%% to release it. An explicit `py:release/1' releases at once and deletes the rows.
 %% Each process writes only rows of its own pid (the stream relay, those of
 %% its consumer), this server deletes only rows of exited pids.
 %%
