@@ -306,7 +306,7 @@ start_python(Port, Member, Deadline) ->
     end.
 
 pools(undefined) ->
-    [{default, env(default_pool_size), worker} | py_registry:pool_specs()];
+    [{default, env(default_pool_size), env(default_pool_mode)} | py_registry:pool_specs()];
 pools({Pool, I}) ->
     [{{member, Pool, I}, 1, process}].
 
