@@ -83,12 +83,8 @@ start_pool(_Pool, _Size, Mode) ->
 -spec stop_pool(pool()) -> ok | {error, term()}.
 stop_pool(Pool) when is_atom(Pool) ->
     case py_process_pool:running(Pool) of
-        true ->
-            ok = py_process_pool:stop(Pool),
-            _ = py_registry:forget_pool(Pool),
-            ok;
-        false ->
-            py_port_owner:stop_pool(Pool)
+        true -> py_process_pool:stop(Pool);
+        false -> py_port_owner:stop_pool(Pool)
     end;
 stop_pool(_Pool) ->
     {error, {badarg, pool}}.
@@ -251,15 +247,7 @@ main(Address) ->
 start_process_pool(_Pool, _Size, {_, worker, Pids, _}) ->
     {ok, Pids};
 start_process_pool(Pool, Size, _) ->
-    case py_process_pool:start(Pool, Size) of
-        {ok, _} = Ok ->
-            case py_registry:remember_pool(Pool, Size, process) of
-                ok -> Ok;
-                {error, _} = Error -> Error
-            end;
-        {error, _} = Error ->
-            Error
-    end.
+    py_process_pool:start(Pool, Size).
 
 check([]) -> ok;
 check([{Name, _What} | Rest]) when is_atom(Name) -> check(Rest);

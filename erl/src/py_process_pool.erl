@@ -68,37 +68,26 @@ create_tables() ->
     ok.
 
 %% @doc Starts process pool `Pool' of `Size' members (arguments checked by
-%% {@link py_context_router:start_pool/3}), or returns the context pids of
-%% the pool if it runs already. Returns once every member's Python is
-%% ready.
+%% {@link py_context_router:start_pool/3}) and records its spec
+%% (py_registry), or returns the context pids of the pool if it runs
+%% already. Returns once every member's Python is ready. Starts and stops
+%% of one pool are serialised (a lock per pool name), so that two starts
+%% never make two pools, and the spec recorded is that of a pool that runs.
 -spec start(atom(), pos_integer()) -> {ok, [pid()]} | {error, term()}.
 start(Pool, Size) ->
-    case running(Pool) of
-        true ->
-            {ok, contexts(Pool)};
-        false ->
-            Counters = atomics:new(Size, [{signed, true}]),
-            case py_process_sup:start_pool(Pool, Size, Counters) of
-                {ok, _Sup} -> {ok, contexts(Pool)};
-                {error, {shutdown, {failed_to_start_child, _, Why}}} -> {error, Why};
-                {error, _} = Error -> Error
-            end
-    end.
+    locked(Pool, fun() ->
+                         case running(Pool) of
+                             true -> {ok, contexts(Pool)};
+                             false -> start_new(Pool, Size)
+                         end
+                 end).
 
-%% @doc Stops process pool `Pool': callers waiting on it get `{error,
-%% {pool_stopped, Pool}}', every member's OS process ends. `ok' also when
-%% it does not run.
+%% @doc Stops process pool `Pool' and forgets its spec: callers waiting on
+%% it get `{error, {pool_stopped, Pool}}', every member's OS process ends.
+%% `ok' also when it does not run.
 -spec stop(atom()) -> ok.
 stop(Pool) ->
-    case lookup(?POOLS, Pool) of
-        [{Pool, _Size, _Counters, Sup}] ->
-            ets:delete(?POOLS, Pool), % no new request picks it
-            [catch gen_server:stop(Owner, {shutdown, {pool_stopped, Pool}}, infinity)
-             || {_, Owner, _, _} <- members(Pool)],
-            py_process_sup:stop_pool(Sup);
-        [] ->
-            ok
-    end.
+    locked(Pool, fun() -> stop_locked(Pool) end).
 
 %% @doc Whether process pool `Pool' runs: its supervisor lives (a pool
 %% whose members crashed too often has given up).
@@ -261,6 +250,37 @@ stats(Pool, Ask) ->
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
+
+%% global's lock of this node only: {ResourceId, LockRequesterId}.
+locked(Pool, Fun) ->
+    global:trans({{?MODULE, Pool}, self()}, Fun, [node()]).
+
+start_new(Pool, Size) ->
+    Counters = atomics:new(Size, [{signed, true}]),
+    case py_process_sup:start_pool(Pool, Size, Counters) of
+        {ok, _Sup} ->
+            case py_registry:remember_pool(Pool, Size, process) of
+                ok -> {ok, contexts(Pool)};
+                {error, _} = Error -> Error
+            end;
+        {error, {shutdown, {failed_to_start_child, _, Why}}} ->
+            {error, Why};
+        {error, _} = Error ->
+            Error
+    end.
+
+stop_locked(Pool) ->
+    case lookup(?POOLS, Pool) of
+        [{Pool, _Size, _Counters, Sup}] ->
+            ets:delete(?POOLS, Pool), % no new request picks it
+            [catch gen_server:stop(Owner, {shutdown, {pool_stopped, Pool}}, infinity)
+             || {_, Owner, _, _} <- members(Pool)],
+            ok = py_process_sup:stop_pool(Sup),
+            _ = py_registry:forget_pool(Pool),
+            ok;
+        [] ->
+            ok
+    end.
 
 lookup(Table, Key) ->
     try ets:lookup(Table, Key)

@@ -33,6 +33,7 @@
 -export([app_stop_ends_member_processes/1]).
 -export([killed_caller_and_context_pid/1]).
 -export([bad_arguments_and_names/1]).
+-export([start_stop_race_one_pool_and_its_spec/1]).
 
 -define(POOL, procs).
 %% How long each counting call counts, in milliseconds.
@@ -64,6 +65,7 @@ groups() ->
                     main_port_restart_leaves_process_pool,
                     killed_caller_and_context_pid,
                     bad_arguments_and_names,
+                    start_stop_race_one_pool_and_its_spec,
                     crash_loop_stops_only_that_pool,
                     app_stop_ends_member_processes]}].
 
@@ -290,6 +292,37 @@ bad_arguments_and_names(_Config) ->
     {ok, Default} = py_context_router:start_pool(default, 2, process),
     worker = py_context_router:pool_mode(default),
     false = py_context_router:pool_started(other).
+
+%% @doc Starts and stops of one process pool raced from 6 processes: at the
+%% end the pool runs exactly when its spec is recorded, with one member per
+%% context (two starts never made two pools).
+start_stop_race_one_pool_and_its_spec(_Config) ->
+    ok = py_context_router:stop_pool(?POOL),
+    Self = self(),
+    Racers = [spawn_link(fun() ->
+                                 rand:seed(exsss, {N, N, N}),
+                                 [case rand:uniform(2) of
+                                      1 -> {ok, [_, _]} = py_context_router:start_pool(race, 2, process);
+                                      2 -> ok = py_context_router:stop_pool(race)
+                                  end || _ <- lists:seq(1, 5)],
+                                 Self ! {raced, self()}
+                         end) || N <- lists:seq(1, 6)],
+    [receive {raced, R} -> ok after 60000 -> ct:fail(race_stuck) end || R <- Racers],
+    Running = py_context_router:pool_started(race),
+    Running = lists:keymember(race, 1, py_registry:pool_specs()),
+    case Running of
+        true ->
+            [_, _] = Ctxs = py_context_router:contexts(race),
+            2 = length(lists:usort([begin {ok, P} = py:eval(C, ?PID), P end || C <- Ctxs])),
+            2 = length(py_process_pool:members(race));
+        false ->
+            [] = py_process_pool:members(race)
+    end,
+    %% One pool supervisor if it runs, none if not (procs was stopped).
+    Sups = length(supervisor:which_children(py_process_sup)),
+    Sups = case Running of true -> 1; false -> 0 end,
+    ok = py_context_router:stop_pool(race),
+    {ok, [_, _]} = py_context_router:start_pool(?POOL, 2, process).
 
 %% @doc Stopping the application ends every member's OS process.
 app_stop_ends_member_processes(Config) ->
