@@ -14,11 +14,12 @@
 %% registrations; {@link py_output}, which logs Python's stdout and
 %% stderr; {@link py_process_sup}, the pools whose contexts are OS
 %% processes of their own (before the main port's owner, so that a
-%% restart of the main port leaves them running); {@link py_port_owner}, the process that owns the `py_port' OS
-%% process; {@link py_callers}, which releases the objects of callers that
-%% exit. If the port dies the owner stops, every waiting caller is told
-%% through its monitor, and this supervisor starts a fresh owner and port,
-%% which starts the recorded pools again.
+%% restart of the main port leaves them running); {@link py_port_owner},
+%% the process that owns the main `py_port' OS process; {@link py_callers},
+%% which releases the objects of callers that exit. If the main port dies
+%% its owner stops, every waiting caller is told through its monitor, and
+%% this supervisor starts a fresh owner and port, which starts the
+%% recorded pools again.
 -module(erlang_python_sup).
 -behaviour(supervisor).
 

@@ -566,7 +566,8 @@ stream_start(Module, Function, Args, Opts) when is_map(Opts) ->
                  andalso Window < 1 bsl 31, options}]) of
         ok ->
             case check_call(Target, Module, Function, Args, Kwargs, infinity) of
-                ok -> start_stream(py_context_router:route(Target), {Module, Function, Args, Kwargs}, Window);
+                ok -> start_stream(py_context_router:route(Target),
+                                   {Module, Function, Args, Kwargs}, Window);
                 {error, _} = Error -> Error
             end;
         {error, _} = Error ->
@@ -771,8 +772,8 @@ command(Port, Request) ->
     end.
 
 %% A reply that came by Route: references are routed back to its port.
-result({ok, _, {Nonce, _}} = Reply, {Port, Owner, Address, _}) ->
-    ok = py_process_pool:learn_nonce(Nonce, Port, Owner, Address),
+result({ok, _, {Nonce, _}} = Reply, {Port, Owner, _Address, _}) ->
+    ok = py_process_pool:learn_nonce(Nonce, Port, Owner),
     result(Reply);
 result(Reply, _Route) ->
     result(Reply).

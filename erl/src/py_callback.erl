@@ -1,22 +1,21 @@
 %% @doc The Erlang side of `erlang.call' in Python (docs/callbacks.md).
 %%
 %% DESIGN: for each call from Python the port owner spawns, and monitors,
-%% one process running {@link run/3}; the function never runs in the owner.
+%% one process running {@link run/4}; the function never runs in the owner.
 %% The process decodes the request `{Name, Args, Context}', runs
 %% the function registered as `Name' (py_registry) and writes
 %% `{callback_result, Id, Result}' to the port itself. `Context' is
 %% `{Pool, CtxId}' when a context waits for the answer: the process keeps
-%% it in its dictionary so that its own requests to `Pool' go to that
-%% context ({@link nested_address/1}), which serves them while it waits,
-%% and the port and owner it came from ({@link nested_route/1}): a member
-%% of a process pool is a port of its own.
+%% it in its dictionary, with the port and owner it came from (a member of
+%% a process pool is a port of its own), so that its own requests to
+%% `Pool' go to that context on that port ({@link nested_route/1}), which
+%% serves them while it waits.
 -module(py_callback).
 
 -include_lib("kernel/include/logger.hrl").
 
 %% API
 -export([run/4]).
--export([nested_address/1]).
 -export([nested_route/1]).
 -export([died/3]).
 -export([refused/3]).
@@ -43,16 +42,6 @@ run(Port, Owner, Id, Payload) ->
                      {error, {error, <<"malformed callback request">>}}
              end,
     reply(Port, Id, Result).
-
-%% @doc The port address of a request to `Pool' from this process:
-%% `{nested, CtxId}' when this process runs a callback for a context of
-%% `Pool', else `Pool'.
--spec nested_address(atom()) -> atom() | {nested, non_neg_integer()}.
-nested_address(Pool) ->
-    case get(?NESTED) of
-        {Pool, CtxId} -> {nested, CtxId};
-        _ -> Pool
-    end.
 
 %% @doc The route of a request to `Pool' from this process when it runs a
 %% callback for a context of `Pool': that context, on the port it runs

@@ -39,7 +39,7 @@
 -export([publish/5]).
 -export([unpublish/2]).
 -export([replace_context/4]).
--export([learn_nonce/4]).
+-export([learn_nonce/3]).
 -export([nonce_route/1]).
 -export([pools/0]).
 -export([stats/2]).
@@ -209,8 +209,8 @@ replace_context(Pool, I, Old, Start) ->
 %% @doc A reply of the port `Port' (owner `Owner') held references of
 %% its `Nonce': if that port is a member, later requests on those
 %% references go to it ({@link nonce_route/1}).
--spec learn_nonce(non_neg_integer(), port(), pid(), term()) -> ok.
-learn_nonce(Nonce, Port, Owner, _Address) ->
+-spec learn_nonce(non_neg_integer(), port(), pid()) -> ok.
+learn_nonce(Nonce, Port, Owner) ->
     case lookup(?MEMBERS, {nonce, Nonce}) of
         [_] ->
             ok;

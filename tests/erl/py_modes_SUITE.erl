@@ -133,11 +133,10 @@ least_in_flight_member_is_chosen(_Config) ->
     {ok, P0} = py:eval(C0, ?PID),
     {ok, P1} = py:eval(C1, ?PID),
     Self = self(),
+    Slow = <<"(__import__('time').sleep(1.5), __import__('os').getpid())[1]">>,
     Blocker = spawn_link(fun() ->
-                                 Self ! {blocking, py:eval(?POOL, <<"__import__('os').getpid()">>, #{})},
-                                 Self ! {blocked, py:eval(?POOL,
-                                     <<"(__import__('time').sleep(1.5), __import__('os').getpid())[1]">>,
-                                     #{})}
+                                 Self ! {blocking, py:eval(?POOL, ?PID, #{})},
+                                 Self ! {blocked, py:eval(?POOL, Slow, #{})}
                          end),
     receive {blocking, {ok, First}} -> First = P0 after 5000 -> ct:fail(no_first) end,
     ok = py_test_lib:wait_until(fun() -> busy(?POOL) =:= 1 end, 5000),
@@ -276,8 +275,8 @@ killed_caller_and_context_pid(_Config) ->
     exit(Caller, kill),
     ok = py_test_lib:wait_until(fun() -> busy(?POOL) =:= 0 end, 5000),
     exit(C0, kill),
-    ok = py_test_lib:wait_until(fun() -> not lists:member(C0, py_context_router:contexts(?POOL)) end,
-                                5000),
+    ok = py_test_lib:wait_until(
+           fun() -> not lists:member(C0, py_context_router:contexts(?POOL)) end, 5000),
     [New, C1] = py_context_router:contexts(?POOL),
     {ok, 7} = py:eval(New, <<"kept">>),
     {error, {context_not_found, C0}} = py:eval(C0, <<"kept">>).
@@ -302,7 +301,8 @@ start_stop_race_one_pool_and_its_spec(_Config) ->
     Racers = [spawn_link(fun() ->
                                  rand:seed(exsss, {N, N, N}),
                                  [case rand:uniform(2) of
-                                      1 -> {ok, [_, _]} = py_context_router:start_pool(race, 2, process);
+                                      1 -> {ok, [_, _]} =
+                                               py_context_router:start_pool(race, 2, process);
                                       2 -> ok = py_context_router:stop_pool(race)
                                   end || _ <- lists:seq(1, 5)],
                                  Self ! {raced, self()}
