@@ -127,6 +127,7 @@ handle_info({'DOWN', Mref, process, Pid, _Reason}, Watched) ->
         {Mref, Rest} ->
             ets:delete(?PIDS, Pid),
             cancel_requests(Pid),
+            ok = py_process_pool:caller_exited(Pid),
             release(take_refs(Pid)),
             {noreply, Rest};
         _ ->

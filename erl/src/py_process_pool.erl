@@ -19,7 +19,11 @@
 %% A caller picks the member with the fewest requests in flight
 %% ({@link pick/1}), counts its request there before it writes it, and
 %% uncounts it when the reply, the timeout or the member's death comes: a
-%% busy member gets no new work while another is free. The tables belong to
+%% busy member gets no new work while another is free. Each count taken is
+%% also a row of `py_process_inflight' (`{{Caller, Tag}, Counters, Ix}'),
+%% deleted when the caller gives it back: a caller killed meanwhile never
+%% does, and {@link py_callers}, which watches every caller, gives back
+%% its counts ({@link caller_exited/1}). The tables belong to
 %% the supervisor (created in its `init/1'), so they outlive every member
 %% and the pool supervisors; each member writes only its own rows, the pool
 %% rows are written by {@link start/2} and {@link stop/1}.
@@ -43,13 +47,16 @@
 -export([nonce_route/1]).
 -export([pools/0]).
 -export([stats/2]).
+-export([caller_exited/1]).
 
 -export_type([route/0]).
 
 -define(POOLS, py_process_pools).
 -define(MEMBERS, py_process_members).
+-define(INFLIGHT, py_process_inflight).
 
--type route() :: {port(), pid(), term(), undefined | {atomics:atomics_ref(), pos_integer()}}.
+-type route() :: {port(), pid(), term(),
+                  undefined | {atomics:atomics_ref(), pos_integer(), reference()}}.
 %% Where a request goes: the port, its owner, the port's address of the
 %% target, and the in-flight counter the request holds (none for a
 %% worker pool or a context-addressed call, which has no choice to make).
@@ -65,6 +72,8 @@ create_tables() ->
     Options = [named_table, public, set, {read_concurrency, true}],
     ?POOLS = ets:new(?POOLS, Options),
     ?MEMBERS = ets:new(?MEMBERS, Options),
+    ?INFLIGHT = ets:new(?INFLIGHT, [named_table, public, ordered_set,
+                                    {write_concurrency, true}]),
     ok.
 
 %% @doc Starts process pool `Pool' of `Size' members (arguments checked by
@@ -108,8 +117,7 @@ pick(Pool) ->
         [{Pool, _Size, Counters, _Sup}] ->
             case least(Counters, members(Pool)) of
                 {Port, Owner, I} ->
-                    atomics:add(Counters, I + 1, 1),
-                    {ok, {Port, Owner, Pool, {Counters, I + 1}}};
+                    {ok, {Port, Owner, Pool, take(Counters, I + 1)}};
                 none ->
                     {error, {pool_not_started, Pool}}
             end;
@@ -118,13 +126,14 @@ pick(Pool) ->
     end.
 
 %% @doc The route to the context `CtxPid' of a process pool, or `none'.
+%% Its request is counted in flight too: it loads that member as much.
 -spec member_of(pid()) -> {ok, route()} | none.
 member_of(CtxPid) ->
     case lookup(?MEMBERS, {ctx, CtxPid}) of
         [{_, Pool, I}] ->
-            case lookup(?MEMBERS, {Pool, I}) of
-                [{_, Port, Owner, CtxPid, CtxId}] ->
-                    {ok, {Port, Owner, {context, CtxId}, undefined}};
+            case {lookup(?MEMBERS, {Pool, I}), lookup(?POOLS, Pool)} of
+                {[{_, Port, Owner, CtxPid, CtxId}], [{Pool, _, Counters, _}]} ->
+                    {ok, {Port, Owner, {context, CtxId}, take(Counters, I + 1)}};
                 _ ->
                     none
             end;
@@ -157,19 +166,32 @@ contexts(Pool) ->
 %% @doc The request of a route is answered (or given up): its member has
 %% one request less in flight.
 -spec done(route() | undefined) -> ok.
-done({_Port, _Owner, _Address, {Counters, Ix}}) ->
-    atomics:sub(Counters, Ix, 1);
+done({_Port, _Owner, _Address, {Counters, Ix, Tag}}) ->
+    case ets:take(?INFLIGHT, {self(), Tag}) of
+        [_] -> atomics:sub(Counters, Ix, 1);
+        [] -> ok % the application stopped
+    end;
 done(_) ->
     ok.
 
-%% @doc Publishes member `I' of `Pool' (called by the member, once ready):
-%% its in-flight count starts at 0.
+%% @doc Gives back the counts in flight that `Pid', which exited, held
+%% (py_callers calls it).
+-spec caller_exited(pid()) -> ok.
+caller_exited(Pid) ->
+    Rows = try ets:select(?INFLIGHT, [{{{Pid, '$1'}, '$2', '$3'}, [], [{{'$1', '$2', '$3'}}]}])
+           catch error:badarg -> []
+           end,
+    [case ets:take(?INFLIGHT, {Pid, Tag}) of
+         [_] -> atomics:sub(Counters, Ix, 1);
+         [] -> ok
+     end || {Tag, Counters, Ix} <- Rows],
+    ok.
+
+%% @doc Publishes member `I' of `Pool' (called by the member, once
+%% ready). Its in-flight count goes on: the callers of a member that died
+%% give theirs back when the death reaches them.
 -spec publish(atom(), non_neg_integer(), port(), pid(), non_neg_integer()) -> ok.
 publish(Pool, I, Port, CtxPid, CtxId) ->
-    case lookup(?POOLS, Pool) of
-        [{Pool, _, Counters, _}] -> atomics:put(Counters, I + 1, 0);
-        [] -> ok
-    end,
     ets:insert(?MEMBERS, [{{Pool, I}, Port, self(), CtxPid, CtxId}, {{ctx, CtxPid}, Pool, I},
                           {{owner, self()}, Pool, I}]),
     ok.
@@ -281,6 +303,13 @@ stop_locked(Pool) ->
         [] ->
             ok
     end.
+
+%% One request more in flight on slot Ix, and its row.
+take(Counters, Ix) ->
+    Tag = make_ref(),
+    ets:insert(?INFLIGHT, {{self(), Tag}, Counters, Ix}),
+    atomics:add(Counters, Ix, 1),
+    {Counters, Ix, Tag}.
 
 lookup(Table, Key) ->
     try ets:lookup(Table, Key)

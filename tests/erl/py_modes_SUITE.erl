@@ -272,7 +272,10 @@ killed_caller_and_context_pid(_Config) ->
     ok = py:exec(C0, <<"kept = 7">>),
     Caller = spawn(fun() -> py:call(C0, time, sleep, [0.3]) end),
     ok = py_test_lib:wait_until(fun() -> busy(?POOL) =:= 1 end, 5000),
+    [1, 0] = in_flight(?POOL),
     exit(Caller, kill),
+    %% Its count is given back (py_callers), and the call ends.
+    ok = py_test_lib:wait_until(fun() -> in_flight(?POOL) =:= [0, 0] end, 5000),
     ok = py_test_lib:wait_until(fun() -> busy(?POOL) =:= 0 end, 5000),
     exit(C0, kill),
     ok = py_test_lib:wait_until(
