@@ -15,7 +15,8 @@ endif
 # tests/erl/py_bench_SUITE.erl finds it here too.
 export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port
 
-.PHONY: all setup port compile demo test test-c test-erl test-pythons bench format clean
+.PHONY: all setup port compile demo test test-c test-erl test-process test-pythons bench format
+.PHONY: clean
 .PHONY: fuzz fuzz-short fuzz-build asan asan-ct tsan test-san
 
 all: compile
@@ -37,7 +38,7 @@ demo: compile
 	escript scripts/demo.escript
 
 # The sanitizer runs (test-san) come last: the plain suites fail faster.
-test: compile test-c test-erl fuzz-short test-san
+test: compile test-c test-erl test-process fuzz-short test-san
 
 test-c: compile
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -45,6 +46,11 @@ test-c: compile
 test-erl: compile
 	rebar3 eunit
 	rebar3 ct
+
+# The main suites with a process pool as the default pool (any Python):
+# tests/erl/process.spec says which cases are skipped and why.
+test-process: compile
+	PY_POOL_MODE=process rebar3 ct --spec tests/erl/process.spec
 
 # The C tests and the Common Test suites against every other CPython that
 # pyenv has (3.11 and later, with a shared libpython), one build each.

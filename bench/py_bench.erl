@@ -36,6 +36,7 @@
 -export([startup/1]).
 -export([memory/1]).
 -export([callbacks/1]).
+-export([modes/1]).
 -export([print_table/1]).
 -export([write_outputs/3]).
 -export([echo_start/1]).
@@ -49,7 +50,7 @@
                 | {min_ratio, number()}   % figure / floor at least
                 | {max, number()}.        % figure at most, in the row's unit
 
--type row() :: #{'case' := 1..7,
+-type row() :: #{'case' := 1..8,
                  label := string(),       % short, for the plot
                  measure := string(),
                  unit := string(),
@@ -98,6 +99,7 @@ profile(full) ->
       startup_reps => 5,
       warmup_calls => 6400, memory_calls => 1000000, memory_callers => 64,
       callback_calls => 20000, stream_items => 200000,
+      cpu_ms => 100,
       timeout => 120000, progress => true};
 profile(quick) ->
     #{profile => quick, reps => 1,
@@ -109,6 +111,7 @@ profile(quick) ->
       startup_reps => 1,
       warmup_calls => 64, memory_calls => 1000, memory_callers => 64,
       callback_calls => 100, stream_items => 1000,
+      cpu_ms => 10,
       timeout => 30000, progress => false}.
 
 %% @doc Runs every case, prints the table, writes the outputs (when
@@ -122,7 +125,7 @@ run(Opts) ->
         print_info(Info),
         Results = [{Case, timed_case(Ctx, Case)}
                    || Case <- [latency, throughput, payloads, io_pool, startup, memory,
-                               callbacks]],
+                               callbacks, modes]],
         Rows = lists:append([Rows || {_, #{rows := Rows}} <- Results]),
         print_table(Rows),
         case Opts of
@@ -187,6 +190,80 @@ callbacks(#{params := #{reps := Reps, callback_calls := N, stream_items := Items
                row(7, "7 stream collect", "py:stream, range(" ++ ItemsName ++ ") into a list",
                    "ms", Collected, undefined, "-", none)],
       check => #{callbacks => Reps * N, streamed => Reps * Items}}.
+
+%% @doc Case 8: the pool modes. On a pool of 2 contexts of each mode
+%% (`worker', `process', and `owngil' where the port runs it), 4
+%% CPU-bound calls (a pure-Python loop of about `cpu_ms' ms alone) at once
+%% against the same 4 one after the other: the ratio is 1 / speedup
+%% (target for `process': at most 0.56, a speedup of 1.8 on 2 cores).
+%% Then the sequential latency of a trivial call on the pool, against the
+%% echo round trip, and the resident memory per context.
+-spec modes(map()) -> #{rows := [row()], check := map()}.
+modes(#{params := #{reps := Reps, cpu_ms := Ms, latency_calls := N}, echo := Echo}) ->
+    Loops = calibrate(Ms),
+    Results = [mode_rows(Mode, Reps, Loops, N, Echo) || Mode <- [worker, process, owngil]],
+    #{rows => lists:append([Rows || {Rows, _} <- Results]),
+      check => maps:from_list([{Mode, Check} || {_, {Mode, Check}} <- Results])}.
+
+%% The loop count that takes about Ms ms on one context.
+calibrate(Ms) ->
+    Probe = 200000,
+    {T, {ok, Probe}} = timer:tc(fun() -> py:eval(cpu_loop(Probe)) end),
+    max(1000, round(Probe * Ms * 1000 / max(1, T))).
+
+cpu_loop(Loops) ->
+    <<"sum(1 for _ in range(", (integer_to_binary(Loops))/binary, "))">>.
+
+mode_rows(Mode, Reps, Loops, N, Echo) ->
+    Pool = list_to_atom("bench_" ++ atom_to_list(Mode)),
+    case py_context_router:start_pool(Pool, 2, Mode) of
+        {ok, [_, _]} ->
+            try
+                measure_mode(Pool, Mode, Reps, Loops, N, Echo)
+            after
+                ok = py_context_router:stop_pool(Pool)
+            end;
+        {error, Why} ->
+            {[], {Mode, {skipped, Why}}}
+    end.
+
+measure_mode(Pool, Mode, Reps, Loops, N, Echo) ->
+    Code = cpu_loop(Loops),
+    Call = fun() -> py:eval(Pool, Code, #{}) end,
+    Check = fun(R) -> R =:= {ok, Loops} end,
+    Runs = [{element(1, run_callers(4, 1, Call, Check)),
+             element(1, run_callers(1, 4, Call, Check))}
+            || _ <- lists:seq(1, Reps)],
+    Request = request(builtins, abs, [1]),
+    Lat = [{timed_loop(N, fun() -> py:call(Pool, builtins, abs, [1]) end,
+                       fun(R) -> R =:= {ok, 1} end),
+            timed_loop(N, fun() -> echo_call(Echo, Request, 30000) end,
+                       fun(R) -> is_echo(Request, R) end)}
+           || _ <- lists:seq(1, Reps)],
+    Name = atom_to_list(Mode),
+    Target = case Mode of process -> {max_ratio, 0.56}; _ -> none end,
+    {ok, #{processes := Procs} = Stats} = mode_memory(Pool),
+    PerContext = memory_per_context(Mode, Procs, Stats),
+    Rows = [row(8, "8 " ++ Name ++ " 4 cpu calls",
+                "4 cpu calls at once, pool of 2 (" ++ Name ++ ")", "s",
+                [P || {P, _} <- Runs], [S || {_, S} <- Runs], "the 4 one after another", Target),
+            row(8, "8 " ++ Name ++ " latency", "latency, median (" ++ Name ++ ")", "us",
+                [percentile(us_sorted(T), 0.5) || {{T, _}, _} <- Lat],
+                [percentile(us_sorted(T), 0.5) || {_, {T, _}} <- Lat], "echo round trip", none)],
+    {Rows, {Mode, #{calls => Reps * 8, loops => Loops, memory_per_context_mb => PerContext}}}.
+
+%% The pool's stats, with `processes' for a process pool.
+mode_memory(Pool) ->
+    case py_context_router:pool_stats(Pool) of
+        {ok, #{processes := _}} = Ok -> Ok;
+        {ok, Stats} -> {ok, Stats#{processes => []}}
+    end.
+
+%% A process context's resident memory; the others live in the main port.
+memory_per_context(process, Procs, _Stats) ->
+    lists:sum([M || #{memory := M} <- Procs]) / max(1, length(Procs)) / (1 bsl 20);
+memory_per_context(_Mode, _Procs, _Stats) ->
+    in_main_port.
 
 %% Receives every item of a stream of range(Items); the count.
 stream_all(Items) ->

@@ -102,6 +102,10 @@
       | stale_ref.
 
 -define(PORT_KEY, {py, port}).
+%% Process dictionary: a spawn_call's route, by its monitor; the owners
+%% whose py_callers watch this process already.
+-define(CALL_KEY, '$py_call').
+-define(WATCHED_KEY, '$py_watched_by').
 %% How long an await that timed out waits for the port to drop its request.
 -define(DROP_TIMEOUT, 5000).
 %% The largest timeout `receive ... after' accepts.
@@ -311,8 +315,15 @@ cast(Module, Function, Args, Kwargs) ->
 cast(Target, Module, Function, Args, Kwargs) ->
     case check_call(Target, Module, Function, Args, Kwargs, infinity) of
         ok ->
-            send(persistent_term:get(?PORT_KEY, undefined), Target,
-                 {call, Module, Function, Args, Kwargs}, cast);
+            case py_context_router:route(Target) of
+                {ok, {Port, _Owner, Address, _} = Route} ->
+                    %% Not counted in flight: nothing answers a cast.
+                    ok = py_process_pool:done(Route),
+                    command(Port, envelope({call, Module, Function, Args, Kwargs}, cast,
+                                           Address));
+                {error, _} = Error ->
+                    Error
+            end;
         {error, _} = Error -> Error
     end.
 
@@ -351,7 +362,7 @@ call_method(Ref, Method, Args, Kwargs) ->
           {ok, term()} | {error, error_reason()}.
 call_method(Target, Ref, Method, Args, Kwargs) ->
     case is_ref(Ref) of
-        true -> call(Target, Ref, Method, Args, Kwargs, default_timeout());
+        true -> call_ref(Target, Ref, Method, Args, Kwargs);
         false -> {error, {badarg, ref}}
     end.
 
@@ -360,7 +371,7 @@ call_method(Target, Ref, Method, Args, Kwargs) ->
 -spec getattr(ref(), name()) -> {ok, term()} | {error, error_reason()}.
 getattr(Ref, Name) ->
     case check([{is_ref(Ref), ref}, {is_name(Name), name}]) of
-        ok -> eval(<<"getattr(o, n)">>, #{o => Ref, n => Name});
+        ok -> eval_ref(Ref, <<"getattr(o, n)">>, #{o => Ref, n => Name});
         {error, _} = Error -> Error
     end.
 
@@ -370,7 +381,7 @@ getattr(Ref, Name) ->
 -spec to_term(ref()) -> {ok, term()} | {error, error_reason()}.
 to_term(Ref) ->
     case is_ref(Ref) of
-        true -> eval(<<"__import__('erlang')._term(o)">>, #{o => Ref});
+        true -> eval_ref(Ref, <<"__import__('erlang')._term(o)">>, #{o => Ref});
         false -> {error, {badarg, ref}}
     end.
 
@@ -414,17 +425,30 @@ configure_logging(_) ->
 %% their caller timed out), `cancelled' (cancelled because their caller
 %% exited), `p50_us', `p99_us' (from queued to done, microseconds, within
 %% 12.5 %; -1 before any). PortStats: `os_pid', `memory' (resident bytes),
-%% `uptime_ms', `restarts', `python_version', `version'.
+%% `uptime_ms', `restarts', `python_version', `version'. A `process' pool
+%% (docs/pools.md) has its counts summed over its contexts' processes,
+%% `p50_us'/`p99_us' the worst one's, and `processes': one map per
+%% context with `index', `os_pid', `memory' and `in_flight'.
 -spec stats() -> {ok, map()} | {error, error_reason()}.
 stats() ->
-    case request(default, stats, default_timeout()) of
+    case main_stats() of
         {ok, #{pools := Pools} = Port} ->
             Modes = [{Pool, py_context_router:pool_mode(Pool)} || Pool <- maps:keys(Pools)],
-            {ok, #{pools => maps:from_list([{Pool, (maps:get(Pool, Pools))#{mode => Mode}}
-                                           || {Pool, Mode} <- Modes]),
+            Workers = maps:from_list([{Pool, (maps:get(Pool, Pools))#{mode => Mode}}
+                                      || {Pool, Mode} <- Modes]),
+            Ask = fun(Route) -> request_on(Route, stats, default_timeout()) end,
+            Processes = maps:from_list([{Pool, py_process_pool:stats(Pool, Ask)}
+                                        || Pool <- py_process_pool:pools()]),
+            {ok, #{pools => maps:merge(Workers, Processes),
                    port => (maps:remove(pools, Port))#{restarts => py_registry:restarts()}}};
         {error, _} = Error ->
             Error
+    end.
+
+main_stats() ->
+    case main_route() of
+        {ok, Route} -> request_on(Route, stats, default_timeout());
+        {error, _} = Error -> Error
     end.
 
 %% @doc Versions: this application's, py_port's, the protocol's and the
@@ -542,7 +566,8 @@ stream_start(Module, Function, Args, Opts) when is_map(Opts) ->
                  andalso Window < 1 bsl 31, options}]) of
         ok ->
             case check_call(Target, Module, Function, Args, Kwargs, infinity) of
-                ok -> start_stream(address(Target), {Module, Function, Args, Kwargs}, Window);
+                ok -> start_stream(py_context_router:route(Target),
+                                   {Module, Function, Args, Kwargs}, Window);
                 {error, _} = Error -> Error
             end;
         {error, _} = Error ->
@@ -563,96 +588,112 @@ stream_cancel(Ref) ->
 %%% Internal
 %%% ==========================================================================
 
+%% A stream is not counted in flight: it may live for ever.
+start_stream({ok, {Port, Owner, Address, _} = Route}, Call, Window) ->
+    ok = py_process_pool:done(Route),
+    py_stream:start({Port, Owner, Address}, Call, Window);
 start_stream({error, _} = Error, _Call, _Window) ->
-    Error;
-start_stream(Address, Call, Window) ->
-    py_stream:start(Address, Call, Window).
+    Error.
 
-%% The one request path. The caller monitors the owner with an alias as
-%% the reply address: a reply after a timeout is dropped by the runtime,
-%% and a port that dies answers the caller through the monitor.
+%% The one request path. The caller finds where Target runs (the routing
+%% seam, py_context_router:route/1, the same for every mode) and monitors
+%% that port's owner with an alias as the reply address: a reply after a
+%% timeout is dropped by the runtime, and a port that dies answers the
+%% caller through the monitor. A process pool's member counts the request
+%% in flight until its reply, timeout or death.
 request(Target, Request, Timeout) ->
-    case send_request(Target, Request) of
-        {ok, Mref} -> await_reply(Mref, Timeout);
+    case route_of(Target) of
+        {ok, Route} -> request_on(Route, Request, Timeout);
         {error, _} = Error -> Error
     end.
 
 %% The reply address is {Alias, self()}: the alias receives the reply, and
 %% the pid lets the port cancel the requests of a caller that exits
-%% (py_callers watches each caller once per port).
-send_request(Target, Request) ->
-    case persistent_term:get(?PORT_KEY, undefined) of
-        {_Port, Owner} = Found ->
-            watch_caller(Owner),
-            Mref = erlang:monitor(process, Owner, [{alias, reply_demonitor}]),
-            case send(Found, Target, Request, {Mref, self()}) of
-                ok ->
-                    {ok, Mref};
-                {error, _} = Error ->
-                    erlang:demonitor(Mref, [flush]),
-                    Error
-            end;
-        undefined ->
-            {error, not_started}
-    end.
+%% (py_callers watches each caller).
+request_on({Port, Owner, Address, _} = Route, Request, Timeout) ->
+    watch_caller(Owner),
+    Mref = erlang:monitor(process, Owner, [{alias, reply_demonitor}]),
+    Result = case command(Port, envelope(Request, {Mref, self()}, Address)) of
+                 ok ->
+                     await_reply({Mref, Route}, Timeout);
+                 {error, _} = Error ->
+                     erlang:demonitor(Mref, [flush]),
+                     Error
+             end,
+    ok = py_process_pool:done(Route),
+    Result.
 
-%% Encodes and writes one request whose reply goes to ReplyTo.
-send(undefined, _Target, _Request, _ReplyTo) ->
-    {error, not_started};
-send({Port, _Owner}, Target, Request, ReplyTo) ->
-    case address(Target) of
-        {error, _} = Error -> Error;
-        Address -> command(Port, envelope(Request, ReplyTo, Address))
+%% Where a target runs. A reference's requests go to the port that made
+%% it (docs/references.md), unless addressed to a context.
+route_of({ref, Nonce, Target}) ->
+    case py_process_pool:nonce_route(Nonce) of
+        {ok, _} = Found when is_atom(Target) -> Found;
+        _ -> py_context_router:route(Target)
+    end;
+route_of(Target) ->
+    py_context_router:route(Target).
+
+%% The main port, whatever pools run.
+main_route() ->
+    case persistent_term:get(?PORT_KEY, undefined) of
+        {Port, Owner} -> {ok, {Port, Owner, default, undefined}};
+        undefined -> {error, not_started}
     end.
 
 %% A spawn_call's request. Its reply comes to this process as
 %% {Mref, Payload} (the header {{Mref}, Pid}), Mref a plain monitor of
 %% the owner: not an alias, which a process that exits without awaiting
 %% would leave active, and whose memory OTP before 25.3 never frees then
-%% (OTP-18496).
+%% (OTP-18496). The route waits in the process dictionary for await/2.
 send_tagged(Target, Request) ->
-    case persistent_term:get(?PORT_KEY, undefined) of
-        {_Port, Owner} = Found ->
+    case py_context_router:route(Target) of
+        {ok, {Port, Owner, Address, _} = Route} ->
             watch_caller(Owner),
             Mref = erlang:monitor(process, Owner),
-            case send(Found, Target, Request, {{Mref}, self()}) of
+            case command(Port, envelope(Request, {{Mref}, self()}, Address)) of
                 ok ->
+                    put({?CALL_KEY, Mref}, Route),
                     Mref;
                 {error, _} = Error ->
                     erlang:demonitor(Mref, [flush]),
+                    ok = py_process_pool:done(Route),
                     Error
             end;
-        undefined ->
-            {error, not_started}
+        {error, _} = Error ->
+            Error
     end.
 
 %% Waits for a spawn_call's reply, or for its owner to go down (after any
 %% reply it forwarded: signals from one process arrive in order).
 await_tagged(Mref, Timeout) ->
-    receive
-        {Mref, Payload} ->
-            erlang:demonitor(Mref, [flush]),
-            result(binary_to_term(Payload));
-        {'DOWN', Mref, process, _, Reason} ->
-            {error, port_exit_reason(Reason)}
-    after Timeout ->
-        drop_tagged(Mref),
-        {error, timeout}
-    end.
+    Route = erase({?CALL_KEY, Mref}),
+    Result = receive
+                 {Mref, Payload} ->
+                     erlang:demonitor(Mref, [flush]),
+                     result(binary_to_term(Payload), Route);
+                 {'DOWN', Mref, process, _, Reason} ->
+                     {error, port_exit_reason(Reason)}
+             after Timeout ->
+                 drop_tagged(Mref, Route),
+                 {error, timeout}
+             end,
+    ok = py_process_pool:done(Route),
+    Result.
 
 %% Cancels the request of an await that timed out, so that its reply
 %% never lands in the mailbox later: the port says whether it cancelled
 %% it; if it did not, the reply is on its way and is taken out here (its
 %% objects owned, so released when this process exits). An owner that
 %% is down has sent all it will.
-drop_tagged(Mref) ->
+drop_tagged(Mref, {Port, Owner, _, _} = Route) ->
     receive
         {'DOWN', Mref, process, _, _} -> ok
     after 0 ->
-        case request(default, {cancel, {{Mref}, self()}}, ?DROP_TIMEOUT) of
+        case request_on({Port, Owner, default, undefined}, {cancel, {{Mref}, self()}},
+                        ?DROP_TIMEOUT) of
             {ok, 0} ->
                 receive
-                    {Mref, Payload} -> _ = result(binary_to_term(Payload));
+                    {Mref, Payload} -> _ = result(binary_to_term(Payload), Route);
                     {'DOWN', Mref, process, _, _} -> ok
                 after ?DROP_TIMEOUT ->
                     ok
@@ -663,42 +704,36 @@ drop_tagged(Mref) ->
         erlang:demonitor(Mref, [flush])
     end.
 
-await_reply(Mref, Timeout) ->
+await_reply({Mref, {Port, _, _, _} = Route}, Timeout) ->
     receive
         {Mref, Payload} ->
             %% Flushes a 'DOWN' from an owner that died right after
             %% forwarding the reply.
             erlang:demonitor(Mref, [flush]),
-            result(binary_to_term(Payload));
+            result(binary_to_term(Payload), Route);
         {'DOWN', Mref, process, _, Reason} ->
             {error, port_exit_reason(Reason)}
     after Timeout ->
         erlang:demonitor(Mref, [flush]),
-        cancel({Mref, self()}),
+        %% Asks the port to drop the request (queued) or interrupt it
+        %% (running).
+        _ = command(Port, {cancel, cast, {Mref, self()}}),
         %% A reply that arrived before the alias went away.
         receive {Mref, _} -> ok after 0 -> ok end,
         {error, timeout}
     end.
 
-%% Asks the port to drop the request (queued) or interrupt it (running).
-cancel(ReplyTo) ->
-    case persistent_term:get(?PORT_KEY, undefined) of
-        {Port, _Owner} -> _ = command(Port, {cancel, cast, ReplyTo}), ok;
-        undefined -> ok
-    end.
-
-%% The first request of a process to a port makes py_callers watch it.
+%% The first request of a process to a port makes py_callers watch it
+%% (once per owner; the few last owners are remembered).
 watch_caller(Owner) ->
-    case get('$py_watched_by') of
-        Owner -> ok;
-        _ -> py_callers:watch(self()), put('$py_watched_by', Owner)
+    Watched = case get(?WATCHED_KEY) of
+                  undefined -> [];
+                  List -> List
+              end,
+    case lists:member(Owner, Watched) of
+        true -> ok;
+        false -> py_callers:watch(self()), put(?WATCHED_KEY, lists:sublist([Owner | Watched], 8))
     end.
-
-%% The port's address of a target: a pool name, {context, Id}, or, from a
-%% process running an Erlang function for Python, {nested, Id} for the
-%% pool of the context that waits for it (py_callback).
-address(Pool) when is_atom(Pool) -> py_callback:nested_address(Pool);
-address(Ctx) when is_pid(Ctx) -> py_context_router:context_target(Ctx).
 
 route(Module, Function) ->
     py_context_router:lookup_pool(Module, Function).
@@ -736,6 +771,13 @@ command(Port, Request) ->
         error:badarg -> {error, {port_exited, closed}}
     end.
 
+%% A reply that came by Route: references are routed back to its port.
+result({ok, _, {Nonce, _}} = Reply, {Port, Owner, _Address, _}) ->
+    ok = py_process_pool:learn_nonce(Nonce, Port, Owner),
+    result(Reply);
+result(Reply, _Route) ->
+    result(Reply).
+
 result({ok, _} = Ok) ->
     Ok;
 result({ok, Value, {Nonce, Ids}}) ->
@@ -763,8 +805,9 @@ failure({error, _} = Error) ->
 
 %% @private The reason a caller gets when the port owner went down with
 %% `Reason'.
--spec port_exit_reason(term()) -> {port_exited, term()}.
+-spec port_exit_reason(term()) -> {port_exited, term()} | {pool_stopped, atom()}.
 port_exit_reason({port_exited, _} = Reason) -> Reason;
+port_exit_reason({shutdown, {pool_stopped, _} = Reason}) -> Reason; % a process pool's member
 port_exit_reason(Reason) -> {port_exited, Reason}.
 
 %% Code as a UTF-8 binary, or error if it is not text.
@@ -804,6 +847,17 @@ is_target(Target) -> is_atom(Target) orelse is_pid(Target).
 is_ref({'$py_ref', Nonce, Id}) -> is_integer(Nonce) andalso is_integer(Id);
 is_ref(_) -> false.
 
+%% A call of a reference's method, on the port that made it.
+call_ref(Target, {'$py_ref', Nonce, _} = Ref, Method, Args, Kwargs) ->
+    case check_call(Target, Ref, Method, Args, Kwargs, infinity) of
+        ok -> request({ref, Nonce, Target}, {call, Ref, Method, Args, Kwargs}, default_timeout());
+        {error, _} = Error -> Error
+    end.
+
+%% An eval that uses a reference, on the port that made it.
+eval_ref({'$py_ref', Nonce, _}, Code, Locals) ->
+    request({ref, Nonce, default}, {eval, Code, Locals}, default_timeout()).
+
 %% Releases each group of ids (one per port nonce), then disowns them.
 release_groups(ByNonce) ->
     release_groups(maps:to_list(ByNonce), ok).
@@ -811,7 +865,7 @@ release_groups(ByNonce) ->
 release_groups([], Result) ->
     Result;
 release_groups([{Nonce, Ids} | Rest], _) ->
-    case request(default, {release, Nonce, Ids}, default_timeout()) of
+    case request({ref, Nonce, default}, {release, Nonce, Ids}, default_timeout()) of
         ok ->
             ok = py_callers:disown(self(), Nonce, Ids),
             release_groups(Rest, ok);

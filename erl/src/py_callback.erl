@@ -1,24 +1,27 @@
 %% @doc The Erlang side of `erlang.call' in Python (docs/callbacks.md).
 %%
 %% DESIGN: for each call from Python the port owner spawns, and monitors,
-%% one process running {@link run/3}; the function never runs in the owner.
+%% one process running {@link run/4}; the function never runs in the owner.
 %% The process decodes the request `{Name, Args, Context}', runs
 %% the function registered as `Name' (py_registry) and writes
 %% `{callback_result, Id, Result}' to the port itself. `Context' is
 %% `{Pool, CtxId}' when a context waits for the answer: the process keeps
-%% it in its dictionary so that its own requests to `Pool' go to that
-%% context ({@link nested_address/1}), which serves them while it waits.
+%% it in its dictionary, with the port and owner it came from (a member of
+%% a process pool is a port of its own), so that its own requests to
+%% `Pool' go to that context on that port ({@link nested_route/1}), which
+%% serves them while it waits.
 -module(py_callback).
 
 -include_lib("kernel/include/logger.hrl").
 
 %% API
--export([run/3]).
--export([nested_address/1]).
+-export([run/4]).
+-export([nested_route/1]).
 -export([died/3]).
 -export([refused/3]).
 
 -define(NESTED, '$py_nested').
+-define(NESTED_PORT, '$py_nested_port').
 -define(MAX_REASON, 2000).
 
 %%% ==========================================================================
@@ -26,26 +29,29 @@
 %%% ==========================================================================
 
 %% @doc Runs the callback `Id' of the request `Payload' (the term the port
-%% wrote) and writes its result to `Port'. Spawned by the port owner.
--spec run(port(), non_neg_integer(), binary()) -> ok.
-run(Port, Id, Payload) ->
+%% wrote) and writes its result to `Port', whose owner is `Owner'. Spawned
+%% by the port owner.
+-spec run(port(), pid(), non_neg_integer(), binary()) -> ok.
+run(Port, Owner, Id, Payload) ->
     Result = case decode(Payload) of
                  {Name, Args, Context} when is_list(Args) ->
                      put(?NESTED, Context),
+                     put(?NESTED_PORT, {Port, Owner}),
                      apply_function(Name, Args);
                  _ ->
                      {error, {error, <<"malformed callback request">>}}
              end,
     reply(Port, Id, Result).
 
-%% @doc The port address of a request to `Pool' from this process:
-%% `{nested, CtxId}' when this process runs a callback for a context of
-%% `Pool', else `Pool'.
--spec nested_address(atom()) -> atom() | {nested, non_neg_integer()}.
-nested_address(Pool) ->
-    case get(?NESTED) of
-        {Pool, CtxId} -> {nested, CtxId};
-        _ -> Pool
+%% @doc The route of a request to `Pool' from this process when it runs a
+%% callback for a context of `Pool': that context, on the port it runs
+%% in. `none' otherwise.
+-spec nested_route(atom()) -> {ok, {port(), pid(), {nested, non_neg_integer()}, undefined}}
+                                  | none.
+nested_route(Pool) ->
+    case {get(?NESTED), get(?NESTED_PORT)} of
+        {{Pool, CtxId}, {Port, Owner}} -> {ok, {Port, Owner, {nested, CtxId}, undefined}};
+        _ -> none
     end.
 
 %% @doc Answers callback `Id' whose process died with `Reason' before it

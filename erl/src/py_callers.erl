@@ -7,8 +7,9 @@
 %% `py_caller_refs' (`{{Pid, Nonce, Id}}', ordered, so one owner's rows are
 %% one range) and its pid into `py_caller_pids' (`{Pid}'), then tells this
 %% server (a cast, no round trip), which monitors it and, when it exits,
-%% cancels its requests and asks the port to release the objects it still
-%% owned. An explicit `py:release/1' releases at once and deletes the rows.
+%% cancels its requests (on every port: the main one and each member of a
+%% process pool) and asks the port that made each object it still owned
+%% to release it. An explicit `py:release/1' releases at once and deletes the rows.
 %% Each process writes only rows of its own pid (the stream relay, those of
 %% its consumer), this server deletes only rows of exited pids.
 %%
@@ -126,6 +127,7 @@ handle_info({'DOWN', Mref, process, Pid, _Reason}, Watched) ->
         {Mref, Rest} ->
             ets:delete(?PIDS, Pid),
             cancel_requests(Pid),
+            ok = py_process_pool:caller_exited(Pid),
             release(take_refs(Pid)),
             {noreply, Rest};
         _ ->
@@ -159,32 +161,47 @@ take_refs(Pid) ->
     [ets:delete(?REFS, {Pid, Nonce, Id}) || {Nonce, Id} <- Refs],
     Refs.
 
+%% On every port the caller may have used: the main port and each member
+%% of a process pool.
 cancel_requests(Pid) ->
-    case persistent_term:get(?PORT_KEY, undefined) of
-        {Port, _Owner} ->
-            catch erlang:port_command(Port, term_to_binary({cancel_caller, cast, Pid})),
-            ok;
-        undefined ->
-            ok
+    Bin = term_to_binary({cancel_caller, cast, Pid}),
+    [catch erlang:port_command(Port, Bin) || {Port, _Owner} <- ports()],
+    ok.
+
+ports() ->
+    Main = case persistent_term:get(?PORT_KEY, undefined) of
+               {_, _} = Found -> [Found];
+               undefined -> []
+           end,
+    Main ++ py_process_pool:all_members().
+
+%% The port that made the references of Nonce and the pool to address
+%% there: a member of a process pool, else the main port.
+nonce_port(Nonce) ->
+    case py_process_pool:nonce_route(Nonce) of
+        {ok, {Port, _Owner, Pool, _}} ->
+            {Port, Pool};
+        none ->
+            case persistent_term:get(?PORT_KEY, undefined) of
+                {Port, _} -> {Port, default};
+                undefined -> none
+            end
     end.
 
 %% Asks the port to drop the objects, in requests of at most ?CHUNK ids,
-%% on the default pool; nobody waits for the answer.
+%% on the port that made them; nobody waits for the answer.
 release([]) ->
     ok;
 release(Refs) ->
-    case persistent_term:get(?PORT_KEY, undefined) of
-        {Port, _Owner} ->
-            ByNonce = maps:groups_from_list(fun({N, _}) -> N end, fun({_, I}) -> I end, Refs),
-            [send(Port, Nonce, Chunk)
-             || {Nonce, Ids} <- maps:to_list(ByNonce), Chunk <- chunks(Ids)],
-            ok;
-        undefined ->
-            ok
-    end.
+    ByNonce = maps:groups_from_list(fun({N, _}) -> N end, fun({_, I}) -> I end, Refs),
+    [send(nonce_port(Nonce), Nonce, Chunk)
+     || {Nonce, Ids} <- maps:to_list(ByNonce), Chunk <- chunks(Ids)],
+    ok.
 
-send(Port, Nonce, Ids) ->
-    catch erlang:port_command(Port, term_to_binary({release, cast, default, Nonce, Ids})).
+send(none, _Nonce, _Ids) ->
+    ok;
+send({Port, Pool}, Nonce, Ids) ->
+    catch erlang:port_command(Port, term_to_binary({release, cast, Pool, Nonce, Ids})).
 
 chunks(Ids) when length(Ids) =< ?CHUNK ->
     [Ids];

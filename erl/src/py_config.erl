@@ -21,8 +21,8 @@
 
 -export_type([key/0]).
 
--type key() :: default_pool_size | call_timeout | python_path | port_env
-             | port_executable | context_spin_us | max_queue | trace | record
+-type key() :: default_pool_size | default_pool_mode | call_timeout | python_path
+             | port_env | port_executable | context_spin_us | max_queue | trace | record
              | max_restarts | max_restart_period | start_timeout
              | send_window | send_timeout | max_output_backlog | max_new_atoms
              | ping_interval | ping_timeout.
@@ -73,8 +73,8 @@ get(Key) ->
 %% @doc Every key, in the order {@link validate/0} checks them.
 -spec keys() -> [key()].
 keys() ->
-    [default_pool_size, call_timeout, python_path, port_env, port_executable,
-     context_spin_us, max_queue, trace, record, max_restarts, max_restart_period,
+    [default_pool_size, default_pool_mode, call_timeout, python_path, port_env,
+     port_executable, context_spin_us, max_queue, trace, record, max_restarts, max_restart_period,
      start_timeout, send_window, send_timeout, max_output_backlog, max_new_atoms,
      ping_interval, ping_timeout].
 
@@ -106,6 +106,7 @@ validate([Key | Rest]) ->
 
 %% The default of each key; `undefined' for `record' means none.
 default(default_pool_size) -> erlang:system_info(schedulers);
+default(default_pool_mode) -> worker;
 default(call_timeout) -> 30000;
 default(python_path) -> [];
 default(port_env) -> [];
@@ -127,6 +128,8 @@ default(ping_timeout) -> 15000.
 %% The check of each key, and what it says when the check fails.
 spec(default_pool_size) ->
     int(1, ?MAX_POOL_SIZE);
+spec(default_pool_mode) ->
+    {fun(V) -> lists:member(V, [worker, process]) end, <<"worker or process">>};
 spec(call_timeout) ->
     {fun(V) -> V =:= infinity orelse in(V, 0, ?MAX_TIMEOUT) end,
      <<"infinity or an integer in 0..4294967295 (milliseconds)">>};

@@ -22,6 +22,7 @@
 -export([lookup_pool/2]).
 -export([list_pool_registrations/0]).
 -export([context_target/1]).
+-export([route/1]).
 -export([pool_stats/1]).
 -export([pool_mode/1]).
 
@@ -29,11 +30,14 @@
 -export_type([mode/0]).
 
 -type pool() :: atom().
--type mode() :: worker.
+%% worker: contexts are threads of the main port sharing its GIL; process:
+%% each context a py_port OS process of its own (docs/pools.md).
+-type mode() :: worker | process.
 
 -define(POOLS, py_pools).
 -define(CONTEXTS, py_contexts).
 -define(MAX_POOL_SIZE, 1024).
+-define(PORT_KEY, {py, port}).
 
 %%% ==========================================================================
 %%% API
@@ -47,7 +51,10 @@ start_pool(Pool, Size) ->
 %% @doc Starts pool `Pool' of `Size' contexts (1 to 1024) and returns their
 %% pids, in context order. A pool that runs already is left as it is and
 %% its contexts are returned. The pool is started again after a restart of
-%% the port. `Mode' is `worker' (the only mode for now).
+%% the port. `Mode' is `worker' (threads of the main port) or `process'
+%% (each context an OS process of its own, restarted alone when it
+%% crashes; docs/pools.md, "Pool modes"). A name runs in one mode at a
+%% time: starting a running pool in another mode returns its contexts.
 %%
 %% Errors: `{error, {badarg, pool}}', `{error, {bad_pool_size, Size}}',
 %% `{error, {invalid_mode, Mode}}', `{error, not_started}' when the
@@ -59,7 +66,12 @@ start_pool(_Pool, Size, _Mode)
   when not is_integer(Size); Size < 1; Size > ?MAX_POOL_SIZE ->
     {error, {bad_pool_size, Size}};
 start_pool(Pool, Size, worker = Mode) ->
-    py_port_owner:start_pool(Pool, Size, Mode);
+    case py_process_pool:running(Pool) of
+        true -> {ok, py_process_pool:contexts(Pool)};
+        false -> py_port_owner:start_pool(Pool, Size, Mode)
+    end;
+start_pool(Pool, Size, process) ->
+    start_process_pool(Pool, Size, pool(Pool));
 start_pool(_Pool, _Size, Mode) ->
     {error, {invalid_mode, Mode}}.
 
@@ -70,7 +82,10 @@ start_pool(_Pool, _Size, Mode) ->
 %% pool stay. `ok' also for a pool that does not run.
 -spec stop_pool(pool()) -> ok | {error, term()}.
 stop_pool(Pool) when is_atom(Pool) ->
-    py_port_owner:stop_pool(Pool);
+    case py_process_pool:running(Pool) of
+        true -> py_process_pool:stop(Pool);
+        false -> py_port_owner:stop_pool(Pool)
+    end;
 stop_pool(_Pool) ->
     {error, {badarg, pool}}.
 
@@ -162,6 +177,36 @@ pool_mode(Pool) ->
         undefined -> undefined
     end.
 
+%% @private Where a request to `Target' goes (the routing seam of
+%% py.erl, the same for every mode): `{ok, {Port, Owner, Address,
+%% Counter}}'. A pool name from a process that runs an Erlang function
+%% for a context of that pool: the port and context that wait for it
+%% ({@link py_callback:nested_route/1}); a process pool: its member with
+%% the fewest requests in flight, `Counter' taken
+%% ({@link py_process_pool:done/1} gives it back); a worker pool: the main
+%% port. A context pid: the port that runs it.
+-spec route(atom() | pid()) -> {ok, py_process_pool:route()} | {error, term()}.
+route(Pool) when is_atom(Pool) ->
+    case py_callback:nested_route(Pool) of
+        {ok, _} = Nested ->
+            Nested;
+        none ->
+            case py_process_pool:pick(Pool) of
+                none -> main(Pool);
+                Picked -> Picked
+            end
+    end;
+route(Ctx) when is_pid(Ctx) ->
+    case py_process_pool:member_of(Ctx) of
+        {ok, _} = Member ->
+            Member;
+        none ->
+            case context_target(Ctx) of
+                {error, _} = Error -> Error;
+                Address -> main(Address)
+            end
+    end.
+
 %% @private The port's address of context `Pid': `{context, Id}'.
 -spec context_target(pid()) -> {context, non_neg_integer()} | {error, term()}.
 context_target(Pid) ->
@@ -176,13 +221,33 @@ context_target(Pid) ->
 %%% Internal
 %%% ==========================================================================
 
+%% A running pool, worker or process, as {Pool, Mode, Pids, CtxIds}.
 pool(Pool) ->
     try ets:lookup(?POOLS, Pool) of
         [Entry] -> Entry;
-        [] -> undefined
+        [] -> process_pool(Pool)
     catch
         error:badarg -> undefined % the application is not running
     end.
+
+process_pool(Pool) ->
+    case py_process_pool:running(Pool) of
+        true -> {Pool, process, py_process_pool:contexts(Pool), []};
+        false -> undefined
+    end.
+
+%% The main port, for Address.
+main(Address) ->
+    case persistent_term:get(?PORT_KEY, undefined) of
+        {Port, Owner} -> {ok, {Port, Owner, Address, undefined}};
+        undefined -> {error, not_started}
+    end.
+
+%% A pool of that name runs in worker mode already: left as it is.
+start_process_pool(_Pool, _Size, {_, worker, Pids, _}) ->
+    {ok, Pids};
+start_process_pool(Pool, Size, _) ->
+    py_process_pool:start(Pool, Size).
 
 check([]) -> ok;
 check([{Name, _What} | Rest]) when is_atom(Name) -> check(Rest);

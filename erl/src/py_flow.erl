@@ -114,7 +114,7 @@ route(py_output, Payload, _Port, Flow) ->
 route({py_callback, Id}, Payload, Port, #flow{callbacks = Callbacks} = Flow) ->
     %% The function runs in a process of its own; at the node's process
     %% limit the call is answered, and the owner lives on.
-    try spawn_monitor(py_callback, run, [Port, Id, Payload]) of
+    try spawn_monitor(py_callback, run, [Port, self(), Id, Payload]) of
         {_, Mon} -> Flow#flow{callbacks = Callbacks#{Mon => Id}}
     catch
         error:system_limit ->

@@ -43,6 +43,14 @@
 %% that breaks the protocol (shorter than its header, a header or event
 %% that does not decode) ends the port the same way, as `{bad_frame,
 %% Size}'. Frames quoted in errors and reports are cut to ?QUOTE bytes.
+%%
+%% Members of a process pool (docs/pools.md): started with `#{pool =>
+%% Pool, index => I}' by the pool's supervisor ({@link py_process_sup}),
+%% the same process differs only in its start-up and its publishing. Not
+%% registered, it starts no default pool and no recorded pool, only `Pool'
+%% of one context, and publishes its port in the pool's routing rows
+%% ({@link py_process_pool}) instead of `persistent_term'. Everything
+%% else (liveness, py_flow, output, crash reporting) is the same.
 -module(py_port_owner).
 -behaviour(gen_server).
 
@@ -50,6 +58,7 @@
 
 %% API
 -export([start_link/0]).
+-export([start_link/1]).
 -export([start_pool/3]).
 -export([stop_pool/1]).
 
@@ -84,7 +93,10 @@
     %% The tag of the ping the port has not answered yet, if any.
     ping :: reference() | undefined,
     ping_interval = 5000 :: pos_integer(),  % py_config's ping_interval
-    ping_timeout = 15000 :: pos_integer()   % and ping_timeout
+    ping_timeout = 15000 :: pos_integer(),  % and ping_timeout
+    %% The pool and index of a process pool's member; undefined for the
+    %% main port.
+    member :: undefined | {atom(), non_neg_integer()}
 }).
 
 %%% ==========================================================================
@@ -96,7 +108,14 @@
 %% Why}}'.
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
-    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+    gen_server:start_link({local, ?MODULE}, ?MODULE, #{}, []).
+
+%% @doc Starts a member of a process pool: `#{pool => Pool, index => I}'
+%% (not registered; see the module doc).
+-spec start_link(#{pool := atom(), index := non_neg_integer()}) ->
+          {ok, pid()} | {error, term()}.
+start_link(#{pool := _, index := _} = Opts) ->
+    gen_server:start_link(?MODULE, Opts, []).
 
 %% @doc Starts pool `Pool' of `Size' contexts, or returns the contexts of
 %% the pool if it runs already. Arguments are checked by the caller
@@ -117,16 +136,15 @@ stop_pool(Pool) ->
 %%% ==========================================================================
 
 %% @private
-init([]) ->
+init(Opts) ->
     process_flag(trap_exit, true),
-    Options = [named_table, protected, set, {read_concurrency, true}],
-    ?POOLS = ets:new(?POOLS, Options),
-    ?CONTEXTS = ets:new(?CONTEXTS, Options),
+    Member = member(Opts),
+    Member =:= undefined andalso create_tables(),
     Deadline = erlang:monotonic_time(millisecond) + env(start_timeout),
     Exe = env(port_executable),
     case open(Exe) of
         {ok, Port} ->
-            case start_python(Port, Deadline) of
+            case start_python(Port, Member, Deadline) of
                 {ok, State} ->
                     {ok, schedule_ping(State#state{ping_interval = env(ping_interval),
                                                    ping_timeout = env(ping_timeout)})};
@@ -198,8 +216,8 @@ handle_info({'EXIT', Pid, _Reason}, #state{stopping = Stopping} = State)
     {noreply, context_exited(Pid, State)};
 %% A context pid of a running pool was killed: a new one stands for the
 %% context (a stop_pool would wait for it for ever).
-handle_info({'EXIT', Pid, _Reason}, State) when is_pid(Pid) ->
-    replace_context(Pid),
+handle_info({'EXIT', Pid, _Reason}, #state{member = Member} = State) when is_pid(Pid) ->
+    replace_context(Pid, Member),
     {noreply, State};
 %% A callback process ended, or a check of held erlang.send messages
 %% (py_flow); anything else is a stray message: log it, keep serving.
@@ -227,8 +245,8 @@ terminate({port_exited, unresponsive}, #state{os_pid = OsPid} = State) ->
     %% would kill it 2 s after the port closes; do not leave it that long.
     _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
     terminate(closed, State);
-terminate(_Reason, #state{port = Port}) ->
-    unpublish(Port),
+terminate(_Reason, #state{port = Port, member = Member}) ->
+    unpublish(Port, Member),
     %% The port exits on end of input (within a second, protocol.md).
     catch erlang:port_close(Port),
     ok.
@@ -260,21 +278,25 @@ open(Exe) ->
         error:Reason -> {error, {open_port, Exe, Reason}}
     end.
 
-%% Waits for Python, starts the default pool and the recorded pools,
-%% publishes the port.
-start_python(Port, Deadline) ->
+member(#{pool := Pool, index := I}) when is_atom(Pool), is_integer(I), I >= 0 -> {Pool, I};
+member(#{}) -> undefined.
+
+create_tables() ->
+    Options = [named_table, protected, set, {read_concurrency, true}],
+    ?POOLS = ets:new(?POOLS, Options),
+    ?CONTEXTS = ets:new(?CONTEXTS, Options),
+    ok.
+
+%% Waits for Python, starts the pools (the main port: the default pool and
+%% the recorded pools; a member: its pool of one context), publishes the
+%% port.
+start_python(Port, Member, Deadline) ->
     case await_ready(Port, Deadline) of
         {ok, #{os_pid := OsPid, python_version := Version} = Ready} ->
-            Size = env(default_pool_size),
-            Pools = [{default, Size, worker} | py_registry:pool_specs()],
-            case start_pools(Port, Pools, Deadline) of
+            case start_pools(Port, pools(Member), Deadline) of
                 ok ->
-                    persistent_term:put(?PORT_KEY, {Port, self()}),
-                    ok = py_registry:port_started(),
-                    persistent_term:put(?INFO_KEY,
-                                        #{python_version => Version, os_pid => OsPid,
-                                          py_port => maps:get(version, Ready, <<>>)}),
-                    {ok, #state{port = Port, os_pid = OsPid,
+                    publish(Port, Member, Ready),
+                    {ok, #state{port = Port, os_pid = OsPid, member = Member,
                                 python_version = Version, flow = py_flow:new()}};
                 {error, Why} ->
                     fail_start(Port, Why)
@@ -283,8 +305,45 @@ start_python(Port, Deadline) ->
             fail_start(Port, Why)
     end.
 
+pools(undefined) ->
+    [{default, env(default_pool_size), env(default_pool_mode)} | py_registry:pool_specs()];
+pools({Pool, I}) ->
+    [{{member, Pool, I}, 1, process}].
+
+%% The main port: in persistent_term, for every caller. A member: in its
+%% pool's routing rows, published with its context by start_pools/3.
+publish(Port, undefined, #{os_pid := OsPid, python_version := Version} = Ready) ->
+    persistent_term:put(?PORT_KEY, {Port, self()}),
+    ok = py_registry:port_started(),
+    persistent_term:put(?INFO_KEY, #{python_version => Version, os_pid => OsPid,
+                                     py_port => maps:get(version, Ready, <<>>)});
+publish(_Port, {_Pool, _I}, _Ready) ->
+    ok.
+
 start_pools(_Port, [], _Deadline) ->
     ok;
+start_pools(Port, [{{member, Pool, I}, 1, process} | Rest], Deadline) ->
+    %% A member's one context; its context pid goes in the pool's rows.
+    case start_pool_sync(Port, Pool, 1, Deadline) of
+        {ok, [CtxId]} ->
+            Ctx = py_context:start_link(Pool, CtxId),
+            ok = py_process_pool:publish(Pool, I, Port, Ctx, CtxId),
+            start_pools(Port, Rest, Deadline);
+        {ok, Other} ->
+            {error, {pool, Pool, {unexpected_reply, Other}}};
+        {error, Why} ->
+            {error, {pool, Pool, Why}}
+    end;
+start_pools(Port, [{Pool, Size, process} | Rest], Deadline) ->
+    %% A recorded process pool: its members are ports of their own, under
+    %% py_process_sup; it runs already unless it gave up or the whole
+    %% application restarted.
+    %% One that cannot start must not keep the main port down.
+    case py_process_pool:start(Pool, Size) of
+        {ok, _} -> ok;
+        {error, Why} -> ?LOG_ERROR("py_port_owner: process pool ~p not started: ~tp", [Pool, Why])
+    end,
+    start_pools(Port, Rest, Deadline);
 start_pools(Port, [{Pool, Size, Mode} | Rest], Deadline) ->
     case start_pool_sync(Port, Pool, Size, Deadline) of
         {ok, CtxIds} ->
@@ -484,7 +543,9 @@ add_pool(Pool, Mode, CtxIds) ->
 
 %% Starts a process for the context of Old, which died, and publishes it
 %% in Old's place; a pid that was no context is left alone.
-replace_context(Old) ->
+replace_context(Old, {Pool, I}) ->
+    py_process_pool:replace_context(Pool, I, Old, fun(Id) -> py_context:start_link(Pool, Id) end);
+replace_context(Old, undefined) ->
     case ets:lookup(?CONTEXTS, Old) of
         [{Old, Pool, Id}] ->
             New = py_context:start_link(Pool, Id),
@@ -524,7 +585,9 @@ decode(Bin) ->
         error:badarg -> {undecodable, Bin}
     end.
 
-unpublish(Port) ->
+unpublish(_Port, {Pool, I}) ->
+    py_process_pool:unpublish(Pool, I);
+unpublish(Port, undefined) ->
     Self = self(),
     case persistent_term:get(?PORT_KEY, undefined) of
         {Port, Self} ->

@@ -32,7 +32,6 @@
 -export([relay/6]).
 
 -define(STREAMS, py_streams).
--define(PORT_KEY, {py, port}).
 -define(MAX_POLL_MS, 50).
 
 -record(relay, {
@@ -51,25 +50,21 @@
 %%% ==========================================================================
 
 %% @doc Starts the stream of `{Module, Function, Args, Kwargs}' on the port
-%% address `Target' for the calling process. Arguments are checked by the
-%% caller ({@link py:stream_start/4}).
--spec start(term(), {term(), term(), list(), map()}, pos_integer()) ->
+%% `Port' (owner `Owner') at the address `Target', for the calling
+%% process. Arguments are checked by the caller ({@link py:stream_start/4}),
+%% which found the port (py_context_router:route/1).
+-spec start({port(), pid(), term()}, {term(), term(), list(), map()}, pos_integer()) ->
           {ok, reference()} | {error, not_started}.
-start(Target, Call, Window) ->
-    case persistent_term:get(?PORT_KEY, undefined) of
-        {Port, Owner} ->
-            Ref = make_ref(),
-            Relay = spawn(?MODULE, relay, [self(), Ref, Port, Owner, {Target, Call}, Window]),
-            try ets:insert(?STREAMS, {Ref, Relay, self()}) of
-                true ->
-                    Relay ! {go, Ref}, % its row exists: it may end, and delete it
-                    {ok, Ref}
-            catch
-                error:badarg -> % the application stopped just now
-                    exit(Relay, kill),
-                    {error, not_started}
-            end;
-        undefined ->
+start({Port, Owner, Target}, Call, Window) ->
+    Ref = make_ref(),
+    Relay = spawn(?MODULE, relay, [self(), Ref, Port, Owner, {Target, Call}, Window]),
+    try ets:insert(?STREAMS, {Ref, Relay, self()}) of
+        true ->
+            Relay ! {go, Ref}, % its row exists: it may end, and delete it
+            {ok, Ref}
+    catch
+        error:badarg -> % the application stopped just now
+            exit(Relay, kill),
             {error, not_started}
     end.
 

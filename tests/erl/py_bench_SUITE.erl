@@ -26,6 +26,7 @@
 -export([startup/1]).
 -export([memory/1]).
 -export([callbacks/1]).
+-export([modes/1]).
 -export([outputs/1]).
 
 %%% ==========================================================================
@@ -33,7 +34,8 @@
 %%% ==========================================================================
 
 all() ->
-    [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, callbacks, outputs].
+    [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
+     outputs].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -119,6 +121,17 @@ callbacks(Config) ->
       check := #{callbacks := 100, streamed := 1000}} =
         py_bench:callbacks(?config(bench, Config)),
     true = lists:all(fun is_positive/1, [Us, Floor, PerSecond, Ms]).
+
+%% @doc The pool modes case: worker and process pools ran every cpu call
+%% and latency call right (owngil where the port runs it).
+modes(Config) ->
+    #{rows := [#{label := "8 worker 4 cpu calls", figure := W, floor := WSeq},
+               #{label := "8 worker latency", figure := WLat},
+               #{label := "8 process 4 cpu calls", figure := P, floor := PSeq},
+               #{label := "8 process latency", figure := PLat} | _],
+      check := #{worker := #{calls := 8}, process := #{calls := 8, memory_per_context_mb := Mb}}} =
+        py_bench:modes(?config(bench, Config)),
+    true = lists:all(fun is_positive/1, [W, WSeq, WLat, P, PSeq, PLat, Mb]).
 
 %% @doc The table, the CSV and the plot's data are written from the rows.
 outputs(Config) ->

@@ -132,6 +132,7 @@ python_path_of_many_entries(Config) ->
 %% At least one bad value per key: the values of the issues first.
 bad_values() ->
     [{default_pool_size, [0, -1, 1025, 2.0, "4", four]},
+     {default_pool_mode, [threads, "worker", <<"process">>, 1]},
      {call_timeout, [-1, "30000", 1 bsl 32, 1.5, never]},
      {python_path, ["/tmp", [foo], [""], [<<>>], ["a\0b"], [<<"a", 0>>], ["/a" | "/b"], path,
                     [lists:duplicate(4096, $a)],

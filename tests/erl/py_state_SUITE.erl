@@ -344,6 +344,8 @@ stopped_table() ->
      {{py_context_router, lookup_pool, 2}, [st_mod, f], default},
      {{py_context_router, list_pool_registrations, 0}, [], []},
      {{py_context_router, context_target, 1}, [Self], {error, {context_not_found, Self}}},
+     {{py_context_router, route, 1}, [default], {error, not_started}},
+     {{py_context_router, route, 1}, [Self], {error, {context_not_found, Self}}},
      {{py_context_router, pool_stats, 1}, [default], NS},
      {{py_context_router, pool_mode, 1}, [default], undefined}].
 
