@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Job kinds, in env.size: */
 #define PLAIN 0  /* records that it ran */
@@ -248,6 +249,19 @@ static void add_two(struct job *job, const void *arg)
     atomic_fetch_add(&job->credit, 2);
 }
 
+/* Waits, up to 4 s, until no context of pool p runs a job: the hook's
+ * wait has ended before the pool takes the job off its context. */
+static void wait_idle(void)
+{
+    struct pool_stats st[1];
+    for (int k = 0; k < 4000; k++) {
+        if (pools_stats(pools, st, 1) == 1 && st[0].busy == 0)
+            return;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    ck_abort_msg("the pool stayed busy");
+}
+
 START_TEST(test_poke_gives_credit)
 {
     submit(-1, CREDIT);
@@ -255,6 +269,7 @@ START_TEST(test_poke_gives_credit)
     ck_assert_int_eq(pools_poke(pools, is_credit_job, add_two, NULL), 1);
     wait_for(&rec.waits_done, 1);
     ck_assert_int_eq(rec.wait_rc, 0);
+    wait_idle();
     ck_assert_int_eq(pools_poke(pools, is_credit_job, add_two, NULL), 0); /* it ended */
 }
 END_TEST
