@@ -19,8 +19,9 @@
 /* The atom that tags a reference term. */
 #define OBJREF_TAG "$py_ref"
 
-/* Draws the nonce, makes the table and adds erlang.StaleReference to the
- * `erlang` module. 0, or -1 with an exception set. */
+/* For the current interpreter (interp_state.h), after its `erlang` module
+ * was imported: draws its nonce, makes its table and adds
+ * erlang.StaleReference to its module. 0, or -1 with an exception set. */
 int objref_setup(void);
 
 /* Forgets the ids listed for the calling thread's job. */

@@ -29,7 +29,10 @@
 -export_type([mode/0]).
 
 -type pool() :: atom().
--type mode() :: worker.
+%% worker: contexts share the port's one interpreter and GIL; owngil: each
+%% context runs its own sub-interpreter with its own GIL (Python 3.12+);
+%% process: each context a py_port of its own (not yet: invalid_mode).
+-type mode() :: worker | owngil | process.
 
 -define(POOLS, py_pools).
 -define(CONTEXTS, py_contexts).
@@ -47,18 +50,19 @@ start_pool(Pool, Size) ->
 %% @doc Starts pool `Pool' of `Size' contexts (1 to 1024) and returns their
 %% pids, in context order. A pool that runs already is left as it is and
 %% its contexts are returned. The pool is started again after a restart of
-%% the port. `Mode' is `worker' (the only mode for now).
+%% the port. `Mode' is `worker' or `owngil' (docs/pools.md, "Pool modes").
 %%
 %% Errors: `{error, {badarg, pool}}', `{error, {bad_pool_size, Size}}',
-%% `{error, {invalid_mode, Mode}}', `{error, not_started}' when the
-%% application does not run.
+%% `{error, {invalid_mode, Mode}}', `{error, {unsupported_mode, owngil,
+%% Why}}' when the port's Python is older than 3.12 (`Why' a binary),
+%% `{error, not_started}' when the application does not run.
 -spec start_pool(pool(), pos_integer(), mode()) -> {ok, [pid()]} | {error, term()}.
 start_pool(Pool, _Size, _Mode) when not is_atom(Pool) ->
     {error, {badarg, pool}};
 start_pool(_Pool, Size, _Mode)
   when not is_integer(Size); Size < 1; Size > ?MAX_POOL_SIZE ->
     {error, {bad_pool_size, Size}};
-start_pool(Pool, Size, worker = Mode) ->
+start_pool(Pool, Size, Mode) when Mode =:= worker; Mode =:= owngil ->
     case py_port_owner:start_pool(Pool, Size, Mode) of
         {ok, _Pids} = Ok ->
             ok = py_registry:remember_pool(Pool, Size, Mode),

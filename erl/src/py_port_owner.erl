@@ -152,7 +152,7 @@ handle_call({start_pool, Pool, Size, Mode}, From, #state{port = Port} = State) -
             {reply, {ok, Pids}, State};
         [] ->
             Tag = make_ref(),
-            command(Port, {start_pool, {?MODULE, Tag}, Pool, Size}),
+            command(Port, {start_pool, {?MODULE, Tag}, Pool, Size, Mode}),
             {noreply, park(Tag, {start, From, Pool, Mode}, State)}
     end;
 handle_call({stop_pool, Pool}, From, #state{port = Port} = State) ->
@@ -275,14 +275,17 @@ start_python(Port, Deadline) ->
     case await_ready(Port, Deadline) of
         {ok, #{os_pid := OsPid, python_version := Version} = Ready} ->
             Size = env(default_pool_size, erlang:system_info(schedulers)),
-            Pools = [{default, Size, worker} | py_registry:pool_specs()],
+            Mode = env(default_pool_mode, worker),
+            Pools = [{default, Size, Mode} | py_registry:pool_specs()],
             case start_pools(Port, Pools, Deadline) of
                 ok ->
                     persistent_term:put(?PORT_KEY, {Port, self()}),
                     ok = py_registry:port_started(),
                     persistent_term:put(?INFO_KEY,
                                         #{python_version => Version, os_pid => OsPid,
-                                          py_port => maps:get(version, Ready, <<>>)}),
+                                          py_port => maps:get(version, Ready, <<>>),
+                                          free_threaded =>
+                                              maps:get(free_threaded, Ready, false)}),
                     {ok, #state{port = Port, os_pid = OsPid,
                                 python_version = Version, flow = py_flow:new()}};
                 {error, Why} ->
@@ -295,7 +298,7 @@ start_python(Port, Deadline) ->
 start_pools(_Port, [], _Deadline) ->
     ok;
 start_pools(Port, [{Pool, Size, Mode} | Rest], Deadline) ->
-    case start_pool_sync(Port, Pool, Size, Deadline) of
+    case start_pool_sync(Port, Pool, Size, Mode, Deadline) of
         {ok, CtxIds} ->
             add_pool(Pool, Mode, CtxIds),
             start_pools(Port, Rest, Deadline);
@@ -345,10 +348,10 @@ await_ready(Port, Deadline) ->
     end.
 
 %% Starts a pool during start-up, waiting for the port's answer.
-start_pool_sync(Port, Pool, Size, Deadline) ->
+start_pool_sync(Port, Pool, Size, Mode, Deadline) ->
     Ref = make_ref(),
     %% If the port died since it was ready, await_frame/2 says how.
-    command(Port, {start_pool, Ref, Pool, Size}),
+    command(Port, {start_pool, Ref, Pool, Size, Mode}),
     case await_payload(Port, Deadline, Ref) of
         {ok, Payload} ->
             case decode(Payload) of
