@@ -18,15 +18,27 @@
 /* 1: found; 0: not in this term (index moved past it); -1: malformed. */
 static int scan(const char *f, size_t len, int *index, int depth, unsigned long long *nonce);
 
+/* Whether the three terms at f[i] are '$py_ref', an integer (its nonce,
+ * into *nonce) and anything, all within len. Each is bounded by
+ * envelope_skip_term() before ei reads it: ei trusts the lengths a term
+ * gives. */
+static int is_ref(const char *f, size_t len, int i, unsigned long long *nonce)
+{
+    char tag[MAXATOMLEN_UTF8];
+    int end = i;
+    for (int k = 0; k < 3; k++)
+        if (envelope_skip_term(f, len, &end) != 0)
+            return 0;
+    return ei_decode_atom(f, &i, tag) == 0 && strcmp(tag, REF_TAG) == 0 &&
+           ei_decode_ulonglong(f, &i, nonce) == 0;
+}
+
 /* A tuple of arity n at *index (its header read): the reference, if it
  * is one, else its elements scanned. */
 static int scan_tuple(const char *f, size_t len, int *index, int n, int depth,
                       unsigned long long *nonce)
 {
-    char tag[MAXATOMLEN_UTF8];
-    int i = *index;
-    if (n == 3 && ei_decode_atom(f, &i, tag) == 0 && (size_t)i <= len &&
-        strcmp(tag, REF_TAG) == 0 && ei_decode_ulonglong(f, &i, nonce) == 0 && (size_t)i <= len)
+    if (n == 3 && is_ref(f, len, *index, nonce))
         return 1;
     for (int k = 0; k < n; k++) {
         int rc = scan(f, len, index, depth + 1, nonce);
@@ -39,7 +51,9 @@ static int scan_tuple(const char *f, size_t len, int *index, int n, int depth,
 static int scan(const char *f, size_t len, int *index, int depth, unsigned long long *nonce)
 {
     int type, size, n, at = *index;
-    if (depth > ENVELOPE_MAX_DEPTH || (size_t)at >= len || ei_get_type(f, &at, &type, &size) != 0)
+    if (depth > ENVELOPE_MAX_DEPTH || (size_t)at >= len ||
+        (size_t)at + envelope_head_size((unsigned char)f[at]) > len || /* 0: unknown tag */
+        envelope_head_size((unsigned char)f[at]) == 0 || ei_get_type(f, &at, &type, &size) != 0)
         return -1;
     if (type == ERL_SMALL_TUPLE_EXT || type == ERL_LARGE_TUPLE_EXT) {
         if (ei_decode_tuple_header(f, &at, &n) != 0 || (size_t)at > len)
