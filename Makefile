@@ -15,7 +15,7 @@ endif
 # tests/erl/py_bench_SUITE.erl finds it here too.
 export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port
 
-.PHONY: all setup port compile demo test test-c test-erl test-pythons bench format clean
+.PHONY: all setup port compile demo test test-c test-erl test-modes test-pythons bench format clean
 .PHONY: fuzz fuzz-short fuzz-build asan asan-ct tsan
 
 all: compile
@@ -36,7 +36,7 @@ compile: setup
 demo: compile
 	escript scripts/demo.escript
 
-test: compile test-c test-erl fuzz-short
+test: compile test-c test-erl test-modes fuzz-short
 
 test-c: compile
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -44,6 +44,13 @@ test-c: compile
 test-erl: compile
 	rebar3 eunit
 	rebar3 ct
+
+# Pool modes where they mean something: owngil needs CPython 3.12+. Builds
+# against the first pyenv 3.12+ (or MODES_PYTHON) into build-modes and runs
+# py_modes_SUITE and the main suites with owngil as the default pool's
+# mode; says so and succeeds when there is no such Python.
+test-modes: compile
+	scripts/test-modes.sh $(MODES_PYTHON)
 
 # The C tests and the Common Test suites against every other CPython that
 # pyenv has (3.11 and later, with a shared libpython), one build each.

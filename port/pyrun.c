@@ -141,14 +141,17 @@ static int configure(PyConfig *config, char *const *paths, int n_paths)
     return 0;
 }
 
-/* sys.stderr writing, line by line, to fd (output.h forwards it). */
+/* sys.stderr writing, line by line, to fd (output.h forwards it). The
+ * file does not own fd: every interpreter writes to it, and an owngil
+ * context's interpreter ends before the port does. */
 static int rebind_stderr(int fd, PyObject *main_globals, char *err, size_t errlen)
 {
-    char code[200];
+    char code[256];
     snprintf(
         code, sizeof(code),
         "import sys as _sys\n"
-        "_sys.stderr = open(%d, 'w', buffering=1, encoding='utf-8', errors='backslashreplace')\n"
+        "_sys.stderr = open(%d, 'w', buffering=1, encoding='utf-8', errors='backslashreplace',\n"
+        "                   closefd=False)\n"
         "del _sys\n",
         fd);
     PyObject *r = PyRun_String(code, Py_file_input, main_globals, main_globals);

@@ -17,6 +17,7 @@
 -export([capture_log/2]).
 -export([token/0]).
 -export([contains/2]).
+-export([pool_mode/0]).
 
 %% logger handler callback (capture_log/2)
 -export([log/2]).
@@ -32,7 +33,9 @@
 %% @doc Loads the application, sets Env, keeping a `port_executable' given
 %% to the test run (`--sys_config'), and starts it. Returns Config with the
 %% env set under `app_env', for {@link restart_app/1} and
-%% {@link stop_app/1}.
+%% {@link stop_app/1}. The OS environment variable PY_POOL_MODE (`make
+%% test-modes') sets `default_pool_mode' when Env does not: the suites
+%% then run against contexts of that mode.
 -spec start_app([{atom(), term()}], ct_suite:ct_config()) -> ct_suite:ct_config().
 start_app(Env0, Config) ->
     case application:load(?APP) of
@@ -40,7 +43,10 @@ start_app(Env0, Config) ->
         {error, {already_loaded, ?APP}} -> ok
     end,
     Exe = [{port_executable, X} || {ok, X} <- [application:get_env(?APP, port_executable)]],
-    Env = Env0 ++ Exe,
+    Mode = [{default_pool_mode, list_to_atom(M)}
+            || M <- [os:getenv("PY_POOL_MODE", "")], M =/= "",
+               not lists:keymember(default_pool_mode, 1, Env0)],
+    Env = Env0 ++ Exe ++ Mode,
     ok = set_env(Env),
     {ok, _} = application:ensure_all_started(?APP),
     [{app_env, Env} | Config].
@@ -133,6 +139,15 @@ token() ->
 -spec contains(binary(), binary()) -> boolean().
 contains(Binary, Part) ->
     binary:match(Binary, Part) =/= nomatch.
+
+%% @doc The mode of the default pool the suites run against: the OS
+%% environment's PY_POOL_MODE, else `worker'.
+-spec pool_mode() -> atom().
+pool_mode() ->
+    case os:getenv("PY_POOL_MODE", "") of
+        "" -> worker;
+        M -> list_to_atom(M)
+    end.
 
 %% @doc logger handler callback of {@link capture_log/2}: sends Event to
 %% the process that added the handler.
