@@ -3,7 +3,12 @@
  *
  * DESIGN: three heap types, made per interpreter (multi-phase init: an
  * owngil context imports its own module, whose state, interp_state.h,
- * holds its types and `known`). erlang.Atom subclasses str and inherits
+ * holds its types and `known`). The state holds a reference to its module
+ * that the collector does not see, so the module and its state live as
+ * long as the interpreter, whatever Python code does to sys.modules:
+ * pyrun's namespace and module cache, and the table of references, live
+ * there too. A second import in the same interpreter shares the first
+ * module's contents. erlang.Atom subclasses str and inherits
  * its hash and comparisons, so Atom('foo') == 'foo' and both find the same
  * dict entry; only repr differs. erlang.Pid and erlang.Ref share one
  * layout: a bytes object holding the term's external format (no version
@@ -29,8 +34,11 @@
  */
 #include "erlmod.h"
 
+#include "callback.h"
+#include "cancel.h"
 #include "envelope.h"
 #include "interp_state.h"
+#include "objref.h"
 
 #include <stdatomic.h>
 
@@ -211,12 +219,25 @@ static PyTypeObject *add_type(PyObject *m, PyType_Spec *spec, PyObject *base, co
     return (PyTypeObject *)type;
 }
 
-/* Py_mod_exec: the module's state, in every interpreter that imports it. */
+/* The parts of the module made by other files, each in the interpreter's
+ * state: references, Cancelled, call/send/self/whereis/Error. */
+static int setup_parts(void)
+{
+    return objref_setup() == 0 && cancel_setup() == 0 && callback_setup() == 0 ? 0 : -1;
+}
+
+/* Py_mod_exec: the module's state, in every interpreter that imports it.
+ * Imported again in the same interpreter (its sys.modules entry deleted
+ * while the module lives on), the new module takes the first one's
+ * contents: the interpreter keeps one state, one table of references. */
 static int erlmod_exec(PyObject *m)
 {
-    struct interp_state *st = PyModule_GetState(m);
+    struct interp_state *st = interp_state(), *first = st;
+    if (first)
+        return PyDict_Update(PyModule_GetDict(m), PyModule_GetDict(first->module));
+    st = PyModule_GetState(m);
     st->owner_ctx = -1;
-    st->module = m;
+    st->module = Py_NewRef(m); /* lives as long as its interpreter: see DESIGN */
     st->next_id = 1;
     if (!(st->known = new_known()) ||
         !(st->atom_type = add_type(m, &atom_spec, (PyObject *)&PyUnicode_Type, "Atom")) ||
@@ -224,6 +245,10 @@ static int erlmod_exec(PyObject *m)
         !(st->ref_type = add_type(m, &ref_spec, NULL, "Ref")))
         return -1;
     interp_state_add(st);
+    if (setup_parts() != 0) {
+        interp_state_remove(st);
+        return -1;
+    }
     return 0;
 }
 
@@ -242,21 +267,23 @@ static int erlmod_traverse(PyObject *m, visitproc visit, void *arg)
     return 0;
 }
 
+/* m_clear and m_free: the state is no longer the interpreter's. As the
+ * state holds its module (not traversed), neither runs while the
+ * interpreter lives: only a module made by a second import (whose state is
+ * empty) is ever collected. */
 static int erlmod_clear(PyObject *m)
-{
-    struct interp_state *st = PyModule_GetState(m);
-    if (st)
-        interp_state_clear(st);
-    return 0;
-}
-
-static void erlmod_free(void *m)
 {
     struct interp_state *st = PyModule_GetState(m);
     if (st) {
         interp_state_remove(st);
         interp_state_clear(st);
     }
+    return 0;
+}
+
+static void erlmod_free(void *m)
+{
+    erlmod_clear(m);
 }
 
 static PyModuleDef_Slot erlmod_slots[] = {

@@ -2,10 +2,10 @@
  * interp_state: the registry of per-interpreter states (interp_state.h).
  *
  * DESIGN: a list under `mu`, a handful of entries (one per interpreter:
- * the main one and one per owngil context). `generation` counts removals:
- * a thread's cached (interp, state) pair is trusted only while no state
- * was removed since it was filled, since an interpreter's address may be
- * reused by the next one.
+ * the main one and one per owngil context), keyed by interpreter id.
+ * `generation` counts removals: a thread's cached (id, state) pair is
+ * trusted only while no state was removed since it was filled (the state
+ * it points to may be freed).
  */
 #include "interp_state.h"
 
@@ -16,15 +16,15 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct interp_state *list;
 static atomic_long generation;
 
-static _Thread_local PyInterpreterState *cached_interp;
+static _Thread_local int64_t cached_id = -1;
 static _Thread_local struct interp_state *cached;
 static _Thread_local long cached_generation;
 
-static struct interp_state *find(PyInterpreterState *interp)
+static struct interp_state *find(int64_t id)
 {
     pthread_mutex_lock(&mu);
     struct interp_state *st = list;
-    while (st && st->interp != interp)
+    while (st && st->interp_id != id)
         st = st->next;
     pthread_mutex_unlock(&mu);
     return st;
@@ -32,13 +32,13 @@ static struct interp_state *find(PyInterpreterState *interp)
 
 struct interp_state *interp_state(void)
 {
-    PyInterpreterState *interp = PyInterpreterState_Get();
+    int64_t id = PyInterpreterState_GetID(PyInterpreterState_Get());
     long gen = atomic_load(&generation);
-    if (cached && cached_interp == interp && cached_generation == gen)
+    if (cached && cached_id == id && cached_generation == gen)
         return cached;
-    struct interp_state *st = find(interp);
+    struct interp_state *st = find(id);
     if (st) {
-        cached_interp = interp;
+        cached_id = id;
         cached = st;
         cached_generation = gen;
     }
@@ -47,7 +47,7 @@ struct interp_state *interp_state(void)
 
 void interp_state_add(struct interp_state *st)
 {
-    st->interp = PyInterpreterState_Get();
+    st->interp_id = PyInterpreterState_GetID(PyInterpreterState_Get());
     pthread_mutex_lock(&mu);
     st->next = list;
     list = st;
@@ -77,6 +77,18 @@ void interp_state_set_owner(struct interp_state *st, long owner_ctx)
 {
     pthread_mutex_lock(&mu);
     st->owner_ctx = owner_ctx;
+    pthread_mutex_unlock(&mu);
+}
+
+void interp_state_remove_id(int64_t interp_id)
+{
+    pthread_mutex_lock(&mu);
+    struct interp_state **link = &list;
+    while (*link && (*link)->interp_id != interp_id)
+        link = &(*link)->next;
+    if (*link)
+        *link = (*link)->next;
+    atomic_fetch_add(&generation, 1);
     pthread_mutex_unlock(&mu);
 }
 

@@ -8,9 +8,10 @@
  * "Pool modes"), and an object must never cross to another. They live
  * here, as the module state of the `erlang` module (multi-phase init, one
  * module per interpreter), and C code finds the current interpreter's
- * through interp_state(). A small registry maps each interpreter (and
- * each reference nonce) to its state; a per-thread cache makes the common
- * lookup a pointer compare.
+ * through interp_state(). A small registry maps each interpreter, by its
+ * id (an address may be reused by a later interpreter, an id never), and
+ * each reference nonce to its state; a per-thread cache makes the common
+ * lookup two compares.
  *
  * Threading: interp_state() needs the GIL of the current interpreter;
  * the fields are guarded by that GIL. The registry has its own mutex,
@@ -23,8 +24,8 @@
 #include <Python.h>
 
 struct interp_state {
-    PyInterpreterState *interp;
-    long owner_ctx; /* the owngil context that runs it; -1: the main interpreter */
+    int64_t interp_id; /* PyInterpreterState_GetID(): never reused, unlike its address */
+    long owner_ctx;    /* the owngil context that runs it; -1: the main interpreter */
     /* erlmod.c */
     PyObject *module; /* erlang, borrowed: the state lives in it */
     PyTypeObject *atom_type, *pid_type, *ref_type;
@@ -47,10 +48,15 @@ struct interp_state {
 struct interp_state *interp_state(void);
 
 /* GIL held: links a new state (made by the module's exec) to the current
- * interpreter / unlinks it. Unlinking drops every thread's cached
- * pointer. */
+ * interpreter / unlinks it (not linked: nothing happens). Unlinking drops
+ * every thread's cached pointer. */
 void interp_state_add(struct interp_state *st);
 void interp_state_remove(struct interp_state *st);
+
+/* Any thread: unlinks the state of the interpreter whose id this was, if
+ * still linked: after Py_EndInterpreter(), whether or not the module was
+ * freed (subinterp.c). */
+void interp_state_remove_id(int64_t interp_id);
 
 /* GIL held: sets st's nonce / owner context (read by other threads
  * through interp_state_owner_of(), so under the registry's lock). */

@@ -239,7 +239,7 @@ PyObject *objref_lookup(unsigned long long from, long long id)
 {
     struct interp_state *st = interp_state();
     PyObject *obj = NULL;
-    if (from == st->nonce) {
+    if (from == st->nonce && st->table) {
         PyObject *key = PyLong_FromLongLong(id);
         if (!key)
             return NULL;
@@ -259,7 +259,7 @@ PyObject *objref_lookup(unsigned long long from, long long id)
 void objref_release(unsigned long long from, long long id)
 {
     struct interp_state *st = interp_state();
-    if (from != st->nonce)
+    if (from != st->nonce || !st->table)
         return;
     PyObject *key = PyLong_FromLongLong(id);
     if (key && PyDict_DelItem(st->table, key) < 0)
@@ -272,5 +272,11 @@ void objref_release(unsigned long long from, long long id)
 
 Py_ssize_t objref_count(void)
 {
-    return PyDict_GET_SIZE(interp_state()->table);
+    PyObject *table = interp_state()->table;
+    return table ? PyDict_GET_SIZE(table) : 0;
+}
+
+void objref_drop_all(void)
+{
+    Py_CLEAR(interp_state()->table);
 }

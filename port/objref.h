@@ -67,4 +67,9 @@ void objref_release(unsigned long long nonce, long long id);
 /* Objects held now. */
 Py_ssize_t objref_count(void);
 
+/* Drops every object of the current interpreter's table, for good (an
+ * owngil context that stops: their destructors run while its interpreter
+ * still does). Lookups then find nothing; nothing more is stored. */
+void objref_drop_all(void);
+
 #endif

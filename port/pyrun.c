@@ -192,8 +192,7 @@ int pyrun_interp_setup(char *err, size_t errlen)
 {
     if (import_site(err, errlen) != 0)
         return -1;
-    if (erlmod_setup() != 0 || objref_setup() != 0 || cancel_setup() != 0 ||
-        callback_setup() != 0) {
+    if (erlmod_setup() != 0) { /* its exec sets up the interpreter's state */
         describe_exception("cannot set up the erlang module", err, errlen);
         return -1;
     }

@@ -19,6 +19,7 @@
 
 #include "cancel.h"
 #include "interp_state.h"
+#include "objref.h"
 #include "protocol.h"
 #include "pylog.h"
 #include "pyrun.h"
@@ -101,8 +102,11 @@ static void owngil_stop(void *arg, void *state)
     struct owngil *o = state;
     pyrun_context_forget(o->ctx); /* no interrupt in flight from here on */
     PyEval_RestoreThread(o->ts);
+    int64_t id = PyInterpreterState_GetID(PyThreadState_GetInterpreter(o->ts));
     pyrun_context_free(o->ctx);
+    objref_drop_all();
     Py_EndInterpreter(o->ts);
+    interp_state_remove_id(id); /* if its module outlived it */
     free(o);
 }
 

@@ -20,6 +20,7 @@
 -export([pool_reports_its_mode/1]).
 -export([call_eval_exec_and_errors/1]).
 -export([mode_survives_port_restart/1]).
+-export([erlang_module_imported_again_keeps_state/1]).
 %% worker
 -export([shared_gil_runs_one_at_a_time/1]).
 %% owngil
@@ -51,7 +52,8 @@ suite() ->
     [{timetrap, {seconds, 120}}].
 
 groups() ->
-    Common = [pool_reports_its_mode, call_eval_exec_and_errors, mode_survives_port_restart],
+    Common = [pool_reports_its_mode, call_eval_exec_and_errors,
+              erlang_module_imported_again_keeps_state, mode_survives_port_restart],
     [{worker, [], Common ++ [shared_gil_runs_one_at_a_time]},
      {owngil, [], Common ++ [contexts_run_python_in_parallel,
                              contexts_have_their_own_interpreter,
@@ -108,6 +110,23 @@ call_eval_exec_and_errors(_Config) ->
     {error, {'ZeroDivisionError', <<"division by zero">>}} = py:eval(?POOL, <<"1/0">>, #{}),
     {error, {'ModuleNotFoundError', _}} = py:call(?POOL, no_such_module_here, f, []),
     {ok, 3} = py:eval(?POOL, <<"1 + 2">>, #{}).
+
+%% @doc The `erlang' module deleted from sys.modules, collected and
+%% imported again: the context keeps its state (references, types,
+%% exceptions) and goes on serving.
+erlang_module_imported_again_keeps_state(_Config) ->
+    Ctx = hd(py_context_router:contexts(?POOL)),
+    {ok, H} = py:call(Ctx, hashlib, sha256, [{bytes, <<"a">>}]),
+    ok = py:exec(Ctx, <<"import sys, gc\n"
+                        "old = sys.modules.pop('erlang')\n"
+                        "del old\n"
+                        "gc.collect()\n"
+                        "import erlang\n">>),
+    {ok, 32} = py:eval(Ctx, <<"h.digest_size">>, #{h => H}),
+    {ok, x} = py:eval(Ctx, <<"erlang.atom('x')">>),
+    {ok, true} = py:eval(Ctx, <<"issubclass(erlang.Cancelled, BaseException)">>),
+    {ok, 4.0} = py:call(Ctx, math, sqrt, [16]),
+    ok = py:release(H).
 
 %% @doc After the port is killed, the pool comes back in its mode.
 mode_survives_port_restart(Config) ->
