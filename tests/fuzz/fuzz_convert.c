@@ -20,10 +20,9 @@
  *
  * CPython starts once, in LLVMFuzzerInitialize(), as pyrun.c starts it:
  * erlmod_register() before, erlmod_setup() after (which makes the table of
- * references too). Its
- * allocator is plain malloc (PYMEM_ALLOCATOR_MALLOC), so that every
- * Python object is a heap block that AddressSanitizer watches: a reference
- * dropped once too often shows as a use after free. Each input takes the
+ * references too). Its allocator is plain malloc (PYMEM_ALLOCATOR_MALLOC),
+ * so that every Python object is a heap block that AddressSanitizer
+ * watches: a reference dropped once too often shows as a use after free. Each input takes the
  * GIL, which is released between inputs.
  */
 #define PY_SSIZE_T_CLEAN
