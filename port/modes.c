@@ -19,9 +19,9 @@
 static const struct context_kind *owngil;
 static char owngil_why[128];
 
-void modes_init(void *w)
+void modes_init(void *w, int trace)
 {
-    owngil = subinterp_kind(w, owngil_why, sizeof(owngil_why));
+    owngil = subinterp_kind(w, trace, owngil_why, sizeof(owngil_why));
 }
 
 static atomic_int owngil_started; /* set by the reader, read by it */

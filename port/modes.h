@@ -15,8 +15,9 @@
 #include "pool.h"
 
 /* Once, after pyrun_start(), before the reader runs: the worker kind is
- * the pools' default (hooks as given to pools_new()); w is the writer. */
-void modes_init(void *w);
+ * the pools' default (hooks as given to pools_new()); w is the writer,
+ * trace whether jobs are traced (trace.h). */
+void modes_init(void *w, int trace);
 
 /* dispatch.h's kind_of: 0 with *kind (NULL: the default, worker), or
  * -ENOTSUP with *why, or -EINVAL for a mode this port does not know. */

@@ -23,6 +23,7 @@
 #include "protocol.h"
 #include "pylog.h"
 #include "pyrun.h"
+#include "trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,10 +85,15 @@ static void *owngil_start(void *arg, long ctx_id)
     return o;
 }
 
+static int tracing; /* set once before any context starts */
+
 static int owngil_run(void *arg, void *state, struct job *job)
 {
     struct owngil *o = state;
-    return pyrun_run(arg, o->ctx, job);
+    int raised = pyrun_run(arg, o->ctx, job);
+    if (tracing)
+        trace_job(job, "context");
+    return raised;
 }
 
 static void owngil_interrupt(void *arg, void *state, long seq)
@@ -113,19 +119,21 @@ static void owngil_stop(void *arg, void *state)
 static struct context_kind owngil = {
     "owngil", {NULL, owngil_start, owngil_run, owngil_stop, owngil_interrupt}};
 
-const struct context_kind *subinterp_kind(void *w, char *why, size_t len)
+const struct context_kind *subinterp_kind(void *w, int trace, char *why, size_t len)
 {
     (void)why;
     (void)len;
     owngil.hooks.arg = w;
+    tracing = trace;
     return &owngil;
 }
 
 #else
 
-const struct context_kind *subinterp_kind(void *w, char *why, size_t len)
+const struct context_kind *subinterp_kind(void *w, int trace, char *why, size_t len)
 {
     (void)w;
+    (void)trace;
     snprintf(why, len, "needs Python 3.12 or later (this is %d.%d.%d)", PY_MAJOR_VERSION,
              PY_MINOR_VERSION, PY_MICRO_VERSION);
     return NULL;

@@ -17,9 +17,10 @@
 
 #include <stddef.h>
 
-/* The owngil kind, whose hooks' arg is w (the writer replies go to), or
- * NULL with a readable reason in why[0, len) when this Python cannot run
- * it. Call once, after pyrun_start(). */
-const struct context_kind *subinterp_kind(void *w, char *why, size_t len);
+/* The owngil kind, whose hooks' arg is w (the writer replies go to),
+ * tracing each job it ran when `trace` is set (trace.h), or NULL with a
+ * readable reason in why[0, len) when this Python cannot run it. Call
+ * once, after pyrun_start(). */
+const struct context_kind *subinterp_kind(void *w, int trace, char *why, size_t len);
 
 #endif
