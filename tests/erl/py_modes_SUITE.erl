@@ -33,6 +33,7 @@
 -export([output_and_logging_from_owngil/1]).
 -export([stream_from_owngil/1]).
 -export([stop_pool_ends_interpreters/1]).
+-export([trace_covers_owngil_jobs/1]).
 %% Python older than 3.12
 -export([owngil_unsupported_mode/1]).
 
@@ -63,7 +64,8 @@ groups() ->
                              timeout_interrupts_owngil_code,
                              output_and_logging_from_owngil,
                              stream_from_owngil,
-                             stop_pool_ends_interpreters]},
+                             stop_pool_ends_interpreters,
+                             trace_covers_owngil_jobs]},
      {unsupported, [], [owngil_unsupported_mode]}].
 
 init_per_suite(Config) ->
@@ -279,6 +281,14 @@ stop_pool_ends_interpreters(_Config) ->
     {ok, false} = py:eval(N1, <<"hasattr(__import__('sys'), 'owngil_mark')">>),
     {ok, 4.0} = py:call(?POOL, math, sqrt, [16]).
 
+%% @doc --trace writes a line for each job an owngil context ran.
+trace_covers_owngil_jobs(Config) ->
+    In = filename:join(?config(priv_dir, Config), "trace.in"),
+    ok = file:write_file(In, "{start_pool, og, 1, owngil}.\n{eval, og, \"6 * 7\"}.\n"),
+    Out = os:cmd(exe() ++ " --repl --trace < " ++ In ++ " 2>&1"),
+    true = string:find(Out, "{ok,42}") =/= nomatch,
+    {match, _} = re:run(Out, "py_port trace: eval reply_to=3 target=og .*by=context\n").
+
 %%% ==========================================================================
 %%% Python older than 3.12
 %%% ==========================================================================
@@ -301,6 +311,12 @@ owngil_unsupported_mode(_Config) ->
 start_pool(Mode, Config) ->
     {ok, [_, _]} = py_context_router:start_pool(?POOL, 2, Mode),
     [{mode, Mode} | Config].
+
+exe() ->
+    case application:get_env(erlang_python, port_executable) of
+        {ok, Exe} -> Exe;
+        undefined -> filename:join(code:priv_dir(erlang_python), "py_port")
+    end.
 
 python() ->
     {ok, #{python := V}} = py:version(),
