@@ -34,6 +34,7 @@
 -export([stream_from_owngil/1]).
 -export([stop_pool_ends_interpreters/1]).
 -export([trace_covers_owngil_jobs/1]).
+-export([fork_and_daemon_threads_refused_subprocess_runs/1]).
 %% Python older than 3.12
 -export([owngil_unsupported_mode/1]).
 
@@ -65,7 +66,8 @@ groups() ->
                              output_and_logging_from_owngil,
                              stream_from_owngil,
                              stop_pool_ends_interpreters,
-                             trace_covers_owngil_jobs]},
+                             trace_covers_owngil_jobs,
+                             fork_and_daemon_threads_refused_subprocess_runs]},
      {unsupported, [], [owngil_unsupported_mode]}].
 
 init_per_suite(Config) ->
@@ -280,6 +282,18 @@ stop_pool_ends_interpreters(_Config) ->
     {ok, [N1, _]} = py_context_router:start_pool(?POOL, 2, owngil),
     {ok, false} = py:eval(N1, <<"hasattr(__import__('sys'), 'owngil_mark')">>),
     {ok, 4.0} = py:call(?POOL, math, sqrt, [16]).
+
+%% @doc In an owngil context os.fork() and daemon threads are refused with
+%% RuntimeError (the interpreter must end with its threads), subprocess
+%% runs; the context serves after.
+fork_and_daemon_threads_refused_subprocess_runs(_Config) ->
+    [C1, _] = py_context_router:contexts(?POOL),
+    {error, {'RuntimeError', <<"fork not supported", _/binary>>}} =
+        py:exec(C1, <<"import os\nos.fork()">>),
+    {error, {'RuntimeError', <<"daemon threads are disabled", _/binary>>}} =
+        py:exec(C1, <<"import threading\nthreading.Thread(target=len, daemon=True).start()">>),
+    {ok, 0} = py:eval(C1, <<"__import__('subprocess').run(['true']).returncode">>),
+    {ok, 4.0} = py:call(C1, math, sqrt, [16]).
 
 %% @doc --trace writes a line for each job an owngil context ran.
 trace_covers_owngil_jobs(Config) ->
