@@ -251,13 +251,13 @@ static int decode_target(const char *frame, size_t len, int *i, struct envelope 
     return 0;
 }
 
-/* Mode of {start_pool, ReplyTo, Pool, Size, Mode}: an atom of at most 15
+/* Mode of {start_pool, ReplyTo, Pool, Size, Mode}: an atom of 1 to 15
  * bytes (which modes run is the dispatcher's business). */
 static int decode_mode(const char *frame, size_t len, int *i, struct envelope *env)
 {
     char mode[MAXATOMLEN_UTF8];
     if (!fits(frame, len, *i) || ei_decode_atom(frame, i, mode) != 0 || (size_t)*i > len ||
-        strlen(mode) >= sizeof(env->mode))
+        mode[0] == '\0' || strlen(mode) >= sizeof(env->mode))
         return BAD("start_pool: mode must be worker, owngil or process");
     memcpy(env->mode, mode, strlen(mode) + 1);
     return 0;

@@ -150,6 +150,12 @@ START_TEST(test_envelope_bad_start_pool_mode_is_bad_request)
     ei_x_encode_long(&x, 2);
     ei_x_encode_atom(&x, "a_mode_name_much_too_long");
     assert_bad_request("start_pool: mode must be worker, owngil or process");
+    x.index = 1; /* found by fuzz_envelope: the empty atom */
+    begin_request("start_pool", 5);
+    ei_x_encode_atom(&x, "cpu");
+    ei_x_encode_long(&x, 2);
+    ei_x_encode_atom(&x, "");
+    assert_bad_request("start_pool: mode must be worker, owngil or process");
 }
 END_TEST
 
