@@ -15,7 +15,7 @@ endif
 # tests/erl/py_bench_SUITE.erl finds it here too.
 export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port
 
-.PHONY: all setup port compile demo test test-c test-erl test-process test-pythons bench format
+.PHONY: all setup port compile demo test test-c test-erl test-process test-modes test-pythons bench format
 .PHONY: clean
 .PHONY: fuzz fuzz-short fuzz-build asan asan-ct tsan test-san
 
@@ -38,7 +38,7 @@ demo: compile
 	escript scripts/demo.escript
 
 # The sanitizer runs (test-san) come last: the plain suites fail faster.
-test: compile test-c test-erl test-process fuzz-short test-san
+test: compile test-c test-erl test-process test-modes fuzz-short test-san
 
 test-c: compile
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -51,6 +51,13 @@ test-erl: compile
 # tests/erl/process.spec says which cases are skipped and why.
 test-process: compile
 	PY_POOL_MODE=process rebar3 ct --spec tests/erl/process.spec
+
+# Pool modes where they mean something: owngil needs CPython 3.12+. Builds
+# against the first pyenv 3.12+ (or MODES_PYTHON) into build-modes and runs
+# py_modes_SUITE and the main suites with owngil as the default pool's
+# mode; says so and succeeds when there is no such Python.
+test-modes: compile
+	scripts/test-modes.sh $(MODES_PYTHON)
 
 # The C tests and the Common Test suites against every other CPython that
 # pyenv has (3.11 and later, with a shared libpython), one build each.

@@ -16,6 +16,7 @@
 #include "convert.h"
 #include "envelope.h"
 #include "erlmod.h"
+#include "interp_state.h"
 #include "objref.h"
 
 #include <errno.h>
@@ -26,8 +27,6 @@ static struct waiters *waiters;
 static struct writer *writer;
 static struct flow *flow; /* NULL: nothing counted (--repl, --replay) */
 static long flow_timeout_ms;
-static PyObject *module; /* erlang */
-static PyObject *error;  /* erlang.Error */
 static _Thread_local struct callback_scope *scope;
 
 void callback_use(struct waiters *ws, struct writer *w)
@@ -161,9 +160,10 @@ static PyObject *raise_error(const char *buf, int len, int *i)
 {
     PyObject *why = convert_term_to_py(buf, len, i);
     if (why && PyTuple_Check(why) && PyTuple_GET_SIZE(why) == 2)
-        PyErr_Format(error, "%S: %S", PyTuple_GET_ITEM(why, 0), PyTuple_GET_ITEM(why, 1));
+        PyErr_Format(interp_state()->error, "%S: %S", PyTuple_GET_ITEM(why, 0),
+                     PyTuple_GET_ITEM(why, 1));
     else if (why)
-        PyErr_Format(error, "%R", why);
+        PyErr_Format(interp_state()->error, "%R", why);
     Py_XDECREF(why);
     return NULL;
 }
@@ -221,10 +221,9 @@ static int build_call(long id, PyObject *name, const char *builtin, PyObject *co
 /* The exception for a wait that ended without an answer. */
 static PyObject *no_answer(int rc)
 {
-    PyObject *cancelled = rc == -ECANCELED ? PyObject_GetAttrString(module, "Cancelled") : NULL;
-    if (cancelled) {
-        PyErr_SetString(cancelled, "the request was cancelled while it waited for Erlang");
-        Py_DECREF(cancelled);
+    if (rc == -ECANCELED) {
+        PyErr_SetString(interp_state()->cancelled,
+                        "the request was cancelled while it waited for Erlang");
     } else if (!PyErr_Occurred()) {
         PyErr_SetString(PyExc_RuntimeError, "the pool stopped while it waited for Erlang");
     }
@@ -382,13 +381,14 @@ static const char GETATTR_SOURCE[] =
 
 int callback_setup(void)
 {
-    module = PyImport_ImportModule("erlang");
-    if (!module || PyModule_AddFunctions(module, functions) != 0)
+    struct interp_state *st = interp_state();
+    PyObject *module = st->module;
+    if (PyModule_AddFunctions(module, functions) != 0)
         return -1;
-    error = PyErr_NewExceptionWithDoc(
+    st->error = PyErr_NewExceptionWithDoc(
         "erlang.Error", "An Erlang function called from Python raised: 'Class: Reason'.",
         PyExc_Exception, NULL);
-    if (!error || PyModule_AddObjectRef(module, "Error", error) != 0)
+    if (!st->error || PyModule_AddObjectRef(module, "Error", st->error) != 0)
         return -1;
     PyObject *r = PyRun_String(GETATTR_SOURCE, Py_file_input, PyModule_GetDict(module),
                                PyModule_GetDict(module));

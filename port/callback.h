@@ -33,8 +33,8 @@ struct callback_scope {
     struct callback_scope *outer;
 };
 
-/* GIL held, once: adds call, send, self, whereis, Error and __getattr__
- * to the `erlang` module. 0, or -1 with an exception set. */
+/* GIL held, once per interpreter (interp_state.h): adds call, send, self,
+ * whereis, Error and __getattr__ to its `erlang` module. 0, or -1 with an exception set. */
 int callback_setup(void);
 
 /* Before any context starts: where callbacks wait and write. */

@@ -2,13 +2,16 @@
  * cancel: the interrupting thread (see cancel.h).
  *
  * DESIGN: cancel_request() appends to `pending` under `mu` and signals
- * `cond`; the thread waits without the GIL, then takes the GIL, swaps the
- * list out and handles each entry with the GIL held. cancel_forget() also
- * runs with the GIL held, so an entry is never used after its target was
- * freed. An entry that cannot be allocated is dropped: that request then
- * runs to its end (its reply is dropped all the same).
+ * `cond`; the thread waits without a GIL, takes one entry off the list
+ * (marking its target `busy`), enters the target's interpreter and
+ * handles it with that GIL held. cancel_forget() removes a target's
+ * entries and waits while it is busy, so an entry is never used after its
+ * target was freed. An entry that cannot be allocated is dropped: that
+ * request then runs to its end (its reply is dropped all the same).
  */
 #include "cancel.h"
+
+#include "interp_state.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -21,50 +24,80 @@ struct interrupt {
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER; /* pending, or busy cleared */
 static struct interrupt *pending;
-static PyThreadState *own_ts;
-static PyObject *cancelled; /* erlang.Cancelled */
+static struct cancel_target *busy; /* whose entry is being handled */
+static PyThreadState *own_ts;      /* in the main interpreter */
+
+/* The next entry, waiting for one; its target is busy until done(). */
+static struct interrupt *next_entry(void)
+{
+    pthread_mutex_lock(&mu);
+    while (!pending)
+        pthread_cond_wait(&cond, &mu);
+    struct interrupt *i = pending;
+    pending = i->next;
+    busy = i->target;
+    pthread_mutex_unlock(&mu);
+    return i;
+}
+
+static void done(struct interrupt *i)
+{
+    pthread_mutex_lock(&mu);
+    busy = NULL;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&mu);
+    free(i);
+}
+
+/* The interrupting thread's thread state in t's interpreter. Made here,
+ * so that its thread id is this thread's: PyThreadState_SetAsyncExc()
+ * finds a thread state by thread id, and must find the context's. No GIL
+ * is needed to make one. NULL when out of memory. */
+static PyThreadState *enter_via(struct cancel_target *t)
+{
+    if (!t->interp)
+        return own_ts;
+    if (!t->via)
+        t->via = PyThreadState_New(t->interp);
+    return t->via;
+}
+
+static void interrupt(struct cancel_target *t, long seq)
+{
+    PyThreadState *ts = enter_via(t);
+    if (!ts)
+        return;
+    PyEval_RestoreThread(ts);
+    if (t->running == seq) {
+        PyThreadState_SetAsyncExc(t->ts->thread_id, interp_state()->cancelled);
+        t->armed = 1;
+    }
+    PyEval_SaveThread();
+    if (ts != own_ts) {
+        /* Swapping in binds a thread state to the thread's PyGILState slot;
+         * own_ts takes it back, so that the context may delete `via`. */
+        PyEval_RestoreThread(own_ts);
+        PyEval_SaveThread();
+    }
+}
 
 static void *interrupter(void *arg)
 {
     (void)arg;
     for (;;) {
-        pthread_mutex_lock(&mu);
-        while (!pending)
-            pthread_cond_wait(&cond, &mu);
-        pthread_mutex_unlock(&mu);
-
-        PyEval_RestoreThread(own_ts);
-        pthread_mutex_lock(&mu);
-        struct interrupt *list = pending;
-        pending = NULL;
-        pthread_mutex_unlock(&mu);
-        while (list) {
-            struct interrupt *next = list->next;
-            if (list->target->running == list->seq) {
-                PyThreadState_SetAsyncExc(list->target->ts->thread_id, cancelled);
-                list->target->armed = 1;
-            }
-            free(list);
-            list = next;
-        }
-        PyEval_SaveThread();
+        struct interrupt *i = next_entry();
+        interrupt(i->target, i->seq);
+        done(i);
     }
     return NULL;
 }
 
-int cancel_setup(void)
+/* Starts the interrupting thread, with a thread state of the current
+ * (main) interpreter. GIL held. */
+static int start_thread(void)
 {
-    cancelled = PyErr_NewExceptionWithDoc(
-        "erlang.Cancelled",
-        "Raised in Python code whose request was cancelled: its caller timed out or exited.",
-        PyExc_BaseException, NULL);
-    PyObject *m = cancelled ? PyImport_ImportModule("erlang") : NULL;
-    int rc = m ? PyObject_SetAttrString(m, "Cancelled", cancelled) : -1;
-    Py_XDECREF(m);
-    if (rc < 0)
-        return -1;
     own_ts = PyThreadState_New(PyThreadState_Get()->interp);
     pthread_t t;
     pthread_attr_t attr;
@@ -79,6 +112,18 @@ int cancel_setup(void)
     return 0;
 }
 
+int cancel_setup(void)
+{
+    struct interp_state *st = interp_state();
+    st->cancelled = PyErr_NewExceptionWithDoc(
+        "erlang.Cancelled",
+        "Raised in Python code whose request was cancelled: its caller timed out or exited.",
+        PyExc_BaseException, NULL);
+    if (!st->cancelled || PyObject_SetAttrString(st->module, "Cancelled", st->cancelled) < 0)
+        return -1;
+    return own_ts ? 0 : start_thread();
+}
+
 void cancel_request(struct cancel_target *t, long seq)
 {
     struct interrupt *i = malloc(sizeof(*i));
@@ -88,7 +133,7 @@ void cancel_request(struct cancel_target *t, long seq)
     pthread_mutex_lock(&mu);
     i->next = pending;
     pending = i;
-    pthread_cond_signal(&cond);
+    pthread_cond_broadcast(&cond);
     pthread_mutex_unlock(&mu);
 }
 
@@ -126,9 +171,20 @@ void cancel_wait_end(struct cancel_target *t, long seq, int cancelled)
     }
 }
 
+void cancel_drop_via(struct cancel_target *t)
+{
+    if (t->via) {
+        PyThreadState_Clear(t->via);
+        PyThreadState_Delete(t->via);
+        t->via = NULL;
+    }
+}
+
 void cancel_forget(struct cancel_target *t)
 {
     pthread_mutex_lock(&mu);
+    while (busy == t)
+        pthread_cond_wait(&cond, &mu);
     struct interrupt **link = &pending;
     while (*link) {
         struct interrupt *i = *link;

@@ -11,8 +11,10 @@
  *
  * A context marks, under the GIL, which request its Python code runs
  * (cancel_job_begin/end); the check happens under the GIL too, so an
- * interrupt never lands in a later request. Lock: `mu` guards the pending
- * list; it is never held while taking the GIL.
+ * interrupt never lands in a later request. Each interpreter has its own
+ * GIL (owngil contexts): the interrupting thread enters the target's
+ * interpreter through a thread state of its own there (`via`). Lock: `mu` guards
+ * the pending list; it is never held while taking a GIL.
  */
 #ifndef PY_PORT_CANCEL_H
 #define PY_PORT_CANCEL_H
@@ -23,12 +25,15 @@
 /* What a context exposes to interrupts; embedded in its state. */
 struct cancel_target {
     PyThreadState *ts;
-    long running; /* seq of the request whose Python code runs; 0 if none */
-    int armed;    /* an interrupt was set in ts and may still be pending */
+    PyInterpreterState *interp; /* an owngil context's interpreter; NULL: the main one */
+    PyThreadState *via;         /* the interrupting thread's in interp, made on first use */
+    long running;               /* seq of the request whose Python code runs; 0 if none */
+    int armed;                  /* an interrupt was set in ts and may still be pending */
 };
 
-/* GIL held: creates erlang.Cancelled and starts the interrupting thread.
- * 0, or -1 with an exception set. */
+/* GIL held, in each interpreter after its `erlang` module was imported:
+ * creates its erlang.Cancelled; the first call (the main interpreter's)
+ * also starts the interrupting thread. 0, or -1 with an exception set. */
 int cancel_setup(void);
 
 /* Any thread, no lock or GIL needed, never blocks: asks for request seq
@@ -52,7 +57,12 @@ void cancel_job_end(struct cancel_target *t, long outer);
 long cancel_wait_begin(struct cancel_target *t);
 void cancel_wait_end(struct cancel_target *t, long seq, int cancelled);
 
-/* GIL held: drops pending interrupts of t, before t is freed. */
+/* GIL NOT held: drops pending interrupts of t, and waits for one in
+ * progress, before t is freed. */
 void cancel_forget(struct cancel_target *t);
+
+/* GIL of t->interp held, after cancel_forget(): deletes the interrupting
+ * thread's thread state in t's interpreter, if it made one. */
+void cancel_drop_via(struct cancel_target *t);
 
 #endif

@@ -12,6 +12,7 @@
 #include "envelope.h"
 #include "protocol.h"
 #include "record.h"
+#include "refscan.h"
 #include "sentrefs.h"
 #include "trace.h"
 #include "version.h"
@@ -87,11 +88,49 @@ static int fill_pong(ei_x_buff *x, const void *arg)
     return ei_x_encode_atom(x, "pong");
 }
 
-/* {start_pool, ReplyTo, Pool, Size} -> {ok, [CtxId]} | {error, ...} */
-static void start_pool(struct pools *pools, struct writer *w, const struct job *job)
+struct mode_error {
+    const char *tag, *mode, *why; /* why: NULL for {Tag, Mode} */
+};
+
+/* {error, {unsupported_mode, Mode, Why}} | {error, {invalid_mode, Mode}} */
+static int fill_mode_error(ei_x_buff *x, const void *arg)
+{
+    const struct mode_error *e = arg;
+    return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "error") ||
+           ei_x_encode_tuple_header(x, e->why ? 3 : 2) || ei_x_encode_atom(x, e->tag) ||
+           ei_x_encode_atom(x, e->mode) ||
+           (e->why && ei_x_encode_binary(x, e->why, (long)strlen(e->why)));
+}
+
+/* The kind of context job's Mode names; answers job and returns -1 when
+ * there is none to start. */
+static int kind_for(const struct dispatch *d, const struct job *job,
+                    const struct context_kind **kind)
+{
+    const char *why = NULL;
+    int rc = 0;
+    *kind = NULL;
+    if (d->kind_of)
+        rc = d->kind_of(job->env.mode, kind, &why);
+    else if (strcmp(job->env.mode, "worker") != 0)
+        rc = -EINVAL;
+    if (rc == 0)
+        return 0;
+    struct mode_error e = {rc == -ENOTSUP ? "unsupported_mode" : "invalid_mode", job->env.mode,
+                           rc == -ENOTSUP ? why : NULL};
+    dispatch_send(d->w, job, fill_mode_error, &e);
+    return -1;
+}
+
+/* {start_pool, ReplyTo, Pool, Size, Mode} -> {ok, [CtxId]} | {error, ...} */
+static void start_pool(const struct dispatch *d, const struct job *job)
 {
     static long ids[PY_PORT_MAX_POOL_SIZE];
-    int n = pools_start(pools, job->env.pool, job->env.size, ids);
+    struct writer *w = d->w;
+    const struct context_kind *kind;
+    if (kind_for(d, job, &kind) != 0)
+        return;
+    int n = pools_start_kind(d->pools, job->env.pool, job->env.size, kind, ids);
     if (n == -EINVAL)
         dispatch_send(w, job, fill_bad_size, &job->env.size);
     else if (n < 0)
@@ -205,7 +244,8 @@ struct stats {
 
 static int fill_pool_stats(ei_x_buff *x, const struct pool_stats *st)
 {
-    return ei_x_encode_atom(x, st->name) || ei_x_encode_map_header(x, 9) ||
+    return ei_x_encode_atom(x, st->name) || ei_x_encode_map_header(x, 10) ||
+           ei_x_encode_atom(x, "mode") || ei_x_encode_atom(x, st->mode) ||
            ei_x_encode_atom(x, "size") || ei_x_encode_long(x, st->size) ||
            ei_x_encode_atom(x, "busy") || ei_x_encode_long(x, st->busy) ||
            ei_x_encode_atom(x, "queued") || ei_x_encode_long(x, st->queued) ||
@@ -260,6 +300,26 @@ static void callback_result(struct dispatch *d, struct job *job)
     job_free(job);
 }
 
+/* A request to a pool that carries a reference of an owngil context (the
+ * first one found) goes to that context, in its __main__ (as {nested,
+ * Id}): the object lives in that context's interpreter only. */
+static void route_to_owner(const struct dispatch *d, struct job *job)
+{
+    enum envelope_op op = job->env.op;
+    unsigned long long nonce;
+    int i = job->env.body_off;
+    if (!d->ref_owner || job->env.ctx_id >= 0 || op == ENVELOPE_EXEC)
+        return;
+    int found = op == ENVELOPE_RELEASE
+                    ? ei_decode_ulonglong(job->frame, &i, &nonce) == 0 && (size_t)i <= job->len
+                    : refscan_first(job->frame, job->len, i, &nonce);
+    long owner = found ? d->ref_owner(nonce) : -1;
+    if (owner >= 0) {
+        job->env.ctx_id = owner;
+        job->env.nested = 1;
+    }
+}
+
 /* Copies the frame to the recording, if any; stops recording on failure. */
 static void record(struct dispatch *d, const char *frame, size_t len)
 {
@@ -290,7 +350,7 @@ void dispatch_frame(struct dispatch *d, char *frame, size_t len)
     if (rc > 0) {
         reply_error(w, job, "bad_request", job->env.error, 0);
     } else if (job->env.op == ENVELOPE_START_POOL) {
-        start_pool(d->pools, w, job);
+        start_pool(d, job);
     } else if (job->env.op == ENVELOPE_STOP_POOL) {
         stop_pool(d->pools, w, job);
     } else if (job->env.op == ENVELOPE_CANCEL || job->env.op == ENVELOPE_CANCEL_CALLER) {
@@ -307,7 +367,7 @@ void dispatch_frame(struct dispatch *d, char *frame, size_t len)
     } else if (job->env.op == ENVELOPE_CALLBACK_RESULT) {
         callback_result(d, job);
         return;
-    } else if ((rc = pools_submit(d->pools, job)) == 0) {
+    } else if (route_to_owner(d, job), (rc = pools_submit(d->pools, job)) == 0) {
         return; /* the pool owns the job now; trace.c traces it once run */
     } else if (rc == -ECANCELED) {
         reply_error(w, job, "pool_stopped", job->env.pool, 1);

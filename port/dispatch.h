@@ -28,6 +28,13 @@ struct dispatch {
     long long started_ns;       /* CLOCK_MONOTONIC at start, for stats */
     struct waiters *waiters;    /* who waits for callback results; NULL: nobody */
     struct flow *flow;          /* what erlang.send has in flight; NULL: not counted */
+    /* The kind of context a start_pool's Mode names: 0 with *kind set
+     * (NULL: the pools' default), or -ENOTSUP with *why (this build cannot
+     * run that mode), or -EINVAL (no such mode). NULL: worker only. */
+    int (*kind_of)(const char *mode, const struct context_kind **kind, const char **why);
+    /* The owngil context whose interpreter drew a reference's nonce, or a
+     * negative number (not an owngil context's). NULL: none are. */
+    long (*ref_owner)(unsigned long long nonce);
 };
 
 /*

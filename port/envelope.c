@@ -34,7 +34,7 @@ static const struct op_spec OPS[] = {
     {"release", ENVELOPE_RELEASE, 5},
     {"cancel", ENVELOPE_CANCEL, 3},
     {"cancel_caller", ENVELOPE_CANCEL_CALLER, 3},
-    {"start_pool", ENVELOPE_START_POOL, 4},
+    {"start_pool", ENVELOPE_START_POOL, 5}, /* also 4: Mode is then worker */
     {"stop_pool", ENVELOPE_STOP_POOL, 3},
     {"stats", ENVELOPE_STATS, 2},
     {"stream", ENVELOPE_STREAM, 7},
@@ -251,8 +251,20 @@ static int decode_target(const char *frame, size_t len, int *i, struct envelope 
     return 0;
 }
 
-/* {start_pool, ReplyTo, Pool, Size} and {stop_pool, ReplyTo, Pool} */
-static int decode_pool_op(const char *frame, size_t len, int *i, struct envelope *env)
+/* Mode of {start_pool, ReplyTo, Pool, Size, Mode}: an atom of 1 to 15
+ * bytes (which modes run is the dispatcher's business). */
+static int decode_mode(const char *frame, size_t len, int *i, struct envelope *env)
+{
+    char mode[MAXATOMLEN_UTF8];
+    if (!fits(frame, len, *i) || ei_decode_atom(frame, i, mode) != 0 || (size_t)*i > len ||
+        mode[0] == '\0' || strlen(mode) >= sizeof(env->mode))
+        return BAD("start_pool: mode must be worker, owngil or process");
+    memcpy(env->mode, mode, strlen(mode) + 1);
+    return 0;
+}
+
+/* {start_pool, ReplyTo, Pool, Size[, Mode]} and {stop_pool, ReplyTo, Pool} */
+static int decode_pool_op(const char *frame, size_t len, int *i, int arity, struct envelope *env)
 {
     const char *op = env->op == ENVELOPE_START_POOL ? "start_pool" : "stop_pool";
     if (!fits(frame, len, *i) || ei_decode_atom(frame, i, env->pool) != 0 || (size_t)*i > len)
@@ -260,6 +272,10 @@ static int decode_pool_op(const char *frame, size_t len, int *i, struct envelope
     if (env->op == ENVELOPE_START_POOL &&
         (!fits(frame, len, *i) || ei_decode_long(frame, i, &env->size) != 0 || (size_t)*i > len))
         return BAD("start_pool: size must be an integer");
+    if (env->op == ENVELOPE_START_POOL)
+        snprintf(env->mode, sizeof(env->mode), "worker");
+    if (env->op == ENVELOPE_START_POOL && arity == 5)
+        return decode_mode(frame, len, i, env);
     return 0;
 }
 
@@ -359,11 +375,11 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
                    "cancel, cancel_caller, start_pool, stop_pool, stats, stream, stream_eval, "
                    "stream_start, stream_credit, callback_result, send_credit or ping");
     env->op = spec->op;
-    if (arity != spec->arity)
+    if (arity != spec->arity && !(spec->op == ENVELOPE_START_POOL && arity == 4))
         return BAD("%s takes a tuple of %d elements, not %d", spec->name, spec->arity, arity);
     int rc;
     if (spec->op == ENVELOPE_START_POOL || spec->op == ENVELOPE_STOP_POOL)
-        rc = decode_pool_op(frame, len, &i, env);
+        rc = decode_pool_op(frame, len, &i, arity, env);
     else if (spec->op == ENVELOPE_CANCEL || spec->op == ENVELOPE_CANCEL_CALLER)
         rc = decode_key(frame, len, &i, env);
     else if (spec->op == ENVELOPE_STATS || spec->op == ENVELOPE_PING)

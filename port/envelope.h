@@ -39,6 +39,7 @@ struct envelope {
     long ctx_id;                /* target context, or -1 for a pool */
     int nested;                 /* {nested, CtxId}: on that context, in __main__ */
     long size;                  /* start_pool: requested size */
+    char mode[16];              /* start_pool: Mode, "worker" when absent (4 elements) */
     int body_off;               /* first byte after the envelope */
     int key_off, key_len;       /* cancel, stream_credit: the ReplyTo to cancel or credit;
                                    cancel_caller: its pid */

@@ -1,7 +1,14 @@
 /*
  * erlmod: the built-in Python module `erlang`.
  *
- * DESIGN: three static C types. erlang.Atom subclasses str and inherits
+ * DESIGN: three heap types, made per interpreter (multi-phase init: an
+ * owngil context imports its own module, whose state, interp_state.h,
+ * holds its types and `known`). The state holds a reference to its module
+ * that the collector does not see, so the module and its state live as
+ * long as the interpreter, whatever Python code does to sys.modules:
+ * pyrun's namespace and module cache, and the table of references, live
+ * there too. A second import in the same interpreter shares the first
+ * module's contents. erlang.Atom subclasses str and inherits
  * its hash and comparisons, so Atom('foo') == 'foo' and both find the same
  * dict entry; only repr differs. erlang.Pid and erlang.Ref share one
  * layout: a bytes object holding the term's external format (no version
@@ -20,13 +27,20 @@
  * Erlang's atom table grows by a bounded amount, whatever the restarts. The cache also spares
  * decoding a new Atom object for every atom that arrives.
  *
- * Threading: every function but erlmod_register() needs the GIL, which is
- * the only lock guarding the static state below. Single-phase module init,
- * one interpreter.
+ * Threading: every function but erlmod_register() needs the GIL of the
+ * current interpreter, which guards its state. The budget is the port's,
+ * shared by all interpreters: `new_atoms` is atomic. A name admitted in
+ * two interpreters is counted twice (each keeps its own `known`).
  */
 #include "erlmod.h"
 
+#include "callback.h"
+#include "cancel.h"
 #include "envelope.h"
+#include "interp_state.h"
+#include "objref.h"
+
+#include <stdatomic.h>
 
 #include <ei.h>
 
@@ -36,8 +50,7 @@ typedef struct {
     PyObject_HEAD PyObject *bytes; /* exact bytes: the term without version byte */
 } Opaque;
 
-static PyObject *known;                         /* str -> erlang.Atom | None; see DESIGN */
-static int new_atoms;                           /* names admitted from Python so far */
+static atomic_long new_atoms;                   /* names admitted from Python so far */
 static long atom_cap = ERLMOD_MAX_NEW_ATOMS;    /* the node's, for the message */
 static long atom_budget = ERLMOD_MAX_NEW_ATOMS; /* what this port may admit */
 static struct writer *atom_report;              /* where admissions are reported */
@@ -59,21 +72,23 @@ static PyObject *atom_repr(PyObject *self)
     return r;
 }
 
-static PyTypeObject AtomType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "erlang.Atom",
-    .tp_doc = PyDoc_STR("An Erlang atom: a str that converts back to an "
-                        "atom instead of a binary."),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_base = &PyUnicode_Type,
-    .tp_repr = atom_repr,
+static PyType_Slot atom_slots[] = {
+    {Py_tp_doc, (void *)PyDoc_STR("An Erlang atom: a str that converts back to an "
+                                  "atom instead of a binary.")},
+    {Py_tp_repr, (void *)atom_repr},
+    {0, NULL},
 };
+
+static PyType_Spec atom_spec = {"erlang.Atom", 0, 0, Py_TPFLAGS_DEFAULT, atom_slots};
 
 /* erlang.Pid, erlang.Ref */
 
 static void opaque_dealloc(PyObject *self)
 {
+    PyTypeObject *type = Py_TYPE(self); /* a heap type: its instances hold it */
     Py_XDECREF(((Opaque *)self)->bytes);
-    Py_TYPE(self)->tp_free(self);
+    type->tp_free(self);
+    Py_DECREF(type);
 }
 
 static Py_hash_t opaque_hash(PyObject *self)
@@ -125,23 +140,25 @@ static PyMethodDef opaque_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-#define OPAQUE_TYPE(cname, pyname, doc)                                                            \
-    static PyTypeObject cname = {                                                                  \
-        PyVarObject_HEAD_INIT(NULL, 0).tp_name = pyname,                                           \
-        .tp_doc = PyDoc_STR(doc),                                                                  \
-        .tp_basicsize = sizeof(Opaque),                                                            \
-        .tp_flags = Py_TPFLAGS_DEFAULT,                                                            \
-        .tp_dealloc = opaque_dealloc,                                                              \
-        .tp_repr = opaque_repr,                                                                    \
-        .tp_hash = opaque_hash,                                                                    \
-        .tp_richcompare = opaque_richcompare,                                                      \
-        .tp_methods = opaque_methods,                                                              \
-    }
+/* No tp_new and no subclasses: Python code only gets them from Erlang data. */
+#define OPAQUE_FLAGS (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION)
 
-OPAQUE_TYPE(PidType, "erlang.Pid",
+#define OPAQUE_SPEC(cname, pyname, doc)                                                            \
+    static PyType_Slot cname##_slots[] = {                                                         \
+        {Py_tp_doc, (void *)PyDoc_STR(doc)},                                                       \
+        {Py_tp_dealloc, (void *)opaque_dealloc},                                                   \
+        {Py_tp_repr, (void *)opaque_repr},                                                         \
+        {Py_tp_hash, (void *)opaque_hash},                                                         \
+        {Py_tp_richcompare, (void *)opaque_richcompare},                                           \
+        {Py_tp_methods, (void *)opaque_methods},                                                   \
+        {0, NULL},                                                                                 \
+    };                                                                                             \
+    static PyType_Spec cname = {pyname, sizeof(Opaque), 0, OPAQUE_FLAGS, cname##_slots}
+
+OPAQUE_SPEC(pid_spec, "erlang.Pid",
             "An Erlang pid, received from Erlang; converts back to the same "
             "pid.");
-OPAQUE_TYPE(RefType, "erlang.Ref",
+OPAQUE_SPEC(ref_spec, "erlang.Ref",
             "An Erlang reference, received from Erlang; converts back to the "
             "same reference.");
 
@@ -170,7 +187,7 @@ static PyObject *erlmod_atom(PyObject *module, PyObject *name)
                             Py_TYPE(name)->tp_name);
     if (erlmod_atom_admit(name) != 0)
         return NULL;
-    return PyObject_CallOneArg((PyObject *)&AtomType, name);
+    return PyObject_CallOneArg((PyObject *)erlmod_atom_type(), name);
 }
 
 static PyMethodDef erlmod_functions[] = {
@@ -179,21 +196,6 @@ static PyMethodDef erlmod_functions[] = {
                "(docs/types.md).")},
     {NULL, NULL, 0, NULL},
 };
-
-static struct PyModuleDef erlmod_def = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "erlang",
-    .m_doc = PyDoc_STR("Erlang from Python: its values, and calls to Erlang functions."),
-    .m_size = -1,
-    .m_methods = erlmod_functions,
-};
-
-static int add_type(PyObject *m, PyTypeObject *type, const char *name)
-{
-    if (PyType_Ready(type) < 0)
-        return -1;
-    return PyModule_AddObjectRef(m, name, (PyObject *)type);
-}
 
 /* The atom names known before any term arrives: the table's own. */
 static PyObject *new_known(void)
@@ -208,20 +210,105 @@ static PyObject *new_known(void)
     return d;
 }
 
+/* Makes a type of the module from spec and adds it as `name`. */
+static PyTypeObject *add_type(PyObject *m, PyType_Spec *spec, PyObject *base, const char *name)
+{
+    PyObject *type = PyType_FromModuleAndSpec(m, spec, base);
+    if (type && PyModule_AddObjectRef(m, name, type) < 0)
+        Py_CLEAR(type);
+    return (PyTypeObject *)type;
+}
+
+/* The parts of the module made by other files, each in the interpreter's
+ * state: references, Cancelled, call/send/self/whereis/Error. */
+static int setup_parts(void)
+{
+    return objref_setup() == 0 && cancel_setup() == 0 && callback_setup() == 0 ? 0 : -1;
+}
+
+/* Py_mod_exec: the module's state, in every interpreter that imports it.
+ * Imported again in the same interpreter (its sys.modules entry deleted
+ * while the module lives on), the new module takes the first one's
+ * contents: the interpreter keeps one state, one table of references. */
+static int erlmod_exec(PyObject *m)
+{
+    struct interp_state *st = interp_state(), *first = st;
+    if (first)
+        return PyDict_Update(PyModule_GetDict(m), PyModule_GetDict(first->module));
+    st = PyModule_GetState(m);
+    st->owner_ctx = -1;
+    st->module = Py_NewRef(m); /* lives as long as its interpreter: see DESIGN */
+    st->next_id = 1;
+    if (!(st->known = new_known()) ||
+        !(st->atom_type = add_type(m, &atom_spec, (PyObject *)&PyUnicode_Type, "Atom")) ||
+        !(st->pid_type = add_type(m, &pid_spec, NULL, "Pid")) ||
+        !(st->ref_type = add_type(m, &ref_spec, NULL, "Ref")))
+        return -1;
+    interp_state_add(st);
+    if (setup_parts() != 0) {
+        interp_state_remove(st);
+        return -1;
+    }
+    return 0;
+}
+
+static int erlmod_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    struct interp_state *st = PyModule_GetState(m);
+    Py_VISIT(st->atom_type);
+    Py_VISIT(st->pid_type);
+    Py_VISIT(st->ref_type);
+    Py_VISIT(st->known);
+    Py_VISIT(st->table);
+    Py_VISIT(st->stale_error);
+    Py_VISIT(st->cancelled);
+    Py_VISIT(st->error);
+    Py_VISIT(st->module_cache);
+    return 0;
+}
+
+/* m_clear and m_free: the state is no longer the interpreter's. As the
+ * state holds its module (not traversed), neither runs while the
+ * interpreter lives: only a module made by a second import (whose state is
+ * empty) is ever collected. */
+static int erlmod_clear(PyObject *m)
+{
+    struct interp_state *st = PyModule_GetState(m);
+    if (st) {
+        interp_state_remove(st);
+        interp_state_clear(st);
+    }
+    return 0;
+}
+
+static void erlmod_free(void *m)
+{
+    erlmod_clear(m);
+}
+
+static PyModuleDef_Slot erlmod_slots[] = {
+    {Py_mod_exec, (void *)erlmod_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef erlmod_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "erlang",
+    .m_doc = PyDoc_STR("Erlang from Python: its values, and calls to Erlang functions."),
+    .m_size = sizeof(struct interp_state),
+    .m_methods = erlmod_functions,
+    .m_slots = erlmod_slots,
+    .m_traverse = erlmod_traverse,
+    .m_clear = erlmod_clear,
+    .m_free = erlmod_free,
+};
+
 static PyObject *PyInit_erlang(void)
 {
-    PyObject *m = PyModule_Create(&erlmod_def);
-    if (m == NULL)
-        return NULL;
-    if (known == NULL && (known = new_known()) == NULL)
-        goto fail;
-    if (add_type(m, &AtomType, "Atom") < 0 || add_type(m, &PidType, "Pid") < 0 ||
-        add_type(m, &RefType, "Ref") < 0)
-        goto fail;
-    return m;
-fail:
-    Py_DECREF(m);
-    return NULL;
+    return PyModuleDef_Init(&erlmod_def);
 }
 
 int erlmod_register(void)
@@ -240,15 +327,15 @@ int erlmod_setup(void)
 
 PyTypeObject *erlmod_atom_type(void)
 {
-    return &AtomType;
+    return interp_state()->atom_type;
 }
 PyTypeObject *erlmod_pid_type(void)
 {
-    return &PidType;
+    return interp_state()->pid_type;
 }
 PyTypeObject *erlmod_ref_type(void)
 {
-    return &RefType;
+    return interp_state()->ref_type;
 }
 
 PyObject *erlmod_atom_from_erlang(const char *utf8, Py_ssize_t len)
@@ -256,12 +343,13 @@ PyObject *erlmod_atom_from_erlang(const char *utf8, Py_ssize_t len)
     PyObject *name = PyUnicode_DecodeUTF8(utf8, len, "strict");
     if (name == NULL)
         return NULL;
-    PyObject *atom = PyDict_GetItemWithError(known, name);
-    if (atom != NULL && Py_IS_TYPE(atom, &AtomType)) {
+    struct interp_state *st = interp_state();
+    PyObject *atom = PyDict_GetItemWithError(st->known, name);
+    if (atom != NULL && Py_IS_TYPE(atom, st->atom_type)) {
         Py_INCREF(atom);
     } else if (!PyErr_Occurred()) {
-        atom = PyObject_CallOneArg((PyObject *)&AtomType, name);
-        if (atom != NULL && PyDict_SetItem(known, name, atom) < 0)
+        atom = PyObject_CallOneArg((PyObject *)st->atom_type, name);
+        if (atom != NULL && PyDict_SetItem(st->known, name, atom) < 0)
             Py_CLEAR(atom);
     }
     Py_DECREF(name);
@@ -309,6 +397,7 @@ int erlmod_atom_admit(PyObject *name)
         PyErr_SetString(PyExc_TypeError, "atom name must be a str");
         return -1;
     }
+    PyObject *known = interp_state()->known;
     int found = PyDict_Contains(known, name);
     if (found != 0)
         return found < 0 ? -1 : 0;
@@ -316,35 +405,35 @@ int erlmod_atom_admit(PyObject *name)
         PyErr_Format(PyExc_TypeError, "atom name longer than %d characters", ATOM_MAX_CHARS);
         return -1;
     }
-    if (new_atoms >= atom_budget) {
+    if (atomic_fetch_add(&new_atoms, 1) >= atom_budget) { /* taken before it is known */
+        atomic_fetch_sub(&new_atoms, 1);
         PyErr_Format(PyExc_TypeError, "atom cap of %ld new atoms reached", atom_cap);
         return -1;
     }
     PyObject *key = PyUnicode_FromObject(name); /* plain str */
-    if (key == NULL)
-        return -1;
-    int rc = report_atom(key);
+    int rc = key ? report_atom(key) : -1;
     if (rc == 0)
         rc = PyDict_SetItem(known, key, Py_None);
-    Py_DECREF(key);
-    if (rc == 0)
-        new_atoms++;
+    Py_XDECREF(key);
+    if (rc != 0)
+        atomic_fetch_sub(&new_atoms, 1);
     return rc;
 }
 
 PyObject *erlmod_pid_new(const char *term, Py_ssize_t len)
 {
-    return opaque_new(&PidType, term, len);
+    return opaque_new(interp_state()->pid_type, term, len);
 }
 
 PyObject *erlmod_ref_new(const char *term, Py_ssize_t len)
 {
-    return opaque_new(&RefType, term, len);
+    return opaque_new(interp_state()->ref_type, term, len);
 }
 
 int erlmod_opaque_bytes(PyObject *obj, const char **term, Py_ssize_t *len)
 {
-    if (!Py_IS_TYPE(obj, &PidType) && !Py_IS_TYPE(obj, &RefType)) {
+    struct interp_state *st = interp_state();
+    if (!Py_IS_TYPE(obj, st->pid_type) && !Py_IS_TYPE(obj, st->ref_type)) {
         PyErr_SetString(PyExc_TypeError, "not an erlang.Pid or erlang.Ref");
         return -1;
     }

@@ -53,8 +53,10 @@ void erlmod_report_atoms(struct writer *w);
  * Returns 0, or -1 if CPython refused. */
 int erlmod_register(void);
 
-/* Imports the module and caches its types. Call once, GIL held, after
- * Python started. Returns 0, or -1 with a Python exception set. */
+/* Imports the module in the current interpreter, whose state
+ * (interp_state.h) the module's exec makes, with objref_setup(),
+ * cancel_setup() and callback_setup(). Call once per interpreter, GIL
+ * held, after it started. Returns 0, or -1 with a Python exception set. */
 int erlmod_setup(void);
 
 /* Borrowed references to the types; valid after erlmod_setup(). */

@@ -21,6 +21,7 @@
 #include "flow.h"
 #include "forkguard.h"
 #include "frame.h"
+#include "modes.h"
 #include "monitor.h"
 #include "output.h"
 #include "pool.h"
@@ -156,7 +157,8 @@ static int fill_ready(ei_x_buff *x, const void *arg)
     (void)arg;
     const char *v = pyrun_python_version();
     return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ready") ||
-           ei_x_encode_map_header(x, 4) || ei_x_encode_atom(x, "python_version") ||
+           ei_x_encode_map_header(x, 5) || ei_x_encode_atom(x, "free_threaded") ||
+           ei_x_encode_boolean(x, pyrun_free_threaded()) || ei_x_encode_atom(x, "python_version") ||
            ei_x_encode_binary(x, v, (long)strlen(v)) || ei_x_encode_atom(x, "os_pid") ||
            ei_x_encode_long(x, (long)getpid()) || ei_x_encode_atom(x, "protocol") ||
            ei_x_encode_long(x, PY_PORT_PROTOCOL_VERSION) || ei_x_encode_atom(x, "version") ||
@@ -340,6 +342,7 @@ static struct pools *start_python(const struct options *o, struct writer *w, int
     }
     pools_set_max_queue(pools, (size_t)o->max_queue);
     pyrun_use_pools(pools);
+    modes_init(w, o->trace);
     callback_use(*waiters, w);
     if (!interactive && !(*flow = flow_new((size_t)o->send_window))) {
         fprintf(stderr, "py_port: out of memory\n");
@@ -369,7 +372,8 @@ int main(int argc, char **argv)
         o.monitor = o.forward = 0;
     if (o.monitor && monitor_start() < 0)
         perror("py_port: running without a monitor: fork failed");
-    struct dispatch d = {NULL, NULL, o.trace, -1, NULL, trace_now_ns(), NULL, NULL};
+    struct dispatch d = {NULL, NULL,          o.trace,        -1, NULL, trace_now_ns(), NULL,
+                         NULL, modes_kind_of, modes_ref_owner};
     if (o.record && (d.record = record_open(o.record)) < 0) {
         fprintf(stderr, "py_port: cannot record to %s: %s\n", o.record, strerror(-d.record));
         return 64;
@@ -405,7 +409,7 @@ int main(int argc, char **argv)
 
     pthread_t t;
     pthread_create(&t, NULL, watchdog, NULL);
-    if (pools_shutdown(d.pools, POOLS_SHUTDOWN_MS) == 0)
+    if (pools_shutdown(d.pools, POOLS_SHUTDOWN_MS) == 0 && modes_may_finalize())
         pyrun_finish();
     writer_stop(d.w);
     if (o.trace)

@@ -19,8 +19,9 @@
 /* The atom that tags a reference term. */
 #define OBJREF_TAG "$py_ref"
 
-/* Draws the nonce, makes the table and adds erlang.StaleReference to the
- * `erlang` module. 0, or -1 with an exception set. */
+/* For the current interpreter (interp_state.h), after its `erlang` module
+ * was imported: draws its nonce, makes its table and adds
+ * erlang.StaleReference to its module. 0, or -1 with an exception set. */
 int objref_setup(void);
 
 /* Forgets the ids listed for the calling thread's job. */
@@ -47,12 +48,16 @@ int objref_job_encode_ids(ei_x_buff *x);
 /* Drops the objects the job stored (its reply is not sent). */
 void objref_job_abort(void);
 
-/* The ids the job stored so far, in *ids (owned by this module, valid
- * until the job stores another); returns how many. */
+/* The ids the job stored so far that a late cancel may release
+ * (sentrefs.h), in *ids (owned by this module, valid until the job stores
+ * another); returns how many. Always 0 in an owngil context: the notes of
+ * sentrefs carry no interpreter, so only the main interpreter's
+ * references are noted (docs/reliability.md). */
 int objref_job_ids(const long long **ids);
 
-/* Drops the objects of replies that their callers gave up after they
- * were written (sentrefs.h). */
+/* In the main interpreter: drops the objects of replies that their
+ * callers gave up after they were written (sentrefs.h). Nothing in an
+ * owngil context. */
 void objref_release_late(void);
 
 /* Stores obj and appends its reference term to x, unless references are
@@ -73,5 +78,10 @@ void objref_release(unsigned long long nonce, long long id);
 
 /* Objects held now. */
 Py_ssize_t objref_count(void);
+
+/* Drops every object of the current interpreter's table, for good (an
+ * owngil context that stops: their destructors run while its interpreter
+ * still does). Lookups then find nothing; nothing more is stored. */
+void objref_drop_all(void);
 
 #endif

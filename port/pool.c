@@ -48,6 +48,7 @@ struct pool {
     struct pool *next;
     struct pools *owner;
     char name[MAXATOMLEN_UTF8];
+    struct context_kind kind; /* what its contexts are; set once at start */
     pthread_mutex_t mu;
     struct queue queue;   /* requests for any context of the pool */
     struct context *idle; /* idle contexts, the last one to go idle first */
@@ -60,7 +61,7 @@ struct pool {
 };
 
 struct pools {
-    struct pool_hooks hooks;
+    struct context_kind kind; /* the default kind of context */
     pthread_mutex_t mu;
     pthread_cond_t exited; /* signalled when running drops */
     struct pool *list;
@@ -110,7 +111,7 @@ struct pools *pools_new(const struct pool_hooks *hooks, long spin_ns)
     struct pools *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    p->hooks = *hooks;
+    p->kind = (struct context_kind){"worker", *hooks};
     p->spin_ns = spin_ns;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->exited, NULL);
@@ -221,13 +222,13 @@ static long long now_ns(void)
 static void run_job(struct context *c, struct job *job)
 {
     struct pool *pl = c->pool;
-    struct pools *p = pl->owner;
+    const struct pool_hooks *h = &pl->kind.hooks;
     job->ctx_id = c->id;
     job->pool = pl->name;
     job->outer = c->current;
     c->current = job;
     pthread_mutex_unlock(&pl->mu);
-    int raised = p->hooks.run(p->hooks.arg, c->state, job);
+    int raised = h->run(h->arg, c->state, job);
     long long done_ns = now_ns();
     pthread_mutex_lock(&pl->mu);
     c->current = job->outer;
@@ -244,7 +245,8 @@ static void *context_main(void *arg)
     struct context *c = arg;
     struct pool *pl = c->pool;
     struct pools *p = pl->owner;
-    void *state = p->hooks.ctx_start(p->hooks.arg, c->id);
+    const struct pool_hooks *h = &pl->kind.hooks;
+    void *state = h->ctx_start(h->arg, c->id);
 
     pthread_mutex_lock(&pl->mu);
     c->state = state;
@@ -254,7 +256,7 @@ static void *context_main(void *arg)
     free_all(queue_take_all(&c->own));
     pthread_mutex_unlock(&pl->mu);
 
-    p->hooks.ctx_stop(p->hooks.arg, state);
+    h->ctx_stop(h->arg, state);
     pthread_mutex_lock(&p->mu);
     p->running--;
     pthread_cond_broadcast(&p->exited);
@@ -293,7 +295,8 @@ static int reserve_ids(struct pools *p, long n)
     return 0;
 }
 
-static struct pool *pool_alloc(struct pools *p, const char *name, long size)
+static struct pool *pool_alloc(struct pools *p, const char *name, long size,
+                               const struct context_kind *kind)
 {
     struct pool *pl = calloc(1, sizeof(*pl));
     if (!pl)
@@ -304,6 +307,7 @@ static struct pool *pool_alloc(struct pools *p, const char *name, long size)
         return NULL;
     }
     pl->owner = p;
+    pl->kind = *kind;
     snprintf(pl->name, sizeof(pl->name), "%s", name);
     pthread_mutex_init(&pl->mu, NULL);
     for (long k = 0; k < size; k++)
@@ -368,6 +372,12 @@ static void retire(struct pools *p, struct pool *pl, pool_answer_fn answer, void
 
 int pools_start(struct pools *p, const char *name, long size, long *ids)
 {
+    return pools_start_kind(p, name, size, NULL, ids);
+}
+
+int pools_start_kind(struct pools *p, const char *name, long size, const struct context_kind *kind,
+                     long *ids)
+{
     if (size < 1 || size > PY_PORT_MAX_POOL_SIZE)
         return -EINVAL;
     pthread_mutex_lock(&p->mu);
@@ -378,7 +388,7 @@ int pools_start(struct pools *p, const char *name, long size, long *ids)
         return n;
     }
     int rc = reserve_ids(p, size);
-    if (rc == 0 && !(pl = pool_alloc(p, name, size)))
+    if (rc == 0 && !(pl = pool_alloc(p, name, size, kind ? kind : &p->kind)))
         rc = -ENOMEM;
     if (rc == 0) {
         rc = launch(p, pl, size);
@@ -489,8 +499,7 @@ static int node_matches(const struct queue_node *n, const void *arg)
 }
 
 /* Cancels the matching jobs of one pool. pool.mu held. */
-static int cancel_in(struct pools *p, struct pool *pl, const struct matcher *m,
-                     enum pool_cancel_why why)
+static int cancel_in(struct pool *pl, const struct matcher *m, enum pool_cancel_why why)
 {
     int n = 0;
     struct queue_node *gone = queue_remove_if(&pl->queue, node_matches, m);
@@ -506,7 +515,7 @@ static int cancel_in(struct pools *p, struct pool *pl, const struct matcher *m,
         for (struct job *j = c->current; j; j = j->outer) {
             if (m->match(j, m->arg) && job_claim_answer(j)) {
                 atomic_store(&j->cancelled, 1);
-                p->hooks.interrupt(p->hooks.arg, c->state, j->seq);
+                pl->kind.hooks.interrupt(pl->kind.hooks.arg, c->state, j->seq);
                 wake_waiting(c);
                 n++;
             }
@@ -530,7 +539,7 @@ int pools_cancel(struct pools *p, int (*match)(const struct job *job, const void
     pthread_mutex_lock(&p->mu);
     for (struct pool *pl = p->list; pl; pl = pl->next) {
         pthread_mutex_lock(&pl->mu);
-        n += cancel_in(p, pl, &m, why);
+        n += cancel_in(pl, &m, why);
         pthread_mutex_unlock(&pl->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -622,6 +631,7 @@ int pools_poke(struct pools *p, int (*match)(const struct job *job, const void *
 static void stats_of(const struct pool *pl, struct pool_stats *st)
 {
     snprintf(st->name, sizeof(st->name), "%s", pl->name);
+    snprintf(st->mode, sizeof(st->mode), "%s", pl->kind.mode);
     st->size = pl->size;
     st->busy = 0;
     st->queued = (long)pl->queue.len;

@@ -67,9 +67,17 @@ struct pool_hooks {
     void (*interrupt)(void *arg, void *ctx_state, long seq);
 };
 
+/* A kind of context (docs/architecture.md, "Pool modes"): what a pool's
+ * contexts are, chosen once per pool. `mode` names it in pools_stats(). */
+struct context_kind {
+    const char *mode; /* "worker", "owngil"; static storage */
+    struct pool_hooks hooks;
+};
+
 struct pools;
 
-/* A registry with no pools yet. An idle context polls for new work for
+/* A registry with no pools yet, whose default kind of context is
+ * {"worker", *hooks}. An idle context polls for new work for
  * spin_ns nanoseconds (0: never) before it sleeps. NULL on failure. */
 struct pools *pools_new(const struct pool_hooks *hooks, long spin_ns);
 
@@ -82,6 +90,11 @@ struct pools *pools_new(const struct pool_hooks *hooks, long spin_ns);
  * entries.
  */
 int pools_start(struct pools *p, const char *name, long size, long *ids);
+
+/* pools_start() with the contexts of a new pool of the given kind (NULL:
+ * the registry's default). A pool that runs already keeps its kind. */
+int pools_start_kind(struct pools *p, const char *name, long size, const struct context_kind *kind,
+                     long *ids);
 
 /* Bounds every queue (a pool's, a context's own) to max jobs waiting;
  * 0, the default, leaves them unbounded. */
@@ -142,6 +155,7 @@ int pools_poke(struct pools *p, int (*match)(const struct job *job, const void *
 /* What a pool has done since it started (pools_stats()). */
 struct pool_stats {
     char name[MAXATOMLEN_UTF8];
+    char mode[16]; /* its context_kind's */
     long size, busy, queued;
     unsigned long long completed; /* requests a context ran to their end */
     unsigned long long errors;    /* ... of which raised (cancelled ones too) */

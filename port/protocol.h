@@ -15,7 +15,7 @@
  *                     -> {data, Item} | {data, Item, {Nonce, [Id]}} per item, then
  *                        done | {error, ...}; none after a cancel
  *   {stream_credit,   ReplyTo, N}   no reply; ReplyTo names the stream, N > 0 more items
- *   {start_pool,      ReplyTo, Pool, Size}
+ *   {start_pool,      ReplyTo, Pool, Size, Mode}
  *   {stop_pool,       ReplyTo, Pool}
  *   {release,         ReplyTo, Target, Nonce, [Id]}
  *   {cancel,          ReplyTo, Key}   -> {ok, Count}  (requests whose ReplyTo is Key)
@@ -29,6 +29,9 @@
  *                     Erlang has taken (flow.h); ReplyTo is not used
  *   Target   = Pool :: atom() | {context, CtxId :: non_neg_integer()}
  *            | {nested, CtxId}   (on that context, in __main__, as for a pool)
+ *   Mode     = worker | owngil   (absent, 4 elements: worker; pool.h's context_kind)
+ *              A pool request carrying a reference of an owngil context runs on
+ *              that context, as {nested, CtxId} (refscan.h)
  *   Window   = pos_integer()   (items sent before the stream waits for credit)
  *   Consumer = pid()   (who the items are for: erlang.self() in the stream's code)
  *   CbId     = non_neg_integer()
@@ -61,9 +64,11 @@
  *           | {error, {overloaded, Pool | context}}
  *           | {error, {bad_pool_size, Size}}
  *           | {error, {start_pool_failed, Why}}
+ *           | {error, {unsupported_mode, owngil, Why}} | {error, {invalid_mode, Mode}}
  *
  * Events (HdrLen = 0), for the port owner:
- *   {ready, #{python_version => Bin, os_pid => Int, protocol => 1}}
+ *   {ready, #{python_version => Bin, os_pid => Int, protocol => 1,
+ *           version => Bin, free_threaded => Bool}}
  *   {start_failed, Message}   then exit PY_PORT_EXIT_PYTHON
  *   {exited, {exit_status, N} | {signal, N, Name}}   (from the monitor process)
  *   {atom, Name :: binary()}   Python data made this atom; written before any

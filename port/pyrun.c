@@ -1,10 +1,12 @@
 /*
  * pyrun: CPython start-up and the execution of call, eval and exec jobs.
  *
- * DESIGN: one interpreter, one GIL. The main thread starts CPython and
- * releases the GIL; every context thread owns a PyThreadState and holds
- * the GIL only inside pyrun_run(). Module objects are cached in a dict
- * (under the GIL) keyed by module name. A job's reply is built in one
+ * DESIGN: the main thread starts CPython and releases the GIL; every
+ * context thread owns a PyThreadState and holds its interpreter's GIL only
+ * inside pyrun_run(). Worker contexts share the main interpreter; an
+ * owngil context runs the same code in its own (subinterp.c), set up by
+ * pyrun_interp_setup(). Module objects are cached per interpreter in a
+ * dict (interp_state.h) keyed by module name. A job's reply is built in one
  * buffer: routing header, then {ok, V} / ok / {error, {Name, Msg}, Tb}.
  * A cast's result (ReplyTo `cast`) is dropped unconverted; only an error
  * is sent. A reply is claimed with the GIL, once built: a cancelled job's
@@ -22,6 +24,7 @@
 #include "envelope.h"
 #include "erlmod.h"
 #include "forkguard.h"
+#include "interp_state.h"
 #include "objref.h"
 #include "protocol.h"
 #include "pyerror.h"
@@ -44,9 +47,8 @@ struct context {
 };
 
 static PyThreadState *main_ts;
-static struct pools *pools;    /* where a stream waits for credit */
-static PyObject *main_globals; /* __main__.__dict__, borrowed */
-static PyObject *module_cache; /* module name -> module */
+static struct pools *pools; /* where a stream waits for credit */
+static int stderr_to = -1;  /* where each interpreter's sys.stderr writes */
 static char python_version[32];
 
 /* ---- start and stop ---- */
@@ -128,14 +130,17 @@ static int configure(PyConfig *config, char *const *paths, int n_paths)
     return 0;
 }
 
-/* sys.stderr writing, line by line, to fd (output.h forwards it). */
-static int rebind_stderr(int fd, char *err, size_t errlen)
+/* sys.stderr writing, line by line, to fd (output.h forwards it). The
+ * file does not own fd: every interpreter writes to it, and an owngil
+ * context's interpreter ends before the port does. */
+static int rebind_stderr(int fd, PyObject *main_globals, char *err, size_t errlen)
 {
-    char code[200];
+    char code[256];
     snprintf(
         code, sizeof(code),
         "import sys as _sys\n"
-        "_sys.stderr = open(%d, 'w', buffering=1, encoding='utf-8', errors='backslashreplace')\n"
+        "_sys.stderr = open(%d, 'w', buffering=1, encoding='utf-8', errors='backslashreplace',\n"
+        "                   closefd=False)\n"
         "del _sys\n",
         fd);
     PyObject *r = PyRun_String(code, Py_file_input, main_globals, main_globals);
@@ -163,28 +168,36 @@ int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_
     PyConfig_Clear(&config);
     if (PyStatus_Exception(st))
         return status_error(st, err, errlen);
-    if (import_site(err, errlen) != 0)
+    stderr_to = stderr_fd;
+    if (pyrun_interp_setup(err, errlen) != 0)
         return -1;
-    if (erlmod_setup() != 0 || objref_setup() != 0 || cancel_setup() != 0 ||
-        callback_setup() != 0) {
-        describe_exception("cannot set up the erlang module", err, errlen);
-        return -1;
-    }
-    main_globals = PyModule_GetDict(PyImport_AddModule("__main__"));
-    module_cache = PyDict_New();
-    if (!main_globals || !module_cache) {
-        describe_exception("cannot set up __main__", err, errlen);
-        return -1;
-    }
-    if (stderr_fd >= 0 && rebind_stderr(stderr_fd, err, errlen) != 0)
-        return -1;
-    if (stderr_fd >= 0 && pylog_setup() != 0) { /* logging goes where output goes */
-        describe_exception("cannot forward Python's logging", err, errlen);
-        return -1;
-    }
     snprintf(python_version, sizeof(python_version), "%s", Py_GetVersion());
     python_version[strcspn(python_version, " ")] = '\0';
     main_ts = PyEval_SaveThread();
+    return 0;
+}
+
+int pyrun_interp_setup(char *err, size_t errlen)
+{
+    if (import_site(err, errlen) != 0)
+        return -1;
+    if (erlmod_setup() != 0) { /* its exec sets up the interpreter's state */
+        describe_exception("cannot set up the erlang module", err, errlen);
+        return -1;
+    }
+    struct interp_state *st = interp_state();
+    st->main_globals = PyModule_GetDict(PyImport_AddModule("__main__"));
+    st->module_cache = PyDict_New();
+    if (!st->main_globals || !st->module_cache) {
+        describe_exception("cannot set up __main__", err, errlen);
+        return -1;
+    }
+    if (stderr_to >= 0 && rebind_stderr(stderr_to, st->main_globals, err, errlen) != 0)
+        return -1;
+    if (stderr_to >= 0 && pylog_setup() != 0) { /* logging goes where output goes */
+        describe_exception("cannot forward Python's logging", err, errlen);
+        return -1;
+    }
     return 0;
 }
 
@@ -198,6 +211,15 @@ const char *pyrun_python_version(void)
     return python_version;
 }
 
+int pyrun_free_threaded(void)
+{
+#ifdef Py_GIL_DISABLED
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 int pyrun_finish(void)
 {
     PyEval_RestoreThread(main_ts);
@@ -208,16 +230,38 @@ void *pyrun_ctx_start(void *arg, long ctx_id)
 {
     (void)ctx_id;
     pylog_use_writer(arg); /* the hooks' arg is the writer */
-    struct context *c = calloc(1, sizeof(*c));
-    if (c && !(c->target.ts = PyThreadState_New(main_ts->interp))) {
-        free(c);
-        c = NULL;
-    }
-    if (!c) {
+    PyThreadState *ts = PyThreadState_New(main_ts->interp);
+    if (!ts) {
         fprintf(stderr, "py_port: cannot create a Python thread state\n");
         exit(PY_PORT_EXIT_PYTHON);
     }
+    return pyrun_context_new(ts, NULL);
+}
+
+void *pyrun_context_new(PyThreadState *ts, PyInterpreterState *interp)
+{
+    struct context *c = calloc(1, sizeof(*c));
+    if (!c) {
+        fprintf(stderr, "py_port: out of memory for a context\n");
+        exit(PY_PORT_EXIT_PYTHON);
+    }
+    c->target.ts = ts;
+    c->target.interp = interp;
     return c;
+}
+
+void pyrun_context_forget(void *ctx_state)
+{
+    struct context *c = ctx_state;
+    cancel_forget(&c->target);
+}
+
+void pyrun_context_free(void *ctx_state)
+{
+    struct context *c = ctx_state;
+    cancel_drop_via(&c->target);
+    Py_CLEAR(c->globals);
+    free(c);
 }
 
 void pyrun_interrupt(void *arg, void *ctx_state, long seq)
@@ -231,12 +275,12 @@ void pyrun_ctx_stop(void *arg, void *ctx_state)
 {
     (void)arg;
     struct context *c = ctx_state;
+    pyrun_context_forget(c);
     PyEval_RestoreThread(c->target.ts);
-    cancel_forget(&c->target);
-    Py_CLEAR(c->globals);
-    PyThreadState_Clear(c->target.ts);
+    PyThreadState *ts = c->target.ts;
+    pyrun_context_free(c);
+    PyThreadState_Clear(ts);
     PyThreadState_DeleteCurrent();
-    free(c);
 }
 
 /* The globals a job runs in: __main__'s for a pool (also when it was sent
@@ -245,7 +289,7 @@ void pyrun_ctx_stop(void *arg, void *ctx_state)
 static PyObject *namespace_for(struct context *c, const struct job *job)
 {
     if (job->env.ctx_id < 0 || job->env.nested)
-        return main_globals;
+        return interp_state()->main_globals;
     if (!c->globals) {
         PyObject *name = PyUnicode_FromString("__main__");
         c->globals = PyDict_New();
@@ -297,12 +341,13 @@ static PyObject *cached_module(const char *name)
     PyObject *key = PyUnicode_FromString(name);
     if (!key)
         return NULL;
-    PyObject *mod = PyDict_GetItemWithError(module_cache, key);
+    PyObject *cache = interp_state()->module_cache;
+    PyObject *mod = PyDict_GetItemWithError(cache, key);
     if (mod) {
         Py_INCREF(mod);
     } else if (!PyErr_Occurred()) {
         mod = PyImport_Import(key);
-        if (mod && PyDict_SetItem(module_cache, key, mod) != 0)
+        if (mod && PyDict_SetItem(cache, key, mod) != 0)
             Py_CLEAR(mod);
     }
     Py_DECREF(key);
@@ -357,7 +402,7 @@ static PyObject *resolve(const char *buf, int len, int *i, PyObject *ns)
         decode_name(buf, len, i, function, "function") != 0)
         return NULL;
     PyObject *obj = NULL;
-    if (ns != main_globals && strcmp(module, "__main__") == 0)
+    if (ns != interp_state()->main_globals && strcmp(module, "__main__") == 0)
         obj = from_namespace(ns, function);
     if (!obj)
         obj = cached_module(module);

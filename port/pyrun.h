@@ -24,12 +24,36 @@
  */
 int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_t errlen);
 
+/* GIL held, in a new interpreter (the main one from pyrun_start(), an
+ * owngil context's from subinterp.c): imports site and the `erlang`
+ * module and sets up its state (interp_state.h), sys.stderr and logging
+ * as pyrun_start() says. 0, or -1 with the reason in err. */
+int pyrun_interp_setup(char *err, size_t errlen);
+
+/* A context's state for pyrun_run() around its thread state ts, of
+ * interp, an owngil context's interpreter (NULL: the main one). Exits the
+ * process when out of memory. */
+typedef struct _ts PyThreadState;
+typedef struct _is PyInterpreterState;
+void *pyrun_context_new(PyThreadState *ts, PyInterpreterState *interp);
+
+/* GIL NOT held: no interrupt reaches the context from now on (cancel.h). */
+void pyrun_context_forget(void *ctx_state);
+
+/* GIL held: frees what pyrun_context_new() made (not the thread states).
+ * Call pyrun_context_forget() first. */
+void pyrun_context_free(void *ctx_state);
+
 /* Where streams wait for credit (pools_wait()); before any context runs. */
 struct pools;
 void pyrun_use_pools(struct pools *p);
 
 /* The running CPython's version, "3.11.2". Valid after pyrun_start(). */
 const char *pyrun_python_version(void);
+
+/* 1 when built against a free-threaded CPython (Py_GIL_DISABLED): no
+ * GIL, worker contexts run Python in parallel too. */
+int pyrun_free_threaded(void);
 
 /* Pool hooks; arg is the struct writer * replies go to. */
 void *pyrun_ctx_start(void *arg, long ctx_id);

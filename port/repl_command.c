@@ -28,7 +28,7 @@ const char repl_command_help[] =
     "  {eval, Pool, Code}.                            {eval, default, \"1 + 1\"}.\n"
     "  {eval, Pool, Code, Locals}.                    {eval, default, \"x * 2\", #{x => 21}}.\n"
     "  {exec, Pool, Code}.                            {exec, default, \"import sys\"}.\n"
-    "  {start_pool, Pool, Size}.                      {start_pool, io, 4}.\n"
+    "  {start_pool, Pool, Size[, Mode]}.              {start_pool, io, 4, owngil}.\n"
     "  {stop_pool, Pool}.                             {stop_pool, io}.\n"
     "  help.  q.\n"
     "Pool is an atom or {context, CtxId}; pool default has one context. Code is a\n"
@@ -64,7 +64,7 @@ struct shape {
 
 static const struct shape shapes[] = {
     {"call", 5, 6},       {"eval", 3, 4},      {"exec", 3, 3},
-    {"start_pool", 3, 3}, {"stop_pool", 2, 2}, {NULL, 0, 0},
+    {"start_pool", 3, 4}, {"stop_pool", 2, 2}, {NULL, 0, 0},
 };
 
 static enum repl_command_kind error(char *err, size_t errlen, const char *fmt, ...)

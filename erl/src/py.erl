@@ -452,14 +452,17 @@ main_stats() ->
     end.
 
 %% @doc Versions: this application's, py_port's, the protocol's and the
-%% running Python's. `{error, not_started}' when the port does not run.
+%% running Python's, and `free_threaded': whether that Python is a
+%% free-threaded build (no GIL: worker contexts then run in parallel too).
+%% `{error, not_started}' when the port does not run.
 -spec version() -> {ok, #{atom() => term()}} | {error, not_started}.
 version() ->
     case persistent_term:get({py, port_info}, undefined) of
-        #{python_version := Python, py_port := PyPort} ->
+        #{python_version := Python, py_port := PyPort} = Info ->
             {ok, Vsn} = application:get_key(erlang_python, vsn),
             {ok, #{erlang_python => list_to_binary(Vsn), py_port => PyPort,
-                   python => Python, protocol => 1}};
+                   python => Python, protocol => 1,
+                   free_threaded => maps:get(free_threaded, Info, false)}};
         undefined ->
             {error, not_started}
     end.

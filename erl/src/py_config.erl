@@ -129,7 +129,7 @@ default(ping_timeout) -> 15000.
 spec(default_pool_size) ->
     int(1, ?MAX_POOL_SIZE);
 spec(default_pool_mode) ->
-    {fun(V) -> lists:member(V, [worker, process]) end, <<"worker or process">>};
+    {fun(V) -> lists:member(V, [worker, owngil, process]) end, <<"worker, owngil or process">>};
 spec(call_timeout) ->
     {fun(V) -> V =:= infinity orelse in(V, 0, ?MAX_TIMEOUT) end,
      <<"infinity or an integer in 0..4294967295 (milliseconds)">>};

@@ -30,9 +30,11 @@
 -export_type([mode/0]).
 
 -type pool() :: atom().
-%% worker: contexts are threads of the main port sharing its GIL; process:
-%% each context a py_port OS process of its own (docs/pools.md).
--type mode() :: worker | process.
+%% worker: contexts are threads of the main port sharing its one
+%% interpreter and GIL; owngil: threads of the main port, each running its
+%% own sub-interpreter with its own GIL (Python 3.12+); process: each
+%% context a py_port OS process of its own (docs/pools.md).
+-type mode() :: worker | owngil | process.
 
 -define(POOLS, py_pools).
 -define(CONTEXTS, py_contexts).
@@ -51,21 +53,24 @@ start_pool(Pool, Size) ->
 %% @doc Starts pool `Pool' of `Size' contexts (1 to 1024) and returns their
 %% pids, in context order. A pool that runs already is left as it is and
 %% its contexts are returned. The pool is started again after a restart of
-%% the port. `Mode' is `worker' (threads of the main port) or `process'
-%% (each context an OS process of its own, restarted alone when it
-%% crashes; docs/pools.md, "Pool modes"). A name runs in one mode at a
-%% time: starting a running pool in another mode returns its contexts.
+%% the port. `Mode' is `worker' (threads of the main port), `owngil'
+%% (threads of the main port, each with a sub-interpreter and GIL of its
+%% own) or `process' (each context an OS process of its own, restarted
+%% alone when it crashes); docs/pools.md, "Pool modes". A name runs in one
+%% mode at a time: starting a running pool in another mode returns its
+%% contexts.
 %%
 %% Errors: `{error, {badarg, pool}}', `{error, {bad_pool_size, Size}}',
-%% `{error, {invalid_mode, Mode}}', `{error, not_started}' when the
-%% application does not run.
+%% `{error, {invalid_mode, Mode}}', `{error, {unsupported_mode, owngil,
+%% Why}}' when the port's Python is older than 3.12 (`Why' a binary),
+%% `{error, not_started}' when the application does not run.
 -spec start_pool(pool(), pos_integer(), mode()) -> {ok, [pid()]} | {error, term()}.
 start_pool(Pool, _Size, _Mode) when not is_atom(Pool) ->
     {error, {badarg, pool}};
 start_pool(_Pool, Size, _Mode)
   when not is_integer(Size); Size < 1; Size > ?MAX_POOL_SIZE ->
     {error, {bad_pool_size, Size}};
-start_pool(Pool, Size, worker = Mode) ->
+start_pool(Pool, Size, Mode) when Mode =:= worker; Mode =:= owngil ->
     case py_process_pool:running(Pool) of
         true -> {ok, py_process_pool:contexts(Pool)};
         false -> py_port_owner:start_pool(Pool, Size, Mode)

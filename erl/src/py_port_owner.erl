@@ -162,7 +162,7 @@ handle_call({start_pool, Pool, Size, Mode}, From, #state{port = Port} = State) -
             {reply, {ok, Pids}, State};
         [] ->
             Tag = make_ref(),
-            command(Port, {start_pool, {?MODULE, Tag}, Pool, Size}),
+            command(Port, {start_pool, {?MODULE, Tag}, Pool, Size, Mode}),
             {noreply, park(Tag, {start, From, Pool, Mode}, State)}
     end;
 handle_call({stop_pool, Pool}, From, #state{port = Port} = State) ->
@@ -316,7 +316,8 @@ publish(Port, undefined, #{os_pid := OsPid, python_version := Version} = Ready) 
     persistent_term:put(?PORT_KEY, {Port, self()}),
     ok = py_registry:port_started(),
     persistent_term:put(?INFO_KEY, #{python_version => Version, os_pid => OsPid,
-                                     py_port => maps:get(version, Ready, <<>>)});
+                                     py_port => maps:get(version, Ready, <<>>),
+                                     free_threaded => maps:get(free_threaded, Ready, false)});
 publish(_Port, {_Pool, _I}, _Ready) ->
     ok.
 
@@ -324,7 +325,7 @@ start_pools(_Port, [], _Deadline) ->
     ok;
 start_pools(Port, [{{member, Pool, I}, 1, process} | Rest], Deadline) ->
     %% A member's one context; its context pid goes in the pool's rows.
-    case start_pool_sync(Port, Pool, 1, Deadline) of
+    case start_pool_sync(Port, Pool, 1, worker, Deadline) of
         {ok, [CtxId]} ->
             Ctx = py_context:start_link(Pool, CtxId),
             ok = py_process_pool:publish(Pool, I, Port, Ctx, CtxId),
@@ -345,7 +346,7 @@ start_pools(Port, [{Pool, Size, process} | Rest], Deadline) ->
     end,
     start_pools(Port, Rest, Deadline);
 start_pools(Port, [{Pool, Size, Mode} | Rest], Deadline) ->
-    case start_pool_sync(Port, Pool, Size, Deadline) of
+    case start_pool_sync(Port, Pool, Size, Mode, Deadline) of
         {ok, CtxIds} ->
             add_pool(Pool, Mode, CtxIds),
             start_pools(Port, Rest, Deadline);
@@ -388,10 +389,10 @@ await_ready(Port, Deadline) ->
     end.
 
 %% Starts a pool during start-up, waiting for the port's answer.
-start_pool_sync(Port, Pool, Size, Deadline) ->
+start_pool_sync(Port, Pool, Size, Mode, Deadline) ->
     Ref = make_ref(),
     %% If the port died since it was ready, await_frame/2 says how.
-    command(Port, {start_pool, Ref, Pool, Size}),
+    command(Port, {start_pool, Ref, Pool, Size, Mode}),
     case await_payload(Port, Deadline, Ref) of
         {ok, Payload} ->
             case decode(Payload) of

@@ -118,6 +118,44 @@ START_TEST(test_envelope_eval_exec_start_pool)
     ck_assert_int_eq(env.op, ENVELOPE_START_POOL);
     ck_assert_str_eq(env.pool, "io");
     ck_assert_int_eq(env.size, 10);
+    ck_assert_str_eq(env.mode, "worker"); /* the 4-element form */
+}
+END_TEST
+
+START_TEST(test_envelope_start_pool_mode)
+{
+    struct envelope env;
+    begin_request("start_pool", 5);
+    ei_x_encode_atom(&x, "cpu");
+    ei_x_encode_long(&x, 2);
+    ei_x_encode_atom(&x, "owngil");
+    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
+    ck_assert_int_eq(env.op, ENVELOPE_START_POOL);
+    ck_assert_str_eq(env.pool, "cpu");
+    ck_assert_int_eq(env.size, 2);
+    ck_assert_str_eq(env.mode, "owngil");
+}
+END_TEST
+
+START_TEST(test_envelope_bad_start_pool_mode_is_bad_request)
+{
+    begin_request("start_pool", 5);
+    ei_x_encode_atom(&x, "cpu");
+    ei_x_encode_long(&x, 2);
+    ei_x_encode_binary(&x, "owngil", 6);
+    assert_bad_request("start_pool: mode must be worker, owngil or process");
+    x.index = 1;
+    begin_request("start_pool", 5);
+    ei_x_encode_atom(&x, "cpu");
+    ei_x_encode_long(&x, 2);
+    ei_x_encode_atom(&x, "a_mode_name_much_too_long");
+    assert_bad_request("start_pool: mode must be worker, owngil or process");
+    x.index = 1; /* found by fuzz_envelope: the empty atom */
+    begin_request("start_pool", 5);
+    ei_x_encode_atom(&x, "cpu");
+    ei_x_encode_long(&x, 2);
+    ei_x_encode_atom(&x, "");
+    assert_bad_request("start_pool: mode must be worker, owngil or process");
 }
 END_TEST
 
@@ -572,6 +610,8 @@ int main(void)
     tcase_add_test(tc, test_envelope_call_to_pool);
     tcase_add_test(tc, test_envelope_call_to_context);
     tcase_add_test(tc, test_envelope_eval_exec_start_pool);
+    tcase_add_test(tc, test_envelope_start_pool_mode);
+    tcase_add_test(tc, test_envelope_bad_start_pool_mode_is_bad_request);
     tcase_add_test(tc, test_envelope_stream_start);
     tcase_add_test(tc, test_envelope_stream_start_bad_window_or_consumer);
     tcase_add_test(tc, test_envelope_stream_credit_and_callback_result);

@@ -22,6 +22,7 @@ struct record {
     int interrupts;
     long interrupted_ctx, interrupted_seq;
     long stop_answers[1000]; /* job numbers answered by a pool stop */
+    int other_ran;           /* jobs run by the `other` kind's hook */
 };
 
 static struct record rec;
@@ -83,6 +84,18 @@ static void on_interrupt(void *arg, void *state, long seq)
 
 static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop, on_interrupt};
 
+/* A second kind of context: on_run, counted apart. */
+static int on_run_other(void *arg, void *state, struct job *job)
+{
+    pthread_mutex_lock(&rec.mu);
+    rec.other_ran++;
+    pthread_mutex_unlock(&rec.mu);
+    return on_run(arg, state, job);
+}
+
+static const struct context_kind other = {"other",
+                                          {NULL, on_start, on_run_other, on_stop, on_interrupt}};
+
 static void setup(void)
 {
     memset(&rec, 0, sizeof(rec));
@@ -140,6 +153,27 @@ START_TEST(test_pool_start_gives_ids_and_restart_returns_same)
     ck_assert_int_eq(pools_shutdown(p, 2000), 0);
     ck_assert_int_eq(rec.started, 5);
     ck_assert_int_eq(rec.stopped, 5);
+}
+END_TEST
+
+START_TEST(test_pool_kind_is_chosen_per_pool)
+{
+    struct pools *p = pools_new(&hooks, 0);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    ck_assert_int_eq(pools_start(p, "default", 1, ids), 1);
+    ck_assert_int_eq(pools_start_kind(p, "cpu", 2, &other, ids), 2);
+    ck_assert_int_eq(pools_start_kind(p, "cpu", 2, NULL, ids), 2); /* runs: keeps its kind */
+    for (long n = 0; n < 10; n++)
+        ck_assert_int_eq(pools_submit(p, make_job(n < 4 ? "cpu" : "default", -1, n)), 0);
+    wait_ran(10);
+    ck_assert_int_eq(rec.other_ran, 4);
+    struct pool_stats st[4];
+    ck_assert_int_eq(pools_stats(p, st, 4), 2);
+    int cpu = strcmp(st[0].name, "cpu") == 0 ? 0 : 1;
+    ck_assert_str_eq(st[cpu].mode, "other");
+    ck_assert_str_eq(st[1 - cpu].mode, "worker");
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+    ck_assert_int_eq(rec.stopped, 3);
 }
 END_TEST
 
@@ -396,6 +430,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_pool_start_gives_ids_and_restart_returns_same);
+    tcase_add_test(tc, test_pool_kind_is_chosen_per_pool);
     tcase_add_test(tc, test_pool_bad_sizes);
     tcase_add_test(tc, test_pool_runs_every_job_once);
     tcase_add_test(tc, test_pool_unknown_target);

@@ -19,10 +19,10 @@
  * input.
  *
  * CPython starts once, in LLVMFuzzerInitialize(), as pyrun.c starts it:
- * erlmod_register() before, erlmod_setup() and objref_setup() after. Its
- * allocator is plain malloc (PYMEM_ALLOCATOR_MALLOC), so that every
- * Python object is a heap block that AddressSanitizer watches: a reference
- * dropped once too often shows as a use after free. Each input takes the
+ * erlmod_register() before, erlmod_setup() after (which makes the table of
+ * references too). Its allocator is plain malloc (PYMEM_ALLOCATOR_MALLOC),
+ * so that every Python object is a heap block that AddressSanitizer
+ * watches: a reference dropped once too often shows as a use after free. Each input takes the
  * GIL, which is released between inputs.
  */
 #define PY_SSIZE_T_CLEAN
@@ -70,7 +70,7 @@ static void start_python(void)
                 st.err_msg ? st.err_msg : "(no message)");
         abort();
     }
-    REQUIRE(erlmod_setup() == 0 && objref_setup() == 0);
+    REQUIRE(erlmod_setup() == 0); /* its exec sets up the table of references too */
     PyObject *erlang = PyImport_ImportModule("erlang");
     stale_error = erlang ? PyObject_GetAttrString(erlang, "StaleReference") : NULL;
     Py_XDECREF(erlang);

@@ -10,7 +10,8 @@
  * inside the frame, ReplyTo fits a reply header, env->error says why a
  * request was refused. An accepted envelope is then answered as main.c
  * answers it, with a reply frame (envelope_reply_begin/finish) and with an
- * error reply (envelope_reply_error), both checked byte for byte. A broken
+ * error reply (envelope_reply_error), both checked byte for byte, and its
+ * body is searched for a reference (refscan.h) as the reader does. A broken
  * contract abort()s, which libFuzzer reports as a crash and saves the
  * input. No Python, no threads.
  */
@@ -18,6 +19,7 @@
 #include "frame.h"
 #include "guard.h"
 #include "protocol.h"
+#include "refscan.h"
 
 #include <ei.h>
 #include <errno.h>
@@ -128,6 +130,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         REQUIRE(memchr(env.pool, '\0', sizeof(env.pool)) != NULL);
         REQUIRE(env.ctx_id >= -1);
         REQUIRE(env.ctx_id == -1 || env.pool[0] == '\0');
+        if (env.op == ENVELOPE_START_POOL)
+            REQUIRE(memchr(env.mode, '\0', sizeof(env.mode)) != NULL && env.mode[0] != '\0');
+        /* The reader looks for a reference in every body (dispatch.c). */
+        unsigned long long nonce;
+        REQUIRE(refscan_first(frame, len, env.body_off, &nonce) >= 0);
     }
     guard_release();
     return 0;

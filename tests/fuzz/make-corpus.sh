@@ -32,6 +32,10 @@ Requests = [
     {"exec", {exec, Ref, default, <<"import math\nprint(math.pi)\n">>}},
     {"start_pool", {start_pool, {py_port_owner, 1}, default, 4}},
     {"start_pool_big", {start_pool, {py_port_owner, 1}, workers, 1 bsl 40}},
+    {"start_pool_mode", {start_pool, {py_port_owner, 1}, cpu, 2, owngil}},
+    {"call_ref_in_args", {call, Ref, default, m, f,
+                          [#{k => [{<<"x">>, {'\''$py_ref'\'', 281474976710655, 7}}]}], #{}}},
+    {"release_owngil", {release, cast, default, 123456789, [1, 2, 3]}},
     {"stop_pool", {stop_pool, {py_port_owner, 2}, default}},
     {"release", {release, cast, default, 1, [1, 2]}},
     {"release_context", {release, Ref, {context, 1}, 281474976710655, lists:seq(1, 20)}},
@@ -48,6 +52,7 @@ Requests = [
     {"bad_arity", {call, Ref, default, math}},
     {"bad_target", {call, Ref, 42, math, sqrt, [16], #{}}},
     {"bad_pool_size", {start_pool, Ref, default, ten}},
+    {"bad_pool_mode", {start_pool, Ref, cpu, 2, <<"owngil">>}},
     {"latin1_atoms", {call, Ref, '\''caf\x{e9}'\'', math, sqrt, [16], #{}}}
 ],
 [Write("envelope", N, term_to_binary(T)) || {N, T} <- Requests],
