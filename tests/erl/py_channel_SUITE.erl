@@ -132,7 +132,7 @@ started_process_ends_with_the_port(Config) ->
 
 %% @doc py_port's reader answers ping with pong while every context is busy.
 ping_is_answered_while_contexts_are_busy(_Config) ->
-    Port = open_raw([]),
+    {Port, _} = py_test_lib:open_py_port([]),
     {ok, [_]} = request(Port, {start_pool, r1, default, 1}),
     send(Port, {call, slow, default, time, sleep, [2], #{}}),
     T0 = erlang:monotonic_time(millisecond),
@@ -298,7 +298,7 @@ truncated_replay_exits_2(Config) ->
 %%% ==========================================================================
 
 exe() ->
-    filename:join(code:priv_dir(?APP), "py_port").
+    py_test_lib:py_port_exe().
 
 %% Python code defining channel(): the descriptors of this process that
 %% are the protocol pipes, found as the pipes shared with the monitor's
@@ -372,17 +372,6 @@ script(Config, Name, Body) ->
 
 wait_serving() ->
     py_test_lib:wait_until(fun() -> py:call(math, sqrt, [16]) =:= {ok, 4.0} end, 15000).
-
-open_raw(Args) ->
-    Port = open_port({spawn_executable, exe()},
-                     [{packet, 4}, binary, exit_status, use_stdio, {args, Args}]),
-    receive
-        {Port, {data, <<0:16, Event/binary>>}} ->
-            {ready, _} = binary_to_term(Event),
-            Port
-    after 10000 ->
-        ct:fail(no_ready_event)
-    end.
 
 send(Port, Request) ->
     true = port_command(Port, term_to_binary(Request)).

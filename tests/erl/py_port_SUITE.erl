@@ -163,22 +163,14 @@ bad_argument_exits_64(_Config) ->
 %%% ==========================================================================
 
 exe() ->
-    filename:join(code:priv_dir(erlang_python), "py_port").
+    py_test_lib:py_port_exe().
 
 %% Opens py_port and reads its ready event.
 open() ->
     open([]).
 
 open(Args) ->
-    Port = open_port({spawn_executable, exe()},
-                     [{packet, 4}, binary, exit_status, use_stdio, {args, Args}]),
-    receive
-        {Port, {data, <<0:16, Event/binary>>}} ->
-            {ready, Info} = binary_to_term(Event),
-            {Port, Info}
-    after 10000 ->
-        ct:fail(no_ready_event)
-    end.
+    py_test_lib:open_py_port(Args).
 
 send(Port, Request) ->
     true = port_command(Port, term_to_binary(Request)).

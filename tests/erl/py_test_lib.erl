@@ -18,6 +18,8 @@
 -export([token/0]).
 -export([contains/2]).
 -export([pool_mode/0]).
+-export([py_port_exe/0]).
+-export([open_py_port/1]).
 
 %% logger handler callback (capture_log/2)
 -export([log/2]).
@@ -154,3 +156,20 @@ pool_mode() ->
 -spec log(logger:log_event(), logger:handler_config()) -> {logged, logger:log_event()}.
 log(Event, #{config := #{pid := Pid}}) ->
     Pid ! {logged, Event}.
+
+%% The py_port binary of the application under test.
+py_port_exe() ->
+    filename:join(code:priv_dir(erlang_python), "py_port").
+
+%% Opens py_port with Args, outside the application, and reads its ready
+%% event: {Port, ReadyInfo}.
+open_py_port(Args) ->
+    Port = open_port({spawn_executable, py_port_exe()},
+                     [{packet, 4}, binary, exit_status, use_stdio, {args, Args}]),
+    receive
+        {Port, {data, <<0:16, Event/binary>>}} ->
+            {ready, Info} = binary_to_term(Event),
+            {Port, Info}
+    after 10000 ->
+        ct:fail(no_ready_event)
+    end.
