@@ -254,17 +254,7 @@ static int erlmod_exec(PyObject *m)
 
 static int erlmod_traverse(PyObject *m, visitproc visit, void *arg)
 {
-    struct interp_state *st = PyModule_GetState(m);
-    Py_VISIT(st->atom_type);
-    Py_VISIT(st->pid_type);
-    Py_VISIT(st->ref_type);
-    Py_VISIT(st->known);
-    Py_VISIT(st->table);
-    Py_VISIT(st->stale_error);
-    Py_VISIT(st->cancelled);
-    Py_VISIT(st->error);
-    Py_VISIT(st->module_cache);
-    return 0;
+    return interp_state_traverse(PyModule_GetState(m), visit, arg);
 }
 
 /* m_clear and m_free: the state is no longer the interpreter's. As the

@@ -103,6 +103,20 @@ long interp_state_owner_of(unsigned long long nonce)
     return owner;
 }
 
+int interp_state_traverse(struct interp_state *st, visitproc visit, void *arg)
+{
+    Py_VISIT(st->atom_type);
+    Py_VISIT(st->pid_type);
+    Py_VISIT(st->ref_type);
+    Py_VISIT(st->known);
+    Py_VISIT(st->table);
+    Py_VISIT(st->stale_error);
+    Py_VISIT(st->cancelled);
+    Py_VISIT(st->error);
+    Py_VISIT(st->module_cache);
+    return 0;
+}
+
 void interp_state_clear(struct interp_state *st)
 {
     Py_CLEAR(st->atom_type);

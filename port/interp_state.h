@@ -67,7 +67,9 @@ void interp_state_set_owner(struct interp_state *st, long owner_ctx);
  * the main interpreter, -2 when no interpreter of this port drew it. */
 long interp_state_owner_of(unsigned long long nonce);
 
-/* GIL held: clears the Python objects of st (module m_clear / m_free). */
+/* GIL held: visits / clears the Python objects of st (the module's
+ * m_traverse, m_clear and m_free): one list of them, kept here. */
+int interp_state_traverse(struct interp_state *st, visitproc visit, void *arg);
 void interp_state_clear(struct interp_state *st);
 
 #endif
