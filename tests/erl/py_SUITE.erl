@@ -170,12 +170,6 @@ init_per_suite(Config) ->
 end_per_suite(Config) ->
     py_test_lib:stop_app(Config).
 
-init_per_group(to_python, Config) ->
-    ok = py:exec(<<"import erlang">>),
-    Config;
-init_per_group(from_python, Config) ->
-    ok = py:exec(<<"import erlang">>),
-    Config;
 init_per_group(start_failure, Config) ->
     ok = application:stop(?APP),
     Config;
@@ -431,7 +425,7 @@ to_python_none(_Config) ->
 
 %% @doc Other atoms arrive as erlang.Atom, equal to the str of the name.
 to_python_atom(_Config) ->
-    {ok, true} = py:eval(<<"isinstance(x, erlang.Atom) and x == 'hello'">>,
+    {ok, true} = py:eval(<<"isinstance(x, __import__('erlang').Atom) and x == 'hello'">>,
                          #{x => hello}),
     {ok, hello} = py:eval(<<"x">>, #{x => hello}),
     {ok, 'héllo wörld'} = py:eval(<<"x">>, #{x => 'héllo wörld'}).
@@ -487,7 +481,7 @@ to_python_map(_Config) ->
 %% @doc A pid arrives as erlang.Pid and comes back as the same pid.
 to_python_pid(_Config) ->
     Self = self(),
-    {ok, true} = py:eval(<<"isinstance(x, erlang.Pid) and x == x">>, #{x => Self}),
+    {ok, true} = py:eval(<<"isinstance(x, __import__('erlang').Pid) and x == x">>, #{x => Self}),
     {ok, Self} = py:eval(<<"x">>, #{x => Self}),
     %% Hashable: usable as a dict key.
     {ok, #{Self := 1}} = py:eval(<<"{x: 1}">>, #{x => Self}).
@@ -495,7 +489,7 @@ to_python_pid(_Config) ->
 %% @doc A reference arrives as erlang.Ref and comes back as the same one.
 to_python_ref(_Config) ->
     Ref = make_ref(),
-    {ok, true} = py:eval(<<"isinstance(x, erlang.Ref)">>, #{x => Ref}),
+    {ok, true} = py:eval(<<"isinstance(x, __import__('erlang').Ref)">>, #{x => Ref}),
     {ok, Ref} = py:eval(<<"x">>, #{x => Ref}).
 
 %% @doc An improper list has no mapping.
@@ -613,13 +607,13 @@ from_python_noncontiguous_memoryview(_Config) ->
 
 %% @doc An erlang.Atom becomes an atom.
 from_python_atom(_Config) ->
-    {ok, x} = py:eval(<<"erlang.Atom('x')">>),
-    {ok, 'héllo'} = py:eval(<<"erlang.Atom('h\\u00e9llo')">>).
+    {ok, x} = py:eval(<<"__import__('erlang').Atom('x')">>),
+    {ok, 'héllo'} = py:eval(<<"__import__('erlang').Atom('h\\u00e9llo')">>).
 
 %% @doc An atom name longer than 255 characters is refused.
 from_python_long_atom(_Config) ->
     {error, {'TypeError', <<"atom name longer than 255 characters">>}} =
-        py:eval(<<"erlang.Atom('x' * 256)">>).
+        py:eval(<<"__import__('erlang').Atom('x' * 256)">>).
 
 %% @doc A list becomes a list.
 from_python_list(_Config) ->
