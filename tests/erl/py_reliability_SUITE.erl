@@ -259,14 +259,17 @@ hostile_str_that_raises(_Config) ->
 %% @doc A Python thread that goes on after its call returned: the call
 %% answers, later calls are served, and the thread does its work.
 hostile_thread_outlives_call(_Config) ->
-    ok = py:exec(<<"import threading, time\n"
+    %% One context: its namespace holds `outlived' in every pool mode (an
+    %% owngil or process pool has a __main__ per context).
+    Ctx = hd(py_context_router:contexts(default)),
+    ok = py:exec(Ctx, <<"import threading, time\n"
                    "outlived = []\n"
                    "def _late():\n"
                    "    time.sleep(0.2)\n"
                    "    outlived.append(1)\n"
                    "threading.Thread(target=_late).start()\n">>),
-    {ok, []} = py:eval(<<"outlived">>),
-    ok = py_test_lib:wait_until(fun() -> py:eval(<<"outlived">>) =:= {ok, [1]} end, 5000),
+    {ok, []} = py:eval(Ctx, <<"outlived">>),
+    ok = py_test_lib:wait_until(fun() -> py:eval(Ctx, <<"outlived">>) =:= {ok, [1]} end, 5000),
     {ok, 4.0} = py:call(math, sqrt, [16]).
 
 %% logger handler: sends each event to the test process.
