@@ -661,20 +661,28 @@ from_python_no_mapping(_Config) ->
 
 %% @doc A list nested deeper than the cap is a TypeError.
 from_python_too_deep(_Config) ->
-    ok = py:exec(<<"too_deep = []\n"
-                   "for _ in range(100000):\n"
-                   "    too_deep = [too_deep]\n">>),
+    Ctx = one_context(),
+    ok = py:exec(Ctx, <<"too_deep = []\n"
+                        "for _ in range(100000):\n"
+                        "    too_deep = [too_deep]\n">>),
     {error, {'TypeError', <<"term nested deeper than 10000 levels">>}} =
-        py:eval(<<"too_deep">>),
-    ok = py:exec(<<"del too_deep">>),
+        py:eval(Ctx, <<"too_deep">>),
+    ok = py:exec(Ctx, <<"del too_deep">>),
     {ok, 4.0} = py:call(math, sqrt, [16]).
 
 %% @doc A list that contains itself is refused at the depth cap.
 from_python_self_loop(_Config) ->
-    ok = py:exec(<<"loop = []; loop.append(loop)">>),
+    Ctx = one_context(),
+    ok = py:exec(Ctx, <<"loop = []; loop.append(loop)">>),
     {error, {'TypeError', <<"term nested deeper than 10000 levels">>}} =
-        py:eval(<<"loop">>),
-    ok = py:exec(<<"del loop">>).
+        py:eval(Ctx, <<"loop">>),
+    ok = py:exec(Ctx, <<"del loop">>).
+
+%% A context of the default pool: an exec and an eval on it share its
+%% namespace in every pool mode (an owngil or process pool has a __main__
+%% per context).
+one_context() ->
+    hd(py_context_router:contexts(default)).
 
 %% @doc Nesting well under the cap round-trips unchanged.
 nested_round_trip(_Config) ->
