@@ -213,29 +213,17 @@ start_stop_race_specs_are_running_pools(_Config) ->
 %% at exit costs about 70 bytes on OTP 25.2: 1.4 MB).
 stream_relays_leave_no_memory(_Config) ->
     ok = streams(500), % warm up: code, tables, binaries
-    erlang:garbage_collect(),
-    Before = erlang:memory(system),
-    ok = streams(20000),
-    erlang:garbage_collect(),
-    Growth = erlang:memory(system) - Before,
-    ct:pal("system memory growth over 20000 streams: ~b bytes", [Growth]),
-    true = Growth < 300000.
+    true = grows_less_than(300000, "20000 streams", fun() -> streams(20000) end).
 
 %% @doc 10000 processes that each spawn_call and exit without await,
 %% before the reply: the system memory grows by less than 300 KB (a
-%% handle's alias left active at exit costs about 70 bytes on OTP 25.2).
+%% handle's alias left active at exit costs about 70 bytes on OTP 25.2),
+%% measured once the calls left behind were cancelled and the pool is
+%% free again.
 spawn_call_without_await_leaves_no_memory(_Config) ->
     ok = spawn_calls(500),
-    erlang:garbage_collect(),
-    Before = erlang:memory(system),
-    ok = spawn_calls(10000),
-    erlang:garbage_collect(),
-    Growth = erlang:memory(system) - Before,
-    ct:pal("system memory growth over 10000 unawaited spawn_calls: ~b bytes", [Growth]),
-    true = Growth < 300000,
-    %% The calls left behind were cancelled: the pool is free again.
-    ok = py_test_lib:wait_until(fun() -> py:call(math, sqrt, [4], #{}, 1000) =:= {ok, 2.0} end,
-                                30000).
+    true = grows_less_than(300000, "10000 unawaited spawn_calls",
+                           fun() -> ok = spawn_calls(10000), ok = default_pool_idle() end).
 
 %% @doc An await that times out leaves no message behind, neither when the
 %% request was cancelled in the port nor when its reply was already on
@@ -425,6 +413,29 @@ spawn_calls(N) ->
     {Pid, Mref} = spawn_monitor(fun() -> _ = py:spawn_call(time, sleep, [0.5]) end),
     normal = py_test_lib:await_exit({Pid, Mref}, 10000, caller_hangs),
     spawn_calls(N - 1).
+
+%% Whether the node's system memory grows by less than Bound bytes over
+%% Run, in one of three rounds. A leak grows it in every round; a
+%% transient buffer (a port's queue, an ETS table's resize) in one.
+grows_less_than(Bound, What, Run) ->
+    grows_less_than(Bound, What, Run, 3).
+
+grows_less_than(_Bound, _What, _Run, 0) ->
+    false;
+grows_less_than(Bound, What, Run, Rounds) ->
+    erlang:garbage_collect(),
+    Before = erlang:memory(system),
+    Run(),
+    erlang:garbage_collect(),
+    Growth = erlang:memory(system) - Before,
+    ct:pal("system memory growth over ~s: ~b bytes", [What, Growth]),
+    Growth < Bound orelse grows_less_than(Bound, What, Run, Rounds - 1).
+
+%% The default pool answers a call within a second: the calls before it
+%% were cancelled or have finished.
+default_pool_idle() ->
+    py_test_lib:wait_until(fun() -> py:call(math, sqrt, [4], #{}, 1000) =:= {ok, 2.0} end,
+                           30000).
 
 %% N streams of one item each, run to their end.
 streams(0) ->
