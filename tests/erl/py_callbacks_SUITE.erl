@@ -44,13 +44,12 @@ suite() ->
 init_per_suite(Config) ->
     %% The cap on new atoms holds for the node's life (py_flow): leave this
     %% suite 10,000 of them, whatever the suites before it made.
-    ok = application:set_env(erlang_python, max_new_atoms, py_flow:atoms_used() + 10000),
-    {ok, _} = application:ensure_all_started(erlang_python),
-    ok = py:exec(<<"import erlang">>),
-    Config.
+    Config1 = py_test_lib:start_app([{max_new_atoms, py_flow:atoms_used() + 10000}], Config),
+    ok = exec_all(<<"import erlang">>),
+    Config1.
 
-end_per_suite(_Config) ->
-    _ = application:stop(erlang_python),
+end_per_suite(Config) ->
+    ok = py_test_lib:stop_app(Config),
     %% atom_cap_reached spent the node's cap, which holds for the node's
     %% life (py_flow): give the suites after this one room again.
     ok = application:set_env(erlang_python, max_new_atoms, py_flow:atoms_used() + 10000).
@@ -68,7 +67,7 @@ three_spellings(_Config) ->
     ok = py:register_function(add, fun([A, B]) -> A + B end),
     {ok, 3} = py:eval(<<"erlang.call('add', 1, 2)">>),
     {ok, 30} = py:eval(<<"erlang.add(10, 20)">>),
-    ok = py:exec(<<"from erlang import add as imported_add">>),
+    ok = exec_all(<<"from erlang import add as imported_add">>),
     {ok, 300} = py:eval(<<"imported_add(100, 200)">>),
     ok = py:register_function(<<"count">>, fun(Args) -> length(Args) end),
     {ok, 0} = py:eval(<<"erlang.count()">>),
@@ -104,7 +103,7 @@ erlang_exception_is_erlang_error(_Config) ->
     {error, {'Error', <<"throw: {oops,1}">>}} =
         py:eval(<<"erlang.fail('throw', (erlang.atom('oops'), 1))">>),
     {error, {'Error', <<"exit: <<\"bye\">>">>}} = py:eval(<<"erlang.fail('exit', 'bye')">>),
-    ok = py:exec(<<"def caught():\n"
+    ok = exec_all(<<"def caught():\n"
                    "    try:\n"
                    "        erlang.fail('error', erlang.atom('nope'))\n"
                    "    except erlang.Error as e:\n"
@@ -148,7 +147,7 @@ unconvertible_argument(_Config) ->
 %% @doc Python -> Erlang -> Python ... twelve levels deep on the default
 %% pool: every level runs once, all on the context that started it.
 nested_twelve_levels_run_once(_Config) ->
-    ok = py:exec(<<"import threading\n"
+    ok = exec_all(<<"import threading\n"
                    "calls = []\n"
                    "def down(n):\n"
                    "    calls.append((n, threading.get_ident()))\n"
@@ -157,8 +156,11 @@ nested_twelve_levels_run_once(_Config) ->
                                           {ok, V} = py:call('__main__', down, [N]),
                                           V
                                   end),
-    {ok, 12} = py:call('__main__', down, [12]),
-    {ok, Calls} = py:eval(<<"calls">>),
+    %% On one context, whose `calls` the case then reads; the nested
+    %% calls name the pool and come back to that context.
+    [Ctx | _] = py_context_router:contexts(default),
+    {ok, 12} = py:call(Ctx, '__main__', down, [12], #{}),
+    {ok, Calls} = py:eval(Ctx, <<"__import__('__main__').calls">>),
     [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0] = [N || {N, _} <- Calls],
     1 = length(lists:usort([Thread || {_, Thread} <- Calls])),
     {ok, 200} = py:call('__main__', down, [200]),
@@ -191,12 +193,12 @@ from_python_threads_at_once(_Config) ->
                                            Gate ! {in, self()},
                                            receive go -> K * 10 end
                                    end),
-    ok = py:exec(<<"from concurrent.futures import ThreadPoolExecutor\n"
+    ok = exec_all(<<"from concurrent.futures import ThreadPoolExecutor\n"
                    "def gather_all(n):\n"
                    "    with ThreadPoolExecutor(max_workers=n) as ex:\n"
                    "        return list(ex.map(erlang.gather, range(n)))\n">>),
     {ok, [0, 10, 20, 30, 40, 50, 60, 70]} = py:call('__main__', gather_all, [8]),
-    ok = py:exec(<<"import threading\n"
+    ok = exec_all(<<"import threading\n"
                    "def with_threads(n):\n"
                    "    out = [None] * n\n"
                    "    def run(k):\n"
@@ -207,6 +209,14 @@ from_python_threads_at_once(_Config) ->
                    "    return out\n">>),
     ok = py:register_function(add, fun([A, B]) -> A + B end),
     {ok, [1000, 1001, 1002, 1003]} = py:call('__main__', with_threads, [4]).
+
+%% Runs Code in the __main__ of every context of the default pool (an
+%% owngil or process context has a __main__ of its own; py:exec on a
+%% context would run it in the context's namespace).
+exec_all(Code) ->
+    [{ok, none} = py:eval(Ctx, <<"exec(code, __import__('__main__').__dict__)">>, #{code => Code})
+     || Ctx <- py_context_router:contexts(default)],
+    ok.
 
 gate(0, Waiting) ->
     [P ! go || P <- Waiting],
@@ -221,7 +231,7 @@ cancelled_while_waiting(_Config) ->
     ok = py:register_function(hang, fun(_) -> Self ! {hanging, self()},
                                               receive release -> late end
                                     end),
-    ok = py:exec(<<"hang_seen = None\n"
+    ok = exec_all(<<"hang_seen = None\n"
                    "def hang():\n"
                    "    global hang_seen\n"
                    "    try:\n"
@@ -229,17 +239,18 @@ cancelled_while_waiting(_Config) ->
                    "    except BaseException as e:\n"
                    "        hang_seen = type(e).__name__\n"
                    "        raise\n">>),
-    {error, timeout} = py:call('__main__', hang, [], #{}, 300),
+    [Ctx | _] = py_context_router:contexts(default),
+    {error, timeout} = py:call(Ctx, '__main__', hang, [], #{}, 300),
     Hanging = receive {hanging, P} -> P after 5000 -> ct:fail(no_callback) end,
-    ok = py_test_lib:wait_until(fun() -> py:eval(<<"hang_seen">>) =:= {ok, <<"Cancelled">>} end,
-                                5000),
+    ok = py_test_lib:wait_until(
+           fun() -> py:eval(Ctx, <<"__import__('__main__').hang_seen">>) =:= {ok, <<"Cancelled">>} end, 5000),
     Hanging ! release, % its answer has nobody to go to: dropped
     {ok, 2} = py:eval(<<"1 + 1">>),
     {ok, 3} = py:eval(<<"erlang.add(1, 2)">>).
 
 %% @doc erlang.send delivers the converted term, in order.
 send_to_a_pid(_Config) ->
-    ok = py:exec(<<"def send_three(p):\n"
+    ok = exec_all(<<"def send_three(p):\n"
                    "    for k in range(3):\n"
                    "        erlang.send(p, (erlang.atom('n'), k))\n">>),
     {ok, none} = py:call('__main__', send_three, [self()]),
@@ -262,10 +273,10 @@ self_is_the_caller(_Config) ->
                                                  {P, self()}
                                          end),
     {ok, {Same, Same}} = py:eval(<<"erlang.nested_self()">>),
-    ok = py:exec(<<"def tell_self(p):\n    erlang.send(p, erlang.self())\n">>),
+    ok = exec_all(<<"def tell_self(p):\n    erlang.send(p, erlang.self())\n">>),
     ok = py:cast('__main__', tell_self, [Self]),
     receive Cast -> none = Cast after 5000 -> ct:fail(no_cast) end,
-    ok = py:exec(<<"def self_in_thread():\n"
+    ok = exec_all(<<"def self_in_thread():\n"
                    "    box = []\n"
                    "    t = __import__('threading').Thread(target=lambda: box.append(erlang.self()))\n"
                    "    t.start()\n"
@@ -296,7 +307,7 @@ atom_within_the_cap(_Config) ->
 atom_cap_reached(_Config) ->
     {ok, Cap} = application:get_env(erlang_python, max_new_atoms),
     Reached = iolist_to_binary(io_lib:format("atom cap of ~b new atoms reached", [Cap])),
-    ok = py:exec(<<"def fill_atoms():\n"
+    ok = exec_all(<<"def fill_atoms():\n"
                    "    k = 0\n"
                    "    try:\n"
                    "        while True:\n"

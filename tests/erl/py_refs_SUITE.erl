@@ -32,12 +32,10 @@ suite() ->
     [{timetrap, {seconds, 120}}].
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
+    py_test_lib:start_app([], Config).
 
-end_per_suite(_Config) ->
-    _ = application:stop(erlang_python),
-    ok.
+end_per_suite(Config) ->
+    py_test_lib:stop_app(Config).
 
 %%% ==========================================================================
 %%% Cases

@@ -36,16 +36,19 @@ suite() ->
     [{timetrap, {seconds, 60}}].
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
+    py_test_lib:start_app([], Config).
 
-end_per_suite(_Config) ->
-    _ = application:stop(erlang_python),
-    ok.
+end_per_suite(Config) ->
+    py_test_lib:stop_app(Config).
 
-%% Python helpers, defined again in each case (a port restart forgets them).
+%% Python helpers, defined again in each case (a port restart forgets them),
+%% in every context of the pool: an owngil or process context has a
+%% __main__ of its own.
 define() ->
-    ok = py:exec(<<"import time\n"
+    define(default).
+
+define(Pool) ->
+    exec_all(Pool, <<"import time\n"
                    "produced = {}\n"
                    "closed = {}\n"
                    "def counted(key, n, delay=0):\n"
@@ -62,6 +65,13 @@ define() ->
                    "    for k in range(n):\n"
                    "        yield k\n"
                    "    raise ValueError('no more')\n">>).
+
+%% Runs Code in the __main__ of every context of Pool (py:exec on a
+%% context would run it in the context's namespace).
+exec_all(Pool, Code) ->
+    [{ok, none} = py:eval(Ctx, <<"exec(code, __import__('__main__').__dict__)">>, #{code => Code})
+     || Ctx <- py_context_router:contexts(Pool)],
+    ok.
 
 %%% ==========================================================================
 %%% Cases
@@ -100,7 +110,7 @@ messages_in_order_then_done(_Config) ->
     Expected = collect(Ref),
     %% In the generator, erlang.self() is the consumer.
     Self = self(),
-    ok = py:exec(<<"def selves():\n    yield __import__('erlang').self()\n">>),
+    ok = exec_all(default, <<"def selves():\n    yield __import__('erlang').self()\n">>),
     {ok, Ref3} = py:stream_start('__main__', selves, []),
     [{data, Self}, done] = collect(Ref3),
     %% Items of 64 KB and more are written from the Python object itself.
@@ -144,34 +154,34 @@ bad_options(_Config) ->
 %% four items wait in the mailbox and the generator is held after making
 %% its fifth; reading two lets exactly two more through.
 slow_consumer_bounds_the_generator(_Config) ->
-    define(),
     {ok, _} = py_context_router:start_pool(streams, 1),
+    define(streams),
     {ok, Ref} = py:stream_start('__main__', counted, [<<"slow">>, 20],
                                 #{pool => streams, window => 4}),
-    ok = py_test_lib:wait_until(fun() -> produced(<<"slow">>) =:= 5 end, 5000),
+    ok = py_test_lib:wait_until(fun() -> produced(streams, <<"slow">>) =:= 5 end, 5000),
     ok = py_test_lib:wait_until(fun() -> mailbox() =:= 4 end, 5000),
     {message_queue_len, 4} = process_info(self(), message_queue_len),
     [{data, 0}, {data, 1}] = take(Ref, 2),
-    ok = py_test_lib:wait_until(fun() -> produced(<<"slow">>) =:= 7 end, 5000),
+    ok = py_test_lib:wait_until(fun() -> produced(streams, <<"slow">>) =:= 7 end, 5000),
     ok = py_test_lib:wait_until(fun() -> mailbox() =:= 4 end, 5000),
-    7 = produced(<<"slow">>),
+    7 = produced(streams, <<"slow">>),
     Rest = [{data, K} || K <- lists:seq(2, 19)] ++ [done],
     Rest = collect(Ref),
-    20 = produced(<<"slow">>),
+    20 = produced(streams, <<"slow">>),
     ok = py_context_router:stop_pool(streams).
 
 %% @doc stream_cancel closes the generator (its finally block runs), no
 %% message of the stream arrives after it, and the context is free again.
 cancel_closes_the_generator(_Config) ->
-    define(),
     {ok, _} = py_context_router:start_pool(streams, 1),
+    define(streams),
     {ok, Ref} = py:stream_start('__main__', counted, [<<"cancel">>, 1000],
                                 #{pool => streams, window => 2}),
     [{data, 0}] = take(Ref, 1),
     ok = py:stream_cancel(Ref),
     receive {py_stream, Ref, _} = Late -> ct:fail({after_cancel, Late}) after 100 -> ok end,
-    ok = py_test_lib:wait_until(fun() -> closed(<<"cancel">>) end, 5000),
-    true = produced(<<"cancel">>) =< 4,
+    ok = py_test_lib:wait_until(fun() -> closed(streams, <<"cancel">>) end, 5000),
+    true = produced(streams, <<"cancel">>) =< 4,
     {ok, 2} = py:eval(streams, <<"1 + 1">>),
     ok = py_context_router:stop_pool(streams).
 
@@ -223,7 +233,7 @@ cancel_after_done(_Config) ->
 objects_in_items_are_references(_Config) ->
     {ok, Ref} = py:stream_start(builtins, map, [hashlib_sha, [<<"a">>]]),
     [{error, {'TypeError', _}}] = collect(Ref),
-    ok = py:exec(<<"import hashlib\n"
+    ok = exec_all(default, <<"import hashlib\n"
                    "def hashes(words):\n"
                    "    for w in words:\n"
                    "        yield hashlib.sha256(w.encode())\n">>),
@@ -239,7 +249,7 @@ objects_in_items_are_references(_Config) ->
 %% @doc Items flushed by stream_cancel, never seen by the consumer: their
 %% objects are released.
 cancel_releases_unread_objects(_Config) ->
-    ok = py:exec(<<"import hashlib\n"
+    ok = exec_all(default, <<"import hashlib\n"
                    "def endless_hashes():\n"
                    "    while True:\n"
                    "        yield [hashlib.sha256(b'x')]\n">>),
@@ -304,16 +314,31 @@ take(Ref, N) ->
         ct:fail({stream_stalled, Ref})
     end.
 
+%% The objects held for Erlang, summed over the default pool's contexts
+%% (an owngil or process context holds its own; worker contexts share
+%% one table, counted once per context: compared only with itself).
 held() ->
-    py:eval(<<"__import__('erlang')._held()">>).
+    {ok, lists:sum([N || Ctx <- py_context_router:contexts(default),
+                         {ok, N} <- [py:eval(Ctx, <<"__import__('erlang')._held()">>)]])}.
 
 mailbox() ->
     {message_queue_len, N} = process_info(self(), message_queue_len),
     N.
 
+%% How many items the generator Key made, in whichever context of Pool
+%% ran it.
 produced(Key) ->
-    {ok, N} = py:eval(<<"produced.get(k, 0)">>, #{k => Key}),
-    N.
+    produced(default, Key).
 
+produced(Pool, Key) ->
+    lists:max([N || Ctx <- py_context_router:contexts(Pool),
+                    {ok, N} <- [py:eval(Ctx, <<"__import__('__main__').produced.get(k, 0)">>, #{k => Key})]]).
+
+%% Whether the generator Key was closed (its finally block ran).
 closed(Key) ->
-    py:eval(<<"closed.get(k, False)">>, #{k => Key}) =:= {ok, true}.
+    closed(default, Key).
+
+closed(Pool, Key) ->
+    Code = <<"__import__('__main__').closed.get(k, False)">>,
+    lists:any(fun(Ctx) -> py:eval(Ctx, Code, #{k => Key}) =:= {ok, true} end,
+              py_context_router:contexts(Pool)).
