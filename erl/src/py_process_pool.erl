@@ -118,7 +118,7 @@ running(Pool) ->
 pick(Pool) ->
     case lookup(?POOLS, Pool) of
         [{Pool, _Size, Counters, _Sup}] ->
-            case least(Counters, members(Pool)) of
+            case least(Counters, routes(Pool)) of
                 {Port, Owner, I} ->
                     {ok, {Port, Owner, Pool, take(Counters, I + 1)}};
                 none ->
@@ -319,13 +319,26 @@ lookup(Table, Key) ->
     catch error:badarg -> [] % the application is not running
     end.
 
+%% The running members of Pool, as `{I, Port, Owner}', by index.
+routes(Pool) ->
+    try ets:select(?MEMBERS, [{{{Pool, '$1'}, '$2', '$3', '_', '_'}, [], [{{'$1', '$2', '$3'}}]}])
+    catch error:badarg -> []
+    end.
+
 %% The running member with the fewest requests in flight; the first of
-%% equals, so that an idle pool fills from its first member.
-least(Counters, Members) ->
-    Load = [{atomics:get(Counters, I + 1), I, Port, Owner} || {I, Owner, Port, _} <- Members],
-    case lists:sort(Load) of
-        [{_, I, Port, Owner} | _] -> {Port, Owner, I};
-        [] -> none
+%% equals (Routes come by index), so that an idle pool fills from its
+%% first member.
+least(_Counters, []) ->
+    none;
+least(Counters, [{I, Port, Owner} | Routes]) ->
+    least(Counters, Routes, atomics:get(Counters, I + 1), {Port, Owner, I}).
+
+least(_Counters, [], _Load, Best) ->
+    Best;
+least(Counters, [{I, Port, Owner} | Routes], Load, Best) ->
+    case atomics:get(Counters, I + 1) of
+        Less when Less < Load -> least(Counters, Routes, Less, {Port, Owner, I});
+        _ -> least(Counters, Routes, Load, Best)
     end.
 
 %% One member's pool and port stats.
