@@ -66,7 +66,9 @@ test-pythons: compile
 
 # Measures the port against a bare C echo port (docs/performance.md): a
 # table on stdout, bench/out/results.csv, and the plot, also copied to
-# docs/performance.png. The plot needs gnuplot (Debian: gnuplot-nox), which
+# docs/performance.png; then case 8 (pool modes) again against a CPython
+# 3.12+ build (scripts/modes-port.sh), where owngil runs, into
+# bench/out-modes. The plot needs gnuplot (Debian: gnuplot-nox), which
 # only this target installs; without it the rest still runs.
 bench: compile
 	@if ! command -v gnuplot >/dev/null 2>&1; then \
@@ -81,6 +83,12 @@ bench: compile
 	fi
 	escript bench/bench.escript --echo-port $(PY_BENCH_ECHO_PORT) \
 	  --out bench/out --doc-png docs/performance.png
+	@port=$$(scripts/modes-port.sh $(MODES_PYTHON)); \
+	if [ -n "$$port" ]; then \
+	  echo "== case 8 again, against $$port (owngil needs 3.12+)"; \
+	  escript bench/bench.escript --echo-port $(PY_BENCH_ECHO_PORT) --cases modes \
+	    --port-executable "$$port" --out bench/out-modes --no-plot; \
+	fi
 
 # Sanitizers and fuzzing (docs/reliability.md). The fuzz targets need clang
 # and libFuzzer (scripts/setup.sh installs them); ASan and TSan use the

@@ -4,6 +4,7 @@
 %%
 %%   escript bench/bench.escript [--profile full|quick] [--echo-port Path]
 %%                               [--out Dir] [--doc-png Path] [--no-plot]
+%%                               [--port-executable Path] [--cases Case,...]
 main(Args) ->
     Bench = filename:dirname(filename:absname(escript:script_name())),
     Root = filename:dirname(Bench),

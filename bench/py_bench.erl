@@ -65,6 +65,8 @@
 -type echo() :: {port(), pid()}.
 
 -define(APP, erlang_python).
+%% Every case, in the order a run takes them.
+-define(CASES, [latency, throughput, payloads, io_pool, startup, memory, callbacks, modes]).
 -define(SQRT_REQUEST, request(math, sqrt, [16])).
 -define(OS_PID, <<"__import__('os').getpid()">>).
 
@@ -123,9 +125,7 @@ run(Opts) ->
     try
         Info = info(Ctx),
         print_info(Info),
-        Results = [{Case, timed_case(Ctx, Case)}
-                   || Case <- [latency, throughput, payloads, io_pool, startup, memory,
-                               callbacks, modes]],
+        Results = [{Case, timed_case(Ctx, Case)} || Case <- maps:get(cases, Opts, ?CASES)],
         Rows = lists:append([Rows || {_, #{rows := Rows}} <- Results]),
         print_table(Rows),
         case Opts of
@@ -149,6 +149,10 @@ setup(#{bench_dir := BenchDir, echo_port := Exe} = Opts) ->
     case application:load(?APP) of
         ok -> ok;
         {error, {already_loaded, ?APP}} -> ok
+    end,
+    case Opts of
+        #{port_executable := Port} -> ok = application:set_env(?APP, port_executable, Port);
+        #{} -> ok
     end,
     Saved = application:get_env(?APP, python_path),
     Path = case Saved of {ok, P} -> P; undefined -> [] end,
@@ -195,15 +199,29 @@ callbacks(#{params := #{reps := Reps, callback_calls := N, stream_items := Items
 %% (`worker', `process', and `owngil' where the port runs it), 4
 %% CPU-bound calls (a pure-Python loop of about `cpu_ms' ms alone) at once
 %% against the same 4 one after the other: the ratio is 1 / speedup
-%% (target for `process': at most 0.56, a speedup of 1.8 on 2 cores).
-%% Then the sequential latency of a trivial call on the pool, against the
-%% echo round trip, and the resident memory per context.
+%% (target for `process' and `owngil': at most 0.56, a speedup of 1.8 on
+%% 2 cores). Then the sequential latency of a trivial call on the pool,
+%% against the echo round trip and against `worker''s (target: at most
+%% 1.2 times), and the resident memory per context.
 -spec modes(map()) -> #{rows := [row()], check := map()}.
 modes(#{params := #{reps := Reps, cpu_ms := Ms, latency_calls := N}, echo := Echo}) ->
     Loops = calibrate(Ms),
     Results = [mode_rows(Mode, Reps, Loops, N, Echo) || Mode <- [worker, process, owngil]],
-    #{rows => lists:append([Rows || {Rows, _} <- Results]),
+    Latencies = [{Mode, Samples} || {_, {Mode, #{latency_us := Samples}}} <- Results],
+    #{rows => lists:append([Rows || {Rows, _} <- Results]) ++ against_worker(Latencies),
       check => maps:from_list([{Mode, Check} || {_, {Mode, Check}} <- Results])}.
+
+%% Each mode's latency against worker's, measured in the same run.
+against_worker(Latencies) ->
+    case lists:keyfind(worker, 1, Latencies) of
+        {worker, Worker} ->
+            [row(8, "8 " ++ atom_to_list(Mode) ++ " latency / worker",
+                 "latency, median (" ++ atom_to_list(Mode) ++ ")", "us", Samples, Worker,
+                 "worker's latency", {max_ratio, 1.2})
+             || {Mode, Samples} <- Latencies, Mode =/= worker];
+        false ->
+            []
+    end.
 
 %% The loop count that takes about Ms ms on one context.
 calibrate(Ms) ->
@@ -216,10 +234,11 @@ cpu_loop(Loops) ->
 
 mode_rows(Mode, Reps, Loops, N, Echo) ->
     Pool = list_to_atom("bench_" ++ atom_to_list(Mode)),
+    Before = port_memory(),
     case py_context_router:start_pool(Pool, 2, Mode) of
         {ok, [_, _]} ->
             try
-                measure_mode(Pool, Mode, Reps, Loops, N, Echo)
+                measure_mode(Pool, Mode, Reps, Loops, N, Echo, Before)
             after
                 ok = py_context_router:stop_pool(Pool)
             end;
@@ -227,7 +246,7 @@ mode_rows(Mode, Reps, Loops, N, Echo) ->
             {[], {Mode, {skipped, Why}}}
     end.
 
-measure_mode(Pool, Mode, Reps, Loops, N, Echo) ->
+measure_mode(Pool, Mode, Reps, Loops, N, Echo, Before) ->
     Code = cpu_loop(Loops),
     Call = fun() -> py:eval(Pool, Code, #{}) end,
     Check = fun(R) -> R =:= {ok, Loops} end,
@@ -241,16 +260,20 @@ measure_mode(Pool, Mode, Reps, Loops, N, Echo) ->
                        fun(R) -> is_echo(Request, R) end)}
            || _ <- lists:seq(1, Reps)],
     Name = atom_to_list(Mode),
-    Target = case Mode of process -> {max_ratio, 0.56}; _ -> none end,
-    {ok, #{processes := Procs} = Stats} = mode_memory(Pool),
-    PerContext = memory_per_context(Mode, Procs, Stats),
+    Target = case Mode of worker -> none; _ -> {max_ratio, 0.56} end,
+    {ok, #{processes := Procs}} = mode_memory(Pool),
+    PerContext = memory_per_context(Mode, Procs, port_memory() - Before),
+    Latency = [percentile(us_sorted(T), 0.5) || {{T, _}, _} <- Lat],
     Rows = [row(8, "8 " ++ Name ++ " 4 cpu calls",
                 "4 cpu calls at once, pool of 2 (" ++ Name ++ ")", "s",
                 [P || {P, _} <- Runs], [S || {_, S} <- Runs], "the 4 one after another", Target),
             row(8, "8 " ++ Name ++ " latency", "latency, median (" ++ Name ++ ")", "us",
-                [percentile(us_sorted(T), 0.5) || {{T, _}, _} <- Lat],
-                [percentile(us_sorted(T), 0.5) || {_, {T, _}} <- Lat], "echo round trip", none)],
-    {Rows, {Mode, #{calls => Reps * 8, loops => Loops, memory_per_context_mb => PerContext}}}.
+                Latency, [percentile(us_sorted(T), 0.5) || {_, {T, _}} <- Lat],
+                "echo round trip", none),
+            row(8, "8 " ++ Name ++ " memory", "memory per context (" ++ Name ++ ")", "MB",
+                [PerContext], undefined, "-", none)],
+    {Rows, {Mode, #{calls => Reps * 8, loops => Loops, memory_per_context_mb => PerContext,
+                    latency_us => Latency}}}.
 
 %% The pool's stats, with `processes' for a process pool.
 mode_memory(Pool) ->
@@ -259,11 +282,18 @@ mode_memory(Pool) ->
         {ok, Stats} -> {ok, Stats#{processes => []}}
     end.
 
-%% A process context's resident memory; the others live in the main port.
-memory_per_context(process, Procs, _Stats) ->
+%% The resident memory of a context, in MB: a process context's is its
+%% process's; a worker or owngil context's is what the main port grew
+%% by when the pool of 2 started and ran the case (Growth bytes).
+memory_per_context(process, Procs, _Growth) ->
     lists:sum([M || #{memory := M} <- Procs]) / max(1, length(Procs)) / (1 bsl 20);
-memory_per_context(_Mode, _Procs, _Stats) ->
-    in_main_port.
+memory_per_context(_Mode, _Procs, Growth) ->
+    Growth / 2 / (1 bsl 20).
+
+%% The main port's resident memory, in bytes.
+port_memory() ->
+    {ok, #{port := #{memory := Memory}}} = py:stats(),
+    Memory.
 
 %% Receives every item of a stream of range(Items); the count.
 stream_all(Items) ->
@@ -510,9 +540,17 @@ parse_args(["--doc-png", Png | Rest], Opts) ->
     parse_args(Rest, Opts#{doc_png => filename:absname(Png)});
 parse_args(["--no-plot" | Rest], Opts) ->
     parse_args(Rest, Opts#{plot => false});
+parse_args(["--port-executable", Exe | Rest], Opts) ->
+    parse_args(Rest, Opts#{port_executable => filename:absname(Exe)});
+parse_args(["--cases", Names | Rest], Opts) ->
+    Cases = [list_to_atom(Name) || Name <- string:lexemes(Names, ",")],
+    [] =:= Cases -- ?CASES orelse throw({usage, io_lib:format("unknown cases in ~ts; cases: ~tp",
+                                                               [Names, ?CASES])}),
+    parse_args(Rest, Opts#{cases => Cases});
 parse_args(Other, _Opts) ->
     throw({usage, io_lib:format("unknown arguments ~tp; usage: bench.escript [--profile full|quick]"
-                                " [--echo-port Path] [--out Dir] [--doc-png Path] [--no-plot]",
+                                " [--echo-port Path] [--out Dir] [--doc-png Path] [--no-plot]"
+                                " [--port-executable Path] [--cases Case,...]",
                                 [Other])}).
 
 %% Runs one case, saying so on stderr in a full run.

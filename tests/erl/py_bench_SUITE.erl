@@ -123,14 +123,19 @@ callbacks(Config) ->
     true = lists:all(fun is_positive/1, [Us, Floor, PerSecond, Ms]).
 
 %% @doc The pool modes case: worker and process pools ran every cpu call
-%% and latency call right (owngil where the port runs it).
+%% and latency call right (owngil where the port runs it), and process's
+%% latency is set against worker's.
 modes(Config) ->
     #{rows := [#{label := "8 worker 4 cpu calls", figure := W, floor := WSeq},
                #{label := "8 worker latency", figure := WLat},
+               #{label := "8 worker memory"},
                #{label := "8 process 4 cpu calls", figure := P, floor := PSeq},
-               #{label := "8 process latency", figure := PLat} | _],
+               #{label := "8 process latency", figure := PLat},
+               #{label := "8 process memory", figure := Mb} | Rest],
       check := #{worker := #{calls := 8}, process := #{calls := 8, memory_per_context_mb := Mb}}} =
         py_bench:modes(?config(bench, Config)),
+    #{figure := PLat, floor := WLat, target := {max_ratio, 1.2}} =
+        hd([Row || #{label := "8 process latency / worker"} = Row <- Rest]),
     true = lists:all(fun is_positive/1, [W, WSeq, WLat, P, PSeq, PLat, Mb]).
 
 %% @doc The table, the CSV and the plot's data are written from the rows.
