@@ -37,6 +37,7 @@
 -export([memory/1]).
 -export([callbacks/1]).
 -export([modes/1]).
+-export([mailbox/1]).
 -export([print_table/1]).
 -export([write_outputs/3]).
 -export([echo_start/1]).
@@ -50,7 +51,7 @@
                 | {min_ratio, number()}   % figure / floor at least
                 | {max, number()}.        % figure at most, in the row's unit
 
--type row() :: #{'case' := 1..8,
+-type row() :: #{'case' := 1..10,
                  label := string(),       % short, for the plot
                  measure := string(),
                  unit := string(),
@@ -66,7 +67,8 @@
 
 -define(APP, erlang_python).
 %% Every case, in the order a run takes them.
--define(CASES, [latency, throughput, payloads, io_pool, startup, memory, callbacks, modes]).
+-define(CASES, [latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
+                mailbox]).
 -define(SQRT_REQUEST, request(math, sqrt, [16])).
 -define(OS_PID, <<"__import__('os').getpid()">>).
 
@@ -305,6 +307,37 @@ receive_items(Ref, N) ->
         {py_stream, Ref, {data, N}} -> receive_items(Ref, N + 1);
         {py_stream, Ref, done} -> N;
         {py_stream, Ref, Other} -> error({stream, Other})
+    end.
+
+%% @doc Case 10: the latency of `py:call(math, sqrt, [16])' made by a
+%% process with 10,000 unrelated messages in its mailbox (a busy
+%% gen_server), against the same calls with an empty mailbox (target: at
+%% most 1.2 times). The reply's receive must not scan the queue.
+-spec mailbox(map()) -> #{rows := [row()], check := map()}.
+mailbox(#{params := #{reps := Reps, latency_calls := N}}) ->
+    Queued = 10000,
+    Runs = [{in_process(fun() -> timed_sqrt_calls(N, Queued) end),
+             in_process(fun() -> timed_sqrt_calls(N, 0) end)}
+            || _ <- lists:seq(1, Reps)],
+    Median = fun(T) -> percentile(us_sorted(T), 0.5) end,
+    #{rows => [row(10, "10 busy mailbox", "latency, median, 10,000 messages queued", "us",
+                   [Median(T) || {T, _} <- Runs], [Median(T) || {_, T} <- Runs],
+                   "the same, mailbox empty", {max_ratio, 1.2})],
+      check => #{calls => Reps * N * 2, queued => Queued}}.
+
+%% N timed sqrt calls from a process with Queued messages waiting.
+timed_sqrt_calls(N, Queued) ->
+    [self() ! {unrelated, K} || K <- lists:seq(1, Queued)],
+    {Times, _} = timed_loop(N, fun() -> py:call(math, sqrt, [16]) end, fun is_sqrt/1),
+    {message_queue_len, Queued} = process_info(self(), message_queue_len),
+    Times.
+
+%% Fun's value, computed in a new process.
+in_process(Fun) ->
+    {Pid, Mref} = spawn_monitor(fun() -> exit({done, Fun()}) end),
+    receive
+        {'DOWN', Mref, process, Pid, {done, Value}} -> Value;
+        {'DOWN', Mref, process, Pid, Reason} -> error(Reason)
     end.
 
 %% @doc Stops the echo bridge and the application, and puts back the

@@ -613,12 +613,36 @@ request(Target, Request, Timeout) ->
 %% The reply address is {Alias, self()}: the alias receives the reply, and
 %% the pid lets the port cancel the requests of a caller that exits
 %% (py_callers watches each caller).
+%% Every receive of the reply is in the function that makes the monitor,
+%% and each matches it, so that the compiler's receive marker lets them
+%% skip the messages that were in the mailbox before: a busy gen_server's
+%% call costs no scan of its queue. (erlang:demonitor/2's `flush' would
+%% scan it all.)
 request_on({Port, Owner, Address, _} = Route, Request, Timeout) ->
     watch_caller(Owner),
     Mref = erlang:monitor(process, Owner, [{alias, reply_demonitor}]),
     Result = case command(Port, envelope(Request, {Mref, self()}, Address)) of
                  ok ->
-                     await_reply({Mref, Route}, Timeout);
+                     receive
+                         {Mref, Payload} ->
+                             %% The reply took the monitor away; the 'DOWN'
+                             %% of an owner that died right after forwarding
+                             %% it may be here already.
+                             receive {'DOWN', Mref, process, _, _} -> ok after 0 -> ok end,
+                             result(binary_to_term(Payload), Route);
+                         {'DOWN', Mref, process, _, Reason} ->
+                             {error, port_exit_reason(Reason)}
+                     after Timeout ->
+                         erlang:demonitor(Mref),
+                         %% Asks the port to drop the request (queued) or
+                         %% interrupt it (running).
+                         _ = command(Port, {cancel, cast, {Mref, self()}}),
+                         %% A reply, or a 'DOWN', that came before the
+                         %% monitor and its alias went away.
+                         receive {Mref, _} -> ok after 0 -> ok end,
+                         receive {'DOWN', Mref, process, _, _} -> ok after 0 -> ok end,
+                         {error, timeout}
+                     end;
                  {error, _} = Error ->
                      erlang:demonitor(Mref, [flush]),
                      Error
@@ -705,25 +729,6 @@ drop_tagged(Mref, {Port, Owner, _, _} = Route) ->
                 ok
         end,
         erlang:demonitor(Mref, [flush])
-    end.
-
-await_reply({Mref, {Port, _, _, _} = Route}, Timeout) ->
-    receive
-        {Mref, Payload} ->
-            %% Flushes a 'DOWN' from an owner that died right after
-            %% forwarding the reply.
-            erlang:demonitor(Mref, [flush]),
-            result(binary_to_term(Payload), Route);
-        {'DOWN', Mref, process, _, Reason} ->
-            {error, port_exit_reason(Reason)}
-    after Timeout ->
-        erlang:demonitor(Mref, [flush]),
-        %% Asks the port to drop the request (queued) or interrupt it
-        %% (running).
-        _ = command(Port, {cancel, cast, {Mref, self()}}),
-        %% A reply that arrived before the alias went away.
-        receive {Mref, _} -> ok after 0 -> ok end,
-        {error, timeout}
     end.
 
 %% The first request of a process to a port makes py_callers watch it

@@ -1,0 +1,58 @@
+%% @doc What keeps a call's cost where docs/performance.md says, beyond
+%% the benchmark's figures: a busy caller's mailbox.
+-module(py_perf_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+
+%% Common Test callbacks
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
+
+%% Cases
+-export([busy_mailbox_calls_leave_the_queue/1]).
+-export([reply_receives_skip_the_queue/1]).
+
+%%% ==========================================================================
+%%% Common Test callbacks
+%%% ==========================================================================
+
+all() ->
+    [busy_mailbox_calls_leave_the_queue, reply_receives_skip_the_queue].
+
+suite() ->
+    [{timetrap, {seconds, 60}}].
+
+init_per_suite(Config) ->
+    py_test_lib:start_app([], Config).
+
+end_per_suite(Config) ->
+    py_test_lib:stop_app(Config).
+
+%%% ==========================================================================
+%%% Cases
+%%% ==========================================================================
+
+%% @doc A process with 10,000 unrelated messages queued makes calls that
+%% succeed, fail, time out and meet a dead port: each gets its answer,
+%% and the queue is left as it was, in order, with nothing added.
+busy_mailbox_calls_leave_the_queue(_Config) ->
+    Queued = 10000,
+    [self() ! {unrelated, K} || K <- lists:seq(1, Queued)],
+    [{ok, 4.0} = py:call(math, sqrt, [16]) || _ <- lists:seq(1, 100)],
+    {error, {'ValueError', <<"math domain error">>}} = py:call(math, sqrt, [-1]),
+    {error, timeout} = py:call(default, time, sleep, [1], #{}, 50),
+    {ok, 4.0} = py:call(math, sqrt, [16]),
+    {message_queue_len, Queued} = process_info(self(), message_queue_len),
+    Unrelated = [receive M -> M after 0 -> missing end || _ <- lists:seq(1, Queued)],
+    Unrelated = [{unrelated, K} || K <- lists:seq(1, Queued)],
+    {messages, []} = process_info(self(), messages).
+
+%% @doc Every receive on the call path (py:request_on/3) starts at the
+%% compiler's receive marker, taken when the monitor is made: none scans
+%% the messages queued before the call (docs/performance.md, "A busy
+%% mailbox").
+reply_receives_skip_the_queue(_Config) ->
+    {beam_file, py, _, _, _, Functions} = beam_disasm:file(code:which(py)),
+    [Code] = [Code || {function, request_on, 3, _, Code} <- Functions],
+    Receives = [I || I <- Code, element(1, I) =:= loop_rec],
+    Marked = [I || I <- Code, element(1, I) =:= recv_marker_use],
+    {4, 4} = {length(Receives), length(Marked)}.
