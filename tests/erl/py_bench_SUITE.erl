@@ -27,6 +27,7 @@
 -export([memory/1]).
 -export([callbacks/1]).
 -export([modes/1]).
+-export([mailbox/1]).
 -export([outputs/1]).
 
 %%% ==========================================================================
@@ -35,7 +36,7 @@
 
 all() ->
     [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-     outputs].
+     mailbox, outputs].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -137,6 +138,14 @@ modes(Config) ->
     #{figure := PLat, floor := WLat, target := {max_ratio, 1.2}} =
         hd([Row || #{label := "8 process latency / worker"} = Row <- Rest]),
     true = lists:all(fun is_positive/1, [W, WSeq, WLat, P, PSeq, PLat, Mb]).
+
+%% @doc The busy mailbox case made every call, from a process with 10,000
+%% messages queued and from one with none, and set one against the other.
+mailbox(Config) ->
+    #{rows := [#{label := "10 busy mailbox", figure := Busy, floor := Empty,
+                 target := {max_ratio, 1.2}}],
+      check := #{calls := 100, queued := 10000}} = py_bench:mailbox(?config(bench, Config)),
+    true = lists:all(fun is_positive/1, [Busy, Empty]).
 
 %% @doc The table, the CSV and the plot's data are written from the rows.
 outputs(Config) ->
