@@ -10,13 +10,15 @@
 %% and their members, written by each member for itself). Each table has
 %% one writer process, which finds the table as it was when it restarts.
 %%
-%% Five children, rest_for_one: {@link py_registry}, the writer of the
+%% Six children, rest_for_one: {@link py_registry}, the writer of the
 %% registrations; {@link py_output}, which logs Python's stdout and
 %% stderr; {@link py_process_sup}, the pools whose contexts are OS
 %% processes of their own (before the main port's owner, so that a
 %% restart of the main port leaves them running); {@link py_port_owner},
 %% the process that owns the main `py_port' OS process; {@link py_callers},
-%% which releases the objects of callers that exit. If the main port dies
+%% which releases the objects of callers that exit; {@link py_remote},
+%% which keeps the parts of pools on other nodes (its tables, the specs
+%% of those pools among them, are this supervisor's too). If the main port dies
 %% its owner stops, every waiting caller is told through its monitor, and
 %% this supervisor starts a fresh owner and port, which starts the
 %% recorded pools again.
@@ -47,6 +49,7 @@ init([]) ->
     ok = py_registry:create_tables(),
     ok = py_callers:create_tables(),
     ok = py_process_pool:create_tables(),
+    ok = py_remote:create_tables(),
     %% A port that dies more than max_restarts times within
     %% max_restart_period seconds is not coming back: let the application
     %% stop rather than restart Python in a loop.
@@ -60,7 +63,7 @@ init([]) ->
     %% the recorded process pools through it.
     Children = [worker(M) || M <- [py_registry, py_output]]
         ++ [process_sup()]
-        ++ [worker(M) || M <- [py_port_owner, py_callers]],
+        ++ [worker(M) || M <- [py_port_owner, py_callers, py_remote]],
     {ok, {Flags, Children}}.
 
 %%% ==========================================================================

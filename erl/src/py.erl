@@ -56,6 +56,9 @@
 %% Internal, shared with py_stream.
 -export([failure/1]).
 -export([port_exit_reason/1]).
+-export([port_exit_reason/2]).
+%% Internal, shared with py_remote.
+-export([local_stats/0]).
 
 -export_type([name/0]).
 -export_type([code/0]).
@@ -99,7 +102,10 @@
       | {pool_stopped, atom()}
       | {context_not_found, pid()}
       | not_owner
-      | stale_ref.
+      | stale_ref
+      | {nodedown, node()}
+      | {pool_unavailable, atom()}
+      | {remote_ref, node()}.
 
 -define(PORT_KEY, {py, port}).
 %% Process dictionary: a spawn_call's route, by its monitor; the owners
@@ -428,9 +434,25 @@ configure_logging(_) ->
 %% `uptime_ms', `restarts', `python_version', `version'. A `process' pool
 %% (docs/pools.md) has its counts summed over its contexts' processes,
 %% `p50_us'/`p99_us' the worst one's, and `processes': one map per
-%% context with `index', `os_pid', `memory' and `in_flight'.
+%% context with `index', `os_pid', `memory' and `in_flight'. A pool with
+%% nodes (docs/distribution.md) has its counts summed over its parts
+%% that are up, and `nodes': one map per node, its part's stats with
+%% `up' and `in_flight' (this node's requests on it), or `#{up => false,
+%% in_flight => N}'.
 -spec stats() -> {ok, map()} | {error, error_reason()}.
 stats() ->
+    case local_stats() of
+        {ok, #{pools := Pools} = Stats} ->
+            Remote = maps:from_list([{Pool, py_remote:stats(Pool)} || Pool <- py_remote:pools()]),
+            {ok, Stats#{pools := maps:merge(Pools, Remote)}};
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @private What this node's port and pools have done (stats/0 without
+%% the pools with nodes).
+-spec local_stats() -> {ok, map()} | {error, error_reason()}.
+local_stats() ->
     case main_stats() of
         {ok, #{pools := Pools} = Port} ->
             Modes = [{Pool, py_context_router:pool_mode(Pool)} || Pool <- maps:keys(Pools)],
@@ -630,8 +652,8 @@ request_on({Port, Owner, Address, _} = Route, Request, Timeout) ->
                              %% it may be here already.
                              receive {'DOWN', Mref, process, _, _} -> ok after 0 -> ok end,
                              result(binary_to_term(Payload), Route);
-                         {'DOWN', Mref, process, _, Reason} ->
-                             {error, port_exit_reason(Reason)}
+                         {'DOWN', Mref, process, Down, Reason} ->
+                             {error, port_exit_reason(Reason, Down)}
                      after Timeout ->
                          erlang:demonitor(Mref),
                          %% Asks the port to drop the request (queued) or
@@ -651,11 +673,17 @@ request_on({Port, Owner, Address, _} = Route, Request, Timeout) ->
     Result.
 
 %% Where a target runs. A reference's requests go to the port that made
-%% it (docs/references.md), unless addressed to a context.
+%% it (docs/references.md), unless addressed to a context; one made on
+%% another node goes there (py_remote), or fails clearly.
 route_of({ref, Nonce, Target}) ->
     case py_process_pool:nonce_route(Nonce) of
-        {ok, _} = Found when is_atom(Target) -> Found;
-        _ -> py_context_router:route(Target)
+        {ok, _} = Found when is_atom(Target) ->
+            Found;
+        _ ->
+            case py_remote:nonce_route(Nonce, Target) of
+                none -> py_context_router:route(Target);
+                Remote -> Remote
+            end
     end;
 route_of(Target) ->
     py_context_router:route(Target).
@@ -698,8 +726,8 @@ await_tagged(Mref, Timeout) ->
                  {Mref, Payload} ->
                      erlang:demonitor(Mref, [flush]),
                      result(binary_to_term(Payload), Route);
-                 {'DOWN', Mref, process, _, Reason} ->
-                     {error, port_exit_reason(Reason)}
+                 {'DOWN', Mref, process, Down, Reason} ->
+                     {error, port_exit_reason(Reason, Down)}
              after Timeout ->
                  drop_tagged(Mref, Route),
                  {error, timeout}
@@ -740,7 +768,7 @@ watch_caller(Owner) ->
               end,
     case lists:member(Owner, Watched) of
         true -> ok;
-        false -> py_callers:watch(self()), put(?WATCHED_KEY, lists:sublist([Owner | Watched], 8))
+        false -> py_remote:watch(Owner), put(?WATCHED_KEY, lists:sublist([Owner | Watched], 8))
     end.
 
 route(Module, Function) ->
@@ -771,7 +799,9 @@ envelope({cancel, Key}, ReplyTo, _Target) ->
 envelope(stats, ReplyTo, _Target) ->
     {stats, ReplyTo}.
 
-%% Writes the request.
+%% Writes the request; to a port on another node, through its owner.
+command({py_remote, _} = Remote, Request) ->
+    py_remote:command(Remote, Request);
 command(Port, Request) ->
     try erlang:port_command(Port, term_to_binary(Request)) of
         true -> ok
@@ -779,7 +809,12 @@ command(Port, Request) ->
         error:badarg -> {error, {port_exited, closed}}
     end.
 
-%% A reply that came by Route: references are routed back to its port.
+%% A reply that came by Route: references are routed back to its port,
+%% and one of a port on another node is owned there (py_remote).
+result({ok, Value, {Nonce, Ids}}, {{py_remote, _} = Port, Owner, _Address, _}) ->
+    ok = py_remote:learn(Nonce, Port, Owner),
+    ok = py_remote:own(Port, self(), Nonce, Ids),
+    {ok, Value};
 result({ok, _, {Nonce, _}} = Reply, {Port, Owner, _Address, _}) ->
     ok = py_process_pool:learn_nonce(Nonce, Port, Owner),
     result(Reply);
@@ -817,6 +852,14 @@ failure({error, _} = Error) ->
 port_exit_reason({port_exited, _} = Reason) -> Reason;
 port_exit_reason({shutdown, {pool_stopped, _} = Reason}) -> Reason; % a process pool's member
 port_exit_reason(Reason) -> {port_exited, Reason}.
+
+%% @private The reason a caller gets when the port owner `Owner' went
+%% down with `Reason': `{nodedown, Node}' when the connection to its
+%% node is lost (a pool with nodes, docs/distribution.md).
+-spec port_exit_reason(term(), pid()) ->
+          {port_exited, term()} | {pool_stopped, atom()} | {nodedown, node()}.
+port_exit_reason(noconnection, Owner) -> {nodedown, node(Owner)};
+port_exit_reason(Reason, _Owner) -> port_exit_reason(Reason).
 
 %% Code as a UTF-8 binary, or error if it is not text.
 code_to_binary(Code) ->

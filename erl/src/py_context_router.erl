@@ -60,11 +60,17 @@ start_pool(Pool, Size) ->
 %% mode at a time: starting a running pool in another mode returns its
 %% contexts.
 %%
+%% `Mode' may also be a map `#{mode => Mode, nodes => [Node]}': the pool
+%% then runs `Size' contexts on each of those nodes (this one may be
+%% among them), each running this application; see {@link py_remote} and
+%% docs/distribution.md. A map without `nodes' is its `mode'.
+%%
 %% Errors: `{error, {badarg, pool}}', `{error, {bad_pool_size, Size}}',
 %% `{error, {invalid_mode, Mode}}', `{error, {unsupported_mode, owngil,
 %% Why}}' when the port's Python is older than 3.12 (`Why' a binary),
 %% `{error, not_started}' when the application does not run.
--spec start_pool(pool(), pos_integer(), mode()) -> {ok, [pid()]} | {error, term()}.
+-spec start_pool(pool(), pos_integer(), mode() | #{mode => mode(), nodes => [node()]}) ->
+          {ok, [pid()]} | {error, term()}.
 start_pool(Pool, _Size, _Mode) when not is_atom(Pool) ->
     {error, {badarg, pool}};
 start_pool(_Pool, Size, _Mode)
@@ -77,6 +83,12 @@ start_pool(Pool, Size, Mode) when Mode =:= worker; Mode =:= owngil ->
     end;
 start_pool(Pool, Size, process) ->
     start_process_pool(Pool, Size, pool(Pool));
+start_pool(Pool, Size, #{nodes := _} = Spec) ->
+    py_remote:start_pool(Pool, Size, Spec);
+start_pool(Pool, Size, #{mode := Mode} = Spec) when map_size(Spec) =:= 1 ->
+    start_pool(Pool, Size, Mode);
+start_pool(Pool, Size, #{} = Spec) when map_size(Spec) =:= 0 ->
+    start_pool(Pool, Size, worker);
 start_pool(_Pool, _Size, Mode) ->
     {error, {invalid_mode, Mode}}.
 
@@ -84,12 +96,14 @@ start_pool(_Pool, _Size, Mode) ->
 %% answered at once with `{error, {pool_stopped, Pool}}' (Python code that
 %% runs is left to finish in the port; its result is dropped); its context
 %% pids have exited when this returns. Registrations that point at the
-%% pool stay. `ok' also for a pool that does not run.
+%% pool stay. `ok' also for a pool that does not run. A pool with nodes
+%% is stopped on each of them.
 -spec stop_pool(pool()) -> ok | {error, term()}.
 stop_pool(Pool) when is_atom(Pool) ->
-    case py_process_pool:running(Pool) of
-        true -> py_process_pool:stop(Pool);
-        false -> py_port_owner:stop_pool(Pool)
+    case {py_remote:is_pool(Pool), py_process_pool:running(Pool)} of
+        {true, _} -> py_remote:stop_pool(Pool);
+        {false, true} -> py_process_pool:stop(Pool);
+        {false, false} -> py_port_owner:stop_pool(Pool)
     end;
 stop_pool(_Pool) ->
     {error, {badarg, pool}}.
@@ -186,7 +200,9 @@ pool_mode(Pool) ->
 %% py.erl, the same for every mode): `{ok, {Port, Owner, Address,
 %% Counter}}'. A pool name from a process that runs an Erlang function
 %% for a context of that pool: the port and context that wait for it
-%% ({@link py_callback:nested_route/1}); a process pool: its member with
+%% ({@link py_callback:nested_route/1}); a pool with nodes: its route
+%% with the fewest requests in flight ({@link py_remote:pick/1}); a
+%% process pool: its member with
 %% the fewest requests in flight, `Counter' taken
 %% ({@link py_process_pool:done/1} gives it back); a worker pool: the main
 %% port. A context pid: the port that runs it.
@@ -196,11 +212,13 @@ route(Pool) when is_atom(Pool) ->
         {ok, _} = Nested ->
             Nested;
         none ->
-            case py_process_pool:pick(Pool) of
-                none -> main(Pool);
-                Picked -> Picked
+            case py_remote:pick(Pool) of
+                none -> local_route(Pool);
+                Remote -> Remote
             end
     end;
+route(Ctx) when is_pid(Ctx), node(Ctx) =/= node() ->
+    py_remote:context_route(Ctx);
 route(Ctx) when is_pid(Ctx) ->
     case py_process_pool:member_of(Ctx) of
         {ok, _} = Member ->
@@ -226,8 +244,21 @@ context_target(Pid) ->
 %%% Internal
 %%% ==========================================================================
 
-%% A running pool, worker or process, as {Pool, Mode, Pids, CtxIds}.
+local_route(Pool) ->
+    case py_process_pool:pick(Pool) of
+        none -> main(Pool);
+        Picked -> Picked
+    end.
+
+%% A running pool, worker or process, or with nodes, as {Pool, Mode,
+%% Pids, CtxIds}.
 pool(Pool) ->
+    case py_remote:pool(Pool) of
+        undefined -> local_pool(Pool);
+        Remote -> Remote
+    end.
+
+local_pool(Pool) ->
     try ets:lookup(?POOLS, Pool) of
         [Entry] -> Entry;
         [] -> process_pool(Pool)

@@ -219,6 +219,11 @@ handle_info({'EXIT', Pid, _Reason}, #state{stopping = Stopping} = State)
 handle_info({'EXIT', Pid, _Reason}, #state{member = Member} = State) when is_pid(Pid) ->
     replace_context(Pid, Member),
     {noreply, State};
+%% A request of a caller on another node, for a pool with nodes
+%% (py_remote): written as it came, never decoded.
+handle_info({py_remote, Request}, #state{port = Port} = State) when is_binary(Request) ->
+    catch erlang:port_command(Port, Request),
+    {noreply, State};
 %% A callback process ended, or a check of held erlang.send messages
 %% (py_flow); anything else is a stray message: log it, keep serving.
 handle_info(Info, #state{port = Port, flow = Flow} = State) ->

@@ -48,6 +48,7 @@
 -export([pools/0]).
 -export([stats/2]).
 -export([caller_exited/1]).
+-export([take_count/2]).
 
 -export_type([route/0]).
 
@@ -189,6 +190,14 @@ caller_exited(Pid) ->
          [] -> ok
      end || {Tag, Counters, Ix} <- Rows],
     ok.
+
+%% @doc Counts one request more in flight on slot `Ix' of `Counters', for
+%% the calling process, as {@link pick/1} does (py_remote's pools with
+%% nodes count theirs the same way): {@link done/1} gives it back.
+-spec take_count(atomics:atomics_ref(), pos_integer()) ->
+          {atomics:atomics_ref(), pos_integer(), reference()}.
+take_count(Counters, Ix) ->
+    take(Counters, Ix).
 
 %% @doc Publishes member `I' of `Pool' (called by the member, once
 %% ready). Its in-flight count goes on: the callers of a member that died

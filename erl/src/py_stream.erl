@@ -100,7 +100,7 @@ lookup(Ref) ->
 relay(Consumer, Ref, Port, Owner, {Target, {Module, Function, Args, Kwargs}}, Window) ->
     receive {go, Ref} -> ok end,
     Alias = erlang:monitor(process, Owner, [{alias, demonitor}]),
-    py_callers:watch(self()),
+    py_remote:watch(Owner), % the py_callers of the port's node
     R = #relay{consumer = Consumer, consumer_mon = erlang:monitor(process, Consumer),
                ref = Ref, port = Port, alias = Alias, window = Window, credit = Window},
     command(R, {stream_start, reply_to(R), Target, Module, Function, Args, Kwargs, Window,
@@ -125,9 +125,10 @@ loop(#relay{alias = Alias, consumer_mon = ConsumerMon, ref = Ref} = R) ->
 item({data, Item}, #relay{consumer = Consumer, ref = Ref, credit = Credit} = R) ->
     Consumer ! {py_stream, Ref, {data, Item}},
     loop(give_credit(R#relay{credit = Credit - 1}));
-item({data, Item, {Nonce, Ids}}, #relay{consumer = Consumer} = R) ->
-    %% The item holds new Python objects: the consumer owns them.
-    ok = py_callers:own(Consumer, Nonce, Ids),
+item({data, Item, {Nonce, Ids}}, #relay{consumer = Consumer, port = Port} = R) ->
+    %% The item holds new Python objects: the consumer owns them (on the
+    %% port's node, py_remote).
+    ok = py_remote:own(Port, Consumer, Nonce, Ids),
     item({data, Item}, R);
 item(done, R) ->
     finish(R, done);
@@ -178,6 +179,8 @@ forget(#relay{ref = Ref, alias = Alias, consumer_mon = ConsumerMon}) ->
 reply_to(#relay{alias = Alias}) ->
     {Alias, self()}.
 
+command(#relay{port = {py_remote, _} = Remote}, Request) ->
+    py_remote:command(Remote, Request);
 command(#relay{port = Port}, Request) ->
     catch erlang:port_command(Port, term_to_binary(Request)),
     ok.
