@@ -159,7 +159,7 @@ pick(Pool) ->
     end.
 
 %% @doc The route to context `Ctx', a pid on another node, of a pool with
-%% nodes; a part that is down answers as its node does (at once).
+%% nodes; `{error, {nodedown, Node}}' when its node is not connected.
 -spec context_route(pid()) -> {ok, py_process_pool:route()} | {error, term()}.
 context_route(Ctx) ->
     case lookup(?CTXS, Ctx) of
@@ -171,7 +171,10 @@ context_route(Ctx) ->
                     {error, {context_not_found, Ctx}}
             end;
         [] ->
-            {error, {context_not_found, Ctx}}
+            case gone(node(Ctx)) of
+                stale_ref -> {error, {context_not_found, Ctx}};
+                NodeDown -> {error, NodeDown}
+            end
     end.
 
 %% @doc Sends the request `Request' to the port of the remote owner

@@ -38,7 +38,7 @@
     consumer :: pid(),
     consumer_mon :: reference(),
     ref :: reference(),
-    port :: port(),
+    port :: port() | {py_remote, pid()},
     alias :: reference(),
     window :: pos_integer(),
     credit :: non_neg_integer(), % items the port may send before it waits
@@ -111,8 +111,8 @@ loop(#relay{alias = Alias, consumer_mon = ConsumerMon, ref = Ref} = R) ->
     receive
         {Alias, Payload} ->
             item(binary_to_term(Payload), R);
-        {'DOWN', Alias, process, _, Reason} ->
-            finish(R, {error, py:port_exit_reason(Reason)});
+        {'DOWN', Alias, process, Owner, Reason} ->
+            finish(R, {error, py:port_exit_reason(Reason, Owner)});
         {'DOWN', ConsumerMon, process, _, _} ->
             stop(R);
         {cancel, Ref} ->
