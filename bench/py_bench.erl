@@ -38,6 +38,7 @@
 -export([callbacks/1]).
 -export([modes/1]).
 -export([mailbox/1]).
+-export([remote/1]).
 -export([print_table/1]).
 -export([write_outputs/3]).
 -export([echo_start/1]).
@@ -68,7 +69,7 @@
 -define(APP, erlang_python).
 %% Every case, in the order a run takes them.
 -define(CASES, [latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-                mailbox]).
+                mailbox, remote]).
 -define(SQRT_REQUEST, request(math, sqrt, [16])).
 -define(OS_PID, <<"__import__('os').getpid()">>).
 
@@ -324,6 +325,78 @@ mailbox(#{params := #{reps := Reps, latency_calls := N}}) ->
                    [Median(T) || {T, _} <- Runs], [Median(T) || {_, T} <- Runs],
                    "the same, mailbox empty", {max_ratio, 1.2})],
       check => #{calls => Reps * N * 2, queued => Queued}}.
+
+%% @doc Case 11: a pool on another node (docs/distribution.md): a peer on
+%% this machine runs the application and a pool of 2 contexts, called
+%% from here, against this node's own pool of 2 contexts. The latency of
+%% `py:call(math, sqrt, [16])', calls per second from 64 callers, and a
+%% 10 MB binary there and back (through a Python identity function). This
+%% node is made distributed for the case if it is not.
+-spec remote(map()) -> #{rows := [row()], check := map()}.
+remote(#{params := #{reps := Reps, latency_calls := N, throughput_calls := Total,
+                     timeout := Timeout}}) ->
+    Started = distributed(),
+    {Peer, Node} = bench_peer(),
+    try
+        {ok, _} = py_context_router:start_pool(bench_remote, 2, #{nodes => [Node]}),
+        {ok, _} = py_context_router:start_pool(bench_local, 2),
+        remote_rows(Reps, N, Total, Timeout, Node)
+    after
+        _ = py_context_router:stop_pool(bench_remote),
+        _ = py_context_router:stop_pool(bench_local),
+        peer:stop(Peer),
+        Started andalso net_kernel:stop()
+    end.
+
+remote_rows(Reps, N, Total, Timeout, Node) ->
+    Sqrt = fun(Pool) -> fun() -> py:call(Pool, math, sqrt, [16]) end end,
+    Median = fun(T) -> percentile(us_sorted(T), 0.5) end,
+    Lat = [{Median(element(1, timed_loop(N, Sqrt(bench_remote), fun is_sqrt/1))),
+            Median(element(1, timed_loop(N, Sqrt(bench_local), fun is_sqrt/1)))}
+           || _ <- lists:seq(1, Reps)],
+    Per = max(1, Total div 64),
+    Rate = fun({Secs, Ok}) -> Ok / Secs end,
+    Thr = [{Rate(run_callers(64, Per, Sqrt(bench_remote), fun is_sqrt/1)),
+            Rate(run_callers(64, Per, Sqrt(bench_local), fun is_sqrt/1))}
+           || _ <- lists:seq(1, Reps)],
+    Bin = payload_value(binary, 10 bsl 20),
+    Big = fun(Pool) -> fun() -> py:call(Pool, bench_helpers, identity, [Bin], #{}, Timeout) end
+          end,
+    IsBin = fun(R) -> R =:= {ok, Bin} end,
+    [{ok, Bin} = (Big(P))() || P <- [bench_remote, bench_local]], % warm-up
+    Big10 = [{round_trip(Big(bench_remote), IsBin), round_trip(Big(bench_local), IsBin)}
+             || _ <- lists:seq(1, Reps)],
+    #{rows => [row(11, "11 remote latency", "latency, median, pool on a peer node", "us",
+                   [R || {R, _} <- Lat], [L || {_, L} <- Lat], "this node's pool", none),
+               row(11, "11 remote callers 64", "throughput, 64 callers, pool on a peer node",
+                   "calls/s", [R || {R, _} <- Thr], [L || {_, L} <- Thr], "this node's pool",
+                   none),
+               row(11, "11 remote 10MB", "10 MB binary round trip, pool on a peer node", "ms",
+                   [R || {R, _} <- Big10], [L || {_, L} <- Big10], "this node's pool", none)],
+      check => #{node => Node, calls => Reps * (2 * N + 2 * 64 * Per + 2)}}.
+
+%% Makes this node distributed if it is not; whether it did.
+distributed() ->
+    case node() of
+        nonode@nohost ->
+            _ = os:cmd("epmd -daemon"),
+            {ok, _} = net_kernel:start([list_to_atom("py_bench_" ++ os:getpid()), shortnames]),
+            true;
+        _ ->
+            false
+    end.
+
+%% A peer node running the application with this node's code, port and
+%% python_path: {Peer, Node}.
+bench_peer() ->
+    Name = "py_bench_peer_" ++ integer_to_list(erlang:unique_integer([positive])),
+    Args = ["-pa", filename:dirname(code:which(py))],
+    {ok, Peer, Node} = peer:start(#{name => Name, args => Args, wait_boot => 30000}),
+    ok = erpc:call(Node, application, load, [?APP]),
+    [ok = erpc:call(Node, application, set_env, [?APP, Key, Value])
+     || Key <- [port_executable, python_path], {ok, Value} <- [application:get_env(?APP, Key)]],
+    {ok, _} = erpc:call(Node, application, ensure_all_started, [?APP]),
+    {Peer, Node}.
 
 %% N timed sqrt calls from a process with Queued messages waiting.
 timed_sqrt_calls(N, Queued) ->

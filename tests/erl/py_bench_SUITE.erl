@@ -28,6 +28,7 @@
 -export([callbacks/1]).
 -export([modes/1]).
 -export([mailbox/1]).
+-export([remote/1]).
 -export([outputs/1]).
 
 %%% ==========================================================================
@@ -36,7 +37,7 @@
 
 all() ->
     [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-     mailbox, outputs].
+     mailbox, remote, outputs].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -146,6 +147,19 @@ mailbox(Config) ->
                  target := {max_ratio, 1.2}}],
       check := #{calls := 100, queued := 10000}} = py_bench:mailbox(?config(bench, Config)),
     true = lists:all(fun is_positive/1, [Busy, Empty]).
+
+%% @doc The remote case called a pool on a peer node and this node's pool,
+%% and moved 10 MB through each.
+remote(Config) ->
+    #{rows := [#{label := "11 remote latency", figure := Lat, floor := LocalLat},
+               #{label := "11 remote callers 64", figure := Rate, floor := LocalRate},
+               #{label := "11 remote 10MB", figure := Big, floor := LocalBig}],
+      check := #{node := Node}} = py_bench:remote(?config(bench, Config)),
+    true = Node =/= node(),
+    true = lists:all(fun is_positive/1, [Lat, LocalLat, Rate, LocalRate, Big, LocalBig]),
+    %% Nothing of the case is left behind.
+    false = py_context_router:pool_started(bench_remote),
+    false = lists:member(Node, nodes()).
 
 %% @doc The table, the CSV and the plot's data are written from the rows.
 outputs(Config) ->
