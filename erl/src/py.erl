@@ -56,7 +56,6 @@
 %% Internal, shared with py_stream.
 -export([failure/1]).
 -export([port_exit_reason/1]).
--export([port_exit_reason/2]).
 %% Internal, shared with py_remote.
 -export([local_stats/0]).
 
@@ -653,7 +652,7 @@ request_on({Port, Owner, Address, _} = Route, Request, Timeout) ->
                              receive {'DOWN', Mref, process, _, _} -> ok after 0 -> ok end,
                              result(binary_to_term(Payload), Route);
                          {'DOWN', Mref, process, Down, Reason} ->
-                             {error, port_exit_reason(Reason, Down)}
+                             {error, py_remote:exit_reason(Reason, Down)}
                      after Timeout ->
                          erlang:demonitor(Mref),
                          %% Asks the port to drop the request (queued) or
@@ -727,7 +726,7 @@ await_tagged(Mref, Timeout) ->
                      erlang:demonitor(Mref, [flush]),
                      result(binary_to_term(Payload), Route);
                  {'DOWN', Mref, process, Down, Reason} ->
-                     {error, port_exit_reason(Reason, Down)}
+                     {error, py_remote:exit_reason(Reason, Down)}
              after Timeout ->
                  drop_tagged(Mref, Route),
                  {error, timeout}
@@ -852,14 +851,6 @@ failure({error, _} = Error) ->
 port_exit_reason({port_exited, _} = Reason) -> Reason;
 port_exit_reason({shutdown, {pool_stopped, _} = Reason}) -> Reason; % a process pool's member
 port_exit_reason(Reason) -> {port_exited, Reason}.
-
-%% @private The reason a caller gets when the port owner `Owner' went
-%% down with `Reason': `{nodedown, Node}' when the connection to its
-%% node is lost (a pool with nodes, docs/distribution.md).
--spec port_exit_reason(term(), pid()) ->
-          {port_exited, term()} | {pool_stopped, atom()} | {nodedown, node()}.
-port_exit_reason(noconnection, Owner) -> {nodedown, node(Owner)};
-port_exit_reason(Reason, _Owner) -> port_exit_reason(Reason).
 
 %% Code as a UTF-8 binary, or error if it is not text.
 code_to_binary(Code) ->

@@ -50,6 +50,7 @@
 -export([pick/1]).
 -export([context_route/1]).
 -export([command/2]).
+-export([exit_reason/2]).
 -export([watch/1]).
 -export([learn/3]).
 -export([own/4]).
@@ -184,6 +185,14 @@ context_route(Ctx) ->
 command({py_remote, Owner}, Request) ->
     Owner ! {py_remote, term_to_binary(Request)},
     ok.
+
+%% @doc The reason a caller gets when the port owner `Owner' went down
+%% with `Reason': `{nodedown, Node}' when the connection to its node is
+%% lost, else as {@link py:port_exit_reason/1} says.
+-spec exit_reason(term(), pid()) ->
+          {port_exited, term()} | {pool_stopped, atom()} | {nodedown, node()}.
+exit_reason(noconnection, Owner) -> {nodedown, node(Owner)};
+exit_reason(Reason, _Owner) -> py:port_exit_reason(Reason).
 
 %% @doc Has the calling process watched by the py_callers of the node of
 %% `Owner' (a port's owner): when it exits, its requests there are
@@ -328,11 +337,14 @@ handle_cast(Request, State) ->
     {noreply, State}.
 
 %% @private
-%% An owner of a part went down (its node, or its port): the part is down.
+%% An owner of a part went down (its node, or its port): its routes go.
 handle_info({'DOWN', Mref, process, _, _}, #{mons := Mons} = State) ->
     case maps:take(Mref, Mons) of
-        {{Pool, K, _Owner}, Rest} -> {noreply, tick(part_down(Pool, K, State#{mons := Rest}))};
-        error -> {noreply, State}
+        {{Pool, K, Owner}, Rest} ->
+            owner_down(Pool, K, Owner),
+            {noreply, tick(State#{mons := Rest})};
+        error ->
+            {noreply, State}
     end;
 %% A node came up: its parts that are down are asked for at once.
 handle_info({nodeup, Node}, State) ->
@@ -408,9 +420,10 @@ stop_parts(Pool, #{mons := Mons} = State) ->
     end.
 
 %% Records the part of node K of Pool and monitors its owners.
-install(Pool, K, #{routes := Routes, contexts := Ctxs}, #{mons := Mons} = State) ->
+install(Pool, K, #{routes := Routes, contexts := Ctxs}, State) ->
     [{Pool, _, _, Nodes, _, Slots}] = ets:lookup(?SPECS, Pool),
     Node = lists:nth(K + 1, Nodes),
+    #{mons := Mons} = demonitor_part(Pool, K, State),
     forget_part(Pool, K),
     Numbered = lists:zip(lists:seq(0, length(Routes) - 1), Routes),
     Ix = fun(J) -> K * Slots + min(J, Slots - 1) + 1 end,
@@ -439,10 +452,17 @@ forget_part(Pool, K) ->
     ets:match_delete(?OWNERS, {{'_', Pool}, K}),
     ok.
 
-%% An owner of part K went down: the part is down, its other owners'
-%% monitors are dropped.
-part_down(Pool, K, #{mons := Mons} = State) ->
-    forget_part(Pool, K),
+%% An owner of part K went down: its routes and contexts go (a member of
+%% a process part restarted, the others serve on; the port of a worker
+%% part, or the node: all of them).
+owner_down(Pool, K, Owner) ->
+    ets:match_delete(?ROUTES, {{Pool, K, '_'}, '_', '_', Owner, '_', '_'}),
+    ets:match_delete(?CTXS, {'_', Pool, {K, '_'}, '_', Owner, '_', '_'}),
+    ets:delete(?OWNERS, {Owner, Pool}),
+    ok.
+
+%% The monitors of part K's owners are dropped.
+demonitor_part(Pool, K, #{mons := Mons} = State) ->
     Gone = maps:filter(fun(Mref, {P, PK, _}) ->
                                {P, PK} =:= {Pool, K} andalso erlang:demonitor(Mref, [flush])
                        end, Mons),
@@ -460,9 +480,9 @@ part_answer(Pool, K, Other, State) ->
 %% Asks each node that passes Which, and has a part down, for that part;
 %% a node that is not connected is connected to first (its nodeup asks).
 ask_down(Which, State) ->
-    Down = [{Pool, K, Node} || {Pool, _, _, Nodes, _, _} <- ets:tab2list(?SPECS),
+    Down = [{Pool, K, Node} || {Pool, _, _, Nodes, _, Slots} <- ets:tab2list(?SPECS),
                                {K, Node} <- lists:zip(lists:seq(0, length(Nodes) - 1), Nodes),
-                               Which(Node), not is_up(Pool, K)],
+                               Which(Node), not is_whole(Pool, K, Slots)],
     lists:foldl(fun ask/2, State, Down).
 
 ask({Pool, K, _Node}, #{busy := Busy} = State) when is_map_key({Pool, K}, Busy) ->
@@ -490,13 +510,14 @@ ask_part(Node, Pool, Size, Mode) ->
         Class:Reason -> {Class, Reason}
     end.
 
-is_up(Pool, K) ->
-    ets:select_count(?ROUTES, [{{{Pool, K, '_'}, '_', '_', '_', '_', '_'}, [], [true]}]) > 0.
+%% Whether part K has all its routes (a process part: one per member).
+is_whole(Pool, K, Slots) ->
+    ets:select_count(?ROUTES, [{{{Pool, K, '_'}, '_', '_', '_', '_', '_'}, [], [true]}]) >= Slots.
 
 %% The next tick, while a part is down.
 tick(#{tick := undefined} = State) ->
-    Down = [x || {Pool, _, _, Nodes, _, _} <- ets:tab2list(?SPECS),
-                 K <- lists:seq(0, length(Nodes) - 1), not is_up(Pool, K)],
+    Down = [x || {Pool, _, _, Nodes, _, Slots} <- ets:tab2list(?SPECS),
+                 K <- lists:seq(0, length(Nodes) - 1), not is_whole(Pool, K, Slots)],
     case Down of
         [] -> State;
         _ -> State#{tick := erlang:send_after(?TICK_MS, self(), tick)}

@@ -112,7 +112,7 @@ loop(#relay{alias = Alias, consumer_mon = ConsumerMon, ref = Ref} = R) ->
         {Alias, Payload} ->
             item(binary_to_term(Payload), R);
         {'DOWN', Alias, process, Owner, Reason} ->
-            finish(R, {error, py:port_exit_reason(Reason, Owner)});
+            finish(R, {error, py_remote:exit_reason(Reason, Owner)});
         {'DOWN', ConsumerMon, process, _, _} ->
             stop(R);
         {cancel, Ref} ->

@@ -22,7 +22,9 @@
          streams_from_a_remote_pool/1,
          references_stay_on_their_node/1,
          spec_survives_a_local_port_restart/1,
-         stop_pool_stops_every_part/1]).
+         stop_pool_stops_every_part/1,
+         process_mode_parts/1,
+         remote_port_restart/1]).
 
 -define(POOL, dist_pool).
 
@@ -33,7 +35,7 @@ all() ->
      node_back_takes_calls_again, timeout_cancels_on_the_remote_node,
      context_addressed_calls, stats_per_node, streams_from_a_remote_pool,
      references_stay_on_their_node, spec_survives_a_local_port_restart,
-     stop_pool_stops_every_part].
+     stop_pool_stops_every_part, process_mode_parts, remote_port_restart].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -334,6 +336,52 @@ stop_pool_stops_every_part(Config) ->
     [false, false] = [erpc:call(N, py_context_router, pool_started, [?POOL]) || N <- [A, B]],
     {error, {pool_not_started, ?POOL}} = py:call(?POOL, os, getpid, []).
 
+%% @doc A process part: each member a route; a member that restarts is routed to again.
+process_mode_parts(Config) ->
+    [A, _B] = nodes_of(Config),
+    {ok, [C1, C2]} = py_context_router:start_pool(?POOL, 2, #{mode => process, nodes => [A]}),
+    [A, A] = [node(C1), node(C2)],
+    process = py_context_router:pool_mode(?POOL),
+    {ok, P1} = py:call(C1, os, getpid, []),
+    {ok, P2} = py:call(C2, os, getpid, []),
+    {ok, Main} = os_pid(A),
+    3 = length(lists:usort([P1, P2, Main])),
+    Served = in_parallel(2, fun() -> py:eval(?POOL, <<"__import__('time').sleep(0.5) or "
+                                                       "__import__('os').getpid()">>) end),
+    true = lists:sort(Served) =:= lists:sort([{ok, P1}, {ok, P2}]),
+    %% Member 1's process killed: its node restarts it, the router finds it.
+    ok = erpc:call(A, py_test_lib, kill_9, [P1]),
+    ok = py_test_lib:wait_until(
+           fun() -> case py_context_router:contexts(?POOL) of
+                        [New, C2] when New =/= C1 -> true;
+                        _ -> false
+                    end
+           end, 15000),
+    [New1, C2] = py_context_router:contexts(?POOL),
+    {ok, P1b} = py:call(New1, os, getpid, []),
+    true = P1b =/= P1,
+    Again = in_parallel(2, fun() -> py:eval(?POOL, <<"__import__('time').sleep(0.5) or "
+                                                       "__import__('os').getpid()">>) end),
+    true = lists:sort(Again) =:= lists:sort([{ok, P1b}, {ok, P2}]).
+
+%% @doc A remote port that dies answers its callers port_exited (not nodedown) and takes calls again.
+remote_port_restart(Config) ->
+    [A, _B] = nodes_of(Config),
+    {ok, _} = py_context_router:start_pool(?POOL, 1, #{nodes => [A]}),
+    {ok, Os} = os_pid(A),
+    Self = self(),
+    Caller = spawn_link(fun() -> Self ! {self(), py:call(?POOL, time, sleep, [30], #{}, 60000)} end),
+    ok = py_test_lib:wait_until(fun() -> in_flight() =:= 1 end, 5000),
+    ok = erpc:call(A, py_test_lib, kill_9, [Os]),
+    receive {Caller, {error, {port_exited, _}}} -> ok after 10000 -> ct:fail(no_answer) end,
+    ok = py_test_lib:wait_until(fun() -> case os_pid(A) of
+                                             {ok, New} -> New =/= Os andalso node_up(A);
+                                             _ -> false
+                                         end
+                                end, 20000),
+    {ok, NewOs} = os_pid(A),
+    {ok, NewOs} = py:call(?POOL, os, getpid, []).
+
 %%% ==========================================================================
 %%% Helpers
 %%% ==========================================================================
@@ -343,7 +391,8 @@ stop_pool_stops_every_part(Config) ->
 start_peer(Name) when is_atom(Name) ->
     Short = hd(string:split(atom_to_list(Name), "@")),
     Ebin = filename:dirname(code:which(py)),
-    Args = ["-pa", Ebin],
+    %% py_test_lib too, for the cases that kill a port there.
+    Args = ["-pa", Ebin, "-pa", filename:dirname(code:which(py_test_lib))],
     {ok, Peer, Node} = peer:start(#{name => Short, args => Args, wait_boot => 30000}),
     ok = erpc:call(Node, application, load, [erlang_python]),
     [ok = erpc:call(Node, application, set_env, [erlang_python, port_executable, Exe])
@@ -361,9 +410,9 @@ nodes_of(Config) ->
     [Node || {_, Node} <- ?config(peers, Config)].
 
 os_pid(Node) ->
-    case erpc:call(Node, py, version, []) of
-        {ok, _} -> {ok, maps:get(os_pid, erpc:call(Node, persistent_term, get, [{py, port_info}]))};
-        Error -> Error
+    case erpc:call(Node, persistent_term, get, [{py, port_info}, undefined]) of
+        #{os_pid := OsPid} -> {ok, OsPid};
+        undefined -> {error, not_started}
     end.
 
 %% Runs Fun in N processes at once; their results in order.

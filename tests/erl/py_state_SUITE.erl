@@ -302,6 +302,7 @@ stopped_table() ->
      {{py, to_term, 1}, [Ref], NS},
      {{py, release, 1}, [Ref], NS},
      {{py, stats, 0}, [], NS},
+     {{py, local_stats, 0}, [], NS},
      {{py, version, 0}, [], NS},
      {{py, configure_logging, 1}, [#{level => info}], NS},
      {{py, register_function, 2}, [st_f, Fun], NS},
