@@ -24,7 +24,10 @@
          spec_survives_a_local_port_restart/1,
          stop_pool_stops_every_part/1,
          process_mode_parts/1,
-         remote_port_restart/1]).
+         remote_port_restart/1,
+         payload_crosses_once/1]).
+%% Run on a peer node (payload_crosses_once).
+-export([collect_trace/2]).
 
 -define(POOL, dist_pool).
 
@@ -35,7 +38,8 @@ all() ->
      node_back_takes_calls_again, timeout_cancels_on_the_remote_node,
      context_addressed_calls, stats_per_node, streams_from_a_remote_pool,
      references_stay_on_their_node, spec_survives_a_local_port_restart,
-     stop_pool_stops_every_part, process_mode_parts, remote_port_restart].
+     stop_pool_stops_every_part, process_mode_parts, remote_port_restart,
+     payload_crosses_once].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -382,6 +386,55 @@ remote_port_restart(Config) ->
     {ok, NewOs} = os_pid(A),
     {ok, NewOs} = py:call(?POOL, os, getpid, []).
 
+%% @doc 10 MB crosses once each way: the remote port's owner gets the request as the caller sent it; no server of this node sees it.
+payload_crosses_once(Config) ->
+    [A, _B] = nodes_of(Config),
+    {ok, _} = py_context_router:start_pool(?POOL, 1, #{nodes => [A]}),
+    Big = binary:copy(<<255, 0>>, 5 bsl 20), % 10 MB, bytes in Python
+    {ok, Big} = py:call(?POOL, builtins, bytes, [Big]), % warm
+    Owner = erpc:call(A, erlang, whereis, [py_port_owner]),
+    Collector = spawn(A, ?MODULE, collect_trace, [self(), Owner]),
+    receive {Collector, tracing} -> ok after 5000 -> ct:fail(no_tracer) end,
+    Local = [whereis(N) || N <- [py_remote, py_port_owner, py_callers, py_registry]],
+    [1 = erlang:trace(P, true, ['receive']) || P <- Local],
+    {ok, Big} = py:call(?POOL, builtins, bytes, [Big]),
+    [1 = erlang:trace(P, false, ['receive']) || P <- Local],
+    Collector ! stop,
+    Events = receive {Collector, Traced} -> Traced after 10000 -> ct:fail(no_trace) end,
+    %% The owner there: the request in, as sent; the port's reply frame,
+    %% which it forwards to this caller's alias (py_port_owner:route/3).
+    Size = byte_size(Big),
+    [In] = [B || {trace, _, 'receive', {py_remote, B}} <- Events],
+    true = byte_size(In) > Size,
+    [Frame] = [F || {trace, _, 'receive', {Port, {data, F}}} <- Events, is_port(Port)],
+    true = byte_size(Frame) > Size,
+    %% No process of this node's application received anything large.
+    [] = [M || {trace, _, 'receive', M} <- flush_trace(), large_binary(M)].
+
+%% Traces what Owner receives until told to stop; sends the
+%% events to Parent.
+collect_trace(Parent, Owner) ->
+    1 = erlang:trace(Owner, true, ['receive']),
+    Parent ! {self(), tracing},
+    collect_trace(Parent, Owner, []).
+
+collect_trace(Parent, Owner, Acc) ->
+    receive
+        stop ->
+            erlang:trace(Owner, false, ['receive']),
+            Parent ! {self(), lists:reverse(Acc)};
+        {trace, Owner, _, _} = E ->
+            collect_trace(Parent, Owner, [E | Acc])
+    end.
+
+flush_trace() ->
+    receive {trace, _, _, _} = E -> [E | flush_trace()] after 0 -> [] end.
+
+large_binary(M) when is_binary(M) -> byte_size(M) > 1000;
+large_binary(M) when is_tuple(M) -> lists:any(fun large_binary/1, tuple_to_list(M));
+large_binary(M) when is_list(M) -> lists:any(fun large_binary/1, M);
+large_binary(_) -> false.
+
 %%% ==========================================================================
 %%% Helpers
 %%% ==========================================================================
@@ -392,7 +445,8 @@ start_peer(Name) when is_atom(Name) ->
     Short = hd(string:split(atom_to_list(Name), "@")),
     Ebin = filename:dirname(code:which(py)),
     %% py_test_lib too, for the cases that kill a port there.
-    Args = ["-pa", Ebin, "-pa", filename:dirname(code:which(py_test_lib))],
+    Args = ["-pa", Ebin, "-pa", filename:dirname(code:which(py_test_lib)),
+            "-pa", filename:dirname(code:which(?MODULE))],
     {ok, Peer, Node} = peer:start(#{name => Short, args => Args, wait_boot => 30000}),
     ok = erpc:call(Node, application, load, [erlang_python]),
     [ok = erpc:call(Node, application, set_env, [erlang_python, port_executable, Exe])
