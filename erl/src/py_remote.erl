@@ -201,7 +201,9 @@ exit_reason(Reason, _Owner) -> py:port_exit_reason(Reason).
 watch(Owner) when node(Owner) =:= node() ->
     py_callers:watch(self());
 watch(Owner) ->
-    gen_server:cast({py_callers, node(Owner)}, {watch, self()}).
+    %% There as here: its row first, so that a restarted py_callers of
+    %% that node watches it again.
+    erpc:cast(node(Owner), py_callers, watch, [self()]).
 
 %% @doc A reply from the remote owner `Owner' (port `Port') held
 %% references of port `Nonce': later requests on them go there.
@@ -374,7 +376,7 @@ call(Request) ->
     try
         gen_server:call(?MODULE, Request, infinity)
     catch
-        exit:{noproc, _} -> {error, not_started}
+        exit:_ -> {error, not_started} % stopped, or restarting
     end.
 
 %% Starts every part at once; a node that refuses the spec makes the
