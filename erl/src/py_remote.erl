@@ -78,6 +78,8 @@
 %% How long a node may take to start its part, or to give its stats.
 -define(PART_TIMEOUT, 60000).
 -define(STATS_TIMEOUT, 5000).
+%% Whether the runtime holds a connection to Node (or it is this one).
+-define(CONNECTED(Node), (Node =:= node() orelse lists:member(Node, nodes()))).
 
 -type spec() :: #{mode => py_context_router:mode(), nodes := [node()]}.
 -export_type([spec/0]).
@@ -144,12 +146,14 @@ pool(Pool) ->
 %% @doc The route of a call to pool `Pool': the route with the fewest
 %% requests in flight from this node, its count taken; `none' when `Pool'
 %% has no nodes, `{error, {pool_unavailable, Pool}}' when every part of
-%% it is down.
+%% it is down. A node the runtime has lost is skipped at once, before
+%% this server has taken its routes away (and before a send to it would
+%% try to connect again).
 -spec pick(atom()) -> {ok, py_process_pool:route()} | none | {error, term()}.
 pick(Pool) ->
     case lookup(?SPECS, Pool) of
         [{Pool, _, _, _, Counters, _}] ->
-            case least(Counters, routes(Pool)) of
+            case least(Counters, connected(routes(Pool))) of
                 {Port, Owner, Address, Ix} ->
                     {ok, {Port, Owner, Address, py_process_pool:take_count(Counters, Ix)}};
                 none ->
@@ -163,7 +167,9 @@ pick(Pool) ->
 %% nodes; `{error, {nodedown, Node}}' when its node is not connected.
 -spec context_route(pid()) -> {ok, py_process_pool:route()} | {error, term()}.
 context_route(Ctx) ->
-    case lookup(?CTXS, Ctx) of
+    case ?CONNECTED(node(Ctx)) andalso lookup(?CTXS, Ctx) of
+        false ->
+            {error, {nodedown, node(Ctx)}};
         [{Ctx, Pool, _At, Port, Owner, Address, Ix}] ->
             case lookup(?SPECS, Pool) of
                 [{Pool, _, _, _, Counters, _}] ->
@@ -172,10 +178,7 @@ context_route(Ctx) ->
                     {error, {context_not_found, Ctx}}
             end;
         [] ->
-            case gone(node(Ctx)) of
-                stale_ref -> {error, {context_not_found, Ctx}};
-                NodeDown -> {error, NodeDown}
-            end
+            {error, {context_not_found, Ctx}}
     end.
 
 %% @doc Sends the request `Request' to the port of the remote owner
@@ -245,9 +248,9 @@ nonce_route(Nonce, Target) ->
         [{Nonce, Node, _, _, _}] when is_pid(Target) ->
             {error, {remote_ref, Node}};
         [{Nonce, Node, Port, Owner, Pool}] ->
-            case ets:match(?OWNERS, {{Owner, '_'}, '_'}) of
+            case ?CONNECTED(Node) andalso ets:match(?OWNERS, {{Owner, '_'}, '_'}) of
                 [_ | _] -> {ok, {Port, Owner, Pool, undefined}};
-                [] -> {error, gone(Node)}
+                _ -> {error, gone(Node)}
             end
     end.
 
@@ -490,7 +493,7 @@ ask_down(Which, State) ->
 ask({Pool, K, _Node}, #{busy := Busy} = State) when is_map_key({Pool, K}, Busy) ->
     State;
 ask({Pool, K, Node}, #{busy := Busy} = State) ->
-    case Node =:= node() orelse lists:member(Node, nodes()) of
+    case ?CONNECTED(Node) of
         true ->
             [{Pool, Size, Mode, _, _, _}] = ets:lookup(?SPECS, Pool),
             Self = self(),
@@ -558,6 +561,12 @@ routes(Pool) ->
     catch error:badarg -> []
     end.
 
+%% The routes whose node is connected.
+connected(Routes) ->
+    Nodes = nodes(),
+    [R || {_, Owner, _, _} = R <- Routes,
+          node(Owner) =:= node() orelse lists:member(node(Owner), Nodes)].
+
 %% The route with the fewest requests in flight; the first of equals.
 least(_Counters, []) ->
     none;
@@ -589,7 +598,7 @@ add(K, V, S) -> V + maps:get(K, S, 0).
 
 %% Why a reference of a part that is gone cannot be used.
 gone(Node) ->
-    case Node =:= node() orelse lists:member(Node, nodes()) of
+    case ?CONNECTED(Node) of
         true -> stale_ref;
         false -> {nodedown, Node}
     end.

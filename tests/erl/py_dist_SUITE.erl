@@ -186,8 +186,7 @@ nodedown_answers_calls_in_flight(Config) ->
     %% The two on A answer now; the two on B still sleep.
     Answers = [receive {Pid, R} -> R after 5000 -> no_answer end || Pid <- Callers],
     [no_answer, no_answer, {error, {nodedown, A}}, {error, {nodedown, A}}] = lists:sort(Answers),
-    %% Later calls go to B.
-    ok = py_test_lib:wait_until(fun() -> node_up(A) =:= false end, 5000),
+    %% Later calls go to B, from the moment the runtime knows A is gone.
     {ok, OsB} = os_pid(B),
     [{ok, OsB}] = lists:usort([py:call(?POOL, os, getpid, []) || _ <- lists:seq(1, 5)]),
     [{ok, none}, {ok, none}] = [receive {_, R} -> R after 30000 -> no_answer end
@@ -197,12 +196,15 @@ nodedown_answers_calls_in_flight(Config) ->
 all_nodes_down_is_unavailable(Config) ->
     [{PeerA, A}, {PeerB, B}] = ?config(peers, Config),
     {ok, _} = py_context_router:start_pool(?POOL, 1, #{nodes => [A, B]}),
+    [true = erlang:monitor_node(N, true) || N <- [A, B]],
     ok = peer:stop(PeerA),
     ok = peer:stop(PeerB),
-    ok = py_test_lib:wait_until(fun() -> py_remote:parts(?POOL) =:= [] end, 5000),
+    [receive {nodedown, N} -> ok end || N <- [A, B]],
+    %% From the moment the runtime knows, whatever the router knows yet.
     {error, {pool_unavailable, ?POOL}} = py:call(?POOL, os, getpid, []),
     {py_call, _, {error, {pool_unavailable, ?POOL}}} = py:spawn_call(?POOL, os, getpid, []),
     {error, {pool_unavailable, ?POOL}} = py:cast(?POOL, os, getpid, []),
+    ok = py_test_lib:wait_until(fun() -> py_remote:parts(?POOL) =:= [] end, 5000),
     true = py_context_router:pool_started(?POOL),
     [] = py_context_router:contexts(?POOL).
 
@@ -258,8 +260,11 @@ context_addressed_calls(Config) ->
     {ok, 9} = py:await(py:spawn_call(CtxB, operator, add, [2, 7])),
     %% A context of a node that is gone answers nodedown.
     [{PeerA, A} | _] = ?config(peers, Config),
+    true = erlang:monitor_node(A, true),
     ok = peer:stop(PeerA),
-    {error, {nodedown, A}} = py:call(CtxA, os, getpid, []).
+    receive {nodedown, A} -> ok end,
+    {error, {nodedown, A}} = py:call(CtxA, os, getpid, []),
+    {error, {nodedown, A}} = py:eval(CtxA, <<"1">>).
 
 %% @doc pool_stats/1 reports each node's part; py:stats/0 includes the pool.
 stats_per_node(Config) ->
