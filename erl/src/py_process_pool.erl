@@ -56,11 +56,13 @@
 -define(MEMBERS, py_process_members).
 -define(INFLIGHT, py_process_inflight).
 
--type route() :: {port(), pid(), term(),
+-type route() :: {port() | {py_remote, pid()}, pid(), term(),
                   undefined | {atomics:atomics_ref(), pos_integer(), reference()}}.
-%% Where a request goes: the port, its owner, the port's address of the
-%% target, and the in-flight counter the request holds (none for a
-%% worker pool or a context-addressed call, which has no choice to make).
+%% Where a request goes: the port (`{py_remote, Owner}' for a port of
+%% another node, written through its owner: py_remote), its owner, the
+%% port's address of the target, and the in-flight counter the request
+%% holds (none for a worker pool or a context-addressed call, which has
+%% no choice to make).
 
 %%% ==========================================================================
 %%% API
