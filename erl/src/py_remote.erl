@@ -199,13 +199,15 @@ exit_reason(Reason, _Owner) -> py:port_exit_reason(Reason).
 
 %% @doc Has the calling process watched by the py_callers of the node of
 %% `Owner' (a port's owner): when it exits, its requests there are
-%% cancelled and its objects released.
+%% cancelled and its objects released. Watched here too: this node's
+%% py_callers gives back the requests it had counted in flight.
 -spec watch(pid()) -> ok.
 watch(Owner) when node(Owner) =:= node() ->
     py_callers:watch(self());
 watch(Owner) ->
-    %% There as here: its row first, so that a restarted py_callers of
-    %% that node watches it again.
+    ok = py_callers:watch(self()),
+    %% There through py_callers:watch/1 too, which writes its row first:
+    %% a restarted py_callers of that node watches it again.
     erpc:cast(node(Owner), py_callers, watch, [self()]).
 
 %% @doc A reply from the remote owner `Owner' (port `Port') held

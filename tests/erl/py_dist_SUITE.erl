@@ -25,7 +25,8 @@
          stop_pool_stops_every_part/1,
          process_mode_parts/1,
          remote_port_restart/1,
-         payload_crosses_once/1]).
+         payload_crosses_once/1,
+         killed_caller_is_cancelled_there/1]).
 %% Run on a peer node (payload_crosses_once).
 -export([collect_trace/2]).
 
@@ -39,7 +40,7 @@ all() ->
      context_addressed_calls, stats_per_node, streams_from_a_remote_pool,
      references_stay_on_their_node, spec_survives_a_local_port_restart,
      stop_pool_stops_every_part, process_mode_parts, remote_port_restart,
-     payload_crosses_once].
+     payload_crosses_once, killed_caller_is_cancelled_there].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -415,6 +416,18 @@ payload_crosses_once(Config) ->
     true = byte_size(Frame) > Size,
     %% No process of this node's application received anything large.
     [] = [M || {trace, _, 'receive', M} <- flush_trace(), large_binary(M)].
+
+%% @doc A caller killed with a call in flight: cancelled on the remote port, its count given back here.
+killed_caller_is_cancelled_there(Config) ->
+    [A, _B] = nodes_of(Config),
+    {ok, _} = py_context_router:start_pool(?POOL, 1, #{nodes => [A]}),
+    Caller = spawn(fun() -> py:exec(?POOL, <<"while True: pass">>, infinity) end),
+    ok = py_test_lib:wait_until(fun() -> in_flight() =:= 1 end, 5000),
+    exit(Caller, kill),
+    ok = py_test_lib:wait_until(fun() -> in_flight() =:= 0 end, 5000),
+    %% The loop was interrupted there: the one context answers again.
+    {ok, 2} = py:eval(?POOL, <<"1 + 1">>, #{}, 10000),
+    {ok, #{cancelled := 1}} = erpc:call(A, py_context_router, pool_stats, [?POOL]).
 
 %% Traces what Owner receives until told to stop; sends the
 %% events to Parent.
