@@ -26,7 +26,8 @@
          process_mode_parts/1,
          remote_port_restart/1,
          payload_crosses_once/1,
-         killed_caller_is_cancelled_there/1]).
+         killed_caller_is_cancelled_there/1,
+         calling_node_down_cancels_there/1]).
 %% Run on a peer node (payload_crosses_once).
 -export([collect_trace/2]).
 
@@ -40,7 +41,8 @@ all() ->
      context_addressed_calls, stats_per_node, streams_from_a_remote_pool,
      references_stay_on_their_node, spec_survives_a_local_port_restart,
      stop_pool_stops_every_part, process_mode_parts, remote_port_restart,
-     payload_crosses_once, killed_caller_is_cancelled_there].
+     payload_crosses_once, killed_caller_is_cancelled_there,
+     calling_node_down_cancels_there].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -428,6 +430,25 @@ killed_caller_is_cancelled_there(Config) ->
     %% The loop was interrupted there: the one context answers again.
     {ok, 2} = py:eval(?POOL, <<"1 + 1">>, #{}, 10000),
     {ok, #{cancelled := 1}} = erpc:call(A, py_context_router, pool_stats, [?POOL]).
+
+%% @doc The calls of a node that goes down are cancelled on the nodes that ran them.
+calling_node_down_cancels_there(Config) ->
+    [{_, A}, {PeerB, B}] = ?config(peers, Config),
+    %% B calls a pool on A, with a loop that never ends.
+    {ok, [Ctx]} = erpc:call(B, py_context_router, start_pool, [?POOL, 1, #{nodes => [A]}]),
+    A = node(Ctx),
+    ok = erpc:cast(B, py, exec, [?POOL, <<"while True: pass">>, infinity]),
+    Busy = fun() -> {ok, #{busy := N}} = erpc:call(A, py_context_router, pool_stats, [?POOL]),
+                    N
+           end,
+    ok = py_test_lib:wait_until(fun() -> Busy() =:= 1 end, 5000),
+    ok = peer:stop(PeerB),
+    ok = py_test_lib:wait_until(fun() -> Busy() =:= 0 end, 5000),
+    {ok, #{cancelled := 1}} = erpc:call(A, py_context_router, pool_stats, [?POOL]),
+    {ok, 2} = erpc:call(A, py, eval, [?POOL, <<"1 + 1">>, #{}, 5000]),
+    %% The pool runs on A as a pool of A's.
+    true = erpc:call(A, py_context_router, pool_started, [?POOL]),
+    ok = erpc:call(A, py_context_router, stop_pool, [?POOL]).
 
 %% Traces what Owner receives until told to stop; sends the
 %% events to Parent.
