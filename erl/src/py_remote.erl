@@ -286,14 +286,15 @@ spec_stats({Pool, _Size, Mode, Nodes, Counters, Slots}) ->
     Sum = sum_stats([S || {_, _, S} <- Each, S =/= undefined]),
     Sum#{mode => Mode, nodes => PerNode}.
 
-%% @doc The nodes whose part of `Pool' is up, with their number `K'.
+%% @doc The nodes whose part of `Pool' is up (its node connected), with
+%% their number `K'.
 -spec parts(atom()) -> [{node(), non_neg_integer()}].
 parts(Pool) ->
     Rows = try ets:select(?ROUTES, [{{{Pool, '$1', '_'}, '$2', '_', '_', '_', '_'}, [],
                                      [{{'$2', '$1'}}]}])
            catch error:badarg -> []
            end,
-    lists:usort(Rows).
+    lists:usort([{Node, K} || {Node, K} <- Rows, ?CONNECTED(Node)]).
 
 %% @doc On a node of a pool: starts its part of `Pool' if it does not run
 %% and says where it runs: `{ok, #{routes => [{Port, Owner, Address}],
@@ -548,13 +549,13 @@ describe(Pool, _Mode) ->
             {error, not_started}
     end.
 
-%% The context pids of the parts up, in node order, then in the order
-%% of each part's contexts.
+%% The context pids of the parts up (their node connected), in node
+%% order, then in the order of each part's contexts.
 contexts(Pool) ->
     Rows = try ets:match(?CTXS, {'$1', Pool, '$2', '_', '_', '_', '_'})
            catch error:badarg -> []
            end,
-    [Ctx || {_, Ctx} <- lists:sort([{At, Ctx} || [Ctx, At] <- Rows])].
+    [Ctx || {_, Ctx} <- lists:sort([{At, Ctx} || [Ctx, At] <- Rows]), ?CONNECTED(node(Ctx))].
 
 %% The routes of Pool that are up, as {Port, Owner, Address, Ix}.
 routes(Pool) ->
