@@ -91,7 +91,7 @@ static int owngil_run(void *arg, void *state, struct job *job)
 {
     struct owngil *o = state;
     int raised = pyrun_run(arg, o->ctx, job);
-    if (tracing)
+    if (tracing && raised != POOL_RUN_DETACHED) /* a task: job may be freed already */
         trace_job(job, "context");
     return raised;
 }
