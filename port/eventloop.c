@@ -33,8 +33,12 @@ struct eventloop {
     int wfd;            /* the loop's wake-up pipe; -1 when not running */
     long *cancels;      /* seqs whose task to cancel */
     size_t n_cancels, cap_cancels;
-    PyObject *glue; /* the Loop below, with the GIL; NULL until started */
+    struct eventloop_post *posted;  /* posted, not run yet, under mu (latest first) */
+    PyObject *glue;                 /* the Loop below, with the GIL; NULL until started */
+    struct eventloop_post expected; /* the head of the expected ones, with the GIL */
 };
+
+static _Thread_local struct eventloop *current; /* on a loop's thread */
 
 static struct pools *pools;
 static struct writer *writer;
@@ -45,10 +49,11 @@ static const char GLUE[] =
     "class Loop:\n"
     "    \"\"\"One context's event loop on its own thread (port/eventloop.c).\"\"\"\n"
     "\n"
-    "    def __init__(self, done, commands, answered):\n"
+    "    def __init__(self, done, inbox, answered, bind):\n"
     "        self._done = done          # answers and frees a job: (job, result, exc)\n"
-    "        self._commands = commands  # the seqs to cancel since the last call\n"
+    "        self._inbox = inbox        # runs what was posted; the seqs to cancel\n"
     "        self._answered = answered  # whether a job was answered (cancelled) already\n"
+    "        self._bind = bind          # makes the calling thread the loop's, for C\n"
     "        self.jobs = {}             # seq -> job: submitted, not finished yet\n"
     "        self.tasks = {}            # seq -> its task\n"
     "        self.loop = asyncio.new_event_loop()\n"
@@ -60,6 +65,7 @@ static const char GLUE[] =
     "        self.thread.start()\n"
     "\n"
     "    def _run(self):\n"
+    "        self._bind()\n"
     "        asyncio.set_event_loop(self.loop)\n"
     "        self.loop.run_forever()\n"
     "\n"
@@ -111,7 +117,7 @@ static const char GLUE[] =
     "            os.read(self.rfd, 4096)\n"
     "        except BlockingIOError:\n"
     "            pass\n"
-    "        for seq in self._commands():\n"
+    "        for seq in self._inbox():\n"
     "            task = self.tasks.get(seq)\n"
     "            if task is not None:\n"
     "                task.cancel()\n"
@@ -143,6 +149,7 @@ struct eventloop *eventloop_new(void)
     }
     pthread_mutex_init(&l->mu, NULL);
     l->wfd = -1;
+    l->expected.prev = l->expected.next = &l->expected;
     return l;
 }
 
@@ -201,13 +208,37 @@ static PyObject *glue_answered(PyObject *self, PyObject *capsule)
     return PyBool_FromLong(atomic_load(&job->answered));
 }
 
-/* _commands(): the seqs queued by eventloop_cancel() since the last call. */
-static PyObject *glue_commands(PyObject *self, PyObject *unused)
+/* Runs what was posted to l, in the order it was posted. GIL held. */
+static void run_posted(struct eventloop *l)
+{
+    pthread_mutex_lock(&l->mu);
+    struct eventloop_post *p = l->posted, *in_order = NULL;
+    l->posted = NULL;
+    pthread_mutex_unlock(&l->mu);
+    while (p) { /* reverse: the first posted first */
+        struct eventloop_post *next = p->posted;
+        p->posted = in_order;
+        in_order = p;
+        p = next;
+    }
+    while (in_order) {
+        p = in_order;
+        in_order = p->posted;
+        p->prev->next = p->next;
+        p->next->prev = p->prev;
+        p->run(p);
+    }
+}
+
+/* _inbox(): runs what was posted, and returns the seqs queued by
+ * eventloop_cancel() since the last call. */
+static PyObject *glue_inbox(PyObject *self, PyObject *unused)
 {
     (void)unused;
     struct eventloop *l = PyCapsule_GetPointer(self, NULL);
     if (!l)
         return NULL;
+    run_posted(l);
     pthread_mutex_lock(&l->mu);
     long *seqs = l->cancels;
     size_t n = l->n_cancels;
@@ -226,17 +257,28 @@ static PyObject *glue_commands(PyObject *self, PyObject *unused)
     return list;
 }
 
+/* _bind(): the calling thread is l's loop thread. */
+static PyObject *glue_bind(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    current = PyCapsule_GetPointer(self, NULL);
+    if (!current)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef done_def = {"_done", (PyCFunction)(void (*)(void))glue_done, METH_FASTCALL,
                                NULL};
 static PyMethodDef answered_def = {"_answered", glue_answered, METH_O, NULL};
-static PyMethodDef commands_def = {"_commands", glue_commands, METH_NOARGS, NULL};
+static PyMethodDef inbox_def = {"_inbox", glue_inbox, METH_NOARGS, NULL};
+static PyMethodDef bind_def = {"_bind", glue_bind, METH_NOARGS, NULL};
 
 /* A new Loop of the glue, its C functions bound to l. NULL with an
  * exception set. */
 static PyObject *new_glue(struct eventloop *l)
 {
     PyObject *ns = PyDict_New(), *cls = NULL, *self = NULL, *glue = NULL;
-    PyObject *done = NULL, *answered = NULL, *commands = NULL;
+    PyObject *done = NULL, *answered = NULL, *inbox = NULL, *bind = NULL;
     if (!ns || PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) != 0)
         goto done;
     PyObject *r = PyRun_String(GLUE, Py_file_input, ns, ns);
@@ -245,14 +287,15 @@ static PyObject *new_glue(struct eventloop *l)
         goto done;
     if ((done = PyCFunction_New(&done_def, NULL)) &&
         (answered = PyCFunction_New(&answered_def, NULL)) &&
-        (commands = PyCFunction_New(&commands_def, self)))
-        glue = PyObject_CallFunctionObjArgs(cls, done, commands, answered, NULL);
+        (inbox = PyCFunction_New(&inbox_def, self)) && (bind = PyCFunction_New(&bind_def, self)))
+        glue = PyObject_CallFunctionObjArgs(cls, done, inbox, answered, bind, NULL);
 done:
     Py_XDECREF(ns);
     Py_XDECREF(self);
     Py_XDECREF(done);
     Py_XDECREF(answered);
-    Py_XDECREF(commands);
+    Py_XDECREF(inbox);
+    Py_XDECREF(bind);
     return glue;
 }
 
@@ -314,6 +357,55 @@ void eventloop_cancel(struct eventloop *l, long seq)
     pthread_mutex_unlock(&l->mu);
 }
 
+/* Drops what was expected and has not run: its thread is joined, so
+ * nothing runs any more; a post that comes later only queues. */
+static void drop_expected(struct eventloop *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->posted = NULL;
+    pthread_mutex_unlock(&l->mu);
+    while (l->expected.next != &l->expected) {
+        struct eventloop_post *p = l->expected.next;
+        p->prev->next = p->next;
+        p->next->prev = p->prev;
+        p->drop(p);
+    }
+}
+
+struct eventloop *eventloop_current(void)
+{
+    return current;
+}
+
+PyObject *eventloop_new_future(struct eventloop *l)
+{
+    PyObject *loop = PyObject_GetAttrString(l->glue, "loop");
+    PyObject *future = loop ? PyObject_CallMethod(loop, "create_future", NULL) : NULL;
+    Py_XDECREF(loop);
+    return future;
+}
+
+void eventloop_expect(struct eventloop *l, struct eventloop_post *p)
+{
+    p->posted = NULL;
+    p->next = l->expected.next;
+    p->prev = &l->expected;
+    p->next->prev = p;
+    l->expected.next = p;
+}
+
+void eventloop_post(struct eventloop *l, struct eventloop_post *p)
+{
+    static const char byte = 1;
+    pthread_mutex_lock(&l->mu);
+    p->posted = l->posted;
+    l->posted = p;
+    if (l->wfd >= 0)
+        while (write(l->wfd, &byte, 1) < 0 && errno == EINTR)
+            ;
+    pthread_mutex_unlock(&l->mu);
+}
+
 void eventloop_stop(struct eventloop *l)
 {
     if (!l || !l->glue)
@@ -334,6 +426,7 @@ void eventloop_stop(struct eventloop *l)
     }
     Py_XDECREF(left);
     Py_CLEAR(l->glue);
+    drop_expected(l);
 }
 
 void eventloop_free(struct eventloop *l)

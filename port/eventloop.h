@@ -68,6 +68,34 @@ void eventloop_cancel(struct eventloop *l, long seq);
  */
 void eventloop_stop(struct eventloop *l);
 
+/*
+ * Something a task awaits from another thread (erlang.async_call's answer,
+ * callback.c): expected on the loop's thread, posted by the thread that
+ * has it (the reader), then run on the loop's thread; or dropped at stop
+ * if it never came or was not run.
+ */
+struct eventloop_post {
+    struct eventloop_post *prev, *next;     /* the loop's expected ones, with the GIL */
+    struct eventloop_post *posted;          /* its inbox, under its mu */
+    void (*run)(struct eventloop_post *p);  /* loop's thread, GIL held: it came */
+    void (*drop)(struct eventloop_post *p); /* stop, GIL held, the loop's thread joined */
+};
+
+/* GIL held: the loop whose thread calls, NULL on any other thread. */
+struct eventloop *eventloop_current(void);
+
+/* GIL held, on l's thread: a new future of l's loop, or NULL with an
+ * exception set. */
+PyObject *eventloop_new_future(struct eventloop *l);
+
+/* GIL held, on l's thread: p will be posted; until it runs, l's stop
+ * drops it. */
+void eventloop_expect(struct eventloop *l, struct eventloop_post *p);
+
+/* Any thread, no GIL, never blocks (a lock held briefly): p, expected,
+ * runs on l's thread soon (or is dropped at stop). */
+void eventloop_post(struct eventloop *l, struct eventloop_post *p);
+
 /* After eventloop_stop(), no GIL needed: frees l. NULL-safe. */
 void eventloop_free(struct eventloop *l);
 

@@ -23,7 +23,11 @@
          pool_stop_answers_pool_stopped/1,
          port_kill_answers_port_exited/1,
          max_queue_counts_tasks/1,
-         stats_count_tasks/1]).
+         stats_count_tasks/1,
+         async_call_suspends_only_its_task/1,
+         async_call_errors/1,
+         async_callback_calls_back_into_python/1,
+         blocking_call_inside_a_coroutine/1]).
 
 -define(POOL, aio).
 
@@ -33,10 +37,13 @@ all() ->
 groups() ->
     Core = [awaited_result_is_the_reply, thousand_sleeps_on_one_context,
             sync_call_answered_while_tasks_wait, standard_loop_features,
-            timeout_cancels_the_task, pool_stop_answers_pool_stopped, stats_count_tasks],
+            timeout_cancels_the_task, pool_stop_answers_pool_stopped, stats_count_tasks,
+            async_call_suspends_only_its_task],
     [{main, [], Core ++ [coroutine_object_itself_in_a_list, caller_exit_cancels_the_task,
                          task_ignoring_cancel_is_left_alone, port_kill_answers_port_exited,
-                         max_queue_counts_tasks]},
+                         max_queue_counts_tasks, async_call_errors,
+                         async_callback_calls_back_into_python,
+                         blocking_call_inside_a_coroutine]},
      {worker, [], Core},
      {process, [], Core},
      {owngil, [], Core}].
@@ -244,6 +251,54 @@ stats_count_tasks(_Config) ->
     26 = After - Before.
 
 %%% ==========================================================================
+%%% Python calling Erlang from a coroutine
+%%% ==========================================================================
+
+%% @doc 50 concurrent coroutine calls on one context, each awaiting
+%% erlang.async_call of an Erlang function that takes 300 ms, and one
+%% coroutine gathering 20 of them: they overlap (within 4 s, serially 21
+%% s), each with its own result.
+async_call_suspends_only_its_task(_Config) ->
+    ok = py:register_function(slow_echo, fun([X]) -> timer:sleep(300), {echo, X} end),
+    T0 = erlang:monotonic_time(millisecond),
+    Gather = py:spawn_call(?POOL, '__main__', gather_echoes, [20]),
+    Handles = [{I, py:spawn_call(?POOL, '__main__', echo_via_erlang, [I])} || I <- lists:seq(1, 50)],
+    [{I, {ok, {echo, I}}} = {I, py:await(H, 20000)} || {I, H} <- Handles],
+    {ok, Twenty} = py:await(Gather, 20000),
+    Twenty = [{echo, I} || I <- lists:seq(1, 20)],
+    Elapsed = erlang:monotonic_time(millisecond) - T0,
+    ct:log("71 erlang.async_call of 300 ms on one context: ~b ms", [Elapsed]),
+    true = Elapsed < 4000,
+    ok = py:unregister_function(slow_echo).
+
+%% @doc erlang.async_call's errors: an Erlang function that raises gives
+%% erlang.Error, an unknown name NameError, and outside a context's loop
+%% (a plain call) RuntimeError.
+async_call_errors(_Config) ->
+    ok = py:register_function(raising, fun(_) -> error(badarith) end),
+    {ok, <<"Error: error: badarith">>} = py:call(?POOL, '__main__', async_call_error, [<<"raising">>]),
+    {ok, <<"NameError", _/binary>>} =
+        py:call(?POOL, '__main__', async_call_error, [<<"no_such_function_here">>]),
+    {error, {'RuntimeError', <<"erlang.async_call: only in a coroutine", _/binary>>}} =
+        py:eval(?POOL, <<"erlang.async_call('raising')">>, #{}),
+    ok = py:unregister_function(raising).
+
+%% @doc The Erlang function a task awaits calls Python on the same pool of
+%% one context: the context is free, so that request runs as a normal one.
+async_callback_calls_back_into_python(_Config) ->
+    ok = py:register_function(back_to_python,
+                              fun([X]) -> {ok, Y} = py:call(?POOL, operator, mul, [X, 3]), Y end),
+    {ok, 21} = py:call(?POOL, '__main__', via_erlang, [<<"back_to_python">>, 7], #{}, 10000),
+    ok = py:unregister_function(back_to_python).
+
+%% @doc The blocking erlang.call inside a coroutine still works (it
+%% blocks the loop while it waits).
+blocking_call_inside_a_coroutine(_Config) ->
+    ok = py:register_function(plus_one, fun([X]) -> X + 1 end),
+    {ok, 42} = py:call(?POOL, '__main__', blocking_in_coroutine, [41]),
+    ok = py:unregister_function(plus_one).
+
+%%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
 
@@ -302,6 +357,26 @@ helpers() ->
       "        self.x = x\n"
       "    def __await__(self):\n"
       "        return double(self.x).__await__()\n"
+      "\n"
+      "async def echo_via_erlang(x):\n"
+      "    return await erlang.async_call('slow_echo', x)\n"
+      "\n"
+      "async def gather_echoes(n):\n"
+      "    return await asyncio.gather(*[erlang.async_call('slow_echo', i)\n"
+      "                                  for i in range(1, n + 1)])\n"
+      "\n"
+      "async def via_erlang(name, x):\n"
+      "    return await erlang.async_call(name, x)\n"
+      "\n"
+      "async def async_call_error(name):\n"
+      "    try:\n"
+      "        await erlang.async_call(name, 1)\n"
+      "    except Exception as e:\n"
+      "        return f'{type(e).__name__}: {e}'\n"
+      "\n"
+      "async def blocking_in_coroutine(x):\n"
+      "    await asyncio.sleep(0)\n"
+      "    return erlang.call('plus_one', x)\n"
       "\n"
       "gate = {}\n"
       "\n"
