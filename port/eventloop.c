@@ -28,11 +28,17 @@
 
 #define JOB_CAPSULE "erlang_python.job"
 
+/* A growing array of request seqs. */
+struct seqs {
+    long *at;
+    size_t n, cap;
+};
+
 struct eventloop {
-    pthread_mutex_t mu; /* guards wfd and the cancel inbox */
-    int wfd;            /* the loop's wake-up pipe; -1 when not running */
-    long *cancels;      /* seqs whose task to cancel */
-    size_t n_cancels, cap_cancels;
+    pthread_mutex_t mu;             /* guards wfd and the cancel inbox */
+    int wfd;                        /* the loop's wake-up pipe; -1 when not running */
+    struct seqs cancels;            /* seqs whose task to cancel */
+    struct seqs pokes;              /* seqs whose task was given stream credit */
     struct eventloop_post *posted;  /* posted, not run yet, under mu (latest first) */
     PyObject *glue;                 /* the Loop below, with the GIL; NULL until started */
     struct eventloop_post expected; /* the head of the expected ones, with the GIL */
@@ -49,11 +55,14 @@ static const char GLUE[] =
     "class Loop:\n"
     "    \"\"\"One context's event loop on its own thread (port/eventloop.c).\"\"\"\n"
     "\n"
-    "    def __init__(self, done, inbox, answered, bind):\n"
-    "        self._done = done          # answers and frees a job: (job, result, exc)\n"
-    "        self._inbox = inbox        # runs what was posted; the seqs to cancel\n"
-    "        self._answered = answered  # whether a job was answered (cancelled) already\n"
-    "        self._bind = bind          # makes the calling thread the loop's, for C\n"
+    "    def __init__(self, c):\n"
+    "        self._done = c['done']          # answers and frees a job: (job, result, exc)\n"
+    "        self._inbox = c['inbox']        # runs what was posted; (cancels, pokes) seqs\n"
+    "        self._answered = c['answered']  # whether a job was answered (cancelled) already\n"
+    "        self._bind = c['bind']          # makes the calling thread the loop's, for C\n"
+    "        self._take_credit = c['take_credit']  # a stream job's credit, one item's\n"
+    "        self._send = c['send']          # sends a stream job's item\n"
+    "        self.credits = {}          # seq -> asyncio.Event: a stream waits for credit\n"
     "        self.jobs = {}             # seq -> job: submitted, not finished yet\n"
     "        self.tasks = {}            # seq -> its task\n"
     "        self.loop = asyncio.new_event_loop()\n"
@@ -117,10 +126,33 @@ static const char GLUE[] =
     "            os.read(self.rfd, 4096)\n"
     "        except BlockingIOError:\n"
     "            pass\n"
-    "        for seq in self._inbox():\n"
+    "        cancels, pokes = self._inbox()\n"
+    "        for seq in cancels:\n"
     "            task = self.tasks.get(seq)\n"
     "            if task is not None:\n"
     "                task.cancel()\n"
+    "        for seq in pokes:\n"
+    "            credit = self.credits.get(seq)\n"
+    "            if credit is not None:\n"
+    "                credit.set()\n"
+    "\n"
+    "    # Coroutines of stream requests, made on the context's thread.\n"
+    "    async def collect(self, it):\n"
+    "        return [item async for item in it]\n"
+    "\n"
+    "    async def stream(self, it, seq, job):\n"
+    "        credit = self.credits[seq] = asyncio.Event()\n"
+    "        try:\n"
+    "            async for item in it:\n"
+    "                while not self._take_credit(job):\n"
+    "                    credit.clear()\n"
+    "                    await credit.wait()\n"
+    "                self._send(job, item)\n"
+    "        finally:\n"
+    "            del self.credits[seq]\n"
+    "            aclose = getattr(it, 'aclose', None)\n"
+    "            if aclose is not None:\n"
+    "                await aclose()\n"
     "\n"
     "    async def _drain(self):\n"
     "        tasks = list(self.tasks.values())\n"
@@ -153,6 +185,12 @@ struct eventloop *eventloop_new(void)
     return l;
 }
 
+int eventloop_is_async_iterable(PyObject *obj)
+{
+    PyAsyncMethods *am = Py_TYPE(obj)->tp_as_async;
+    return am && am->am_aiter;
+}
+
 int eventloop_is_awaitable(PyObject *obj)
 {
     PyAsyncMethods *am = Py_TYPE(obj)->tp_as_async;
@@ -167,7 +205,9 @@ static void finish(struct job *job, PyObject *result, PyObject *exc)
     reply_begin(&r, job);
     objref_job_begin();
     int rc;
-    if (exc == Py_None) {
+    if (exc == Py_None && job->env.op == ENVELOPE_STREAM_START) {
+        rc = ei_x_encode_atom(&r.x, "done") == 0 ? 0 : (PyErr_NoMemory(), -1);
+    } else if (exc == Py_None) {
         rc = reply_encode_tagged(&r, "ok", result);
     } else {
         pyerror_restore(Py_NewRef(exc));
@@ -208,6 +248,36 @@ static PyObject *glue_answered(PyObject *self, PyObject *capsule)
     return PyBool_FromLong(atomic_load(&job->answered));
 }
 
+/* A new list of the seqs in s, which it frees. */
+static PyObject *seqs_to_list(struct seqs *s)
+{
+    PyObject *list = PyList_New((Py_ssize_t)s->n);
+    for (size_t k = 0; list && k < s->n; k++) {
+        PyObject *seq = PyLong_FromLong(s->at[k]);
+        if (!seq)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)k, seq);
+    }
+    free(s->at);
+    return list;
+}
+
+/* Adds seq to s, if memory allows: a lost command leaves a task to its
+ * timeout. */
+static void seqs_add(struct seqs *s, long seq)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        long *grown = realloc(s->at, cap * sizeof(*grown));
+        if (!grown)
+            return;
+        s->at = grown;
+        s->cap = cap;
+    }
+    s->at[s->n++] = seq;
+}
+
 /* Runs what was posted to l, in the order it was posted. GIL held. */
 static void run_posted(struct eventloop *l)
 {
@@ -240,21 +310,52 @@ static PyObject *glue_inbox(PyObject *self, PyObject *unused)
         return NULL;
     run_posted(l);
     pthread_mutex_lock(&l->mu);
-    long *seqs = l->cancels;
-    size_t n = l->n_cancels;
-    l->cancels = NULL;
-    l->n_cancels = l->cap_cancels = 0;
+    struct seqs cancels = l->cancels, pokes = l->pokes;
+    l->cancels = l->pokes = (struct seqs){NULL, 0, 0};
     pthread_mutex_unlock(&l->mu);
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (size_t k = 0; list && k < n; k++) {
-        PyObject *seq = PyLong_FromLong(seqs[k]);
-        if (!seq)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, (Py_ssize_t)k, seq);
+    PyObject *c = seqs_to_list(&cancels), *p = seqs_to_list(&pokes);
+    PyObject *both = c && p ? PyTuple_Pack(2, c, p) : NULL;
+    Py_XDECREF(c);
+    Py_XDECREF(p);
+    return both;
+}
+
+/* _take_credit(job): whether the stream job had credit for one more item
+ * (then taken). */
+static PyObject *glue_take_credit(PyObject *self, PyObject *capsule)
+{
+    (void)self;
+    struct job *job = job_of(capsule);
+    if (!job)
+        return NULL;
+    long have = atomic_load(&job->credit);
+    while (have > 0 && !atomic_compare_exchange_weak(&job->credit, &have, have - 1))
+        ;
+    return PyBool_FromLong(have > 0);
+}
+
+/* _send(job, item): sends {data, Item} to the stream's caller. */
+static PyObject *glue_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    struct job *job = nargs == 2 ? job_of(args[0]) : NULL;
+    if (!job)
+        return NULL;
+    if (atomic_load(&job->answered)) /* cancelled, or its pool stops */
+        return PyErr_Format(PyExc_RuntimeError, "stream cancelled");
+    struct reply r;
+    reply_begin(&r, job);
+    objref_job_begin();
+    if (reply_encode_tagged(&r, "data", args[1]) != 0) {
+        objref_job_abort();
+        reply_release_parts(&r);
+        ei_x_free(&r.x);
+        return NULL;
     }
-    free(seqs);
-    return list;
+    objref_job_begin(); /* the consumer owns them now */
+    Py_BEGIN_ALLOW_THREADS reply_write(writer, &r);
+    Py_END_ALLOW_THREADS reply_release_parts(&r);
+    Py_RETURN_NONE;
 }
 
 /* _bind(): the calling thread is l's loop thread. */
@@ -272,30 +373,45 @@ static PyMethodDef done_def = {"_done", (PyCFunction)(void (*)(void))glue_done, 
 static PyMethodDef answered_def = {"_answered", glue_answered, METH_O, NULL};
 static PyMethodDef inbox_def = {"_inbox", glue_inbox, METH_NOARGS, NULL};
 static PyMethodDef bind_def = {"_bind", glue_bind, METH_NOARGS, NULL};
+static PyMethodDef take_credit_def = {"_take_credit", glue_take_credit, METH_O, NULL};
+static PyMethodDef send_def = {"_send", (PyCFunction)(void (*)(void))glue_send, METH_FASTCALL,
+                               NULL};
+
+/* The glue's C functions, by name; those that need l get it as self. */
+static PyObject *c_functions(struct eventloop *l)
+{
+    static PyMethodDef *plain[] = {&done_def, &answered_def, &take_credit_def, &send_def};
+    static PyMethodDef *bound[] = {&inbox_def, &bind_def};
+    PyObject *self = PyCapsule_New(l, NULL, NULL), *c = PyDict_New();
+    int rc = self && c ? 0 : -1;
+    for (size_t k = 0; rc == 0 && k < sizeof(plain) / sizeof(plain[0]) + 2; k++) {
+        int is_plain = k < sizeof(plain) / sizeof(plain[0]);
+        PyMethodDef *def = is_plain ? plain[k] : bound[k - sizeof(plain) / sizeof(plain[0])];
+        PyObject *fn = PyCFunction_New(def, is_plain ? NULL : self);
+        rc = fn ? PyDict_SetItemString(c, def->ml_name + 1, fn) : -1; /* no leading _ */
+        Py_XDECREF(fn);
+    }
+    Py_XDECREF(self);
+    if (rc != 0)
+        Py_CLEAR(c);
+    return c;
+}
 
 /* A new Loop of the glue, its C functions bound to l. NULL with an
  * exception set. */
 static PyObject *new_glue(struct eventloop *l)
 {
-    PyObject *ns = PyDict_New(), *cls = NULL, *self = NULL, *glue = NULL;
-    PyObject *done = NULL, *answered = NULL, *inbox = NULL, *bind = NULL;
+    PyObject *ns = PyDict_New(), *c = NULL, *glue = NULL;
     if (!ns || PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) != 0)
         goto done;
     PyObject *r = PyRun_String(GLUE, Py_file_input, ns, ns);
     Py_XDECREF(r);
-    if (!r || !(cls = PyDict_GetItemString(ns, "Loop")) || !(self = PyCapsule_New(l, NULL, NULL)))
-        goto done;
-    if ((done = PyCFunction_New(&done_def, NULL)) &&
-        (answered = PyCFunction_New(&answered_def, NULL)) &&
-        (inbox = PyCFunction_New(&inbox_def, self)) && (bind = PyCFunction_New(&bind_def, self)))
-        glue = PyObject_CallFunctionObjArgs(cls, done, inbox, answered, bind, NULL);
+    PyObject *cls = r ? PyDict_GetItemString(ns, "Loop") : NULL;
+    if (cls && (c = c_functions(l)))
+        glue = PyObject_CallOneArg(cls, c);
 done:
     Py_XDECREF(ns);
-    Py_XDECREF(self);
-    Py_XDECREF(done);
-    Py_XDECREF(answered);
-    Py_XDECREF(inbox);
-    Py_XDECREF(bind);
+    Py_XDECREF(c);
     return glue;
 }
 
@@ -317,6 +433,21 @@ static int start(struct eventloop *l)
     return 0;
 }
 
+/* What the task of job runs: aw itself for a call or an eval, the glue's
+ * coroutine that collects or streams it for a stream request. */
+static PyObject *wrap(struct eventloop *l, PyObject *aw, struct job *job, PyObject *capsule)
+{
+    switch (job->env.op) {
+    case ENVELOPE_STREAM:
+    case ENVELOPE_STREAM_EVAL:
+        return PyObject_CallMethod(l->glue, "collect", "(O)", aw);
+    case ENVELOPE_STREAM_START:
+        return PyObject_CallMethod(l->glue, "stream", "OlO", aw, job->seq, capsule);
+    default:
+        return Py_NewRef(aw);
+    }
+}
+
 int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job)
 {
     if (!l->glue && start(l) != 0)
@@ -324,8 +455,14 @@ int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job)
     PyObject *capsule = PyCapsule_New(job, JOB_CAPSULE, NULL);
     if (!capsule)
         return -1;
+    PyObject *coro = wrap(l, aw, job, capsule);
+    if (!coro) {
+        Py_DECREF(capsule);
+        return -1;
+    }
     pools_detach(pools, job);
-    PyObject *r = PyObject_CallMethod(l->glue, "submit", "OlO", aw, job->seq, capsule);
+    PyObject *r = PyObject_CallMethod(l->glue, "submit", "OlO", coro, job->seq, capsule);
+    Py_DECREF(coro);
     Py_DECREF(capsule);
     if (!r) { /* a task now, answered like one */
         PyObject *exc = pyerror_take();
@@ -336,25 +473,28 @@ int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job)
     return 0;
 }
 
-void eventloop_cancel(struct eventloop *l, long seq)
+/* Queues seq in *s (of l) and wakes the loop, if it runs. */
+static void command(struct eventloop *l, struct seqs *s, long seq)
 {
     static const char byte = 1;
     pthread_mutex_lock(&l->mu);
-    if (l->wfd >= 0 && l->n_cancels == l->cap_cancels) {
-        size_t cap = l->cap_cancels ? 2 * l->cap_cancels : 16;
-        long *grown = realloc(l->cancels, cap * sizeof(*grown));
-        if (grown) {
-            l->cancels = grown;
-            l->cap_cancels = cap;
-        }
-    }
-    if (l->wfd >= 0 && l->n_cancels < l->cap_cancels) {
-        l->cancels[l->n_cancels++] = seq;
+    if (l->wfd >= 0) {
+        seqs_add(s, seq);
         /* Non-blocking: a full pipe has a wake-up pending already. */
         while (write(l->wfd, &byte, 1) < 0 && errno == EINTR)
             ;
     }
     pthread_mutex_unlock(&l->mu);
+}
+
+void eventloop_cancel(struct eventloop *l, long seq)
+{
+    command(l, &l->cancels, seq);
+}
+
+void eventloop_poke(struct eventloop *l, long seq)
+{
+    command(l, &l->pokes, seq);
 }
 
 /* Drops what was expected and has not run: its thread is joined, so
@@ -434,6 +574,7 @@ void eventloop_free(struct eventloop *l)
     if (!l)
         return;
     pthread_mutex_destroy(&l->mu);
-    free(l->cancels);
+    free(l->cancels.at);
+    free(l->pokes.at);
     free(l);
 }

@@ -45,10 +45,18 @@ struct eventloop *eventloop_new(void);
  * task, anything whose type has __await__). */
 int eventloop_is_awaitable(PyObject *obj);
 
+/* GIL held: whether obj is an async iterable (an async generator,
+ * anything whose type has __aiter__). */
+int eventloop_is_async_iterable(PyObject *obj);
+
 /*
  * GIL held, on the context's thread, inside hooks.run for job: starts the
  * loop if needed, makes job a task (pools_detach()) running aw (a new
- * reference is taken) and returns 0; hooks.run must then return
+ * reference is taken) and returns 0. aw is an awaitable for a call or an
+ * eval, whose result is the reply; an async iterable for stream and
+ * stream_eval (collected into a list) and for stream_start (its items
+ * sent as they come, each when the caller's credit allows; the reply is
+ * then `done`). hooks.run must then return
  * POOL_RUN_DETACHED and never touch job again. -1, with an exception set,
  * when the loop cannot start: job is untouched and answered as usual.
  */
@@ -58,6 +66,10 @@ int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job);
  * request seq, if the loop runs one (its CancelledError raised at its
  * await). Does nothing before the loop started. */
 void eventloop_cancel(struct eventloop *l, long seq);
+
+/* Any thread, as eventloop_cancel(): the task of request seq was given
+ * stream credit (pools_poke()); if it waits for some, it looks again. */
+void eventloop_poke(struct eventloop *l, long seq);
 
 /*
  * GIL held, on the context's thread, when it stops: cancels every task,

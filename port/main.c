@@ -333,7 +333,8 @@ static struct pools *start_python(const struct options *o, struct writer *w, int
     }
     if (!interactive)
         dispatch_send(w, NULL, fill_ready, NULL);
-    struct pool_hooks hooks = {w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop, pyrun_interrupt};
+    struct pool_hooks hooks = {
+        w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop, pyrun_interrupt, pyrun_task_poked};
     if (o->trace)
         trace_wrap_hooks(&hooks);
     struct pools *pools = pools_new(&hooks, o->spin_us * 1000);

@@ -687,8 +687,13 @@ int pools_poke(struct pools *p, int (*match)(const struct job *job, const void *
             struct context *c = &pl->contexts[k];
             for (struct job *j = c->current; j; j = j->outer)
                 n += poke_one(c, j, match, poke, arg);
-            for (struct job *j = c->tasks; j; j = j->task_next)
-                n += poke_one(c, j, match, poke, arg);
+            for (struct job *j = c->tasks; j; j = j->task_next) {
+                const struct pool_hooks *h = &pl->kind.hooks;
+                int poked = poke_one(c, j, match, poke, arg);
+                if (poked && h->task_poked)
+                    h->task_poked(h->arg, c->state, j->seq);
+                n += poked;
+            }
         }
         pthread_mutex_unlock(&pl->mu);
     }

@@ -69,6 +69,9 @@ struct pool_hooks {
     /* From any thread, pool locks held: stop job number seq, which the
      * context is running (its reply is claimed already). Must not block. */
     void (*interrupt)(void *arg, void *ctx_state, long seq);
+    /* Optional, as interrupt: pools_poke() gave task seq (pools_detach())
+     * something, e.g. stream credit; its waiter must look again. */
+    void (*task_poked)(void *arg, void *ctx_state, long seq);
 };
 
 /* A kind of context (docs/architecture.md, "Pool modes"): what a pool's

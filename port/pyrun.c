@@ -277,6 +277,13 @@ void pyrun_interrupt(void *arg, void *ctx_state, long seq)
     eventloop_cancel(c->loop, seq); /* if it is a task (a coroutine call) */
 }
 
+void pyrun_task_poked(void *arg, void *ctx_state, long seq)
+{
+    (void)arg;
+    struct context *c = ctx_state;
+    eventloop_poke(c->loop, seq); /* a stream task: credit came */
+}
+
 void pyrun_ctx_stop(void *arg, void *ctx_state)
 {
     (void)arg;
@@ -464,9 +471,14 @@ done:
 }
 
 /* list(result) for the requests that collect an iterable (stream,
- * stream_eval); result is stolen. */
-static PyObject *collect(PyObject *result)
+ * stream_eval); result is stolen. An async iterable is left in *aw, for
+ * the context's event loop to collect. */
+static PyObject *collect(PyObject *result, PyObject **aw)
 {
+    if (result && eventloop_is_async_iterable(result)) {
+        *aw = result;
+        return NULL;
+    }
     PyObject *list = result ? PySequence_List(result) : NULL;
     Py_XDECREF(result);
     return list;
@@ -494,8 +506,8 @@ static int run_call(const char *buf, int len, int i, PyObject *ns, struct reply 
                     PyObject **aw)
 {
     PyObject *result = call_body(buf, len, &i, ns);
-    if (collecting)
-        result = collect(result);
+    if (collecting && !(result = collect(result, aw)) && *aw)
+        return 0;
     return answer_or_await(result, r, collecting ? NULL : aw);
 }
 
@@ -542,9 +554,10 @@ static int run_eval(const char *buf, int len, int i, PyObject *ns, struct reply 
     if (!src || !(locals = decode_locals(buf, len, &i)))
         goto done;
     result = run_source(src, Py_eval_input, ns, locals);
-    if (collecting)
-        result = collect(result);
-    rc = answer_or_await(result, r, collecting ? NULL : aw);
+    if (collecting && !(result = collect(result, aw)) && *aw)
+        rc = 0;
+    else
+        rc = answer_or_await(result, r, collecting ? NULL : aw);
 done:
     PyMem_Free(src);
     Py_XDECREF(locals);
@@ -635,11 +648,15 @@ static int send_item(struct writer *w, struct job *job, struct cancel_target *t,
  * A generator left unfinished (cancelled, an item that does not convert)
  * is closed, so its finally blocks run. */
 static int run_stream(struct writer *w, struct job *job, struct cancel_target *t, int len,
-                      PyObject *ns, struct reply *r)
+                      PyObject *ns, struct reply *r, PyObject **aw)
 {
     int i = job->env.body_off;
     atomic_store(&job->credit, job->env.count);
     PyObject *result = call_body(job->frame, len, &i, ns);
+    if (result && eventloop_is_async_iterable(result)) {
+        *aw = result; /* streamed by a task of the context's event loop */
+        return 0;
+    }
     PyObject *it = result ? PyObject_GetIter(result) : NULL;
     Py_XDECREF(result);
     if (!it)
@@ -682,7 +699,7 @@ static int run_op(struct writer *w, struct context *c, struct job *job, PyObject
     case ENVELOPE_STREAM_EVAL:
         return run_eval(job->frame, len, at, ns, r, job->env.op == ENVELOPE_STREAM_EVAL, aw);
     case ENVELOPE_STREAM_START:
-        return run_stream(w, job, &c->target, len, ns, r);
+        return run_stream(w, job, &c->target, len, ns, r, aw);
     case ENVELOPE_EXEC:
         return run_exec(job->frame, len, at, ns, r);
     case ENVELOPE_RELEASE:

@@ -82,7 +82,7 @@ static void on_interrupt(void *arg, void *state, long seq)
     rec.interrupts++;
 }
 
-static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop, on_interrupt};
+static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop, on_interrupt, NULL};
 
 /* A second kind of context: on_run, counted apart. */
 static int on_run_other(void *arg, void *state, struct job *job)
@@ -93,8 +93,8 @@ static int on_run_other(void *arg, void *state, struct job *job)
     return on_run(arg, state, job);
 }
 
-static const struct context_kind other = {"other",
-                                          {NULL, on_start, on_run_other, on_stop, on_interrupt}};
+static const struct context_kind other = {
+    "other", {NULL, on_start, on_run_other, on_stop, on_interrupt, NULL}};
 
 static void setup(void)
 {

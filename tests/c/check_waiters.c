@@ -114,7 +114,7 @@ static void on_answer(void *arg, struct job *job)
     rec.stop_answers++;
 }
 
-static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop, on_interrupt};
+static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop, on_interrupt, NULL};
 
 static void setup(void)
 {

@@ -27,7 +27,10 @@
          async_call_suspends_only_its_task/1,
          async_call_errors/1,
          async_callback_calls_back_into_python/1,
-         blocking_call_inside_a_coroutine/1]).
+         blocking_call_inside_a_coroutine/1,
+         async_generator_collected/1,
+         async_generator_stream_with_credit/1,
+         async_stream_cancel_closes_the_generator/1]).
 
 -define(POOL, aio).
 
@@ -38,12 +41,13 @@ groups() ->
     Core = [awaited_result_is_the_reply, thousand_sleeps_on_one_context,
             sync_call_answered_while_tasks_wait, standard_loop_features,
             timeout_cancels_the_task, pool_stop_answers_pool_stopped, stats_count_tasks,
-            async_call_suspends_only_its_task],
+            async_call_suspends_only_its_task, async_generator_stream_with_credit,
+            async_stream_cancel_closes_the_generator],
     [{main, [], Core ++ [coroutine_object_itself_in_a_list, caller_exit_cancels_the_task,
                          task_ignoring_cancel_is_left_alone, port_kill_answers_port_exited,
                          max_queue_counts_tasks, async_call_errors,
                          async_callback_calls_back_into_python,
-                         blocking_call_inside_a_coroutine]},
+                         blocking_call_inside_a_coroutine, async_generator_collected]},
      {worker, [], Core},
      {process, [], Core},
      {owngil, [], Core}].
@@ -299,6 +303,55 @@ blocking_call_inside_a_coroutine(_Config) ->
     ok = py:unregister_function(plus_one).
 
 %%% ==========================================================================
+%%% Streams of async generators
+%%% ==========================================================================
+
+%% @doc py:stream collects an async generator (or async iterator) into a
+%% list; its error is the reply's.
+async_generator_collected(_Config) ->
+    ok = py:register_pool(?POOL, '__main__'),
+    try
+        {ok, [0, 1, 2, 3, 4]} = py:stream('__main__', arange, [5]),
+        {ok, [0, 1, 2]} = py:stream('__main__', 'Ticker', [3]),
+        {error, {'ValueError', <<"no more">>}} = py:stream('__main__', afailing, [2])
+    after
+        py:unregister_pool('__main__')
+    end.
+
+%% @doc stream_start of an async generator: items in order with the same
+%% credit flow control (window 4: 4 in the mailbox, one more made and
+%% waiting), and while it waits for credit the loop serves other
+%% coroutine calls; then done.
+async_generator_stream_with_credit(_Config) ->
+    Key = integer_to_binary(py_test_lib:token()),
+    {ok, Ref} = py:stream_start('__main__', acounted, [Key, 20], #{pool => ?POOL, window => 4}),
+    ok = py_test_lib:wait_until(fun() -> produced(Key) =:= 5 end, 5000),
+    ok = py_test_lib:wait_until(fun() -> mailbox() =:= 4 end, 5000),
+    {ok, 2} = py:call(?POOL, '__main__', double, [1]),
+    5 = produced(Key),
+    [{data, 0}, {data, 1}] = take(Ref, 2),
+    ok = py_test_lib:wait_until(fun() -> produced(Key) =:= 7 end, 5000),
+    ok = py_test_lib:wait_until(fun() -> mailbox() =:= 4 end, 5000),
+    7 = produced(Key),
+    Rest = [{data, K} || K <- lists:seq(2, 19)] ++ [done],
+    Rest = collect(Ref),
+    20 = produced(Key),
+    true = closed(Key).
+
+%% @doc stream_cancel cancels the generator's task: its finally block
+%% runs, no message comes after, and the context serves again.
+async_stream_cancel_closes_the_generator(_Config) ->
+    Key = integer_to_binary(py_test_lib:token()),
+    {ok, Ref} = py:stream_start('__main__', acounted, [Key, 1000], #{pool => ?POOL, window => 2}),
+    [{data, 0}] = take(Ref, 1),
+    ok = py:stream_cancel(Ref),
+    ok = py_test_lib:wait_until(fun() -> closed(Key) end, 5000),
+    receive {py_stream, Ref, _} = Late -> ct:fail({after_cancel, Late}) after 100 -> ok end,
+    true = produced(Key) =< 4,
+    ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000),
+    {ok, 2} = py:call(?POOL, '__main__', double, [1]).
+
+%%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
 
@@ -378,6 +431,39 @@ helpers() ->
       "    await asyncio.sleep(0)\n"
       "    return erlang.call('plus_one', x)\n"
       "\n"
+      "async def arange(n):\n"
+      "    for i in range(n):\n"
+      "        await asyncio.sleep(0)\n"
+      "        yield i\n"
+      "\n"
+      "class Ticker:\n"
+      "    \"\"\"An async iterator, not a generator.\"\"\"\n"
+      "    def __init__(self, n):\n"
+      "        self.i, self.n = 0, n\n"
+      "    def __aiter__(self):\n"
+      "        return self\n"
+      "    async def __anext__(self):\n"
+      "        if self.i == self.n:\n"
+      "            raise StopAsyncIteration\n"
+      "        self.i += 1\n"
+      "        return self.i - 1\n"
+      "\n"
+      "async def afailing(n):\n"
+      "    for i in range(n):\n"
+      "        yield i\n"
+      "    raise ValueError('no more')\n"
+      "\n"
+      "produced, closed = {}, {}\n"
+      "\n"
+      "async def acounted(key, n):\n"
+      "    try:\n"
+      "        for i in range(n):\n"
+      "            produced[key] = i + 1\n"
+      "            yield i\n"
+      "            await asyncio.sleep(0)\n"
+      "    finally:\n"
+      "        closed[key] = True\n"
+      "\n"
       "gate = {}\n"
       "\n"
       "async def at_gate(x):\n"
@@ -393,6 +479,34 @@ helpers() ->
 start_pool(Pool, Mode) ->
     {ok, [_]} = py_context_router:start_pool(Pool, 1, Mode),
     ok = py:exec(Pool, helpers()).
+
+collect(Ref) ->
+    receive
+        {py_stream, Ref, {data, _} = Data} -> [Data | collect(Ref)];
+        {py_stream, Ref, Last} -> [Last]
+    after 10000 ->
+        ct:fail({stream_stalled, Ref})
+    end.
+
+take(_Ref, 0) ->
+    [];
+take(Ref, N) ->
+    receive
+        {py_stream, Ref, {data, _} = Data} -> [Data | take(Ref, N - 1)]
+    after 10000 ->
+        ct:fail({stream_stalled, Ref})
+    end.
+
+mailbox() ->
+    {message_queue_len, N} = process_info(self(), message_queue_len),
+    N.
+
+produced(Key) ->
+    {ok, N} = py:eval(?POOL, <<"produced.get(k, 0)">>, #{k => Key}),
+    N.
+
+closed(Key) ->
+    py:eval(?POOL, <<"closed.get(k, False)">>, #{k => Key}) =:= {ok, true}.
 
 restart_app() ->
     ok = application:stop(erlang_python),
