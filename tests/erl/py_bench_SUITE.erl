@@ -27,6 +27,7 @@
 -export([memory/1]).
 -export([callbacks/1]).
 -export([modes/1]).
+-export([asyncio/1]).
 -export([outputs/1]).
 
 %%% ==========================================================================
@@ -35,7 +36,7 @@
 
 all() ->
     [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-     outputs].
+     asyncio, outputs].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -132,6 +133,14 @@ modes(Config) ->
       check := #{worker := #{calls := 8}, process := #{calls := 8, memory_per_context_mb := Mb}}} =
         py_bench:modes(?config(bench, Config)),
     true = lists:all(fun is_positive/1, [W, WSeq, WLat, P, PSeq, PLat, Mb]).
+
+%% @doc The asyncio case: every concurrent sleep and every coroutine and
+%% synchronous call answered right.
+asyncio(Config) ->
+    #{rows := [#{label := "9 asyncio sleeps", figure := Wall, floor := 0.1},
+               #{label := "9 coroutine call", figure := Us, floor := SyncUs}],
+      check := #{calls := 1000, latency_calls := 100}} = py_bench:asyncio(?config(bench, Config)),
+    true = lists:all(fun is_positive/1, [Wall, Us, SyncUs]).
 
 %% @doc The table, the CSV and the plot's data are written from the rows.
 outputs(Config) ->
