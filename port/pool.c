@@ -7,7 +7,10 @@
  * has a job; a submit takes the most recently idle context off the stack
  * and writes it a byte. A context prefers its own queue (requests to one
  * context run in order), runs the job with no lock held, and repeats.
- * Each context holds two descriptors (its pipe).
+ * Each context holds two descriptors (its pipe). A job that a hook made
+ * a task (pools_detach()) leaves the context's current chain for its
+ * list of tasks, where cancels, stops, pokes, max_queue and stats find it
+ * until pools_task_done() frees it.
  * Contexts are detached; pools.running counts the live ones so that
  * shutdown can wait for them with a bound. Lock order: pools.mu, then
  * pool.mu.
