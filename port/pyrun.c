@@ -11,9 +11,8 @@
  * A cast's result (ReplyTo `cast`) is dropped unconverted; only an error
  * is sent. An awaitable result (an async iterable for the stream requests)
  * goes to the context's event loop (eventloop.h), which answers the job:
- * pyrun_run() then returns POOL_RUN_DETACHED and the job is a task. A reply is claimed with the GIL, once built: a cancelled job's
- * objects are dropped then, and those of a reply that is sent are noted
- * for a cancel that comes after it (sentrefs.h).
+ * pyrun_run() then returns POOL_RUN_DETACHED and the job is a task.
+ * Replies are built and claimed by reply.c.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
