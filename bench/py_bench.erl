@@ -38,6 +38,7 @@
 -export([callbacks/1]).
 -export([modes/1]).
 -export([mailbox/1]).
+-export([asyncio/1]).
 -export([remote/1]).
 -export([print_table/1]).
 -export([write_outputs/3]).
@@ -69,7 +70,7 @@
 -define(APP, erlang_python).
 %% Every case, in the order a run takes them.
 -define(CASES, [latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-                mailbox, remote]).
+                asyncio, mailbox, remote]).
 -define(SQRT_REQUEST, request(math, sqrt, [16])).
 -define(OS_PID, <<"__import__('os').getpid()">>).
 
@@ -105,6 +106,7 @@ profile(full) ->
       warmup_calls => 6400, memory_calls => 1000000, memory_callers => 64,
       callback_calls => 20000, stream_items => 200000,
       cpu_ms => 100,
+      asyncio_calls => 10000, asyncio_sleep => 0.1,
       timeout => 120000, progress => true};
 profile(quick) ->
     #{profile => quick, reps => 1,
@@ -117,6 +119,7 @@ profile(quick) ->
       warmup_calls => 64, memory_calls => 1000, memory_callers => 64,
       callback_calls => 100, stream_items => 1000,
       cpu_ms => 10,
+      asyncio_calls => 1000, asyncio_sleep => 0.1,
       timeout => 30000, progress => false}.
 
 %% @doc Runs every case, prints the table, writes the outputs (when
@@ -225,6 +228,53 @@ against_worker(Latencies) ->
         false ->
             []
     end.
+
+%% @doc Case 9: coroutine calls (docs/asyncio.md). On a pool of one
+%% context, `asyncio_calls' (10,000) concurrent calls of `async def' that
+%% awaits `asyncio.sleep(asyncio_sleep)' (0.1 s): the wall time until the
+%% last reply, against one sleep (target: at most 0.5 s). Then the
+%% sequential latency of a trivial coroutine call against a trivial
+%% synchronous call on the same context (target: at most 1.5 times).
+-spec asyncio(map()) -> #{rows := [row()], check := map()}.
+asyncio(#{params := #{reps := Reps, asyncio_calls := N, asyncio_sleep := Sleep,
+                      latency_calls := Calls}}) ->
+    {ok, [_]} = py_context_router:start_pool(bench_asyncio, 1),
+    try
+        ok = py:exec(bench_asyncio, <<"import asyncio\n"
+                                      "async def nap(s):\n"
+                                      "    await asyncio.sleep(s)\n"
+                                      "    return s\n"
+                                      "async def atrivial(x):\n"
+                                      "    return x\n"
+                                      "def trivial(x):\n"
+                                      "    return x\n">>),
+        Walls = [concurrent_naps(N, Sleep) || _ <- lists:seq(1, Reps)],
+        Lat = [{timed_loop(Calls, fun() -> py:call(bench_asyncio, '__main__', atrivial, [1]) end,
+                           fun(R) -> R =:= {ok, 1} end),
+                timed_loop(Calls, fun() -> py:call(bench_asyncio, '__main__', trivial, [1]) end,
+                           fun(R) -> R =:= {ok, 1} end)}
+               || _ <- lists:seq(1, Reps)],
+        Label = lists:flatten(io_lib:format("~b x asyncio.sleep(~s) on one context",
+                                            [N, short(Sleep)])),
+        Target = case {N, Sleep} of {10000, 0.1} -> {max, 0.5}; _ -> none end,
+        #{rows => [row(9, "9 asyncio sleeps", Label, "s", Walls, [Sleep || _ <- Walls],
+                       "one sleep", Target),
+                   row(9, "9 coroutine call", "coroutine call latency, median", "us",
+                       [percentile(us_sorted(T), 0.5) || {{T, _}, _} <- Lat],
+                       [percentile(us_sorted(T), 0.5) || {_, {T, _}} <- Lat],
+                       "synchronous call", {max_ratio, 1.5})],
+          check => #{calls => Reps * N, latency_calls => Reps * Calls * 2}}
+    after
+        ok = py_context_router:stop_pool(bench_asyncio)
+    end.
+
+%% Seconds from the first of N concurrent coroutine calls to the last
+%% reply, each checked.
+concurrent_naps(N, Sleep) ->
+    T0 = erlang:monotonic_time(),
+    Handles = [py:spawn_call(bench_asyncio, '__main__', nap, [Sleep]) || _ <- lists:seq(1, N)],
+    [check(fun(R) -> R =:= {ok, Sleep} end, py:await(H, 60000)) || H <- Handles],
+    seconds(erlang:monotonic_time() - T0).
 
 %% The loop count that takes about Ms ms on one context.
 calibrate(Ms) ->

@@ -16,10 +16,13 @@
 #include "convert.h"
 #include "envelope.h"
 #include "erlmod.h"
+#include "eventloop.h"
 #include "interp_state.h"
 #include "objref.h"
+#include "pyerror.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -298,6 +301,113 @@ static PyObject *erl_call(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return call_erlang(args[0], NULL, args + 1, nargs - 1);
 }
 
+/* ---- erlang.async_call: the answer resolves a future of the loop ---- */
+
+/* One erlang.async_call in flight: expected by its loop until the answer
+ * comes (or the loop stops). */
+struct async_call {
+    struct eventloop_post post; /* first: a post is an async_call */
+    struct waiter w;
+    struct eventloop *loop;
+    size_t cost;      /* what it took from the window */
+    PyObject *future; /* with the GIL */
+    PyObject *name;
+};
+
+static void async_free(struct async_call *ac)
+{
+    if (flow)
+        flow_release(flow, ac->cost);
+    free(ac->w.frame);
+    Py_XDECREF(ac->future);
+    Py_XDECREF(ac->name);
+    free(ac);
+}
+
+/* Reader thread, the waiters' lock held: the answer is in. */
+static void async_notify(struct waiter *w)
+{
+    struct async_call *ac = (struct async_call *)((char *)w - offsetof(struct async_call, w));
+    eventloop_post(ac->loop, &ac->post);
+}
+
+/* Sets `what` (result or exception) on the future, unless the awaiting
+ * task gave it up (cancelled). GIL held. */
+static void settle(PyObject *future, const char *how, PyObject *what)
+{
+    PyObject *done = PyObject_CallMethod(future, "done", NULL);
+    PyObject *r = done == Py_False ? PyObject_CallMethod(future, how, "(O)", what) : NULL;
+    if (!done || (done == Py_False && !r))
+        PyErr_WriteUnraisable(future);
+    Py_XDECREF(done);
+    Py_XDECREF(r);
+}
+
+/* On the loop's thread: resolves the future with the answer. */
+static void async_run(struct eventloop_post *p)
+{
+    struct async_call *ac = (struct async_call *)p;
+    PyObject *result = decode_result(&ac->w, ac->name);
+    if (result) {
+        settle(ac->future, "set_result", result);
+        Py_DECREF(result);
+    } else {
+        PyObject *exc = pyerror_take();
+        settle(ac->future, "set_exception", exc);
+        Py_XDECREF(exc);
+    }
+    async_free(ac);
+}
+
+/* At the loop's stop: the answer will never be run. */
+static void async_drop(struct eventloop_post *p)
+{
+    struct async_call *ac = (struct async_call *)p;
+    waiters_cancel(waiters, &ac->w); /* no answer is handed over from now on */
+    async_free(ac);
+}
+
+/* erlang.async_call(name, *args): an awaitable of the result. */
+static PyObject *erl_async_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 1 || !PyUnicode_Check(args[0]))
+        return PyErr_Format(PyExc_TypeError, "erlang.async_call(name, *args): name must be a str");
+    struct eventloop *l = eventloop_current();
+    if (!l || !waiters)
+        return PyErr_Format(PyExc_RuntimeError,
+                            "erlang.async_call: only in a coroutine run by a context's event loop "
+                            "(docs/asyncio.md); erlang.call works everywhere");
+    struct async_call *ac = calloc(1, sizeof(*ac));
+    char *frame = NULL;
+    size_t len;
+    if (!ac)
+        return PyErr_NoMemory();
+    ac->loop = l;
+    ac->post.run = async_run;
+    ac->post.drop = async_drop;
+    ac->name = Py_NewRef(args[0]);
+    if (!(ac->future = eventloop_new_future(l)))
+        goto fail;
+    waiters_add_notify(waiters, &ac->w, async_notify);
+    if (build_call(ac->w.id, args[0], NULL, args + 1, nargs - 1, &frame, &len, &ac->cost) != 0 ||
+        take_window(ac->cost, "erlang.async_call") != 0) { /* blocks the loop while full */
+        waiters_cancel(waiters, &ac->w);
+        ac->cost = 0;
+        goto fail;
+    }
+    PyObject *future = Py_NewRef(ac->future);
+    eventloop_expect(l, &ac->post);
+    PyThreadState *ts = PyEval_SaveThread();
+    writer_send(writer, frame, len);
+    PyEval_RestoreThread(ts);
+    return future;
+fail:
+    free(frame);
+    async_free(ac);
+    return NULL;
+}
+
 /* erlang.whereis(name) */
 static PyObject *erl_whereis(PyObject *self, PyObject *name)
 {
@@ -356,6 +466,10 @@ static PyMethodDef functions[] = {
     {"call", (PyCFunction)(void (*)(void))erl_call, METH_FASTCALL,
      PyDoc_STR("call(name, *args): calls the Erlang function registered as name "
                "(py:register_function/2,3) and returns its result.")},
+    {"async_call", (PyCFunction)(void (*)(void))erl_async_call, METH_FASTCALL,
+     PyDoc_STR("async_call(name, *args): awaitable; calls the Erlang function registered as "
+               "name, suspending only the awaiting task. Only in a coroutine that a context's "
+               "event loop runs (docs/asyncio.md).")},
     {"send", (PyCFunction)(void (*)(void))erl_send, METH_FASTCALL,
      PyDoc_STR("send(pid, term): sends term to the Erlang process pid. Waits while Erlang has "
                "not taken send_window bytes sent before; TimeoutError after send_timeout.")},

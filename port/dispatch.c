@@ -244,11 +244,12 @@ struct stats {
 
 static int fill_pool_stats(ei_x_buff *x, const struct pool_stats *st)
 {
-    return ei_x_encode_atom(x, st->name) || ei_x_encode_map_header(x, 10) ||
+    return ei_x_encode_atom(x, st->name) || ei_x_encode_map_header(x, 11) ||
            ei_x_encode_atom(x, "mode") || ei_x_encode_atom(x, st->mode) ||
            ei_x_encode_atom(x, "size") || ei_x_encode_long(x, st->size) ||
            ei_x_encode_atom(x, "busy") || ei_x_encode_long(x, st->busy) ||
            ei_x_encode_atom(x, "queued") || ei_x_encode_long(x, st->queued) ||
+           ei_x_encode_atom(x, "tasks") || ei_x_encode_long(x, st->tasks) ||
            ei_x_encode_atom(x, "completed") || ei_x_encode_ulonglong(x, st->completed) ||
            ei_x_encode_atom(x, "errors") || ei_x_encode_ulonglong(x, st->errors) ||
            ei_x_encode_atom(x, "timeouts") || ei_x_encode_ulonglong(x, st->timeouts) ||

@@ -16,6 +16,7 @@
  * record.c).
  */
 #include "dispatch.h"
+#include "eventloop.h"
 #include "envelope.h"
 #include "erlmod.h"
 #include "flow.h"
@@ -332,7 +333,8 @@ static struct pools *start_python(const struct options *o, struct writer *w, int
     }
     if (!interactive)
         dispatch_send(w, NULL, fill_ready, NULL);
-    struct pool_hooks hooks = {w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop, pyrun_interrupt};
+    struct pool_hooks hooks = {
+        w, pyrun_ctx_start, pyrun_run, pyrun_ctx_stop, pyrun_interrupt, pyrun_task_poked};
     if (o->trace)
         trace_wrap_hooks(&hooks);
     struct pools *pools = pools_new(&hooks, o->spin_us * 1000);
@@ -342,6 +344,7 @@ static struct pools *start_python(const struct options *o, struct writer *w, int
     }
     pools_set_max_queue(pools, (size_t)o->max_queue);
     pyrun_use_pools(pools);
+    eventloop_use(pools, w);
     modes_init(w, o->trace);
     callback_use(*waiters, w);
     if (!interactive && !(*flow = flow_new((size_t)o->send_window))) {

@@ -7,7 +7,10 @@
  * has a job; a submit takes the most recently idle context off the stack
  * and writes it a byte. A context prefers its own queue (requests to one
  * context run in order), runs the job with no lock held, and repeats.
- * Each context holds two descriptors (its pipe).
+ * Each context holds two descriptors (its pipe). A job that a hook made
+ * a task (pools_detach()) leaves the context's current chain for its
+ * list of tasks, where cancels, stops, pokes, max_queue and stats find it
+ * until pools_task_done() frees it.
  * Contexts are detached; pools.running counts the live ones so that
  * shutdown can wait for them with a bound. Lock order: pools.mu, then
  * pool.mu.
@@ -41,6 +44,8 @@ struct context {
     int idle;            /* on the pool's idle stack, under pool.mu */
     int waiting;         /* asleep in pools_wait(), under pool.mu */
     atomic_int spinning; /* 1 while it polls for a wake-up */
+    struct job *tasks;   /* its coroutine calls in flight (pools_detach()), under pool.mu */
+    long n_tasks;
     struct context *next_idle;
 };
 
@@ -55,6 +60,7 @@ struct pool {
     int stopping;
     long size;
     struct context *contexts;
+    long n_tasks; /* its contexts' tasks */
     /* What it has done, under mu (pools_stats()). */
     unsigned long long completed, errors, timeouts, cancelled;
     struct latency latency;
@@ -217,8 +223,17 @@ static long long now_ns(void)
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+/* Counts a job that ended. pool.mu held. */
+static void count_done(struct pool *pl, const struct job *job, int raised)
+{
+    pl->completed++;
+    pl->errors += raised != 0;
+    latency_add(&pl->latency, (now_ns() - job->t_submit_ns) / 1000);
+}
+
 /* Runs job on c, on top of the job c runs already (if any), and frees
- * it. pool.mu held on entry and return, not while the job runs. */
+ * it, unless the hook made it a task (it is no longer c->current then).
+ * pool.mu held on entry and return, not while the job runs. */
 static void run_job(struct context *c, struct job *job)
 {
     struct pool *pl = c->pool;
@@ -229,12 +244,11 @@ static void run_job(struct context *c, struct job *job)
     c->current = job;
     pthread_mutex_unlock(&pl->mu);
     int raised = h->run(h->arg, c->state, job);
-    long long done_ns = now_ns();
     pthread_mutex_lock(&pl->mu);
+    if (raised == POOL_RUN_DETACHED)
+        return; /* the task may be done, and job freed, already */
     c->current = job->outer;
-    pl->completed++;
-    pl->errors += raised != 0;
-    latency_add(&pl->latency, (done_ns - job->t_submit_ns) / 1000);
+    count_done(pl, job, raised);
     pthread_mutex_unlock(&pl->mu);
     job_free(job);
     pthread_mutex_lock(&pl->mu);
@@ -358,6 +372,11 @@ static void retire(struct pools *p, struct pool *pl, pool_answer_fn answer, void
         for (struct job *j = c->current; answer && j; j = j->outer)
             if (job_claim_answer(j))
                 answer(arg, j);
+        for (struct job *j = c->tasks; j; j = j->task_next) {
+            if (answer && job_claim_answer(j))
+                answer(arg, j);
+            pl->kind.hooks.interrupt(pl->kind.hooks.arg, c->state, j->seq);
+        }
         wake_waiting(c);
     }
     while (pl->idle) {
@@ -454,7 +473,8 @@ int pools_submit(struct pools *p, struct job *job)
     if (rc == 0) {
         pthread_mutex_lock(&pl->mu);
         struct queue *q = c ? &c->own : &pl->queue;
-        if (p->max_queue > 0 && q->len >= p->max_queue) {
+        size_t tasks = (size_t)(c ? c->n_tasks : pl->n_tasks);
+        if (p->max_queue > 0 && q->len + tasks >= p->max_queue) {
             rc = -EBUSY;
         } else {
             queue_push(q, &job->node);
@@ -498,6 +518,19 @@ static int node_matches(const struct queue_node *n, const void *arg)
     return m->match((const struct job *)n, m->arg);
 }
 
+/* Cancels job j that c runs, or its task, if it matches: 1 if it did.
+ * pool.mu held. */
+static int cancel_running(struct context *c, struct job *j, const struct matcher *m)
+{
+    struct pool *pl = c->pool;
+    if (!m->match(j, m->arg) || !job_claim_answer(j))
+        return 0;
+    atomic_store(&j->cancelled, 1);
+    pl->kind.hooks.interrupt(pl->kind.hooks.arg, c->state, j->seq);
+    wake_waiting(c);
+    return 1;
+}
+
 /* Cancels the matching jobs of one pool. pool.mu held. */
 static int cancel_in(struct pool *pl, const struct matcher *m, enum pool_cancel_why why)
 {
@@ -512,14 +545,10 @@ static int cancel_in(struct pool *pl, const struct matcher *m, enum pool_cancel_
             gone = own;
             own = next;
         }
-        for (struct job *j = c->current; j; j = j->outer) {
-            if (m->match(j, m->arg) && job_claim_answer(j)) {
-                atomic_store(&j->cancelled, 1);
-                pl->kind.hooks.interrupt(pl->kind.hooks.arg, c->state, j->seq);
-                wake_waiting(c);
-                n++;
-            }
-        }
+        for (struct job *j = c->current; j; j = j->outer)
+            n += cancel_running(c, j, m);
+        for (struct job *j = c->tasks; j; j = j->task_next)
+            n += cancel_running(c, j, m);
     }
     for (struct queue_node *g = gone; g; g = g->next)
         n++;
@@ -595,6 +624,40 @@ int pools_wait(struct pools *p, long ctx_id, int (*ready)(void *arg), void *arg)
     return rc;
 }
 
+void pools_detach(struct pools *p, struct job *job)
+{
+    struct context *c = lock_context(p, job->ctx_id);
+    if (!c) /* cannot be: job runs on it */
+        abort();
+    c->current = job->outer;
+    job->task_prev = NULL;
+    job->task_next = c->tasks;
+    if (c->tasks)
+        c->tasks->task_prev = job;
+    c->tasks = job;
+    c->n_tasks++;
+    c->pool->n_tasks++;
+    pthread_mutex_unlock(&c->pool->mu);
+}
+
+void pools_task_done(struct pools *p, struct job *job, int raised)
+{
+    struct context *c = lock_context(p, job->ctx_id);
+    if (!c)
+        abort();
+    if (job->task_prev)
+        job->task_prev->task_next = job->task_next;
+    else
+        c->tasks = job->task_next;
+    if (job->task_next)
+        job->task_next->task_prev = job->task_prev;
+    c->n_tasks--;
+    c->pool->n_tasks--;
+    count_done(c->pool, job, raised);
+    pthread_mutex_unlock(&c->pool->mu);
+    job_free(job);
+}
+
 void pools_wake(struct pools *p, long ctx_id)
 {
     struct context *c = lock_context(p, ctx_id);
@@ -602,6 +665,18 @@ void pools_wake(struct pools *p, long ctx_id)
         wake_waiting(c);
         pthread_mutex_unlock(&c->pool->mu);
     }
+}
+
+/* pools_poke() for one job of c. pool.mu held. */
+static int poke_one(struct context *c, struct job *j,
+                    int (*match)(const struct job *job, const void *arg),
+                    void (*poke)(struct job *job, const void *arg), const void *arg)
+{
+    if (!match(j, arg))
+        return 0;
+    poke(j, arg);
+    wake_waiting(c);
+    return 1;
 }
 
 int pools_poke(struct pools *p, int (*match)(const struct job *job, const void *arg),
@@ -613,12 +688,14 @@ int pools_poke(struct pools *p, int (*match)(const struct job *job, const void *
         pthread_mutex_lock(&pl->mu);
         for (long k = 0; k < pl->size; k++) {
             struct context *c = &pl->contexts[k];
-            for (struct job *j = c->current; j; j = j->outer) {
-                if (match(j, arg)) {
-                    poke(j, arg);
-                    wake_waiting(c);
-                    n++;
-                }
+            for (struct job *j = c->current; j; j = j->outer)
+                n += poke_one(c, j, match, poke, arg);
+            for (struct job *j = c->tasks; j; j = j->task_next) {
+                const struct pool_hooks *h = &pl->kind.hooks;
+                int poked = poke_one(c, j, match, poke, arg);
+                if (poked && h->task_poked)
+                    h->task_poked(h->arg, c->state, j->seq);
+                n += poked;
             }
         }
         pthread_mutex_unlock(&pl->mu);
@@ -635,6 +712,7 @@ static void stats_of(const struct pool *pl, struct pool_stats *st)
     st->size = pl->size;
     st->busy = 0;
     st->queued = (long)pl->queue.len;
+    st->tasks = pl->n_tasks;
     for (long k = 0; k < pl->size; k++) {
         st->busy += pl->contexts[k].current != NULL;
         st->queued += (long)pl->contexts[k].own.len;

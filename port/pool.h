@@ -37,6 +37,8 @@ struct job {
     struct job *outer;    /* the job this one runs nested in (pools_wait()) */
     atomic_int cancelled; /* pools_cancel() took it while it ran */
     atomic_long credit;   /* what pools_poke() gave it (stream items it may send) */
+    /* A task (pools_detach()): linked in its context's tasks, under pool.mu. */
+    struct job *task_prev, *task_next;
 };
 
 /* Frees the job and its frame. NULL-safe. */
@@ -58,13 +60,18 @@ struct pool_hooks {
      * context's state (NULL is passed on as is). */
     void *(*ctx_start)(void *arg, long ctx_id);
     /* Runs one job on the context's thread. The pool frees the job after;
-     * the hook answers it only if job_claim_answer() says so. */
-    int (*run)(void *arg, void *ctx_state, struct job *job); /* 0, or 1: it raised */
+     * the hook answers it only if job_claim_answer() says so. Returns 0,
+     * 1 (it raised), or POOL_RUN_DETACHED: the hook made the job a task
+     * (pools_detach()), which the pool must not touch any more. */
+    int (*run)(void *arg, void *ctx_state, struct job *job);
     /* On the context's thread after its last job. */
     void (*ctx_stop)(void *arg, void *ctx_state);
     /* From any thread, pool locks held: stop job number seq, which the
      * context is running (its reply is claimed already). Must not block. */
     void (*interrupt)(void *arg, void *ctx_state, long seq);
+    /* Optional, as interrupt: pools_poke() gave task seq (pools_detach())
+     * something, e.g. stream credit; its waiter must look again. */
+    void (*task_poked)(void *arg, void *ctx_state, long seq);
 };
 
 /* A kind of context (docs/architecture.md, "Pool modes"): what a pool's
@@ -97,7 +104,9 @@ int pools_start_kind(struct pools *p, const char *name, long size, const struct 
                      long *ids);
 
 /* Bounds every queue (a pool's, a context's own) to max jobs waiting;
- * 0, the default, leaves them unbounded. */
+ * 0, the default, leaves them unbounded. Tasks (pools_detach()) count
+ * too: a pool's queue holds at most max jobs and tasks of the pool, a
+ * context's own queue at most max jobs and tasks of that context. */
 void pools_set_max_queue(struct pools *p, size_t max);
 
 /*
@@ -128,6 +137,25 @@ int pools_stop(struct pools *p, const char *name, pool_answer_fn answer, void *a
  */
 int pools_wait(struct pools *p, long ctx_id, int (*ready)(void *arg), void *arg);
 
+/* What hooks.run returns for a job it made a task. */
+#define POOL_RUN_DETACHED 2
+
+/*
+ * On a context's thread, inside hooks.run for job: makes job a *task* of
+ * its context, one that goes on after hooks.run returns (a coroutine call
+ * that its context's event loop finishes, eventloop.h). hooks.run then
+ * returns POOL_RUN_DETACHED. Until pools_task_done(), the task counts
+ * towards its pool's max_queue and stats (`tasks`), pools_cancel() and a
+ * pool stop claim it and call hooks.interrupt with its seq as for a
+ * running job, and pools_poke() reaches it.
+ */
+void pools_detach(struct pools *p, struct job *job);
+
+/* Any thread, no lock held: the task job ended (raised: with an error or
+ * cancelled); counts it as completed and frees it. Its reply was sent,
+ * or claimed, before. */
+void pools_task_done(struct pools *p, struct job *job, int raised);
+
 /* Any thread, no lock held: makes the context ctx_id check its ready()
  * again if it waits in pools_wait(). */
 void pools_wake(struct pools *p, long ctx_id);
@@ -157,6 +185,7 @@ struct pool_stats {
     char name[MAXATOMLEN_UTF8];
     char mode[16]; /* its context_kind's */
     long size, busy, queued;
+    long tasks;                   /* coroutine calls in flight on its contexts' event loops */
     unsigned long long completed; /* requests a context ran to their end */
     unsigned long long errors;    /* ... of which raised (cancelled ones too) */
     unsigned long long timeouts;  /* requests cancelled: their caller timed out */

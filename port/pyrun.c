@@ -9,9 +9,10 @@
  * dict (interp_state.h) keyed by module name. A job's reply is built in one
  * buffer: routing header, then {ok, V} / ok / {error, {Name, Msg}, Tb}.
  * A cast's result (ReplyTo `cast`) is dropped unconverted; only an error
- * is sent. A reply is claimed with the GIL, once built: a cancelled job's
- * objects are dropped then, and those of a reply that is sent are noted
- * for a cancel that comes after it (sentrefs.h).
+ * is sent. An awaitable result (an async iterable for the stream requests)
+ * goes to the context's event loop (eventloop.h), which answers the job:
+ * pyrun_run() then returns POOL_RUN_DETACHED and the job is a task.
+ * Replies are built and claimed by reply.c.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,13 +24,14 @@
 #include "convert.h"
 #include "envelope.h"
 #include "erlmod.h"
+#include "eventloop.h"
 #include "forkguard.h"
 #include "interp_state.h"
 #include "objref.h"
 #include "protocol.h"
 #include "pyerror.h"
 #include "pylog.h"
-#include "sentrefs.h"
+#include "reply.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -44,6 +46,7 @@
 struct context {
     struct cancel_target target; /* its thread state, and what it runs */
     PyObject *globals;           /* its own namespace, made on first use */
+    struct eventloop *loop;      /* where its coroutine calls run (eventloop.h) */
 };
 
 static PyThreadState *main_ts;
@@ -247,6 +250,7 @@ void *pyrun_context_new(PyThreadState *ts, PyInterpreterState *interp)
     }
     c->target.ts = ts;
     c->target.interp = interp;
+    c->loop = eventloop_new();
     return c;
 }
 
@@ -259,6 +263,8 @@ void pyrun_context_forget(void *ctx_state)
 void pyrun_context_free(void *ctx_state)
 {
     struct context *c = ctx_state;
+    eventloop_stop(c->loop); /* its tasks are answered, its thread joined */
+    eventloop_free(c->loop);
     cancel_drop_via(&c->target);
     Py_CLEAR(c->globals);
     free(c);
@@ -269,6 +275,14 @@ void pyrun_interrupt(void *arg, void *ctx_state, long seq)
     (void)arg;
     struct context *c = ctx_state;
     cancel_request(&c->target, seq);
+    eventloop_cancel(c->loop, seq); /* if it is a task (a coroutine call) */
+}
+
+void pyrun_task_poked(void *arg, void *ctx_state, long seq)
+{
+    (void)arg;
+    struct context *c = ctx_state;
+    eventloop_poke(c->loop, seq); /* a stream task: credit came */
 }
 
 void pyrun_ctx_stop(void *arg, void *ctx_state)
@@ -435,33 +449,6 @@ static char *decode_code(const char *buf, int len, int *i)
 
 /* ---- running jobs ---- */
 
-/* A reply being built: its buffer, and the large binaries of its result
- * that are written from where they are rather than copied. */
-struct reply {
-    ei_x_buff x;
-    struct convert_parts parts;
-    int discard; /* a cast's: a result is neither encoded nor sent */
-};
-
-/* Appends {Tag, Value}, or {Tag, Value, {Nonce, [Id]}} when converting
- * Value stored objects (the ids of the references it holds, for the
- * caller to own, docs/protocol.md). The job's list of stored ids must be
- * empty before. 0, or -1 with the conversion error set. */
-static int encode_tagged(struct reply *r, const char *tag, PyObject *value)
-{
-    if (r->discard)
-        return 0;
-    int tuple = r->x.index;
-    if (ei_x_encode_tuple_header(&r->x, 2) != 0 || ei_x_encode_atom(&r->x, tag) != 0)
-        return PyErr_NoMemory(), -1;
-    if (convert_py_to_term_parts(value, &r->x, &r->parts) != 0)
-        return -1;
-    if (objref_job_count() == 0)
-        return 0;
-    r->x.buff[tuple + 1] = 3; /* a small tuple's arity follows its tag */
-    return objref_job_encode_ids(&r->x);
-}
-
 /* Module, Function, Args, Kwargs of a call: the callable's result, or
  * NULL with an exception set. */
 static PyObject *call_body(const char *buf, int len, int *i, PyObject *ns)
@@ -485,23 +472,44 @@ done:
 }
 
 /* list(result) for the requests that collect an iterable (stream,
- * stream_eval); result is stolen. */
-static PyObject *collect(PyObject *result)
+ * stream_eval); result is stolen. An async iterable is left in *aw, for
+ * the context's event loop to collect. */
+static PyObject *collect(PyObject *result, PyObject **aw)
 {
+    if (result && eventloop_is_async_iterable(result)) {
+        *aw = result;
+        return NULL;
+    }
     PyObject *list = result ? PySequence_List(result) : NULL;
     Py_XDECREF(result);
     return list;
 }
 
-/* {call | stream, _, _, Module, Function, Args, Kwargs} */
-static int run_call(const char *buf, int len, int i, PyObject *ns, struct reply *r, int collecting)
+/* Encodes result (stolen; NULL: an exception is set) as {ok, V}, unless
+ * aw is given and result is awaitable: it is then left in *aw, for the
+ * context's event loop to await (eventloop.h). 0, or -1. */
+static int answer_or_await(PyObject *result, struct reply *r, PyObject **aw)
+{
+    if (!result)
+        return -1;
+    if (aw && eventloop_is_awaitable(result)) {
+        *aw = result;
+        return 0;
+    }
+    int rc = reply_encode_tagged(r, "ok", result);
+    Py_DECREF(result);
+    return rc;
+}
+
+/* {call | stream, _, _, Module, Function, Args, Kwargs}: an awaitable
+ * result of a call is left in *aw. */
+static int run_call(const char *buf, int len, int i, PyObject *ns, struct reply *r, int collecting,
+                    PyObject **aw)
 {
     PyObject *result = call_body(buf, len, &i, ns);
-    if (collecting)
-        result = collect(result);
-    int rc = result ? encode_tagged(r, "ok", result) : -1;
-    Py_XDECREF(result);
-    return rc;
+    if (collecting && !(result = collect(result, aw)) && *aw)
+        return 0;
+    return answer_or_await(result, r, collecting ? NULL : aw);
 }
 
 /* Compiles and runs src; a new reference or NULL. */
@@ -538,7 +546,8 @@ static PyObject *decode_locals(const char *buf, int len, int *i)
 }
 
 /* {eval | stream_eval, _, _, Code, Locals} */
-static int run_eval(const char *buf, int len, int i, PyObject *ns, struct reply *r, int collecting)
+static int run_eval(const char *buf, int len, int i, PyObject *ns, struct reply *r, int collecting,
+                    PyObject **aw)
 {
     PyObject *locals = NULL, *result = NULL;
     int rc = -1;
@@ -546,14 +555,13 @@ static int run_eval(const char *buf, int len, int i, PyObject *ns, struct reply 
     if (!src || !(locals = decode_locals(buf, len, &i)))
         goto done;
     result = run_source(src, Py_eval_input, ns, locals);
-    if (collecting)
-        result = collect(result);
-    if (result)
-        rc = encode_tagged(r, "ok", result);
+    if (collecting && !(result = collect(result, aw)) && *aw)
+        rc = 0;
+    else
+        rc = answer_or_await(result, r, collecting ? NULL : aw);
 done:
     PyMem_Free(src);
     Py_XDECREF(locals);
-    Py_XDECREF(result);
     return rc;
 }
 
@@ -593,53 +601,6 @@ static int run_release(const char *buf, int len, int i, struct reply *r)
     return ei_x_encode_atom(&r->x, "ok") == 0 ? 0 : (PyErr_NoMemory(), -1);
 }
 
-/* Hands the frame in r (emptied) to the writer. Large binaries go from
- * where they are, with the calling thread writing; the GIL is not held,
- * and the caller drops r->parts after, with the GIL. */
-static void write_reply(struct writer *w, struct reply *r)
-{
-    char *frame;
-    size_t len;
-    if (forkguard_in_child()) /* os.fork() returned here: the parent answers */
-        forkguard_exit();
-    envelope_reply_finish(&r->x, (size_t)r->parts.total, &frame, &len);
-    if (r->parts.n == 0) {
-        writer_send(w, frame, len);
-    } else {
-        struct iovec iov[2 * CONVERT_MAX_PARTS + 1];
-        int n = 0;
-        size_t at = 0;
-        for (int k = 0; k < r->parts.n; k++) {
-            const struct convert_part *part = &r->parts.part[k];
-            iov[n++] = (struct iovec){frame + at, (size_t)part->offset - at};
-            iov[n++] = (struct iovec){(void *)part->data, (size_t)part->len};
-            at = (size_t)part->offset;
-        }
-        iov[n++] = (struct iovec){frame + at, len - at};
-        writer_send_iov(w, iov, n);
-        free(frame);
-    }
-}
-
-/* With the GIL, once the reply of job is built: whether to send it. Not
- * when job was answered already (cancelled, its pool stopped): the objects
- * it stored are dropped. A reply that hands objects over is noted before
- * the answer is claimed, so that a cancel coming after finds it. */
-static int claim_reply(struct job *job)
-{
-    if (forkguard_in_child()) /* also when the request was answered (cancelled) */
-        forkguard_exit();
-    const long long *ids;
-    int n = objref_job_ids(&ids);
-    unsigned long long note =
-        n > 0 ? sentrefs_note(job->frame + job->env.reply_off, job->env.reply_len, ids, n) : 0;
-    if (job_claim_answer(job))
-        return 1;
-    sentrefs_forget(note);
-    objref_job_abort();
-    return 0;
-}
-
 /* pools_wait()'s ready() for a stream: it may send an item. */
 static int has_credit(void *arg)
 {
@@ -668,7 +629,7 @@ static int send_item(struct writer *w, struct job *job, struct cancel_target *t,
     if (envelope_reply_begin(&r.x, job->frame, job->env.reply_off, job->env.reply_len) != 0)
         return PyErr_NoMemory(), -1;
     objref_job_begin();
-    if (encode_tagged(&r, "data", item) != 0) {
+    if (reply_encode_tagged(&r, "data", item) != 0) {
         objref_job_abort();
         convert_parts_release(&r.parts);
         ei_x_free(&r.x);
@@ -676,7 +637,7 @@ static int send_item(struct writer *w, struct job *job, struct cancel_target *t,
     }
     objref_job_begin(); /* the consumer owns them now */
     PyThreadState *ts = PyEval_SaveThread();
-    write_reply(w, &r);
+    reply_write(w, &r);
     PyEval_RestoreThread(ts);
     convert_parts_release(&r.parts); /* the objects whose data was written */
     return 0;
@@ -688,11 +649,15 @@ static int send_item(struct writer *w, struct job *job, struct cancel_target *t,
  * A generator left unfinished (cancelled, an item that does not convert)
  * is closed, so its finally blocks run. */
 static int run_stream(struct writer *w, struct job *job, struct cancel_target *t, int len,
-                      PyObject *ns, struct reply *r)
+                      PyObject *ns, struct reply *r, PyObject **aw)
 {
     int i = job->env.body_off;
     atomic_store(&job->credit, job->env.count);
     PyObject *result = call_body(job->frame, len, &i, ns);
+    if (result && eventloop_is_async_iterable(result)) {
+        *aw = result; /* streamed by a task of the context's event loop */
+        return 0;
+    }
     PyObject *it = result ? PyObject_GetIter(result) : NULL;
     Py_XDECREF(result);
     if (!it)
@@ -720,74 +685,81 @@ static int run_stream(struct writer *w, struct job *job, struct cancel_target *t
     return rc;
 }
 
+/* Runs the request of job in ns: 0 (r holds the reply, or *aw an
+ * awaitable result to await), or -1 with an exception set. */
+static int run_op(struct writer *w, struct context *c, struct job *job, PyObject *ns,
+                  struct reply *r, PyObject **aw)
+{
+    _Static_assert(PY_PORT_MAX_FRAME <= INT_MAX, "a frame length fits an int");
+    int len = (int)job->len, at = job->env.body_off;
+    switch (job->env.op) {
+    case ENVELOPE_CALL:
+    case ENVELOPE_STREAM:
+        return run_call(job->frame, len, at, ns, r, job->env.op == ENVELOPE_STREAM, aw);
+    case ENVELOPE_EVAL:
+    case ENVELOPE_STREAM_EVAL:
+        return run_eval(job->frame, len, at, ns, r, job->env.op == ENVELOPE_STREAM_EVAL, aw);
+    case ENVELOPE_STREAM_START:
+        return run_stream(w, job, &c->target, len, ns, r, aw);
+    case ENVELOPE_EXEC:
+        return run_exec(job->frame, len, at, ns, r);
+    case ENVELOPE_RELEASE:
+        return run_release(job->frame, len, at, r);
+    default:
+        PyErr_SetString(PyExc_SystemError, "request is not for a context");
+        return -1;
+    }
+}
+
+/* An awaitable result goes to the context's event loop, which answers
+ * job: 1 when it did (job is a task, not to be touched again), 0 when the
+ * loop could not take it (rc then -1, an exception set). */
+static int hand_to_loop(struct context *c, struct job *job, PyObject *aw, int *rc)
+{
+    int taken = eventloop_submit(c->loop, aw, job) == 0;
+    Py_DECREF(aw);
+    if (!taken)
+        *rc = -1;
+    return taken;
+}
+
 int pyrun_run(void *arg, void *ctx_state, struct job *job)
 {
     struct writer *w = arg;
-    struct reply r = {.parts = {0}, .discard = envelope_is_cast(job->frame, &job->env)};
-    if (envelope_reply_begin(&r.x, job->frame, job->env.reply_off, job->env.reply_len) != 0) {
-        fprintf(stderr, "py_port: out of memory for a reply\n");
-        exit(PY_PORT_EXIT_PROTOCOL);
-    }
+    struct reply r;
+    reply_begin(&r, job);
     struct context *c = ctx_state;
     PyEval_RestoreThread(c->target.ts);
     objref_release_late();
-    PyObject *ns = namespace_for(c, job);
-    int rc = -1;
+    PyObject *ns = namespace_for(c, job), *aw = NULL;
     struct callback_scope scope;
     struct objref_job outer_refs;
-    if (job->outer) /* it runs while job->outer waits for Erlang */
+    int nested = job->outer != NULL; /* it runs while job->outer waits for Erlang */
+    if (nested)
         objref_job_suspend(&outer_refs);
     else
         objref_job_begin();
     long outer_seq = cancel_job_begin(&c->target, job->seq);
     callback_enter(&scope, job, &c->target);
-    _Static_assert(PY_PORT_MAX_FRAME <= INT_MAX, "a frame length fits an int");
-    int frame_len = (int)job->len;
-    if (ns) {
-        switch (job->env.op) {
-        case ENVELOPE_CALL:
-        case ENVELOPE_STREAM:
-            rc = run_call(job->frame, frame_len, job->env.body_off, ns, &r,
-                          job->env.op == ENVELOPE_STREAM);
-            break;
-        case ENVELOPE_EVAL:
-        case ENVELOPE_STREAM_EVAL:
-            rc = run_eval(job->frame, frame_len, job->env.body_off, ns, &r,
-                          job->env.op == ENVELOPE_STREAM_EVAL);
-            break;
-        case ENVELOPE_STREAM_START:
-            rc = run_stream(w, job, &c->target, frame_len, ns, &r);
-            break;
-        case ENVELOPE_EXEC:
-            rc = run_exec(job->frame, frame_len, job->env.body_off, ns, &r);
-            break;
-        case ENVELOPE_RELEASE:
-            rc = run_release(job->frame, frame_len, job->env.body_off, &r);
-            break;
-        default:
-            PyErr_SetString(PyExc_SystemError, "request is not for a context");
-        }
-    }
-    if (rc != 0) {
-        objref_job_abort();
-        convert_parts_release(&r.parts);
-        r.x.index = envelope_payload_start(&r.x);
-        pyerror_encode(&r.x);
-    }
-    int send = claim_reply(job) && !(rc == 0 && r.discard); /* a cast's error is sent */
+    int rc = ns ? run_op(w, c, job, ns, &r, &aw) : -1;
+    int detached = rc == 0 && aw && hand_to_loop(c, job, aw, &rc);
+    if (rc != 0)
+        reply_encode_error(&r);
+    int send =
+        !detached && reply_claim(job) && !(rc == 0 && r.discard); /* a cast's error is sent */
     callback_leave(&scope);
     cancel_job_end(&c->target, outer_seq);
-    if (job->outer)
+    if (nested)
         objref_job_resume(&outer_refs);
     PyEval_SaveThread();
     if (send)
-        write_reply(w, &r);
+        reply_write(w, &r);
     else
         ei_x_free(&r.x);
     if (r.parts.n > 0) { /* the objects whose data was written */
         PyEval_RestoreThread(c->target.ts);
-        convert_parts_release(&r.parts);
+        reply_release_parts(&r);
         PyEval_SaveThread();
     }
-    return rc != 0;
+    return detached ? POOL_RUN_DETACHED : rc != 0;
 }

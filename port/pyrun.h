@@ -60,6 +60,7 @@ void *pyrun_ctx_start(void *arg, long ctx_id);
 int pyrun_run(void *arg, void *ctx_state, struct job *job); /* 1 if it raised */
 void pyrun_ctx_stop(void *arg, void *ctx_state);
 void pyrun_interrupt(void *arg, void *ctx_state, long seq);
+void pyrun_task_poked(void *arg, void *ctx_state, long seq);
 
 /* Finalizes CPython once every context has stopped. Returns 0 or -1. */
 int pyrun_finish(void);

@@ -91,7 +91,7 @@ static int owngil_run(void *arg, void *state, struct job *job)
 {
     struct owngil *o = state;
     int raised = pyrun_run(arg, o->ctx, job);
-    if (tracing)
+    if (tracing && raised != POOL_RUN_DETACHED) /* a task: job may be freed already */
         trace_job(job, "context");
     return raised;
 }
@@ -116,8 +116,14 @@ static void owngil_stop(void *arg, void *state)
     free(o);
 }
 
+static void owngil_task_poked(void *arg, void *state, long seq)
+{
+    struct owngil *o = state;
+    pyrun_task_poked(arg, o->ctx, seq);
+}
+
 static struct context_kind owngil = {
-    "owngil", {NULL, owngil_start, owngil_run, owngil_stop, owngil_interrupt}};
+    "owngil", {NULL, owngil_start, owngil_run, owngil_stop, owngil_interrupt, owngil_task_poked}};
 
 const struct context_kind *subinterp_kind(void *w, int trace, char *why, size_t len)
 {

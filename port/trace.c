@@ -188,7 +188,8 @@ void trace_job(const struct job *job, const char *how)
 static int traced_run(void *arg, void *ctx_state, struct job *job)
 {
     int raised = inner.run(arg, ctx_state, job);
-    trace_job(job, "context");
+    if (raised != POOL_RUN_DETACHED) /* a task: job may be freed already */
+        trace_job(job, "context");
     return raised;
 }
 

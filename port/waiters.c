@@ -33,6 +33,7 @@ void waiters_add(struct waiters *ws, struct waiter *w, long ctx_id)
 {
     w->ctx_id = ctx_id;
     w->frame = NULL;
+    w->notify = NULL;
     atomic_store(&w->done, 0);
     pthread_cond_init(&w->cond, NULL);
     pthread_mutex_lock(&ws->mu);
@@ -40,6 +41,28 @@ void waiters_add(struct waiters *ws, struct waiter *w, long ctx_id)
     w->next = ws->list;
     ws->list = w;
     pthread_mutex_unlock(&ws->mu);
+}
+
+void waiters_add_notify(struct waiters *ws, struct waiter *w, void (*notify)(struct waiter *w))
+{
+    waiters_add(ws, w, -1);
+    pthread_cond_destroy(&w->cond); /* nobody waits on it */
+    pthread_mutex_lock(&ws->mu);
+    w->notify = notify;
+    pthread_mutex_unlock(&ws->mu);
+}
+
+int waiters_cancel(struct waiters *ws, struct waiter *w)
+{
+    pthread_mutex_lock(&ws->mu);
+    struct waiter **link = &ws->list;
+    while (*link && *link != w)
+        link = &(*link)->next;
+    int pending = *link != NULL;
+    if (pending)
+        *link = w->next;
+    pthread_mutex_unlock(&ws->mu);
+    return pending;
 }
 
 /* pools_wait()'s ready(): the answer is in. */
@@ -91,6 +114,12 @@ int waiters_deliver(struct waiters *ws, long id, char *frame, size_t len, int bo
         w->len = len;
         w->body_off = body_off;
         atomic_store(&w->done, 1);
+        if (w->notify) {
+            unlink_waiter(ws, w);
+            w->notify(w);
+            pthread_mutex_unlock(&ws->mu);
+            return 0;
+        }
         pthread_cond_signal(&w->cond);
     }
     long ctx_id = w ? w->ctx_id : -1;

@@ -28,6 +28,7 @@ struct waiter {
     size_t len;
     int body_off; /* where Result starts in frame */
     pthread_cond_t cond;
+    void (*notify)(struct waiter *w); /* waiters_add_notify()'s */
 };
 
 struct waiters;
@@ -39,6 +40,18 @@ struct waiters *waiters_new(struct pools *p);
  * (set in w->id). Call before the request leaves, so that the answer
  * cannot come first. */
 void waiters_add(struct waiters *ws, struct waiter *w, long ctx_id);
+
+/* Registers w, whose answer nobody waits for in waiters_wait(): when it
+ * comes, the reader unregisters w, sets its frame and calls notify(w)
+ * with the registry's lock held (notify may only hand w on and wake
+ * whoever takes it; it must not call into this registry). Call before
+ * the request leaves. */
+void waiters_add_notify(struct waiters *ws, struct waiter *w, void (*notify)(struct waiter *w));
+
+/* Unregisters w of waiters_add_notify() if its answer has not come: 1
+ * then (notify will never be called), 0 when it came (notify was called,
+ * w->frame holds the answer). */
+int waiters_cancel(struct waiters *ws, struct waiter *w);
 
 /* Waits for w's answer, then unregisters w. Returns 0 (w->frame holds the
  * answer), or for a context: -ECANCELED (its request was cancelled) or

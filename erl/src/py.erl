@@ -27,6 +27,11 @@
 -export([spawn_call/5]).
 -export([await/1]).
 -export([await/2]).
+-export([async_call/3]).
+-export([async_call/4]).
+-export([async_call/5]).
+-export([async_await/1]).
+-export([async_await/2]).
 -export([cast/3]).
 -export([cast/4]).
 -export([cast/5]).
@@ -296,6 +301,36 @@ await({py_call, _, Mref}, Timeout) when is_reference(Mref) ->
         false -> {error, {badarg, timeout}}
     end.
 
+%% @doc The name erlang_python gives {@link spawn_call/3}: starts
+%% `Module.Function(*Args)', typically an `async def' function, and
+%% returns at once. Any call whose result is awaitable is awaited on its
+%% context's event loop (docs/asyncio.md); {@link async_await/1} gives the
+%% result.
+-spec async_call(name(), name(), list()) -> handle().
+async_call(Module, Function, Args) ->
+    spawn_call(Module, Function, Args).
+
+%% @doc {@link spawn_call/4} under erlang_python's name.
+-spec async_call(target(), name(), name(), list()) -> handle();
+                (name(), name(), list(), #{name() => term()}) -> handle().
+async_call(TargetOrModule, ModuleOrFunction, FunctionOrArgs, ArgsOrKwargs) ->
+    spawn_call(TargetOrModule, ModuleOrFunction, FunctionOrArgs, ArgsOrKwargs).
+
+%% @doc {@link spawn_call/5} under erlang_python's name.
+-spec async_call(target(), name(), name(), list(), #{name() => term()}) -> handle().
+async_call(Target, Module, Function, Args, Kwargs) ->
+    spawn_call(Target, Module, Function, Args, Kwargs).
+
+%% @doc {@link await/1} under erlang_python's name.
+-spec async_await(handle()) -> {ok, term()} | {error, error_reason()}.
+async_await(Handle) ->
+    await(Handle).
+
+%% @doc {@link await/2} under erlang_python's name.
+-spec async_await(handle(), timeout()) -> {ok, term()} | {error, error_reason()}.
+async_await(Handle, Timeout) ->
+    await(Handle, Timeout).
+
 %% @doc Runs `Module.Function(*Args)' on the registered pool, without
 %% waiting for it. A Python exception is logged (warning, domain
 %% `[python]').
@@ -425,8 +460,9 @@ configure_logging(_) ->
 
 %% @doc What the port and each pool have done: `{ok, #{pools => #{Pool =>
 %% PoolStats}, port => PortStats}}'. PoolStats: `size', `mode', `busy'
-%% (contexts running a request), `queued', `completed' (requests run to
-%% their end), `errors' (of which raised), `timeouts' (cancelled because
+%% (contexts running a request), `queued', `tasks' (coroutine calls in
+%% flight on the pool's event loops, docs/asyncio.md), `completed'
+%% (requests run to their end, coroutine calls when they end), `errors' (of which raised), `timeouts' (cancelled because
 %% their caller timed out), `cancelled' (cancelled because their caller
 %% exited), `p50_us', `p99_us' (from queued to done, microseconds, within
 %% 12.5 %; -1 before any). PortStats: `os_pid', `memory' (resident bytes),

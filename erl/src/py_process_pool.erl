@@ -371,7 +371,7 @@ in_flight(Pool, I) ->
 
 %% Counts summed, latencies the worst member's, and each member's process.
 sum_stats(Each) ->
-    Zero = #{size => 0, busy => 0, queued => 0, completed => 0, errors => 0,
+    Zero = #{size => 0, busy => 0, queued => 0, tasks => 0, completed => 0, errors => 0,
              timeouts => 0, cancelled => 0, p50_us => -1, p99_us => -1},
     Sum = lists:foldl(fun({S, _}, Acc) -> maps:map(fun(K, V) -> add(K, V, S) end, Acc) end,
                       Zero, Each),

@@ -82,7 +82,7 @@ static void on_interrupt(void *arg, void *state, long seq)
     rec.interrupts++;
 }
 
-static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop, on_interrupt};
+static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop, on_interrupt, NULL};
 
 /* A second kind of context: on_run, counted apart. */
 static int on_run_other(void *arg, void *state, struct job *job)
@@ -93,8 +93,8 @@ static int on_run_other(void *arg, void *state, struct job *job)
     return on_run(arg, state, job);
 }
 
-static const struct context_kind other = {"other",
-                                          {NULL, on_start, on_run_other, on_stop, on_interrupt}};
+static const struct context_kind other = {
+    "other", {NULL, on_start, on_run_other, on_stop, on_interrupt, NULL}};
 
 static void setup(void)
 {
@@ -423,6 +423,114 @@ START_TEST(test_pool_stats_count_runs_errors_and_cancels)
 }
 END_TEST
 
+/* A kind of context whose jobs become tasks (pools_detach()), as a
+ * coroutine call does: they are left in rec.tasks for the test to end. */
+static struct pools *task_pools;
+static struct job *tasks_detached[16];
+static int n_detached, n_poked;
+static long poked_seq;
+
+static int on_run_detach(void *arg, void *state, struct job *job)
+{
+    (void)arg;
+    (void)state;
+    pools_detach(task_pools, job);
+    pthread_mutex_lock(&rec.mu);
+    tasks_detached[n_detached++] = job;
+    pthread_cond_broadcast(&rec.cond);
+    pthread_mutex_unlock(&rec.mu);
+    return POOL_RUN_DETACHED;
+}
+
+/* hooks.task_poked: pool locks held, so no rec.mu here. */
+static void on_task_poked(void *arg, void *state, long seq)
+{
+    (void)arg;
+    (void)state;
+    poked_seq = seq;
+    n_poked++;
+}
+
+static const struct context_kind detaching = {
+    "tasks", {NULL, on_start, on_run_detach, on_stop, on_interrupt, on_task_poked}};
+
+static void wait_detached(int n)
+{
+    pthread_mutex_lock(&rec.mu);
+    while (n_detached < n)
+        pthread_cond_wait(&rec.cond, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+}
+
+static void add_one_credit(struct job *job, const void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&job->credit, 1);
+}
+
+/* The task of job number n, as the test saw it detached. */
+static struct job *task_numbered(long n)
+{
+    for (int k = 0; k < n_detached; k++)
+        if (tasks_detached[k]->env.size == n)
+            return tasks_detached[k];
+    return NULL;
+}
+
+START_TEST(test_pool_tasks_count_cancel_poke_and_bound_the_queue)
+{
+    struct pools *p = task_pools = pools_new(&hooks, 0);
+    n_detached = n_poked = 0;
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    ck_assert_int_eq(pools_start_kind(p, "aio", 1, &detaching, ids), 1);
+    pools_set_max_queue(p, 3);
+    for (long n = 100; n < 103; n++)
+        ck_assert_int_eq(pools_submit(p, make_job("aio", -1, n)), 0);
+    wait_detached(3);
+    struct pool_stats st[4];
+    ck_assert_int_eq(pools_stats(p, st, 4), 1);
+    ck_assert_int_eq(st[0].tasks, 3);
+    ck_assert_int_eq(st[0].busy, 0);
+    ck_assert_int_eq(st[0].queued, 0);
+    /* max_queue counts the tasks: a fourth request is refused. */
+    struct job *more = make_job("aio", -1, 103), *to_ctx = make_job("", ids[0], 104);
+    ck_assert_int_eq(pools_submit(p, more), -EBUSY);
+    ck_assert_int_eq(pools_submit(p, to_ctx), -EBUSY);
+    job_free(more);
+    job_free(to_ctx);
+    /* A cancel claims a task and interrupts it by its seq. */
+    long n101 = 101, n102 = 102;
+    struct job *t101 = task_numbered(101), *t102 = task_numbered(102);
+    ck_assert_int_eq(pools_cancel(p, number_is, &n101, POOL_CANCEL_TIMEOUT), 1);
+    ck_assert_int_eq(rec.interrupts, 1);
+    ck_assert_int_eq(rec.interrupted_seq, t101->seq);
+    ck_assert_int_eq(atomic_load(&t101->answered), 1);
+    /* A poke reaches a task and tells the context. */
+    ck_assert_int_eq(pools_poke(p, number_is, add_one_credit, &n102), 1);
+    ck_assert_int_eq(n_poked, 1);
+    ck_assert_int_eq(poked_seq, t102->seq);
+    ck_assert_int_eq(atomic_load(&t102->credit), 1);
+    /* Done tasks are counted and leave the count. */
+    pools_task_done(p, task_numbered(100), 0);
+    pools_task_done(p, t101, 1);
+    pools_task_done(p, t102, 0);
+    ck_assert_int_eq(pools_stats(p, st, 4), 1);
+    ck_assert_int_eq(st[0].tasks, 0);
+    ck_assert_uint_eq(st[0].completed, 3);
+    ck_assert_uint_eq(st[0].errors, 1);
+    ck_assert_uint_eq(st[0].timeouts, 1);
+    ck_assert_int_eq(pools_submit(p, make_job("aio", -1, 105)), 0);
+    wait_detached(4);
+    /* A pool stop answers a task once and interrupts it. */
+    ck_assert_int_eq(pools_stop(p, "aio", on_answer, NULL), 0);
+    ck_assert_int_eq(rec.answered_by_stop, 1);
+    ck_assert_int_eq(rec.stop_answers[0], 105);
+    ck_assert_int_eq(rec.interrupts, 2);
+    pools_task_done(p, task_numbered(105), 1);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -442,6 +550,7 @@ int main(void)
     tcase_add_test(tc, test_pool_restart_after_stop_gets_new_contexts);
     tcase_add_test(tc, test_pool_cancel_queued_and_running);
     tcase_add_test(tc, test_pool_stats_count_runs_errors_and_cancels);
+    tcase_add_test(tc, test_pool_tasks_count_cancel_poke_and_bound_the_queue);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

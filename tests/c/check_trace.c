@@ -32,7 +32,7 @@ static void setup(void)
     ck_assert_int_eq(dup2(p[1], 2), 2);
     close(p[1]);
     err_r = p[0];
-    struct pool_hooks hooks = {NULL, NULL, run_nothing, NULL, NULL};
+    struct pool_hooks hooks = {NULL, NULL, run_nothing, NULL, NULL, NULL};
     trace_wrap_hooks(&hooks); /* starts the trace thread */
 }
 

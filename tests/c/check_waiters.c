@@ -114,7 +114,7 @@ static void on_answer(void *arg, struct job *job)
     rec.stop_answers++;
 }
 
-static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop, on_interrupt};
+static const struct pool_hooks hooks = {NULL, on_start, on_run, on_stop, on_interrupt, NULL};
 
 static void setup(void)
 {
@@ -320,6 +320,52 @@ START_TEST(test_wake_of_a_context_that_does_not_wait)
 }
 END_TEST
 
+/* waiters_add_notify()'s notify: called by the deliverer, lock held. */
+static struct waiter *notified;
+static int n_notified;
+
+static void on_notify(struct waiter *w)
+{
+    notified = w;
+    n_notified++;
+}
+
+START_TEST(test_notify_waiter_is_handed_its_answer)
+{
+    struct waiter w;
+    notified = NULL;
+    n_notified = 0;
+    waiters_add_notify(ws, &w, on_notify);
+    size_t len;
+    char *f = answer_frame(&len);
+    ck_assert_int_eq(waiters_deliver(ws, w.id, f, len, 2), 0);
+    ck_assert_int_eq(n_notified, 1);
+    ck_assert_ptr_eq(notified, &w);
+    ck_assert_ptr_eq(w.frame, f);
+    ck_assert_int_eq(w.body_off, 2);
+    /* Unregistered by the delivery: no second answer, nothing to cancel. */
+    ck_assert_int_eq(waiters_cancel(ws, &w), 0);
+    f = answer_frame(&len);
+    ck_assert_int_eq(waiters_deliver(ws, w.id, f, len, 2), -ENOENT);
+    ck_assert_int_eq(n_notified, 1);
+    free(w.frame);
+}
+END_TEST
+
+START_TEST(test_cancelled_notify_waiter_gets_no_answer)
+{
+    struct waiter w;
+    n_notified = 0;
+    waiters_add_notify(ws, &w, on_notify);
+    ck_assert_int_eq(waiters_cancel(ws, &w), 1);
+    size_t len;
+    char *f = answer_frame(&len);
+    ck_assert_int_eq(waiters_deliver(ws, w.id, f, len, 2), -ENOENT);
+    ck_assert_int_eq(n_notified, 0);
+    ck_assert_ptr_null(w.frame);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("waiters");
@@ -332,6 +378,8 @@ int main(void)
     tcase_add_test(tc, test_poke_gives_credit);
     tcase_add_test(tc, test_foreign_thread_waits_for_its_answer);
     tcase_add_test(tc, test_wake_of_a_context_that_does_not_wait);
+    tcase_add_test(tc, test_notify_waiter_is_handed_its_answer);
+    tcase_add_test(tc, test_cancelled_notify_waiter_gets_no_answer);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -27,6 +27,7 @@
 -export([memory/1]).
 -export([callbacks/1]).
 -export([modes/1]).
+-export([asyncio/1]).
 -export([mailbox/1]).
 -export([remote/1]).
 -export([outputs/1]).
@@ -37,7 +38,7 @@
 
 all() ->
     [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-     mailbox, remote, outputs].
+     asyncio, mailbox, remote, outputs].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -139,6 +140,14 @@ modes(Config) ->
     #{figure := PLat, floor := WLat, target := {max_ratio, 1.2}} =
         hd([Row || #{label := "8 process latency / worker"} = Row <- Rest]),
     true = lists:all(fun is_positive/1, [W, WSeq, WLat, P, PSeq, PLat, Mb]).
+
+%% @doc The asyncio case: every concurrent sleep and every coroutine and
+%% synchronous call answered right.
+asyncio(Config) ->
+    #{rows := [#{label := "9 asyncio sleeps", figure := Wall, floor := 0.1},
+               #{label := "9 coroutine call", figure := Us, floor := SyncUs}],
+      check := #{calls := 1000, latency_calls := 100}} = py_bench:asyncio(?config(bench, Config)),
+    true = lists:all(fun is_positive/1, [Wall, Us, SyncUs]).
 
 %% @doc The busy mailbox case made every call, from a process with 10,000
 %% messages queued and from one with none, and set one against the other.

@@ -1,0 +1,580 @@
+/*
+ * eventloop: a context's asyncio loop on its own thread (see eventloop.h).
+ *
+ * DESIGN: the loop itself is plain asyncio, driven by the small Python
+ * class below (GLUE), one instance per context, started by the context's
+ * first coroutine call. C keeps what Python may not do: the reply of a
+ * task (reply.h, the same code as a synchronous call), the pool's book of
+ * tasks (pools_detach(), pools_task_done()), and a cancel inbox that the
+ * reader thread fills without the GIL: a list of seqs under `mu`, and a
+ * byte written to the loop's wake-up pipe, which the loop watches with
+ * add_reader() and answers by cancelling those tasks. A job travels into
+ * Python as a capsule; it is finished (answered and freed) exactly once,
+ * by `_done`, from the task's done callback or, for a task left behind at
+ * stop, from eventloop_stop().
+ */
+#include "eventloop.h"
+
+#include "objref.h"
+#include "pyerror.h"
+#include "reply.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define JOB_CAPSULE "erlang_python.job"
+
+/* A growing array of request seqs. */
+struct seqs {
+    long *at;
+    size_t n, cap;
+};
+
+struct eventloop {
+    pthread_mutex_t mu;             /* guards wfd and the cancel inbox */
+    int wfd;                        /* the loop's wake-up pipe; -1 when not running */
+    struct seqs cancels;            /* seqs whose task to cancel */
+    struct seqs pokes;              /* seqs whose task was given stream credit */
+    struct eventloop_post *posted;  /* posted, not run yet, under mu (latest first) */
+    PyObject *glue;                 /* the Loop below, with the GIL; NULL until started */
+    struct eventloop_post expected; /* the head of the expected ones, with the GIL */
+};
+
+static _Thread_local struct eventloop *current; /* on a loop's thread */
+
+static struct pools *pools;
+static struct writer *writer;
+
+static const char GLUE[] =
+    "import asyncio, os, threading\n"
+    "\n"
+    "class Loop:\n"
+    "    \"\"\"One context's event loop on its own thread (port/eventloop.c).\"\"\"\n"
+    "\n"
+    "    def __init__(self, c):\n"
+    "        self._done = c['done']          # answers and frees a job: (job, result, exc)\n"
+    "        self._inbox = c['inbox']        # runs what was posted; (cancels, pokes) seqs\n"
+    "        self._answered = c['answered']  # whether a job was answered (cancelled) already\n"
+    "        self._bind = c['bind']          # makes the calling thread the loop's, for C\n"
+    "        self._take_credit = c['take_credit']  # a stream job's credit, one item's\n"
+    "        self._send = c['send']          # sends a stream job's item\n"
+    "        self.credits = {}          # seq -> asyncio.Event: a stream waits for credit\n"
+    "        self.jobs = {}             # seq -> job: submitted, not finished yet\n"
+    "        self.tasks = {}            # seq -> its task\n"
+    "        self.loop = asyncio.new_event_loop()\n"
+    "        self.rfd, self.wfd = os.pipe()\n"
+    "        os.set_blocking(self.rfd, False)\n"
+    "        os.set_blocking(self.wfd, False)\n"
+    "        self.loop.add_reader(self.rfd, self._wake)\n"
+    "        self.thread = threading.Thread(target=self._run, name='erlang_python asyncio')\n"
+    "        self.thread.start()\n"
+    "\n"
+    "    def _run(self):\n"
+    "        self._bind()\n"
+    "        asyncio.set_event_loop(self.loop)\n"
+    "        self.loop.run_forever()\n"
+    "\n"
+    "    # On the context's thread.\n"
+    "    def submit(self, aw, seq, job):\n"
+    "        self.jobs[seq] = job\n"
+    "        try:\n"
+    "            self.loop.call_soon_threadsafe(self._start, aw, seq, job)\n"
+    "        except BaseException:\n"
+    "            del self.jobs[seq]\n"
+    "            raise\n"
+    "\n"
+    "    def stop(self):\n"
+    "        \"\"\"Cancels the tasks, ends the loop; returns the jobs left.\"\"\"\n"
+    "        self.loop.call_soon_threadsafe(self.loop.create_task, self._drain())\n"
+    "        self.thread.join()\n"
+    "        self.loop.close()\n"
+    "        os.close(self.rfd)\n"
+    "        os.close(self.wfd)\n"
+    "        left, self.jobs = list(self.jobs.values()), {}\n"
+    "        return left\n"
+    "\n"
+    "    # On the loop's thread.\n"
+    "    def _start(self, aw, seq, job):\n"
+    "        try:\n"
+    "            task = asyncio.ensure_future(aw, loop=self.loop)\n"
+    "        except BaseException as exc:\n"
+    "            del self.jobs[seq]\n"
+    "            self._done(job, None, exc)\n"
+    "            return\n"
+    "        self.tasks[seq] = task\n"
+    "        task.add_done_callback(lambda t: self._finish(seq, job, t))\n"
+    "        if self._answered(job):  # cancelled before it started\n"
+    "            task.cancel()\n"
+    "\n"
+    "    def _finish(self, seq, job, task):\n"
+    "        self.tasks.pop(seq, None)\n"
+    "        if self.jobs.pop(seq, None) is None:\n"
+    "            return\n"
+    "        if task.cancelled():\n"
+    "            self._done(job, None, asyncio.CancelledError())\n"
+    "        elif task.exception() is not None:\n"
+    "            self._done(job, None, task.exception())\n"
+    "        else:\n"
+    "            self._done(job, task.result(), None)\n"
+    "\n"
+    "    def _wake(self):\n"
+    "        try:\n"
+    "            os.read(self.rfd, 4096)\n"
+    "        except BlockingIOError:\n"
+    "            pass\n"
+    "        cancels, pokes = self._inbox()\n"
+    "        for seq in cancels:\n"
+    "            task = self.tasks.get(seq)\n"
+    "            if task is not None:\n"
+    "                task.cancel()\n"
+    "        for seq in pokes:\n"
+    "            credit = self.credits.get(seq)\n"
+    "            if credit is not None:\n"
+    "                credit.set()\n"
+    "\n"
+    "    # Coroutines of stream requests, made on the context's thread.\n"
+    "    async def collect(self, it):\n"
+    "        return [item async for item in it]\n"
+    "\n"
+    "    async def stream(self, it, seq, job):\n"
+    "        credit = self.credits[seq] = asyncio.Event()\n"
+    "        try:\n"
+    "            async for item in it:\n"
+    "                while not self._take_credit(job):\n"
+    "                    credit.clear()\n"
+    "                    await credit.wait()\n"
+    "                self._send(job, item)\n"
+    "        finally:\n"
+    "            del self.credits[seq]\n"
+    "            aclose = getattr(it, 'aclose', None)\n"
+    "            if aclose is not None:\n"
+    "                await aclose()\n"
+    "\n"
+    "    async def _drain(self):\n"
+    "        tasks = list(self.tasks.values())\n"
+    "        for task in tasks:\n"
+    "            task.cancel()\n"
+    "        if tasks:\n"
+    "            await asyncio.wait(tasks, timeout=1.0)\n"
+    "        try:\n"
+    "            await asyncio.wait_for(self.loop.shutdown_default_executor(), 1.0)\n"
+    "        except Exception:\n"
+    "            pass\n"
+    "        self.loop.stop()\n";
+
+void eventloop_use(struct pools *p, struct writer *w)
+{
+    pools = p;
+    writer = w;
+}
+
+struct eventloop *eventloop_new(void)
+{
+    struct eventloop *l = calloc(1, sizeof(*l));
+    if (!l) {
+        fprintf(stderr, "py_port: out of memory for an event loop\n");
+        exit(1);
+    }
+    pthread_mutex_init(&l->mu, NULL);
+    l->wfd = -1;
+    l->expected.prev = l->expected.next = &l->expected;
+    return l;
+}
+
+int eventloop_is_async_iterable(PyObject *obj)
+{
+    PyAsyncMethods *am = Py_TYPE(obj)->tp_as_async;
+    return am && am->am_aiter;
+}
+
+int eventloop_is_awaitable(PyObject *obj)
+{
+    PyAsyncMethods *am = Py_TYPE(obj)->tp_as_async;
+    return am && am->am_await;
+}
+
+/* Answers job with result, or with the exception exc when it is not None,
+ * and frees it. GIL held. */
+static void finish(struct job *job, PyObject *result, PyObject *exc)
+{
+    struct reply r;
+    reply_begin(&r, job);
+    objref_job_begin();
+    int rc;
+    if (exc == Py_None && job->env.op == ENVELOPE_STREAM_START) {
+        rc = ei_x_encode_atom(&r.x, "done") == 0 ? 0 : (PyErr_NoMemory(), -1);
+    } else if (exc == Py_None) {
+        rc = reply_encode_tagged(&r, "ok", result);
+    } else {
+        pyerror_restore(Py_NewRef(exc));
+        rc = -1;
+    }
+    if (rc != 0)
+        reply_encode_error(&r);
+    int send = reply_claim(job) && !(rc == 0 && r.discard); /* a cast's error is sent */
+    Py_BEGIN_ALLOW_THREADS if (send) reply_write(writer, &r);
+    else ei_x_free(&r.x);
+    Py_END_ALLOW_THREADS reply_release_parts(&r);
+    pools_task_done(pools, job, rc != 0);
+}
+
+static struct job *job_of(PyObject *capsule)
+{
+    return PyCapsule_GetPointer(capsule, JOB_CAPSULE);
+}
+
+/* _done(job, result, exc) */
+static PyObject *glue_done(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    struct job *job = nargs == 3 ? job_of(args[0]) : NULL;
+    if (!job)
+        return NULL;
+    finish(job, args[1], args[2]);
+    Py_RETURN_NONE;
+}
+
+/* _answered(job) */
+static PyObject *glue_answered(PyObject *self, PyObject *capsule)
+{
+    (void)self;
+    struct job *job = job_of(capsule);
+    if (!job)
+        return NULL;
+    return PyBool_FromLong(atomic_load(&job->answered));
+}
+
+/* A new list of the seqs in s, which it frees. */
+static PyObject *seqs_to_list(struct seqs *s)
+{
+    PyObject *list = PyList_New((Py_ssize_t)s->n);
+    for (size_t k = 0; list && k < s->n; k++) {
+        PyObject *seq = PyLong_FromLong(s->at[k]);
+        if (!seq)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)k, seq);
+    }
+    free(s->at);
+    return list;
+}
+
+/* Adds seq to s, if memory allows: a lost command leaves a task to its
+ * timeout. */
+static void seqs_add(struct seqs *s, long seq)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        long *grown = realloc(s->at, cap * sizeof(*grown));
+        if (!grown)
+            return;
+        s->at = grown;
+        s->cap = cap;
+    }
+    s->at[s->n++] = seq;
+}
+
+/* Runs what was posted to l, in the order it was posted. GIL held. */
+static void run_posted(struct eventloop *l)
+{
+    pthread_mutex_lock(&l->mu);
+    struct eventloop_post *p = l->posted, *in_order = NULL;
+    l->posted = NULL;
+    pthread_mutex_unlock(&l->mu);
+    while (p) { /* reverse: the first posted first */
+        struct eventloop_post *next = p->posted;
+        p->posted = in_order;
+        in_order = p;
+        p = next;
+    }
+    while (in_order) {
+        p = in_order;
+        in_order = p->posted;
+        p->prev->next = p->next;
+        p->next->prev = p->prev;
+        p->run(p);
+    }
+}
+
+/* _inbox(): runs what was posted, and returns the seqs queued by
+ * eventloop_cancel() since the last call. */
+static PyObject *glue_inbox(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    struct eventloop *l = PyCapsule_GetPointer(self, NULL);
+    if (!l)
+        return NULL;
+    run_posted(l);
+    pthread_mutex_lock(&l->mu);
+    struct seqs cancels = l->cancels, pokes = l->pokes;
+    l->cancels = l->pokes = (struct seqs){NULL, 0, 0};
+    pthread_mutex_unlock(&l->mu);
+    PyObject *c = seqs_to_list(&cancels), *p = seqs_to_list(&pokes);
+    PyObject *both = c && p ? PyTuple_Pack(2, c, p) : NULL;
+    Py_XDECREF(c);
+    Py_XDECREF(p);
+    return both;
+}
+
+/* _take_credit(job): whether the stream job had credit for one more item
+ * (then taken). */
+static PyObject *glue_take_credit(PyObject *self, PyObject *capsule)
+{
+    (void)self;
+    struct job *job = job_of(capsule);
+    if (!job)
+        return NULL;
+    long have = atomic_load(&job->credit);
+    while (have > 0 && !atomic_compare_exchange_weak(&job->credit, &have, have - 1))
+        ;
+    return PyBool_FromLong(have > 0);
+}
+
+/* _send(job, item): sends {data, Item} to the stream's caller. */
+static PyObject *glue_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    struct job *job = nargs == 2 ? job_of(args[0]) : NULL;
+    if (!job)
+        return NULL;
+    if (atomic_load(&job->answered)) /* cancelled, or its pool stops */
+        return PyErr_Format(PyExc_RuntimeError, "stream cancelled");
+    struct reply r;
+    reply_begin(&r, job);
+    objref_job_begin();
+    if (reply_encode_tagged(&r, "data", args[1]) != 0) {
+        objref_job_abort();
+        reply_release_parts(&r);
+        ei_x_free(&r.x);
+        return NULL;
+    }
+    objref_job_begin(); /* the consumer owns them now */
+    Py_BEGIN_ALLOW_THREADS reply_write(writer, &r);
+    Py_END_ALLOW_THREADS reply_release_parts(&r);
+    Py_RETURN_NONE;
+}
+
+/* _bind(): the calling thread is l's loop thread. */
+static PyObject *glue_bind(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    current = PyCapsule_GetPointer(self, NULL);
+    if (!current)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef done_def = {"_done", (PyCFunction)(void (*)(void))glue_done, METH_FASTCALL,
+                               NULL};
+static PyMethodDef answered_def = {"_answered", glue_answered, METH_O, NULL};
+static PyMethodDef inbox_def = {"_inbox", glue_inbox, METH_NOARGS, NULL};
+static PyMethodDef bind_def = {"_bind", glue_bind, METH_NOARGS, NULL};
+static PyMethodDef take_credit_def = {"_take_credit", glue_take_credit, METH_O, NULL};
+static PyMethodDef send_def = {"_send", (PyCFunction)(void (*)(void))glue_send, METH_FASTCALL,
+                               NULL};
+
+/* The glue's C functions, by name; those that need l get it as self. */
+static PyObject *c_functions(struct eventloop *l)
+{
+    static PyMethodDef *plain[] = {&done_def, &answered_def, &take_credit_def, &send_def};
+    static PyMethodDef *bound[] = {&inbox_def, &bind_def};
+    PyObject *self = PyCapsule_New(l, NULL, NULL), *c = PyDict_New();
+    int rc = self && c ? 0 : -1;
+    for (size_t k = 0; rc == 0 && k < sizeof(plain) / sizeof(plain[0]) + 2; k++) {
+        int is_plain = k < sizeof(plain) / sizeof(plain[0]);
+        PyMethodDef *def = is_plain ? plain[k] : bound[k - sizeof(plain) / sizeof(plain[0])];
+        PyObject *fn = PyCFunction_New(def, is_plain ? NULL : self);
+        rc = fn ? PyDict_SetItemString(c, def->ml_name + 1, fn) : -1; /* no leading _ */
+        Py_XDECREF(fn);
+    }
+    Py_XDECREF(self);
+    if (rc != 0)
+        Py_CLEAR(c);
+    return c;
+}
+
+/* A new Loop of the glue, its C functions bound to l. NULL with an
+ * exception set. */
+static PyObject *new_glue(struct eventloop *l)
+{
+    PyObject *ns = PyDict_New(), *c = NULL, *glue = NULL;
+    if (!ns || PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) != 0)
+        goto done;
+    PyObject *r = PyRun_String(GLUE, Py_file_input, ns, ns);
+    Py_XDECREF(r);
+    PyObject *cls = r ? PyDict_GetItemString(ns, "Loop") : NULL;
+    if (cls && (c = c_functions(l)))
+        glue = PyObject_CallOneArg(cls, c);
+done:
+    Py_XDECREF(ns);
+    Py_XDECREF(c);
+    return glue;
+}
+
+/* Starts the loop and its thread. 0, or -1 with an exception set. */
+static int start(struct eventloop *l)
+{
+    PyObject *glue = new_glue(l);
+    PyObject *fd = glue ? PyObject_GetAttrString(glue, "wfd") : NULL;
+    long wfd = fd ? PyLong_AsLong(fd) : -1;
+    Py_XDECREF(fd);
+    if (wfd < 0) {
+        Py_XDECREF(glue);
+        return -1;
+    }
+    l->glue = glue;
+    pthread_mutex_lock(&l->mu);
+    l->wfd = (int)wfd;
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+/* What the task of job runs: aw itself for a call or an eval, the glue's
+ * coroutine that collects or streams it for a stream request. */
+static PyObject *wrap(struct eventloop *l, PyObject *aw, struct job *job, PyObject *capsule)
+{
+    switch (job->env.op) {
+    case ENVELOPE_STREAM:
+    case ENVELOPE_STREAM_EVAL:
+        return PyObject_CallMethod(l->glue, "collect", "(O)", aw);
+    case ENVELOPE_STREAM_START:
+        return PyObject_CallMethod(l->glue, "stream", "OlO", aw, job->seq, capsule);
+    default:
+        return Py_NewRef(aw);
+    }
+}
+
+int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job)
+{
+    if (!l->glue && start(l) != 0)
+        return -1;
+    PyObject *capsule = PyCapsule_New(job, JOB_CAPSULE, NULL);
+    if (!capsule)
+        return -1;
+    PyObject *coro = wrap(l, aw, job, capsule);
+    if (!coro) {
+        Py_DECREF(capsule);
+        return -1;
+    }
+    pools_detach(pools, job);
+    PyObject *r = PyObject_CallMethod(l->glue, "submit", "OlO", coro, job->seq, capsule);
+    Py_DECREF(coro);
+    Py_DECREF(capsule);
+    if (!r) { /* a task now, answered like one */
+        PyObject *exc = pyerror_take();
+        finish(job, Py_None, exc ? exc : Py_None);
+        Py_XDECREF(exc);
+    }
+    Py_XDECREF(r);
+    return 0;
+}
+
+/* Queues seq in *s (of l) and wakes the loop, if it runs. */
+static void command(struct eventloop *l, struct seqs *s, long seq)
+{
+    static const char byte = 1;
+    pthread_mutex_lock(&l->mu);
+    if (l->wfd >= 0) {
+        seqs_add(s, seq);
+        /* Non-blocking: a full pipe has a wake-up pending already. */
+        while (write(l->wfd, &byte, 1) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+void eventloop_cancel(struct eventloop *l, long seq)
+{
+    command(l, &l->cancels, seq);
+}
+
+void eventloop_poke(struct eventloop *l, long seq)
+{
+    command(l, &l->pokes, seq);
+}
+
+/* Drops what was expected and has not run: its thread is joined, so
+ * nothing runs any more; a post that comes later only queues. */
+static void drop_expected(struct eventloop *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->posted = NULL;
+    pthread_mutex_unlock(&l->mu);
+    while (l->expected.next != &l->expected) {
+        struct eventloop_post *p = l->expected.next;
+        p->prev->next = p->next;
+        p->next->prev = p->prev;
+        p->drop(p);
+    }
+}
+
+struct eventloop *eventloop_current(void)
+{
+    return current;
+}
+
+PyObject *eventloop_new_future(struct eventloop *l)
+{
+    PyObject *loop = PyObject_GetAttrString(l->glue, "loop");
+    PyObject *future = loop ? PyObject_CallMethod(loop, "create_future", NULL) : NULL;
+    Py_XDECREF(loop);
+    return future;
+}
+
+void eventloop_expect(struct eventloop *l, struct eventloop_post *p)
+{
+    p->posted = NULL;
+    p->next = l->expected.next;
+    p->prev = &l->expected;
+    p->next->prev = p;
+    l->expected.next = p;
+}
+
+void eventloop_post(struct eventloop *l, struct eventloop_post *p)
+{
+    static const char byte = 1;
+    pthread_mutex_lock(&l->mu);
+    p->posted = l->posted;
+    l->posted = p;
+    if (l->wfd >= 0)
+        while (write(l->wfd, &byte, 1) < 0 && errno == EINTR)
+            ;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void eventloop_stop(struct eventloop *l)
+{
+    if (!l || !l->glue)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->wfd = -1; /* the glue closes it */
+    pthread_mutex_unlock(&l->mu);
+    PyObject *left = PyObject_CallMethod(l->glue, "stop", NULL);
+    if (!left) {
+        PyErr_WriteUnraisable(l->glue);
+    } else {
+        PyObject *exc = PyObject_CallFunction(PyExc_RuntimeError, "s",
+                                              "the context stopped before the coroutine ended");
+        for (Py_ssize_t k = 0; exc && k < PyList_GET_SIZE(left); k++)
+            finish(job_of(PyList_GET_ITEM(left, k)), Py_None, exc);
+        Py_XDECREF(exc);
+        PyErr_Clear();
+    }
+    Py_XDECREF(left);
+    Py_CLEAR(l->glue);
+    drop_expected(l);
+}
+
+void eventloop_free(struct eventloop *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_destroy(&l->mu);
+    free(l->cancels.at);
+    free(l->pokes.at);
+    free(l);
+}
