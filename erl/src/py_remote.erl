@@ -592,7 +592,7 @@ node_stats(Stats, InFlight) -> Stats#{up => true, in_flight => InFlight}.
 
 %% Counts summed, latencies the worst part's.
 sum_stats(Each) ->
-    Zero = #{size => 0, busy => 0, queued => 0, completed => 0, errors => 0,
+    Zero = #{size => 0, busy => 0, queued => 0, tasks => 0, completed => 0, errors => 0,
              timeouts => 0, cancelled => 0, p50_us => -1, p99_us => -1},
     lists:foldl(fun(S, Acc) -> maps:map(fun(K, V) -> add(K, V, S) end, Acc) end, Zero, Each).
 

@@ -134,7 +134,7 @@ registered_module_runs_remotely(Config) ->
     {ok, Here} = py_test_lib:os_pid(),
     true = Here =/= OsA.
 
-%% @doc spawn_call/await and cast reach a remote pool.
+%% @doc spawn_call/await, cast and async_call reach a remote pool.
 spawn_call_and_cast(Config) ->
     [A, B] = nodes_of(Config),
     {ok, _} = py_context_router:start_pool(?POOL, 1, #{nodes => [A, B]}),
@@ -148,7 +148,13 @@ spawn_call_and_cast(Config) ->
                             erpc:call(N, py, eval, [<<"globals().get('MARK')">>]) =:= {ok, Token}]
              end,
     ok = py_test_lib:wait_until(fun() -> Marked() =/= [] end, 10000),
-    [_] = Marked().
+    [_] = Marked(),
+    %% A coroutine function, awaited on the remote context's event loop.
+    [ok = erpc:call(N, py, exec, [<<"async def twice(x):\n"
+                                   "    import asyncio\n"
+                                   "    await asyncio.sleep(0.01)\n"
+                                   "    return 2 * x\n">>]) || N <- [A, B]],
+    {ok, 42} = py:async_await(py:async_call(?POOL, '__main__', twice, [21])).
 
 %% @doc Bad node lists and specs a node refuses are clear errors; nothing runs after.
 bad_specs(Config) ->
