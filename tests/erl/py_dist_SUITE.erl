@@ -27,7 +27,8 @@
          remote_port_restart/1,
          payload_crosses_once/1,
          killed_caller_is_cancelled_there/1,
-         calling_node_down_cancels_there/1]).
+         calling_node_down_cancels_there/1,
+         stray_messages_keep_the_router/1]).
 %% Run on a peer node (payload_crosses_once).
 -export([collect_trace/2]).
 
@@ -42,7 +43,7 @@ all() ->
      references_stay_on_their_node, spec_survives_a_local_port_restart,
      stop_pool_stops_every_part, process_mode_parts, remote_port_restart,
      payload_crosses_once, killed_caller_is_cancelled_there,
-     calling_node_down_cancels_there].
+     calling_node_down_cancels_there, stray_messages_keep_the_router].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -455,6 +456,23 @@ calling_node_down_cancels_there(Config) ->
     %% The pool runs on A as a pool of A's.
     true = erpc:call(A, py_context_router, pool_started, [?POOL]),
     ok = erpc:call(A, py_context_router, stop_pool, [?POOL]).
+
+%% @doc A stray call, cast, message or part answer to the router is answered or ignored; it keeps serving.
+stray_messages_keep_the_router(Config) ->
+    [A, _B] = nodes_of(Config),
+    {ok, _} = py_context_router:start_pool(?POOL, 1, #{nodes => [A]}),
+    Router = whereis(py_remote),
+    {error, {unknown_call, bogus}} = gen_server:call(py_remote, bogus),
+    ok = gen_server:cast(py_remote, bogus),
+    py_remote ! bogus,
+    py_remote ! {part, make_ref(), ?POOL, 0, {ok, {ok, #{routes => [], contexts => []}}}},
+    py_remote ! {'DOWN', make_ref(), process, self(), normal},
+    py_remote ! {nodeup, A},
+    py_remote ! {nodedown, A},
+    {ok, [Ctx]} = py_context_router:start_pool(?POOL, 1, #{nodes => [A]}),
+    Router = whereis(py_remote),
+    A = node(Ctx),
+    {ok, 3} = py:call(?POOL, operator, add, [1, 2]).
 
 %% Traces what Owner receives until told to stop; sends the
 %% events to Parent.
