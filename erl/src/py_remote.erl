@@ -30,11 +30,14 @@
 %% - `py_remote_nonces': `{Nonce, Node, Port, Owner, Pool}': the port that
 %%   made the references a caller received from a remote part.
 %%
-%% A part goes down when an owner of it goes down (its node too, or its
-%% port restarted): its rows go, and this server asks the node for its
-%% part again every ?TICK_MS (connecting to a node that is not connected),
-%% and at once when `net_kernel:monitor_nodes/1' says the node is up. The
-%% node's part is started again there if it does not run.
+%% This server monitors every owner of every part: the routes of an owner
+%% that goes down go (all of a part's when its node goes, or its main
+%% port restarts; one member's of a process part), and it asks the node
+%% for its part again every ?TICK_MS (connecting to a node that is not
+%% connected), and at once when `net_kernel:monitor_nodes/1' says the
+%% node is up; the node starts its part again if it does not run.
+%% Callers do not wait for this server to learn of a node lost: they skip
+%% the routes of a node the runtime is no longer connected to.
 -module(py_remote).
 -behaviour(gen_server).
 
