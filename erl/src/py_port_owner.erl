@@ -268,8 +268,9 @@ open(Exe) ->
                  undefined -> [];
                  File -> ["--record", File]
              end,
+    None = ["--none-atom", atom_to_list(env(none_atom))],
     Args = lists:append([["--path", Dir] || Dir <- env(python_path)])
-        ++ Spin ++ Queue ++ Trace ++ Record ++ py_flow:port_args(),
+        ++ Spin ++ Queue ++ Trace ++ Record ++ None ++ py_flow:port_args(),
     Options = [{packet, 4}, binary, exit_status, use_stdio,
                {args, Args}, {env, env(port_env)}],
     try

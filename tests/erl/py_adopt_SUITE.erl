@@ -10,10 +10,26 @@
 -export([output_shows_in_a_plain_node/1,
          output_filter_added_once_and_removed_at_stop/1,
          output_filter_can_be_turned_off/1]).
+-export([datetime_family_terms/1,
+         decimal_uuid_terms/1,
+         set_and_enum_terms/1,
+         register_encoder_for_own_type/1,
+         register_encoder_refuses_bad_input/1,
+         encoder_errors_are_request_errors/1,
+         numpy_scalars_are_numbers/1,
+         numpy_array_to_erlang/1,
+         numpy_array_from_erlang/1,
+         numpy_array_bad_terms/1,
+         none_atom_nil_both_ways/1]).
 
 all() ->
     [output_shows_in_a_plain_node, output_filter_added_once_and_removed_at_stop,
-     output_filter_can_be_turned_off].
+     output_filter_can_be_turned_off,
+     datetime_family_terms, decimal_uuid_terms, set_and_enum_terms,
+     register_encoder_for_own_type, register_encoder_refuses_bad_input,
+     encoder_errors_are_request_errors,
+     numpy_scalars_are_numbers, numpy_array_to_erlang, numpy_array_from_erlang,
+     numpy_array_bad_terms, none_atom_nil_both_ways].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -77,6 +93,170 @@ output_filter_can_be_turned_off(Config) ->
         ok = py_test_lib:stop_app(Started),
         ok = py_test_lib:restart_app(Config)
     end.
+
+%%% ==========================================================================
+%%% Types
+%%% ==========================================================================
+
+%% @doc datetime, date, time and timedelta: tagged terms, exact to the
+%% microsecond, with the UTC offset in seconds (none when naive).
+datetime_family_terms(_Config) ->
+    Dt = <<"__import__('datetime').">>,
+    {ok, {datetime, {{2024, 2, 29}, {13, 45, 30}}, 123456, none}} =
+        py:eval(<<Dt/binary, "datetime(2024, 2, 29, 13, 45, 30, 123456)">>),
+    {ok, {datetime, {{2024, 1, 1}, {0, 0, 0}}, 0, 7200}} =
+        py:eval(<<"(lambda d: d.datetime(2024, 1, 1, tzinfo=d.timezone(d.timedelta(hours=2))))"
+                  "(__import__('datetime'))">>),
+    {ok, {datetime, _, _, -18000}} =
+        py:eval(<<"(lambda d: d.datetime.now(d.timezone(d.timedelta(hours=-5))))"
+                  "(__import__('datetime'))">>),
+    {ok, {date, {2024, 2, 29}}} = py:eval(<<Dt/binary, "date(2024, 2, 29)">>),
+    {ok, {time, {1, 2, 3}, 4, none}} = py:eval(<<Dt/binary, "time(1, 2, 3, 4)">>),
+    {ok, {timedelta, -86398999995}} =
+        py:eval(<<Dt/binary, "timedelta(days=-1, seconds=1, microseconds=5)">>),
+    {ok, [{timedelta, 1}, {date, {1, 1, 1}}]} =
+        py:eval(<<"(lambda d: [d.timedelta.resolution, d.date.min])(__import__('datetime'))">>).
+
+%% @doc Decimal and UUID: their exact text, tagged.
+decimal_uuid_terms(_Config) ->
+    {ok, {decimal, <<"1.10">>}} = py:eval(<<"__import__('decimal').Decimal('1.10')">>),
+    {ok, {decimal, <<"-Infinity">>}} = py:eval(<<"__import__('decimal').Decimal('-inf')">>),
+    {ok, {uuid, <<"12345678-1234-5678-1234-567812345678">>}} =
+        py:eval(<<"__import__('uuid').UUID('{12345678-1234-5678-1234-567812345678}')">>).
+
+%% @doc set and frozenset are lists; an Enum member is its value, an
+%% IntEnum member an integer.
+set_and_enum_terms(_Config) ->
+    {ok, [3]} = py:eval(<<"{3}">>),
+    {ok, [1]} = py:eval(<<"frozenset([1])">>),
+    ok = py:exec(<<"import enum\n"
+                   "class Color(enum.Enum):\n"
+                   "    RED = 'red'\n"
+                   "    PAIR = (1, 2)\n"
+                   "class Level(enum.IntEnum):\n"
+                   "    HIGH = 3\n"
+                   "class Perm(enum.Flag):\n"
+                   "    R = 4\n"
+                   "    W = 2\n">>),
+    {ok, [<<"red">>, {1, 2}, 3, 6]} =
+        py:eval(<<"[Color.RED, Color.PAIR, Level.HIGH, Perm.R | Perm.W]">>).
+
+%% @doc erlang.register_encoder: instances of the type and its subclasses
+%% convert through the function, nested anywhere; None unregisters.
+register_encoder_for_own_type(_Config) ->
+    ok = py:exec(<<"import erlang\n"
+                   "class Point:\n"
+                   "    def __init__(self, x, y): self.x, self.y = x, y\n"
+                   "class Point3(Point): pass\n"
+                   "erlang.register_encoder(Point, lambda p: {'x': p.x, 'y': p.y})\n">>),
+    {ok, [#{<<"x">> := 1, <<"y">> := 2}, {#{<<"x">> := 3, <<"y">> := 4}}]} =
+        py:eval(<<"[Point(1, 2), (Point3(3, 4),)]">>),
+    %% An encoder for a type the table knows takes precedence.
+    ok = py:exec(<<"import erlang, decimal\n"
+                   "erlang.register_encoder(decimal.Decimal, float)\n">>),
+    {ok, 1.5} = py:eval(<<"__import__('decimal').Decimal('1.5')">>),
+    ok = py:exec(<<"import erlang, decimal\n"
+                   "erlang.register_encoder(decimal.Decimal, None)\n"
+                   "erlang.register_encoder(Point, None)\n"
+                   "erlang.register_encoder(Point, None)\n">>),
+    {ok, {decimal, <<"1.5">>}} = py:eval(<<"__import__('decimal').Decimal('1.5')">>),
+    {ok, {'$py_ref', _, _} = Ref} = py:eval(<<"Point(1, 2)">>),
+    ok = py:release(Ref).
+
+%% @doc register_encoder refuses the built-in types, object, a non-type
+%% and a function that is not callable.
+register_encoder_refuses_bad_input(_Config) ->
+    Msg = <<"register_encoder() takes a type other than object and the built-in types of "
+            "docs/types.md, not ">>,
+    [begin
+         {error, {'TypeError', M}} =
+             py:eval(<<"__import__('erlang').register_encoder(", T/binary, ", str)">>),
+         true = py_test_lib:contains(M, Msg)
+     end || T <- [<<"int">>, <<"bool">>, <<"str">>, <<"dict">>, <<"list">>, <<"object">>,
+                  <<"type(None)">>, <<"42">>]],
+    {error, {'TypeError', <<"register_encoder() takes a callable or None">>}} =
+        py:eval(<<"__import__('erlang').register_encoder(type('T', (), {}), 42)">>),
+    {error, {'TypeError', _}} = py:eval(<<"__import__('erlang').register_encoder(int)">>).
+
+%% @doc An encoder that raises fails the one request with its exception;
+%% one that returns its argument hits the depth limit.
+encoder_errors_are_request_errors(_Config) ->
+    ok = py:exec(<<"import erlang\n"
+                   "class Bad: pass\n"
+                   "class Loop: pass\n"
+                   "def bad(o): raise ValueError('no term for Bad')\n"
+                   "erlang.register_encoder(Bad, bad)\n"
+                   "erlang.register_encoder(Loop, lambda o: o)\n">>),
+    {error, {'ValueError', <<"no term for Bad">>}} = py:eval(<<"[Bad()]">>),
+    {error, {'TypeError', <<"term nested deeper than 10000 levels">>}} = py:eval(<<"Loop()">>),
+    {ok, 2} = py:eval(<<"1 + 1">>).
+
+%% @doc numpy scalars convert as Python's numbers and booleans.
+numpy_scalars_are_numbers(_Config) ->
+    {ok, [5, 7, 255, 1.5, 0.25, true, false, -3]} =
+        py:eval(<<"(lambda np: [np.int64(5), np.int32(7), np.uint8(255), np.float32(1.5), "
+                  "np.float64(0.25), np.bool_(True), np.bool_(False), np.int8(-3)])"
+                  "(__import__('numpy'))">>),
+    {ok, 6} = py:eval(<<"__import__('numpy').arange(4).sum()">>).
+
+%% @doc A numeric array: {ndarray, Dtype, Shape, Bytes} in C order (a
+%% transposed one too); an array of objects or strings: nested lists.
+numpy_array_to_erlang(_Config) ->
+    {ok, {ndarray, <<"<i8">>, {2, 3}, Bin}} =
+        py:eval(<<"__import__('numpy').arange(6, dtype='<i8').reshape(2, 3)">>),
+    Bin = << <<N:64/little-signed>> || N <- lists:seq(0, 5) >>,
+    {ok, {ndarray, <<"<i8">>, {3, 2}, T}} =
+        py:eval(<<"__import__('numpy').arange(6, dtype='<i8').reshape(2, 3).T">>),
+    T = << <<N:64/little-signed>> || N <- [0, 3, 1, 4, 2, 5] >>,
+    {ok, {ndarray, <<"<f4">>, {2}, <<1.5:32/little-float, -2.0:32/little-float>>}} =
+        py:eval(<<"__import__('numpy').array([1.5, -2.0], dtype='<f4')">>),
+    {ok, {ndarray, <<"|b1">>, {3}, <<1, 0, 1>>}} =
+        py:eval(<<"__import__('numpy').array([True, False, True])">>),
+    {ok, [[<<"a">>, 1], [none, <<"bc">>]]} =
+        py:eval(<<"__import__('numpy').array([['a', 1], [None, 'bc']], dtype=object)">>),
+    {ok, [<<"x">>, <<"yz">>]} = py:eval(<<"__import__('numpy').array(['x', 'yz'])">>).
+
+%% @doc {ndarray, Dtype, Shape, Bytes} from Erlang is a writable numpy
+%% array; it comes back as the same term.
+numpy_array_from_erlang(_Config) ->
+    Bin = << <<N:64/little-float>> || N <- [1.0, 2.0, 3.0, 4.0] >>,
+    Arr = {ndarray, <<"<f8">>, {2, 2}, Bin},
+    {ok, [<<"ndarray">>, <<"float64">>, {2, 2}, 10.0]} =
+        py:eval(<<"[type(a).__name__, a.dtype.name, a.shape, a.sum()]">>, #{a => Arr}),
+    {ok, Arr} = py:eval(<<"a">>, #{a => Arr}),
+    {ok, {ndarray, <<"<f8">>, {2, 2}, _}} = py:eval(<<"(a.__iadd__(1), a)[1]">>, #{a => Arr}),
+    {ok, {ndarray, <<"<i4">>, {0}, <<>>}} =
+        py:eval(<<"a">>, #{a => {ndarray, int32, [0], <<>>}}),
+    Big = binary:copy(<<7>>, 8 * 1024 * 1024),
+    {ok, 58720256} = py:eval(<<"int(a.sum())">>, #{a => {ndarray, <<"u1">>, {8, 1024, 1024}, Big}}).
+
+%% @doc A bad ndarray term fails the one request: data that is not a
+%% binary, a shape that does not fit the bytes, a dtype numpy does not know.
+numpy_array_bad_terms(_Config) ->
+    {error, {'TypeError', <<"the data of {ndarray, Dtype, Shape, Data} must be a binary">>}} =
+        py:eval(<<"a">>, #{a => {ndarray, <<"<i8">>, {1}, [1, 2]}}),
+    {error, {'ValueError', _}} = py:eval(<<"a">>, #{a => {ndarray, <<"<i8">>, {3}, <<1:64>>}}),
+    {error, {'TypeError', _}} = py:eval(<<"a">>, #{a => {ndarray, <<"nonsense">>, {1}, <<1>>}}),
+    {ok, {ndarray, x}} = py:eval(<<"a">>, #{a => {ndarray, x}}),
+    {ok, 2} = py:eval(<<"1 + 1">>).
+
+%% @doc none_atom = nil: None comes back as nil, nil arrives as None,
+%% and none and undefined still arrive as None.
+none_atom_nil_both_ways(Config) ->
+    ok = application:stop(erlang_python),
+    Started = py_test_lib:start_app([{none_atom, nil}], Config),
+    try
+        {ok, nil} = py:eval(<<"None">>),
+        {ok, nil} = py:eval(<<"x">>, #{x => nil}),
+        {ok, [true, true, true]} =
+            py:eval(<<"[v is None for v in x]">>, #{x => [nil, none, undefined]}),
+        {ok, {nil, #{<<"k">> := nil}}} = py:eval(<<"(None, {'k': None})">>),
+        {ok, {time, {0, 0, 0}, 0, nil}} = py:eval(<<"__import__('datetime').time()">>)
+    after
+        ok = py_test_lib:stop_app(Started),
+        ok = py_test_lib:restart_app(Config)
+    end,
+    {ok, none} = py:eval(<<"None">>).
 
 %%% ==========================================================================
 %%% Internal
