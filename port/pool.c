@@ -558,11 +558,15 @@ static struct context *lock_context(struct pools *p, long ctx_id)
     return c;
 }
 
-/* Interrupts the innermost job c runs, if any: 1, else 0. Pool locked. */
+/* Interrupts the innermost job c runs that is not answered yet (one
+ * whose reply is out is about to leave c), if any: 1, else 0. Pool
+ * locked. */
 static int interrupt_current(struct pool *pl, struct context *c)
 {
     struct job *j = c->current;
-    if (!j || atomic_load(&j->cancelled))
+    while (j && (atomic_load(&j->answered) || atomic_load(&j->cancelled)))
+        j = j->outer;
+    if (!j)
         return 0;
     pl->kind.hooks.interrupt(pl->kind.hooks.arg, c->state, j->seq);
     return 1;

@@ -21,6 +21,13 @@
          numpy_array_from_erlang/1,
          numpy_array_bad_terms/1,
          none_atom_nil_both_ways/1]).
+-export([interrupt_running_request/1,
+         interrupt_bad_targets/1,
+         is_ref_and_context/1,
+         gc_collects_cycles/1,
+         memory_stats_figures/1,
+         configure_logging_follows_primary_level/1,
+         timed_out_call_is_interrupted/1]).
 
 all() ->
     [output_shows_in_a_plain_node, output_filter_added_once_and_removed_at_stop,
@@ -29,7 +36,10 @@ all() ->
      register_encoder_for_own_type, register_encoder_refuses_bad_input,
      encoder_errors_are_request_errors,
      numpy_scalars_are_numbers, numpy_array_to_erlang, numpy_array_from_erlang,
-     numpy_array_bad_terms, none_atom_nil_both_ways].
+     numpy_array_bad_terms, none_atom_nil_both_ways,
+     interrupt_running_request, interrupt_bad_targets, is_ref_and_context,
+     gc_collects_cycles, memory_stats_figures, configure_logging_follows_primary_level,
+     timed_out_call_is_interrupted].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -257,6 +267,118 @@ none_atom_nil_both_ways(Config) ->
         ok = py_test_lib:restart_app(Config)
     end,
     {ok, none} = py:eval(<<"None">>).
+
+%%% ==========================================================================
+%%% Functions of erlang_python
+%%% ==========================================================================
+
+%% @doc py:interrupt/1 ends the loop a context runs: its caller gets
+%% {error, interrupted}, the context serves the next request, and an idle
+%% context gives not_running.
+interrupt_running_request(_Config) ->
+    Ctx = py:context(1),
+    not_running = py:interrupt(Ctx),
+    H = py:spawn_call(Ctx, builtins, exec,
+                      [<<"n = 0\nwhile True:\n    n += 1\n">>, #{}], #{}),
+    ok = py_test_lib:wait_until(fun() -> py:interrupt(Ctx) =:= ok end, 10000),
+    {error, interrupted} = py:await(H, 10000),
+    {ok, 2} = py:eval(Ctx, <<"1 + 1">>),
+    not_running = py:interrupt(Ctx),
+    %% Only the request it runs: one queued behind it runs to its end.
+    Slow = py:spawn_call(Ctx, builtins, exec,
+                         [<<"n = 0\nwhile True:\n    n += 1\n">>, #{}], #{}),
+    Next = py:spawn_call(Ctx, operator, add, [20, 22]),
+    ok = py_test_lib:wait_until(fun() -> py:interrupt(Ctx) =:= ok end, 10000),
+    {error, interrupted} = py:await(Slow, 10000),
+    {ok, 42} = py:await(Next, 10000).
+
+%% @doc py:interrupt/1 of something that is not a running context.
+interrupt_bad_targets(_Config) ->
+    {error, {badarg, pool}} = py:interrupt(default),
+    Dead = spawn(fun() -> ok end),
+    Ref = monitor(process, Dead),
+    receive {'DOWN', Ref, process, Dead, _} -> ok end,
+    {error, {context_not_found, Dead}} = py:interrupt(Dead).
+
+%% @doc is_ref/1 knows references; context/0,1 give contexts of the
+%% default pool, context(N) the same one each time.
+is_ref_and_context(_Config) ->
+    {ok, Obj} = py:eval(<<"object()">>),
+    true = py:is_ref(Obj),
+    [false = py:is_ref(T) || T <- [{'$py_ref', a, 1}, {'$py_ref', 1}, ref, make_ref(), []]],
+    ok = py:release(Obj),
+    Contexts = py_context_router:contexts(default),
+    true = lists:member(py:context(), Contexts),
+    true = lists:member(py:context(default), Contexts),
+    C1 = py:context(1),
+    C1 = hd(Contexts),
+    C1 = py:context(1),
+    N = length(Contexts),
+    {'EXIT', {{badarg, 0}, _}} = (catch py:context(0)),
+    {'EXIT', {{badarg, _}, _}} = (catch py:context(N + 1)),
+    {'EXIT', {{pool_not_started, nope}, _}} = (catch py:context(nope)),
+    ok.
+
+%% @doc gc/0 finds a reference cycle the collector had not; gc/1 takes a
+%% generation.
+gc_collects_cycles(_Config) ->
+    ok = py:exec(<<"import gc\ngc.disable()\n"
+                   "class Cyc: pass\n"
+                   "for _ in range(10):\n"
+                   "    c = Cyc(); c.me = c\n"
+                   "del c\n">>),
+    try
+        {ok, N} = py:gc(),
+        true = N >= 10,
+        {ok, 0} = py:gc(),
+        {ok, _} = py:gc(0),
+        {error, {badarg, args}} = py:gc(3)
+    after
+        ok = py:exec(<<"__import__('gc').enable()">>)
+    end.
+
+%% @doc memory_stats/0: Python's allocator and collector figures, and
+%% tracemalloc's while it traces.
+memory_stats_figures(_Config) ->
+    {ok, #{allocated_blocks := Blocks, gc_count := {_, _, _}, gc_threshold := {_, _, _},
+           gc_stats := [#{collections := _, collected := _, uncollectable := _} | _],
+           traced_memory := none, rss := Rss}} = py:memory_stats(),
+    true = is_integer(Blocks) andalso Blocks > 1000 andalso Rss > 1000000,
+    ok = py:exec(<<"__import__('tracemalloc').start()">>),
+    try
+        {ok, #{traced_memory := {Cur, Peak}}} = py:memory_stats(),
+        true = is_integer(Cur) andalso Peak >= Cur
+    after
+        ok = py:exec(<<"__import__('tracemalloc').stop()">>)
+    end.
+
+%% @doc configure_logging/0 gives Python's root logger the primary level
+%% of Erlang's logger.
+configure_logging_follows_primary_level(_Config) ->
+    #{level := Primary} = logger:get_primary_config(),
+    try
+        ok = logger:set_primary_config(level, notice),
+        ok = py:configure_logging(),
+        {ok, 25} = py:eval(<<"__import__('logging').getLogger().level">>),
+        ok = logger:set_primary_config(level, info),
+        ok = py:configure_logging(),
+        {ok, 20} = py:eval(<<"__import__('logging').getLogger().level">>),
+        ok = logger:set_primary_config(level, all),
+        ok = py:configure_logging(),
+        {ok, 0} = py:eval(<<"__import__('logging').getLogger().level">>)
+    after
+        ok = logger:set_primary_config(level, Primary),
+        ok = py:configure_logging(#{level => warning})
+    end.
+
+%% @doc A call that times out is interrupted (docs/api.md, Timeouts):
+%% its context serves the next request at once.
+timed_out_call_is_interrupted(_Config) ->
+    Ctx = py:context(1),
+    {error, timeout} = py:exec(Ctx, <<"n = 0\nwhile True:\n    n += 1\n">>, 200),
+    T0 = erlang:monotonic_time(millisecond),
+    {ok, 2} = py:eval(Ctx, <<"1 + 1">>, #{}, 10000),
+    true = erlang:monotonic_time(millisecond) - T0 < 5000.
 
 %%% ==========================================================================
 %%% Internal
