@@ -11,6 +11,15 @@ ifneq ($(PYTHON),)
 CMAKE_FLAGS += -DPython3_EXECUTABLE=$(PYTHON)
 endif
 
+# A dependency build (the rebar3 of a project that depends on this one, or
+# mix, which runs `rebar3 bare compile`) builds py_port only: no Check, no C
+# tests, no echo port, no -Werror. rebar3 sets REBAR_ROOT_DIR to the
+# top-level project, which is this directory only in this repository's own
+# build. PY_PORT_DEV=ON|OFF on the command line decides instead.
+DEPENDENCY_BUILD := $(or $(REBAR_BARE_COMPILER_OUTPUT_DIR),$(if $(REBAR_ROOT_DIR),$(filter-out $(realpath $(REBAR_ROOT_DIR)),$(realpath $(CURDIR)))))
+PY_PORT_DEV ?= $(if $(DEPENDENCY_BUILD),OFF,ON)
+CMAKE_FLAGS += -DPY_PORT_DEV=$(PY_PORT_DEV)
+
 # The echo port of the benchmark, built beside py_port (bench/CMakeLists.txt);
 # tests/erl/py_bench_SUITE.erl finds it here too.
 export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port

@@ -28,6 +28,8 @@
          memory_stats_figures/1,
          configure_logging_follows_primary_level/1,
          timed_out_call_is_interrupted/1]).
+-export([app_file_for_hex/1,
+         dependency_build_is_py_port_only/1]).
 
 all() ->
     [output_shows_in_a_plain_node, output_filter_added_once_and_removed_at_stop,
@@ -39,7 +41,8 @@ all() ->
      numpy_array_bad_terms, none_atom_nil_both_ways,
      interrupt_running_request, interrupt_bad_targets, is_ref_and_context,
      gc_collects_cycles, memory_stats_figures, configure_logging_follows_primary_level,
-     timed_out_call_is_interrupted].
+     timed_out_call_is_interrupted,
+     app_file_for_hex, dependency_build_is_py_port_only].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -381,8 +384,63 @@ timed_out_call_is_interrupted(_Config) ->
     true = erlang:monotonic_time(millisecond) - T0 < 5000.
 
 %%% ==========================================================================
+%%% Packaging
+%%% ==========================================================================
+
+%% @doc The app file has licenses, links, and every name the running
+%% application registers; LICENSE and CHANGELOG.md are there.
+app_file_for_hex(_Config) ->
+    {ok, [{application, erlang_python, Keys}]} =
+        file:consult(filename:join(code:lib_dir(erlang_python, ebin), "erlang_python.app")),
+    ["Apache-2.0"] = proplists:get_value(licenses, Keys),
+    [_ | _] = proplists:get_value(links, Keys),
+    Registered = proplists:get_value(registered, Keys),
+    %% A process pool's processes too.
+    {ok, [_]} = py_context_router:start_pool(adopt_procs, 1, process),
+    try
+        Ours = [Name || Name <- registered(),
+                        application:get_application(whereis(Name)) =:= {ok, erlang_python}],
+        [] = Ours -- Registered,
+        [] = Registered -- Ours
+    after
+        ok = py_context_router:stop_pool(adopt_procs)
+    end,
+    {ok, <<"\n", _/binary>> = License} = file:read_file(repo_file("LICENSE")),
+    true = py_test_lib:contains(License, <<"Apache License">>),
+    true = py_test_lib:contains(License, <<"Version 2.0, January 2004">>),
+    {ok, <<"# Changelog", _/binary>>} = file:read_file(repo_file("CHANGELOG.md")).
+
+%% @doc Built by a parent project (rebar3's REBAR_ROOT_DIR elsewhere, or
+%% mix's rebar3 bare compile) the Makefile turns PY_PORT_DEV off, and
+%% CMake then makes py_port only: no Check tests, no echo port, no -Werror.
+dependency_build_is_py_port_only(Config) ->
+    Repo = repo_file(""),
+    Make = fun(Env) ->
+                   os:cmd(Env ++ " make -s -n -C " ++ Repo ++ " port 2>&1")
+           end,
+    true = string:find(Make("REBAR_ROOT_DIR=/elsewhere"), "-DPY_PORT_DEV=OFF") =/= nomatch,
+    true = string:find(Make("REBAR_BARE_COMPILER_OUTPUT_DIR=/x"), "-DPY_PORT_DEV=OFF") =/= nomatch,
+    true = string:find(Make("REBAR_ROOT_DIR=" ++ Repo), "-DPY_PORT_DEV=ON") =/= nomatch,
+    true = string:find(Make(""), "-DPY_PORT_DEV=ON") =/= nomatch,
+    Build = filename:join(?config(priv_dir, Config), "dep_build"),
+    Configure = os:cmd("cmake -S " ++ Repo ++ " -B " ++ Build ++ " -DPY_PORT_DEV=OFF "
+                       "-DPY_PORT_PRIV_DIR=" ++ Build ++ "/priv >/dev/null 2>&1; echo rc=$?"),
+    true = string:find(Configure, "rc=0") =/= nomatch,
+    Targets = os:cmd("cmake --build " ++ Build ++ " --target help"),
+    true = string:find(Targets, "py_port") =/= nomatch,
+    nomatch = string:find(Targets, "check_"),
+    nomatch = string:find(Targets, "echo_port"),
+    {ok, Flags} = file:read_file(filename:join([Build, "CMakeFiles", "py_port.dir", "flags.make"])),
+    false = py_test_lib:contains(Flags, <<"-Werror">>),
+    true = py_test_lib:contains(Flags, <<"-Wall">>).
+
+%%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
+
+%% A file of the repository (the suite is in tests/erl).
+repo_file(Name) ->
+    filename:join([filename:dirname(filename:dirname(filename:dirname(?FILE))), Name]).
 
 %% Runs Code in a new `erl -noshell' node with the application started
 %% and logger as OTP configures it, and returns what the node wrote once
