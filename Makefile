@@ -25,6 +25,7 @@ CMAKE_FLAGS += -DPY_PORT_DEV=$(PY_PORT_DEV)
 export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port
 
 .PHONY: all setup port compile demo test test-c test-erl test-process test-modes test-pythons bench format
+.PHONY: test-edoc test-elixir
 .PHONY: clean
 .PHONY: fuzz fuzz-short fuzz-build asan asan-ct tsan test-san
 
@@ -47,7 +48,7 @@ demo: compile
 	escript scripts/demo.escript
 
 # The sanitizer runs (test-san) come last: the plain suites fail faster.
-test: compile test-c test-erl test-process test-modes fuzz-short test-san
+test: compile test-c test-erl test-edoc test-elixir test-process test-modes fuzz-short test-san
 
 test-c: compile
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -55,6 +56,17 @@ test-c: compile
 test-erl: compile
 	rebar3 eunit
 	rebar3 ct
+
+# The edoc of every module builds (a bad @equiv or tag fails it).
+test-edoc: compile
+	rebar3 edoc
+
+# examples/mix_demo, a Mix project that depends on this one by path: mix
+# builds it (as a dependency: py_port only) and runs its tests. Offline:
+# mix uses Debian's rebar3 (MIX_REBAR3), no Hex.
+test-elixir: compile
+	cd examples/mix_demo && MIX_REBAR3=$$(command -v rebar3) MIX_ENV=test \
+	  mix do deps.compile, test
 
 # The main suites with a process pool as the default pool (any Python):
 # tests/erl/process.spec says which cases are skipped and why.

@@ -111,6 +111,12 @@
       | not_owner
       | stale_ref.
 
+%% The replies of every request are decoded by one function (result/1), so
+%% Dialyzer sees `ok | {ok, _} | {error, _}' for each: which of them a
+%% request gets is the protocol's (docs/protocol.md), not a type.
+-dialyzer({no_missing_return, [call/6, eval/4, exec/3, await/2, call_method/5, getattr/2,
+                               to_term/1, stream/5, stream_eval/3]}).
+
 -define(PORT_KEY, {py, port}).
 %% Process dictionary: a spawn_call's route, by its monitor; the owners
 %% whose py_callers watch this process already.
@@ -611,7 +617,7 @@ stream(Module, Function, Args) ->
 
 %% @doc `stream/3' with keyword arguments, on the pool registered for
 %% `Module' (or `Module:Function'), with the default timeout.
-%% @equiv stream(Module, Function, Args, Kwargs, default timeout)
+%% @equiv stream(Module, Function, Args, Kwargs, default_timeout())
 -spec stream(name(), name(), list(), #{name() => term()}) ->
           {ok, list()} | {error, error_reason()}.
 stream(Module, Function, Args, Kwargs) ->
@@ -801,7 +807,7 @@ drop_tagged(Mref, {Port, Owner, _, _} = Route) ->
     receive
         {'DOWN', Mref, process, _, _} -> ok
     after 0 ->
-        case request_on({Port, Owner, default, undefined}, {cancel, {{Mref}, self()}},
+        _ = case request_on({Port, Owner, default, undefined}, {cancel, {{Mref}, self()}},
                         ?DROP_TIMEOUT) of
             {ok, 0} ->
                 receive

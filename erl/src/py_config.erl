@@ -53,8 +53,8 @@
 %% silent) and left alone.
 -spec validate() -> ok | {error, {bad_env, key(), term(), binary()}}.
 validate() ->
-    [?LOG_WARNING("erlang_python: unknown application env key ~tp ignored", [Key])
-     || {Key, _} <- application:get_all_env(?APP), not lists:member(Key, keys())],
+    _ = [?LOG_WARNING("erlang_python: unknown application env key ~tp ignored", [Key])
+         || {Key, _} <- application:get_all_env(?APP), not lists:member(Key, keys())],
     validate(keys()).
 
 %% @doc The value of `Key': the one set if it is valid, else its default.

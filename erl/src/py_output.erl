@@ -47,7 +47,7 @@
 %%% ==========================================================================
 
 %% @doc Starts the process, registered as `py_output'.
--spec start_link() -> {ok, pid()}.
+-spec start_link() -> gen_server:start_ret().
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
