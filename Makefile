@@ -4,20 +4,22 @@
 # PYTHON=/path/to/python3 builds the port against another CPython (one
 # with a shared libpython, e.g. a pyenv build with --enable-shared).
 
-PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3)
-BUILD  ?= build
-CMAKE_FLAGS ?=
-ifneq ($(PYTHON),)
-CMAKE_FLAGS += -DPython3_EXECUTABLE=$(PYTHON)
-endif
-
 # A dependency build (the rebar3 of a project that depends on this one, or
 # mix, which runs `rebar3 bare compile`) builds py_port only: no Check, no C
 # tests, no echo port, no -Werror. rebar3 sets REBAR_ROOT_DIR to the
 # top-level project, which is this directory only in this repository's own
-# build. PY_PORT_DEV=ON|OFF on the command line decides instead.
+# build. PY_PORT_DEV=ON|OFF on the command line decides instead. A dependency
+# build has a build directory of its own: a Mix path dependency on this
+# repository must not reconfigure the repository's own build.
 DEPENDENCY_BUILD := $(or $(REBAR_BARE_COMPILER_OUTPUT_DIR),$(if $(REBAR_ROOT_DIR),$(filter-out $(realpath $(REBAR_ROOT_DIR)),$(realpath $(CURDIR)))))
 PY_PORT_DEV ?= $(if $(DEPENDENCY_BUILD),OFF,ON)
+
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3)
+BUILD  ?= $(if $(filter OFF,$(PY_PORT_DEV)),build-dep,build)
+CMAKE_FLAGS ?=
+ifneq ($(PYTHON),)
+CMAKE_FLAGS += -DPython3_EXECUTABLE=$(PYTHON)
+endif
 CMAKE_FLAGS += -DPY_PORT_DEV=$(PY_PORT_DEV)
 
 # The echo port of the benchmark, built beside py_port (bench/CMakeLists.txt);
