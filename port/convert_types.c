@@ -32,9 +32,8 @@ static int ei_ok(int rc)
 static PyObject *loaded(const char *name, const char *attr)
 {
     PyObject *modules = PySys_GetObject("modules"); /* borrowed */
-    PyObject *m = modules ? PyMapping_GetItemString(modules, name) : NULL;
-    PyObject *v = m ? PyObject_GetAttrString(m, attr) : NULL;
-    Py_XDECREF(m);
+    PyObject *m = modules && PyDict_Check(modules) ? PyDict_GetItemString(modules, name) : NULL;
+    PyObject *v = m ? PyObject_GetAttrString(m, attr) : NULL; /* m borrowed */
     if (v == NULL)
         PyErr_Clear();
     return v;
@@ -78,7 +77,6 @@ static int int_attrs(PyObject *o, const char *const *names, int n, ei_x_buff *x)
 
 static const char *const DATE[] = {"year", "month", "day"};
 static const char *const TIME[] = {"hour", "minute", "second"};
-static const char *const USEC[] = {"microsecond"};
 
 /* The UTC offset of a datetime or time in seconds, or the None atom. */
 static int utc_offset(PyObject *o, ei_x_buff *x, int depth)
@@ -106,7 +104,7 @@ static int encode_datetime(PyObject *o, ei_x_buff *x, int depth)
         ei_ok(ei_x_encode_tuple_header(x, 2)) < 0 || int_attrs(o, DATE, 3, x) < 0 ||
         int_attrs(o, TIME, 3, x) < 0)
         return -1;
-    PyObject *us = PyObject_GetAttrString(o, USEC[0]);
+    PyObject *us = PyObject_GetAttrString(o, "microsecond");
     return encode_result(us, x, depth) < 0 ? -1 : utc_offset(o, x, depth);
 }
 
@@ -131,7 +129,7 @@ static int encode_time(PyObject *o, ei_x_buff *x, int depth)
     if (ei_ok(ei_x_encode_tuple_header(x, 4)) < 0 || ei_ok(ei_x_encode_atom(x, "time")) < 0 ||
         int_attrs(o, TIME, 3, x) < 0)
         return -1;
-    PyObject *us = PyObject_GetAttrString(o, USEC[0]);
+    PyObject *us = PyObject_GetAttrString(o, "microsecond");
     return encode_result(us, x, depth) < 0 ? -1 : utc_offset(o, x, depth);
 }
 

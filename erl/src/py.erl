@@ -476,14 +476,15 @@ context() ->
 
 %% @doc `context(N)', `N' an integer: the `N'th context (from 1) of the
 %% default pool, the same pid each time (raises `{badarg, N}' outside
-%% 1..size). `context(Pool)', an atom: a context of `Pool', as
+%% 1..size, `{pool_not_started, default}' when it does not run). `context(Pool)', an atom: a context of `Pool', as
 %% `py_context_router:get_context/1'.
 -spec context(pos_integer() | atom()) -> pid().
 context(N) when is_integer(N) ->
     Contexts = py_context_router:contexts(default),
-    case N >= 1 andalso N =< length(Contexts) of
-        true -> lists:nth(N, Contexts);
-        false -> erlang:error({badarg, N})
+    if
+        Contexts =:= [] -> erlang:error({pool_not_started, default});
+        N >= 1, N =< length(Contexts) -> lists:nth(N, Contexts);
+        true -> erlang:error({badarg, N})
     end;
 context(Pool) when is_atom(Pool) ->
     py_context_router:get_context(Pool).

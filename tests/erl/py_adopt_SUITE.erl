@@ -23,6 +23,7 @@
          none_atom_nil_both_ways/1]).
 -export([interrupt_running_request/1,
          interrupt_bad_targets/1,
+         interrupt_process_pool_context/1,
          is_ref_and_context/1,
          gc_collects_cycles/1,
          memory_stats_figures/1,
@@ -39,7 +40,8 @@ all() ->
      encoder_errors_are_request_errors,
      numpy_scalars_are_numbers, numpy_array_to_erlang, numpy_array_from_erlang,
      numpy_array_bad_terms, none_atom_nil_both_ways,
-     interrupt_running_request, interrupt_bad_targets, is_ref_and_context,
+     interrupt_running_request, interrupt_bad_targets, interrupt_process_pool_context,
+     is_ref_and_context,
      gc_collects_cycles, memory_stats_figures, configure_logging_follows_primary_level,
      timed_out_call_is_interrupted,
      app_file_for_hex, dependency_build_is_py_port_only].
@@ -302,6 +304,21 @@ interrupt_bad_targets(_Config) ->
     Ref = monitor(process, Dead),
     receive {'DOWN', Ref, process, Dead, _} -> ok end,
     {error, {context_not_found, Dead}} = py:interrupt(Dead).
+
+%% @doc A context of a process pool (a py_port of its own) is interrupted
+%% the same way.
+interrupt_process_pool_context(_Config) ->
+    {ok, [Ctx]} = py_context_router:start_pool(adopt_interrupt, 1, process),
+    try
+        not_running = py:interrupt(Ctx),
+        H = py:spawn_call(Ctx, builtins, exec,
+                          [<<"n = 0\nwhile True:\n    n += 1\n">>, #{}], #{}),
+        ok = py_test_lib:wait_until(fun() -> py:interrupt(Ctx) =:= ok end, 10000),
+        {error, interrupted} = py:await(H, 10000),
+        {ok, 3} = py:eval(Ctx, <<"1 + 2">>)
+    after
+        ok = py_context_router:stop_pool(adopt_interrupt)
+    end.
 
 %% @doc is_ref/1 knows references; context/0,1 give contexts of the
 %% default pool, context(N) the same one each time.
