@@ -363,7 +363,9 @@ memory_stats_figures(_Config) ->
     {ok, #{allocated_blocks := Blocks, gc_count := {_, _, _}, gc_threshold := {_, _, _},
            gc_stats := [#{collections := _, collected := _, uncollectable := _} | _],
            traced_memory := none, rss := Rss}} = py:memory_stats(),
-    true = is_integer(Blocks) andalso Blocks > 1000 andalso Rss > 1000000,
+    true = is_integer(Blocks) andalso Rss > 1000000,
+    %% 0 when Python does not use its own allocator (the sanitizer runs).
+    true = Blocks > 1000 orelse os:getenv("PYTHONMALLOC") =:= "malloc",
     ok = py:exec(<<"__import__('tracemalloc').start()">>),
     try
         {ok, #{traced_memory := {Cur, Peak}}} = py:memory_stats(),
