@@ -39,11 +39,13 @@ static PyObject *loaded(const char *name, const char *attr)
     return v;
 }
 
-/* 1 if o is an instance of module.attr (loaded), 0 if not, -1 on error. */
+/* 1 if o's type is module.attr (loaded) or a subclass of it, else 0. By
+ * the type itself: no __instancecheck__ or __class__ of o's runs, so a
+ * proxy or a mock converts as what it is, and no Python code runs. */
 static int is_a(PyObject *o, const char *module, const char *attr)
 {
     PyObject *type = loaded(module, attr);
-    int rc = type && PyType_Check(type) ? PyObject_IsInstance(o, type) : 0;
+    int rc = type && PyType_Check(type) && PyType_IsSubtype(Py_TYPE(o), (PyTypeObject *)type);
     Py_XDECREF(type);
     return rc;
 }
@@ -219,8 +221,35 @@ static const type_encoder KNOWN[] = {
     encode_timedelta, encode_decimal,  encode_uuid, encode_enum,
 };
 
+/* Whether a class of t's MRO has the C name (tp_name) of a known type:
+ * without one, t is none of them, found with no lookup in sys.modules
+ * (a reference's common case). With one, is_a() decides. */
+static int may_be_known(PyTypeObject *t)
+{
+    static const char *const names[] = {"numpy.generic",
+                                        "numpy.ndarray",
+                                        "datetime.datetime",
+                                        "datetime.date",
+                                        "datetime.time",
+                                        "datetime.timedelta",
+                                        "decimal.Decimal",
+                                        "Decimal",
+                                        "UUID",
+                                        "Enum"};
+    PyObject *mro = t->tp_mro;
+    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
+        const char *name = ((PyTypeObject *)PyTuple_GET_ITEM(mro, i))->tp_name;
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+            if (strcmp(name, names[k]) == 0)
+                return 1;
+    }
+    return 0;
+}
+
 int convert_known_type(PyObject *o, ei_x_buff *x, int depth)
 {
+    if (!may_be_known(Py_TYPE(o)))
+        return 1;
     for (size_t i = 0; i < sizeof(KNOWN) / sizeof(KNOWN[0]); i++) {
         int rc = KNOWN[i](o, x, depth);
         if (rc != 1)

@@ -128,6 +128,11 @@ START_TEST(test_convert_types_modules_never_imported)
     encode_fails("UUID()", PyExc_TypeError, "type 'UUID'");
     objref_enable(was);
     encodes_as("Decimal('x')", "'x'");
+    /* Decided by the type: an object's own __class__ never runs. */
+    run("class Enum:\n    @property\n    def __class__(self): raise RuntimeError('ran')\n");
+    was = objref_enable(0);
+    encode_fails("Enum()", PyExc_TypeError, "type 'Enum'");
+    objref_enable(was);
     PyObject *modules = PySys_GetObject("modules");
     ck_assert_ptr_null(PyDict_GetItemString(modules, "numpy"));
 }
