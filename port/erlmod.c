@@ -35,6 +35,7 @@
 #include "erlmod.h"
 
 #include "callback.h"
+#include "convert.h"
 #include "cancel.h"
 #include "envelope.h"
 #include "interp_state.h"
@@ -194,6 +195,9 @@ static PyMethodDef erlmod_functions[] = {
     {"atom", erlmod_atom, METH_O,
      PyDoc_STR("atom(name) -> erlang.Atom; TypeError beyond the atom cap "
                "(docs/types.md).")},
+    {"register_encoder", (PyCFunction)(void (*)(void))convert_register_encoder, METH_FASTCALL,
+     PyDoc_STR("register_encoder(type, fun): fun(obj) is sent in place of an instance of "
+               "type; fun None unregisters (docs/types.md).")},
     {NULL, NULL, 0, NULL},
 };
 

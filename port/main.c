@@ -15,6 +15,7 @@
  * repl.c prints from. --trace and --record hook into dispatch (trace.c,
  * record.c).
  */
+#include "convert.h"
 #include "dispatch.h"
 #include "eventloop.h"
 #include "envelope.h"
@@ -81,6 +82,7 @@ static void usage(FILE *to)
     fputs("usage: py_port [--path DIR]... [--spin-us N] [--max-queue N] [--no-monitor]\n"
           "               [--no-forward] [--trace] [--record FILE] [--send-window N]\n"
           "               [--send-timeout-ms N] [--atom-cap N] [--atom-budget N]\n"
+          "               [--none-atom none|nil|undefined]\n"
           "       py_port --repl [OPTION]...       commands typed as Erlang terms\n"
           "       py_port --replay FILE [OPTION]... run a recording, print the replies\n"
           "       py_port --version | --help\n"
@@ -97,6 +99,7 @@ static void usage(FILE *to)
           "  --send-timeout-ms N  how long it waits before TimeoutError (default 60000)\n"
           "  --atom-cap N --atom-budget M  atoms Python data may create: the node's\n"
           "                cap, and what is left of it for this port (default 10000)\n"
+          "  --none-atom A the atom Python's None is sent as (default none)\n"
           "  --no-monitor  no parent process reporting how the port ended\n"
           "  --no-forward  leave Python's stdout and stderr on this process's stderr\n"
           "                instead of sending them to Erlang's logger\n"
@@ -255,6 +258,10 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->forward = 0;
         } else if (strcmp(argv[k], "--no-monitor") == 0) {
             o->monitor = 0;
+        } else if (strcmp(argv[k], "--none-atom") == 0 && value &&
+                   (!strcmp(value, "none") || !strcmp(value, "nil") ||
+                    !strcmp(value, "undefined"))) {
+            convert_set_none_atom(argv[++k]);
         } else if (strcmp(argv[k], "--trace") == 0) {
             o->trace = 1;
         } else if (strcmp(argv[k], "--record") == 0 && value) {

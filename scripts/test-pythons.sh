@@ -28,7 +28,8 @@ for py in "${pythons[@]}"; do
   name=$(basename "$py")
   build="build-$name"
   echo "== $py ($build)"
-  cmake -S . -B "$build" -DPython3_EXECUTABLE="$py" -DPY_PORT_PRIV_DIR="$PWD/$build/priv" >/dev/null
+  cmake -S . -B "$build" -DPython3_EXECUTABLE="$py" -DPY_PORT_PRIV_DIR="$PWD/$build/priv" \
+    -DPY_PORT_DEV=ON >/dev/null
   cmake --build "$build" -- --no-print-directory >/dev/null
   cmake --install "$build" >/dev/null
   ctest --test-dir "$build" --output-on-failure

@@ -25,7 +25,7 @@
              | port_env | port_executable | context_spin_us | max_queue | trace | record
              | max_restarts | max_restart_period | start_timeout
              | send_window | send_timeout | max_output_backlog | max_new_atoms
-             | ping_interval | ping_timeout.
+             | ping_interval | ping_timeout | none_atom | log_to_default_handler.
 
 -define(APP, erlang_python).
 %% The largest timeout `receive ... after' accepts.
@@ -53,8 +53,8 @@
 %% silent) and left alone.
 -spec validate() -> ok | {error, {bad_env, key(), term(), binary()}}.
 validate() ->
-    [?LOG_WARNING("erlang_python: unknown application env key ~tp ignored", [Key])
-     || {Key, _} <- application:get_all_env(?APP), not lists:member(Key, keys())],
+    _ = [?LOG_WARNING("erlang_python: unknown application env key ~tp ignored", [Key])
+         || {Key, _} <- application:get_all_env(?APP), not lists:member(Key, keys())],
     validate(keys()).
 
 %% @doc The value of `Key': the one set if it is valid, else its default.
@@ -76,7 +76,7 @@ keys() ->
     [default_pool_size, default_pool_mode, call_timeout, python_path, port_env,
      port_executable, context_spin_us, max_queue, trace, record, max_restarts, max_restart_period,
      start_timeout, send_window, send_timeout, max_output_backlog, max_new_atoms,
-     ping_interval, ping_timeout].
+     ping_interval, ping_timeout, none_atom, log_to_default_handler].
 
 %% @doc Whether `Value' is valid for `Key': `ok' or `{error, Expected}'.
 -spec check(key(), term()) -> ok | {error, binary()}.
@@ -123,7 +123,9 @@ default(send_timeout) -> 60000;
 default(max_output_backlog) -> 64 * 1024 * 1024;
 default(max_new_atoms) -> 10000;
 default(ping_interval) -> 5000;
-default(ping_timeout) -> 15000.
+default(ping_timeout) -> 15000;
+default(none_atom) -> none;
+default(log_to_default_handler) -> true.
 
 %% The check of each key, and what it says when the check fails.
 spec(default_pool_size) ->
@@ -171,7 +173,11 @@ spec(max_new_atoms) ->
 spec(ping_interval) ->
     int(1, ?MAX_TIMEOUT);
 spec(ping_timeout) ->
-    int(1, ?MAX_TIMEOUT).
+    int(1, ?MAX_TIMEOUT);
+spec(none_atom) ->
+    {fun(V) -> lists:member(V, [none, nil, undefined]) end, <<"none, nil or undefined">>};
+spec(log_to_default_handler) ->
+    {fun is_boolean/1, <<"true or false">>}.
 
 int(Min, Max) ->
     {fun(V) -> in(V, Min, Max) end,

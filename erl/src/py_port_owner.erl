@@ -106,14 +106,13 @@
 %% @doc Starts the owner, registered as `py_port_owner'. Returns once Python
 %% runs and the default pool is started, or `{error, {python_start_failed,
 %% Why}}'.
--spec start_link() -> {ok, pid()} | {error, term()}.
+-spec start_link() -> gen_server:start_ret().
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, #{}, []).
 
 %% @doc Starts a member of a process pool: `#{pool => Pool, index => I}'
 %% (not registered; see the module doc).
--spec start_link(#{pool := atom(), index := non_neg_integer()}) ->
-          {ok, pid()} | {error, term()}.
+-spec start_link(#{pool := atom(), index := non_neg_integer()}) -> gen_server:start_ret().
 start_link(#{pool := _, index := _} = Opts) ->
     gen_server:start_link(?MODULE, Opts, []).
 
@@ -268,8 +267,9 @@ open(Exe) ->
                  undefined -> [];
                  File -> ["--record", File]
              end,
+    None = ["--none-atom", atom_to_list(env(none_atom))],
     Args = lists:append([["--path", Dir] || Dir <- env(python_path)])
-        ++ Spin ++ Queue ++ Trace ++ Record ++ py_flow:port_args(),
+        ++ Spin ++ Queue ++ Trace ++ Record ++ None ++ py_flow:port_args(),
     Options = [{packet, 4}, binary, exit_status, use_stdio,
                {args, Args}, {env, env(port_env)}],
     try
@@ -348,7 +348,7 @@ start_pools(Port, [{Pool, Size, process} | Rest], Deadline) ->
 start_pools(Port, [{Pool, Size, Mode} | Rest], Deadline) ->
     case start_pool_sync(Port, Pool, Size, Mode, Deadline) of
         {ok, CtxIds} ->
-            add_pool(Pool, Mode, CtxIds),
+            _ = add_pool(Pool, Mode, CtxIds),
             start_pools(Port, Rest, Deadline);
         {error, Why} when Pool =:= default ->
             {error, {default_pool, Why}};

@@ -298,8 +298,8 @@ stop_locked(Pool) ->
     case lookup(?POOLS, Pool) of
         [{Pool, _Size, _Counters, Sup}] ->
             ets:delete(?POOLS, Pool), % no new request picks it
-            [catch gen_server:stop(Owner, {shutdown, {pool_stopped, Pool}}, infinity)
-             || {_, Owner, _, _} <- members(Pool)],
+            _ = [catch gen_server:stop(Owner, {shutdown, {pool_stopped, Pool}}, infinity)
+                 || {_, Owner, _, _} <- members(Pool)],
             ok = py_process_sup:stop_pool(Sup),
             _ = py_registry:forget_pool(Pool),
             ok;

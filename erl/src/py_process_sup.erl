@@ -37,7 +37,7 @@ start_link() ->
 %% @doc Starts the supervisor of pool `Pool' and its `Size' members, whose
 %% in-flight counts are `Counters'. Returns once every member is ready.
 -spec start_pool(atom(), pos_integer(), atomics:atomics_ref()) ->
-          {ok, pid()} | {error, term()}.
+          supervisor:startchild_ret() | {error, not_started}.
 start_pool(Pool, Size, Counters) ->
     try
         supervisor:start_child(?MODULE, [Pool, Size, Counters])

@@ -66,7 +66,7 @@
 %%% ==========================================================================
 
 %% @doc Starts the registry, registered as `py_registry'.
--spec start_link() -> {ok, pid()}.
+-spec start_link() -> gen_server:start_ret().
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
@@ -152,7 +152,7 @@ port_started() ->
 -spec restarts() -> non_neg_integer().
 restarts() ->
     try ets:lookup_element(?STATE, port_starts, 2) of
-        N -> max(0, N - 1)
+        N when is_integer(N) -> max(0, N - 1)
     catch
         error:badarg -> 0
     end.

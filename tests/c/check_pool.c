@@ -386,6 +386,37 @@ START_TEST(test_pool_cancel_queued_and_running)
 }
 END_TEST
 
+START_TEST(test_pool_interrupt_running_job_not_queued)
+{
+    struct pools *p = pools_new(&hooks, 0);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    pools_start(p, "io", 1, ids);
+    ck_assert_int_eq(pools_interrupt(p, "", ids[0]), 0); /* idle */
+    rec.block_job = 0;
+    pools_submit(p, make_job("io", -1, 0));
+    pthread_mutex_lock(&rec.mu);
+    while (!rec.blocked)
+        pthread_cond_wait(&rec.cond, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+    pools_submit(p, make_job("io", -1, 1));
+    ck_assert_int_eq(pools_interrupt(p, "", ids[0]), 1);
+    ck_assert_int_eq(rec.interrupts, 1);
+    ck_assert_int_eq(rec.interrupted_seq, 1);
+    ck_assert_int_eq(pools_interrupt(p, "io", -1), 1);
+    ck_assert_int_eq(pools_interrupt(p, "nope", -1), -ESRCH);
+    ck_assert_int_eq(pools_interrupt(p, "", 99), -ESRCH);
+
+    pthread_mutex_lock(&rec.mu);
+    rec.release = 1;
+    pthread_cond_broadcast(&rec.cond);
+    pthread_mutex_unlock(&rec.mu);
+    wait_ran(2);
+    /* Not claimed: both jobs ran and answered. */
+    ck_assert_int_eq(rec.answered_by_run, 2);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+}
+END_TEST
+
 START_TEST(test_pool_stats_count_runs_errors_and_cancels)
 {
     struct pools *p = pools_new(&hooks, 0);
@@ -549,6 +580,7 @@ int main(void)
     tcase_add_test(tc, test_pool_stop_answers_queued_and_running_once);
     tcase_add_test(tc, test_pool_restart_after_stop_gets_new_contexts);
     tcase_add_test(tc, test_pool_cancel_queued_and_running);
+    tcase_add_test(tc, test_pool_interrupt_running_job_not_queued);
     tcase_add_test(tc, test_pool_stats_count_runs_errors_and_cancels);
     tcase_add_test(tc, test_pool_tasks_count_cancel_poke_and_bound_the_queue);
     suite_add_tcase(s, tc);
