@@ -255,7 +255,7 @@ terminate(_Reason, #state{port = Port, member = Member}) ->
 %%% Internal
 %%% ==========================================================================
 
-%% Opens the port with the app env's python_path, port_env and the
+%% Opens the port with the app env's venv, python_path, port_env and the
 %% switches of docs/debugging.md (trace, record).
 open(Exe) ->
     Spin = ["--spin-us", integer_to_list(env(context_spin_us))],
@@ -268,7 +268,11 @@ open(Exe) ->
                  undefined -> [];
                  File -> ["--record", File]
              end,
-    Args = lists:append([["--path", Dir] || Dir <- env(python_path)])
+    Venv = case env(venv) of
+               undefined -> [];
+               Dir -> ["--venv", Dir]
+           end,
+    Args = Venv ++ lists:append([["--path", Dir] || Dir <- env(python_path)])
         ++ Spin ++ Queue ++ Trace ++ Record ++ py_flow:port_args(),
     Options = [{packet, 4}, binary, exit_status, use_stdio,
                {args, Args}, {env, env(port_env)}],
@@ -315,9 +319,10 @@ pools({Pool, I}) ->
 publish(Port, undefined, #{os_pid := OsPid, python_version := Version} = Ready) ->
     persistent_term:put(?PORT_KEY, {Port, self()}),
     ok = py_registry:port_started(),
-    persistent_term:put(?INFO_KEY, #{python_version => Version, os_pid => OsPid,
-                                     py_port => maps:get(version, Ready, <<>>),
-                                     free_threaded => maps:get(free_threaded, Ready, false)});
+    Paths = maps:with([executable, prefix, base_prefix, stdlib, libpython, site_packages], Ready),
+    persistent_term:put(?INFO_KEY, Paths#{python_version => Version, os_pid => OsPid,
+                                          py_port => maps:get(version, Ready, <<>>),
+                                          free_threaded => maps:get(free_threaded, Ready, false)});
 publish(_Port, {_Pool, _I}, _Ready) ->
     ok.
 
