@@ -60,6 +60,7 @@
 -export([start_link/0]).
 -export([start_link/1]).
 -export([start_pool/3]).
+-export([start_pool/4]).
 -export([stop_pool/1]).
 
 %% gen_server callbacks
@@ -84,8 +85,15 @@
     os_pid :: integer(),
     python_version :: binary(),
     %% Requests of this process to the port, by tag, with their caller.
-    pending = #{} :: #{reference() => {start, gen_server:from(), atom(), atom()}
-                                     | {stop, gen_server:from(), atom()}},
+    pending = #{} :: #{reference() => {start, gen_server:from(), atom(), atom(), map()}
+                                     | {stop, gen_server:from(), atom()}
+                                     | {preload, reference()} | discard},
+    %% Pools started at run time whose contexts run their preload, by key:
+    %% the callers waiting, what to publish, the contexts still running it
+    %% and the first error.
+    preloads = #{} :: #{reference() => #{froms := [gen_server:from()], pool := atom(),
+                                         mode := atom(), opts := map(), ids := [integer()],
+                                         left := non_neg_integer(), result := ok | {error, term()}}},
     %% Context pids a stop_pool caller waits to see exit.
     stopping = #{} :: #{pid() => gen_server:from()},
     %% What Python sends towards Erlang: callbacks, erlang.send, output.
@@ -112,7 +120,7 @@ start_link() ->
 
 %% @doc Starts a member of a process pool: `#{pool => Pool, index => I}'
 %% (not registered; see the module doc).
--spec start_link(#{pool := atom(), index := non_neg_integer()}) ->
+-spec start_link(#{pool := atom(), index := non_neg_integer(), opts => map()}) ->
           {ok, pid()} | {error, term()}.
 start_link(#{pool := _, index := _} = Opts) ->
     gen_server:start_link(?MODULE, Opts, []).
@@ -122,7 +130,15 @@ start_link(#{pool := _, index := _} = Opts) ->
 %% ({@link py_context_router:start_pool/3}).
 -spec start_pool(atom(), pos_integer(), atom()) -> {ok, [pid()]} | {error, term()}.
 start_pool(Pool, Size, Mode) ->
-    call({start_pool, Pool, Size, Mode}).
+    start_pool(Pool, Size, Mode, #{}).
+
+%% @doc {@link start_pool/3} with the pool's options (checked by
+%% {@link py_context_router:start_pool/4}): its `preload' runs in every
+%% context before the pool is returned, and the options are recorded
+%% with the pool.
+-spec start_pool(atom(), pos_integer(), atom(), map()) -> {ok, [pid()]} | {error, term()}.
+start_pool(Pool, Size, Mode, Opts) ->
+    call({start_pool, Pool, Size, Mode, Opts}).
 
 %% @doc Stops pool `Pool': its queued and running requests are answered
 %% with `{error, {pool_stopped, Pool}}', its context pids have exited when
@@ -142,9 +158,10 @@ init(Opts) ->
     Member =:= undefined andalso create_tables(),
     Deadline = erlang:monotonic_time(millisecond) + env(start_timeout),
     Exe = env(port_executable),
-    case open(Exe) of
+    PoolOpts = maps:get(opts, Opts, #{}),
+    case open(Exe, maps:get(venv, PoolOpts, env(venv))) of
         {ok, Port} ->
-            case start_python(Port, Member, Deadline) of
+            case start_python(Port, Member, PoolOpts, Deadline) of
                 {ok, State} ->
                     {ok, schedule_ping(State#state{ping_interval = env(ping_interval),
                                                    ping_timeout = env(ping_timeout)})};
@@ -156,14 +173,18 @@ init(Opts) ->
     end.
 
 %% @private
-handle_call({start_pool, Pool, Size, Mode}, From, #state{port = Port} = State) ->
-    case ets:lookup(?POOLS, Pool) of
-        [{Pool, _Mode, Pids, _Ids}] ->
+handle_call({start_pool, Pool, Size, Mode, Opts}, From, #state{port = Port} = State) ->
+    case {ets:lookup(?POOLS, Pool), preloading(Pool, State)} of
+        {[{Pool, _Mode, Pids, _Ids}], _} ->
             {reply, {ok, Pids}, State};
-        [] ->
+        {[], {Key, P}} ->
+            %% Its preload runs: answered with the first caller.
+            Froms = maps:get(froms, P),
+            {noreply, State#state{preloads = (State#state.preloads)#{Key := P#{froms := [From | Froms]}}}};
+        {[], none} ->
             Tag = make_ref(),
             command(Port, {start_pool, {?MODULE, Tag}, Pool, Size, Mode}),
-            {noreply, park(Tag, {start, From, Pool, Mode}, State)}
+            {noreply, park(Tag, {start, From, Pool, Mode, Opts}, State)}
     end;
 handle_call({stop_pool, Pool}, From, #state{port = Port} = State) ->
     Tag = make_ref(),
@@ -255,9 +276,10 @@ terminate(_Reason, #state{port = Port, member = Member}) ->
 %%% Internal
 %%% ==========================================================================
 
-%% Opens the port with the app env's venv, python_path, port_env and the
-%% switches of docs/debugging.md (trace, record).
-open(Exe) ->
+%% Opens the port with a venv (the pool's or the app env's), the app
+%% env's python_path, port_env and the switches of docs/debugging.md
+%% (trace, record).
+open(Exe, Venv0) ->
     Spin = ["--spin-us", integer_to_list(env(context_spin_us))],
     Queue = ["--max-queue", integer_to_list(env(max_queue))],
     Trace = case env(trace) of
@@ -268,7 +290,7 @@ open(Exe) ->
                  undefined -> [];
                  File -> ["--record", File]
              end,
-    Venv = case env(venv) of
+    Venv = case Venv0 of
                undefined -> [];
                Dir -> ["--venv", Dir]
            end,
@@ -294,10 +316,10 @@ create_tables() ->
 %% Waits for Python, starts the pools (the main port: the default pool and
 %% the recorded pools; a member: its pool of one context), publishes the
 %% port.
-start_python(Port, Member, Deadline) ->
+start_python(Port, Member, PoolOpts, Deadline) ->
     case await_ready(Port, Deadline) of
         {ok, #{os_pid := OsPid, python_version := Version} = Ready} ->
-            case start_pools(Port, pools(Member), Deadline) of
+            case start_pools(Port, pools(Member, PoolOpts), Deadline) of
                 ok ->
                     publish(Port, Member, Ready),
                     {ok, #state{port = Port, os_pid = OsPid, member = Member,
@@ -309,10 +331,15 @@ start_python(Port, Member, Deadline) ->
             fail_start(Port, Why)
     end.
 
-pools(undefined) ->
-    [{default, env(default_pool_size), env(default_pool_mode)} | py_registry:pool_specs()];
-pools({Pool, I}) ->
-    [{{member, Pool, I}, 1, process}].
+%% The pools to start, as {Pool, Size, Mode, Opts}.
+pools(undefined, _) ->
+    [{default, env(default_pool_size), env(default_pool_mode), #{}}
+     | [with_opts(Spec) || Spec <- py_registry:pool_specs()]];
+pools({Pool, I}, Opts) ->
+    [{{member, Pool, I}, 1, process, Opts}].
+
+with_opts({Pool, Size, Mode}) -> {Pool, Size, Mode, #{}};
+with_opts({_Pool, _Size, _Mode, _Opts} = Spec) -> Spec.
 
 %% The main port: in persistent_term, for every caller. A member: in its
 %% pool's routing rows, published with its context by start_pools/3.
@@ -328,9 +355,9 @@ publish(_Port, {_Pool, _I}, _Ready) ->
 
 start_pools(_Port, [], _Deadline) ->
     ok;
-start_pools(Port, [{{member, Pool, I}, 1, process} | Rest], Deadline) ->
+start_pools(Port, [{{member, Pool, I}, 1, process, Opts} | Rest], Deadline) ->
     %% A member's one context; its context pid goes in the pool's rows.
-    case start_pool_sync(Port, Pool, 1, worker, Deadline) of
+    case start_preloaded(Port, Pool, 1, worker, Opts, Deadline) of
         {ok, [CtxId]} ->
             Ctx = py_context:start_link(Pool, CtxId),
             ok = py_process_pool:publish(Pool, I, Port, Ctx, CtxId),
@@ -340,18 +367,18 @@ start_pools(Port, [{{member, Pool, I}, 1, process} | Rest], Deadline) ->
         {error, Why} ->
             {error, {pool, Pool, Why}}
     end;
-start_pools(Port, [{Pool, Size, process} | Rest], Deadline) ->
+start_pools(Port, [{Pool, Size, process, Opts} | Rest], Deadline) ->
     %% A recorded process pool: its members are ports of their own, under
     %% py_process_sup; it runs already unless it gave up or the whole
     %% application restarted.
     %% One that cannot start must not keep the main port down.
-    case py_process_pool:start(Pool, Size) of
+    case py_process_pool:start(Pool, Size, Opts) of
         {ok, _} -> ok;
         {error, Why} -> ?LOG_ERROR("py_port_owner: process pool ~p not started: ~tp", [Pool, Why])
     end,
     start_pools(Port, Rest, Deadline);
-start_pools(Port, [{Pool, Size, Mode} | Rest], Deadline) ->
-    case start_pool_sync(Port, Pool, Size, Mode, Deadline) of
+start_pools(Port, [{Pool, Size, Mode, Opts} | Rest], Deadline) ->
+    case start_preloaded(Port, Pool, Size, Mode, Opts, Deadline) of
         {ok, CtxIds} ->
             add_pool(Pool, Mode, CtxIds),
             start_pools(Port, Rest, Deadline);
@@ -392,6 +419,64 @@ await_ready(Port, Deadline) ->
         {error, _} = Error ->
             Error
     end.
+
+%% Starts a pool during start-up and runs its preload (the pool's
+%% option, else the app env's) in each of its contexts, waiting for each.
+start_preloaded(Port, Pool, Size, Mode, Opts, Deadline) ->
+    case {start_pool_sync(Port, Pool, Size, Mode, Deadline), preload_code(Opts)} of
+        {{ok, CtxIds}, {ok, undefined}} ->
+            {ok, CtxIds};
+        {{ok, CtxIds}, {ok, Code}} ->
+            case preload_sync(Port, CtxIds, Code, Deadline) of
+                ok -> {ok, CtxIds};
+                {error, _} = Error -> Error
+            end;
+        {{ok, _}, {error, _} = Error} ->
+            Error;
+        {{error, _} = Error, _} ->
+            Error
+    end.
+
+preload_sync(_Port, [], _Code, _Deadline) ->
+    ok;
+preload_sync(Port, [Id | Ids], Code, Deadline) ->
+    Ref = make_ref(),
+    command(Port, {exec, Ref, {nested, Id}, Code}),
+    case await_payload(Port, Deadline, Ref) of
+        {ok, Payload} ->
+            case preload_result(decode(Payload)) of
+                ok -> preload_sync(Port, Ids, Code, Deadline);
+                Error -> Error
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% The Python source a pool's contexts run first: its `preload' option,
+%% else the app env's; `{ok, undefined}' for none. A file is read at each
+%% start, so that a restart runs what it holds then.
+preload_code(Opts) ->
+    case maps:get(preload, Opts, env(preload)) of
+        undefined -> {ok, undefined};
+        Code when is_binary(Code) -> {ok, Code};
+        {file, Path} ->
+            case file:read_file(Path) of
+                {ok, Code} -> {ok, Code};
+                {error, Why} -> {error, {preload_failed, {file, Path, Why}}}
+            end
+    end.
+
+%% The reply to one context's preload: ok, or the error the start fails
+%% with.
+preload_result(ok) ->
+    ok;
+preload_result({error, _, _} = Raised) ->
+    {error, Python} = py:failure(Raised),
+    {error, {preload_failed, Python}};
+preload_result({error, Why}) ->
+    {error, {preload_failed, Why}};
+preload_result(Other) ->
+    {error, {preload_failed, {unexpected_reply, Other}}}.
 
 %% Starts a pool during start-up, waiting for the port's answer.
 start_pool_sync(Port, Pool, Size, Mode, Deadline) ->
@@ -502,20 +587,31 @@ log_cast_error(Payload) ->
 %% port's answers come in the order of the requests, and the pool's spec
 %% is recorded or forgotten here, in that order: the specs py_registry
 %% keeps are always the pools that run, however starts and stops race.
-answer({start, From, Pool, Mode}, {ok, CtxIds}, State) ->
-    Pids = case ets:lookup(?POOLS, Pool) of
-               [{Pool, _, Running, _}] -> Running; % started twice at once
-               [] -> add_pool(Pool, Mode, CtxIds)
-           end,
-    %% A registry that is down takes this process down too (rest_for_one).
-    Reply = case py_registry:remember_pool(Pool, length(CtxIds), Mode) of
-                ok -> {ok, Pids};
-                {error, _} = Error -> Error
-            end,
-    gen_server:reply(From, Reply),
-    State;
-answer({start, From, _Pool, _Mode}, {error, _} = Error, State) ->
+answer({start, From, Pool, Mode, Opts}, {ok, CtxIds}, State) ->
+    case {ets:lookup(?POOLS, Pool), preloading(Pool, State)} of
+        {[], {Key, P}} -> % started twice at once, its preload runs
+            State#state{preloads = (State#state.preloads)#{Key := P#{froms := [From | maps:get(froms, P)]}}};
+        {[], none} ->
+            case preload_code(Opts) of
+                {ok, undefined} -> started([From], Pool, Mode, Opts, CtxIds, State);
+                {ok, Code} -> preload(From, Pool, Mode, Opts, CtxIds, Code, State);
+                {error, _} = Error -> start_failed([From], Pool, Error, State)
+            end;
+        {[_], _} ->
+            started([From], Pool, Mode, Opts, CtxIds, State)
+    end;
+answer({start, From, _Pool, _Mode, _Opts}, {error, _} = Error, State) ->
     gen_server:reply(From, Error),
+    State;
+answer({preload, Key}, Reply, #state{preloads = Preloads} = State) ->
+    #{left := Left, result := Result} = P = maps:get(Key, Preloads),
+    Result1 = case Result of
+                  ok -> preload_result(Reply);
+                  {error, _} -> Result % the first error stands
+              end,
+    P1 = P#{left := Left - 1, result := Result1},
+    preloaded(Key, P1, State#state{preloads = Preloads#{Key := P1}});
+answer(discard, _Reply, State) ->
     State;
 answer({stop, From, Pool}, _Result, #state{stopping = Stopping} = State) ->
     _ = py_registry:forget_pool(Pool),
@@ -528,6 +624,61 @@ answer({stop, From, Pool}, _Result, #state{stopping = Stopping} = State) ->
         [] ->
             gen_server:reply(From, ok),
             State
+    end.
+
+%% The pool of a start_pool has started: its context pids are published,
+%% its spec recorded, its callers answered.
+started(Froms, Pool, Mode, Opts, CtxIds, State) ->
+    Pids = case ets:lookup(?POOLS, Pool) of
+               [{Pool, _, Running, _}] -> Running; % started twice at once
+               [] -> add_pool(Pool, Mode, CtxIds)
+           end,
+    %% A registry that is down takes this process down too (rest_for_one).
+    Reply = case py_registry:remember_pool(Pool, length(CtxIds), Mode, Opts) of
+                ok -> {ok, Pids};
+                {error, _} = Error -> Error
+            end,
+    [gen_server:reply(From, Reply) || From <- Froms],
+    State.
+
+%% The pool started in the port but must not run (its preload failed):
+%% the port stops it, unpublished and unrecorded, and the callers get why.
+start_failed(Froms, Pool, Error, #state{port = Port} = State) ->
+    Tag = make_ref(),
+    command(Port, {stop_pool, {?MODULE, Tag}, Pool}),
+    [gen_server:reply(From, Error) || From <- Froms],
+    park(Tag, discard, State).
+
+%% Sends the preload to every context of a pool the port started (each
+%% runs it in its __main__, before any request of the pool's callers, which
+%% wait for start_pool), to be answered when all have run it.
+preload(From, Pool, Mode, Opts, CtxIds, Code, #state{port = Port} = State) ->
+    Key = make_ref(),
+    P = #{froms => [From], pool => Pool, mode => Mode, opts => Opts, ids => CtxIds,
+          left => length(CtxIds), result => ok},
+    lists:foldl(fun(Id, S) ->
+                        Tag = make_ref(),
+                        command(Port, {exec, {?MODULE, Tag}, {nested, Id}, Code}),
+                        park(Tag, {preload, Key}, S)
+                end, State#state{preloads = (State#state.preloads)#{Key => P}}, CtxIds).
+
+%% One more context ran the preload of pool start Key; when all have, the
+%% pool starts or fails.
+preloaded(_Key, #{left := Left}, State) when Left > 0 ->
+    State;
+preloaded(Key, #{froms := Froms, pool := Pool, mode := Mode, opts := Opts, ids := Ids,
+                 result := Result}, #state{preloads = Preloads} = State) ->
+    State1 = State#state{preloads = maps:remove(Key, Preloads)},
+    case Result of
+        ok -> started(Froms, Pool, Mode, Opts, Ids, State1);
+        {error, _} = Error -> start_failed(Froms, Pool, Error, State1)
+    end.
+
+%% The key and state of a running preload of Pool, or none.
+preloading(Pool, #state{preloads = Preloads}) ->
+    case [{Key, P} || {Key, #{pool := P0} = P} <- maps:to_list(Preloads), P0 =:= Pool] of
+        [KP | _] -> KP;
+        [] -> none
     end.
 
 %% One more context pid of a stopped pool is gone; its caller is answered

@@ -1,0 +1,396 @@
+%% Common Test suite of Python environments (docs/environments.md): the
+%% `venv' app env and a process pool's own venv, the `preload' app env and
+%% pool option, and what py:version/0 and py:venv_info/0 say about the
+%% Python in use. The venvs are made here with the Python py_port was
+%% built against (`python3 -m venv --without-pip'), each with packages the
+%% case writes into it.
+-module(py_env_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+
+%% Common Test callbacks
+-export([all/0]).
+-export([suite/0]).
+-export([init_per_suite/1]).
+-export([end_per_suite/1]).
+-export([init_per_testcase/2]).
+-export([end_per_testcase/2]).
+
+%% cases
+-export([venv_prefix_site_packages_and_pth/1]).
+-export([venv_include_system_site_packages/1]).
+-export([venv_of_another_version_is_refused/1]).
+-export([venv_without_pyvenv_cfg_is_bad_env/1]).
+-export([venv_ignores_pythonhome/1]).
+-export([pythonhome_failure_says_so/1]).
+-export([version_names_libpython_and_stdlib/1]).
+-export([venv_info_without_venv/1]).
+-export([preload_runs_before_first_request_and_after_restart/1]).
+-export([preload_from_file/1]).
+-export([preload_pool_option_every_context/1]).
+-export([preload_that_raises_leaves_no_pool/1]).
+-export([preload_that_raises_fails_the_app_start/1]).
+-export([bad_pool_options/1]).
+-export([process_pools_with_two_venvs/1]).
+-export([process_pool_preload_after_member_restart/1]).
+
+-define(APP, erlang_python).
+
+%%% ==========================================================================
+%%% Common Test callbacks
+%%% ==========================================================================
+
+all() ->
+    [venv_prefix_site_packages_and_pth, venv_include_system_site_packages,
+     venv_of_another_version_is_refused, venv_without_pyvenv_cfg_is_bad_env,
+     venv_ignores_pythonhome, pythonhome_failure_says_so,
+     version_names_libpython_and_stdlib, venv_info_without_venv,
+     preload_runs_before_first_request_and_after_restart, preload_from_file,
+     preload_pool_option_every_context, preload_that_raises_leaves_no_pool,
+     preload_that_raises_fails_the_app_start, bad_pool_options,
+     process_pools_with_two_venvs, process_pool_preload_after_member_restart].
+
+suite() ->
+    [{timetrap, {seconds, 120}}].
+
+%% The Python py_port runs, its base site-packages, and a module found
+%% there (the venv shadows it).
+init_per_suite(Config) ->
+    _ = application:stop(?APP),
+    Started = py_test_lib:start_app([{default_pool_size, 1}], Config),
+    {ok, Exe} = py:eval(<<"__import__('sys').executable">>),
+    {ok, Sys} = py:eval(<<"[d for d in __import__('site').getsitepackages()"
+                          " if __import__('os').path.isdir(d)]">>),
+    {ok, #{python := Version}} = py:version(),
+    ok = py_test_lib:stop_app(Started),
+    [{python, binary_to_list(Exe)}, {system_site, Sys}, {python_version, Version},
+     {system_module, system_module(Sys)} | Config].
+
+end_per_suite(_Config) ->
+    ok.
+
+init_per_testcase(_Case, Config) ->
+    Config.
+
+%% Every case leaves the application stopped and its env unset.
+end_per_testcase(_Case, _Config) ->
+    _ = application:stop(?APP),
+    [application:unset_env(?APP, K) || K <- [venv, preload, port_env, default_pool_size,
+                                             default_pool_mode]],
+    ok.
+
+%%% ==========================================================================
+%%% Cases
+%%% ==========================================================================
+
+%% @doc With the app env venv, sys.prefix is the venv, its site-packages
+%% and .pth files are used, its module shadows the system's one of the
+%% same name, the base site-packages are not visible; py:venv_info/0 says so.
+venv_prefix_site_packages_and_pth(Config) ->
+    {Venv, Site} = make_venv(Config, "v1"),
+    Mod = ?config(system_module, Config),
+    Edit = editable(Config, Site),
+    ok = file:write_file(filename:join(Site, "envmod.py"), <<"WHERE = 'venv'\n">>),
+    ok = file:write_file(filename:join(Site, Mod ++ ".py"), <<"SHADOW = 'venv'\n">>),
+    Started = py_test_lib:start_app([{venv, Venv}, {default_pool_size, 1}], Config),
+    VenvB = list_to_binary(Venv),
+    {ok, VenvB} = py:eval(<<"__import__('sys').prefix">>),
+    {ok, false} = py:eval(<<"__import__('sys').base_prefix == __import__('sys').prefix">>),
+    {ok, <<"venv">>} = py:eval(<<"__import__('envmod').WHERE">>),
+    {ok, <<"editable">>} = py:eval(<<"__import__('editmod').WHERE">>),
+    {ok, true} = py:eval(<<"d in __import__('sys').path">>, #{d => list_to_binary(Edit)}),
+    {ok, <<"venv">>} = py:eval(<<"__import__(m).SHADOW">>, #{m => list_to_binary(Mod)}),
+    %% The base installation's site-packages are not on sys.path.
+    {ok, []} = py:eval(<<"[d for d in s if d in __import__('sys').path]">>,
+                       #{s => ?config(system_site, Config)}),
+    {ok, #{venv := VenvB, prefix := VenvB, base_prefix := Base, site_packages := Sites}} =
+        py:venv_info(),
+    true = Base =/= VenvB,
+    SiteB = list_to_binary(Site),
+    [SiteB] = Sites,
+    ok = py_test_lib:stop_app(Started).
+
+%% @doc include-system-site-packages = true: the base site-packages are on
+%% sys.path after the venv's, whose module still shadows the system's.
+venv_include_system_site_packages(Config) ->
+    {Venv, Site} = make_venv(Config, "v2"),
+    Mod = ?config(system_module, Config),
+    ok = file:write_file(filename:join(Site, Mod ++ ".py"), <<"SHADOW = 'venv'\n">>),
+    Cfg = filename:join(Venv, "pyvenv.cfg"),
+    {ok, Text} = file:read_file(Cfg),
+    ok = file:write_file(Cfg, re:replace(Text, "include-system-site-packages = false",
+                                         "include-system-site-packages = true")),
+    Started = py_test_lib:start_app([{venv, Venv}, {default_pool_size, 1}], Config),
+    {ok, <<"venv">>} = py:eval(<<"__import__(m).SHADOW">>, #{m => list_to_binary(Mod)}),
+    [First | _] = ?config(system_site, Config),
+    {ok, true} = py:eval(<<"d in __import__('sys').path">>, #{d => First}),
+    {ok, #{site_packages := [SiteB | Rest]}} = py:venv_info(),
+    SiteB = list_to_binary(Site),
+    true = lists:member(First, Rest),
+    ok = py_test_lib:stop_app(Started).
+
+%% @doc A venv whose pyvenv.cfg names another minor version fails the
+%% application's start with an error naming both versions, and leaves
+%% neither the application nor a py_port running.
+venv_of_another_version_is_refused(Config) ->
+    {Venv, _Site} = make_venv(Config, "v3"),
+    Other = other_version(?config(python_version, Config)),
+    Cfg = filename:join(Venv, "pyvenv.cfg"),
+    {ok, Text} = file:read_file(Cfg),
+    ok = file:write_file(Cfg, re:replace(Text, "(?m)^version = .*$", "version = " ++ Other)),
+    ok = application:set_env(?APP, venv, Venv),
+    {error, Reason} = application:start(?APP),
+    Msg = find_binary(Reason),
+    true = py_test_lib:contains(Msg, list_to_binary(Other)),
+    true = py_test_lib:contains(Msg, ?config(python_version, Config)),
+    true = py_test_lib:contains(Msg, list_to_binary(Venv)),
+    undefined = whereis(erlang_python_sup),
+    ok = py_test_lib:wait_until(fun() -> os:cmd("pgrep -f -- '--venv " ++ Venv ++ "'") =:= "" end,
+                                5000).
+
+%% @doc A venv directory without pyvenv.cfg is a bad_env.
+venv_without_pyvenv_cfg_is_bad_env(Config) ->
+    Dir = ?config(priv_dir, Config),
+    ok = application:set_env(?APP, venv, Dir),
+    {error, {{bad_env, venv, Dir, _}, _}} = application:start(?APP),
+    undefined = whereis(erlang_python_sup).
+
+%% @doc PYTHONHOME in port_env with a venv: ignored, the venv starts (it
+%% would keep CPython from reading pyvenv.cfg).
+venv_ignores_pythonhome(Config) ->
+    {Venv, _Site} = make_venv(Config, "v4"),
+    Started = py_test_lib:start_app([{venv, Venv}, {default_pool_size, 1},
+                                     {port_env, [{"PYTHONHOME", Venv}]}], Config),
+    VenvB = list_to_binary(Venv),
+    {ok, VenvB} = py:eval(<<"__import__('sys').prefix">>),
+    ok = py_test_lib:stop_app(Started).
+
+%% @doc A PYTHONHOME that is no Python installation fails the start with
+%% Python's reason and a word about PYTHONHOME.
+pythonhome_failure_says_so(Config) ->
+    Dir = ?config(priv_dir, Config),
+    ok = application:set_env(?APP, port_env, [{"PYTHONHOME", Dir}]),
+    {error, Reason} = application:start(?APP),
+    Msg = find_binary(Reason),
+    true = py_test_lib:contains(Msg, <<"PYTHONHOME=", (list_to_binary(Dir))/binary>>),
+    true = py_test_lib:contains(Msg, <<"venv">>),
+    undefined = whereis(erlang_python_sup).
+
+%% @doc py:version/0 names the libpython loaded and the standard library
+%% in use, as Python itself sees them; py_port --version names both too.
+version_names_libpython_and_stdlib(Config) ->
+    Started = py_test_lib:start_app([{default_pool_size, 1}], Config),
+    {ok, #{libpython := Lib, stdlib := Stdlib, executable := Exe}} = py:version(),
+    {ok, Stdlib} = py:eval(<<"__import__('sysconfig').get_path('stdlib')">>),
+    {ok, Exe} = py:eval(<<"__import__('sys').executable">>),
+    true = filelib:is_regular(Lib),
+    {match, _} = re:run(filename:basename(Lib), "^libpython3\\.[0-9]+"),
+    ok = py_test_lib:stop_app(Started),
+    Out = list_to_binary(os:cmd(py_test_lib:py_port_exe() ++ " --version")),
+    true = py_test_lib:contains(Out, <<"libpython: ", Lib/binary, "\n">>),
+    true = py_test_lib:contains(Out, <<"stdlib: ", Stdlib/binary, "\n">>).
+
+%% @doc Without a venv, venv_info says so: venv undefined, prefix the base.
+venv_info_without_venv(Config) ->
+    Started = py_test_lib:start_app([{default_pool_size, 1}], Config),
+    {ok, #{venv := undefined, prefix := P, base_prefix := P, site_packages := Sites}} =
+        py:venv_info(),
+    {ok, P} = py:eval(<<"__import__('sys').prefix">>),
+    true = is_list(Sites),
+    ok = py_test_lib:stop_app(Started).
+
+%% @doc The app env preload has run in __main__ when the application has
+%% started, once per context of the default pool, and runs again when the
+%% port comes back after a kill.
+preload_runs_before_first_request_and_after_restart(Config) ->
+    Preload = <<"import builtins, os\n"
+                "builtins.preload_runs = getattr(builtins, 'preload_runs', 0) + 1\n"
+                "def preloaded(x):\n    return x * 2\n"
+                "PRELOAD_PID = os.getpid()\n">>,
+    Started = py_test_lib:start_app([{preload, Preload}, {default_pool_size, 2},
+                                     {default_pool_mode, worker}], Config),
+    {ok, 42} = py:call('__main__', preloaded, [21]),
+    {ok, 2} = py:eval(<<"preload_runs">>),
+    {ok, Pid1} = py:eval(<<"PRELOAD_PID">>),
+    ok = py_test_lib:kill_9(Pid1),
+    ok = py_test_lib:wait_until(fun() -> case py_test_lib:os_pid() of
+                                             {ok, P} -> P =/= Pid1;
+                                             _ -> false
+                                         end
+                                end, 10000),
+    {ok, Pid2} = py:eval(<<"PRELOAD_PID">>),
+    {ok, Pid2} = py_test_lib:os_pid(),
+    {ok, 2} = py:eval(<<"preload_runs">>),
+    [{ok, 8} = py:call(C, '__main__', preloaded, [4]) || C <- py_context_router:contexts(default)],
+    ok = py_test_lib:stop_app(Started).
+
+%% @doc preload as {file, Path}: the file's code runs; a file gone at the
+%% start fails it with its name.
+preload_from_file(Config) ->
+    File = filename:join(?config(priv_dir, Config), "preload.py"),
+    ok = file:write_file(File, <<"FROM_FILE = 'yes'\n">>),
+    Started = py_test_lib:start_app([{preload, {file, File}}, {default_pool_size, 1}], Config),
+    {ok, <<"yes">>} = py:eval(<<"FROM_FILE">>),
+    ok = py_test_lib:stop_app(Started),
+    ok = application:set_env(?APP, preload, {file, File ++ ".missing"}),
+    {error, {{bad_env, preload, _, _}, _}} = application:start(?APP).
+
+%% @doc A pool's preload option runs in each of its contexts before
+%% start_pool returns (it replaces the app env's for that pool), and again
+%% after the port restarts; the default pool runs the app env's.
+preload_pool_option_every_context(Config) ->
+    Started = py_test_lib:start_app([{preload, <<"APP_PRELOAD = 1\n">>},
+                                     {default_pool_size, 1}], Config),
+    Code = <<"import builtins\n"
+             "builtins.pool_runs = getattr(builtins, 'pool_runs', 0) + 1\n"
+             "def pooled():\n    return 'pooled'\n">>,
+    {ok, Pids} = py_context_router:start_pool(env_pool, 3, worker, #{preload => Code}),
+    [{ok, <<"pooled">>} = py:call(C, '__main__', pooled, []) || C <- Pids],
+    {ok, 3} = py:eval(env_pool, <<"pool_runs">>),
+    {ok, 1} = py:eval(<<"APP_PRELOAD">>),
+    [{env_pool, 3, worker, #{preload := Code}}] =
+        [S || S <- py_registry:pool_specs(), element(1, S) =:= env_pool],
+    {ok, OsPid} = py_test_lib:os_pid(),
+    ok = py_test_lib:kill_9(OsPid),
+    ok = py_test_lib:wait_until(fun() -> case py_test_lib:os_pid() of
+                                             {ok, P} -> P =/= OsPid;
+                                             _ -> false
+                                         end
+                                end, 10000),
+    3 = length(py_context_router:contexts(env_pool)),
+    {ok, 3} = py:eval(env_pool, <<"pool_runs">>),
+    ok = py_context_router:stop_pool(env_pool),
+    ok = py_test_lib:stop_app(Started).
+
+%% @doc A preload that raises: start_pool returns the Python error, no
+%% pool runs or is recorded, and the same name starts without it.
+preload_that_raises_leaves_no_pool(Config) ->
+    Started = py_test_lib:start_app([{default_pool_size, 1}], Config),
+    Bad = #{preload => <<"raise ValueError('bad preload')">>},
+    [begin
+         {error, {preload_failed, {'ValueError', <<"bad preload">>}}} =
+             py_context_router:start_pool(bad_pool, 2, Mode, Bad),
+         false = py_context_router:pool_started(bad_pool),
+         false = lists:keymember(bad_pool, 1, py_registry:pool_specs()),
+         {ok, [_, _]} = py_context_router:start_pool(bad_pool, 2, Mode),
+         ok = py_context_router:stop_pool(bad_pool)
+     end || Mode <- [worker, process]],
+    ok = py_test_lib:stop_app(Started).
+
+%% @doc An app env preload that raises fails the application's start with
+%% the Python error; nothing is left running.
+preload_that_raises_fails_the_app_start(_Config) ->
+    ok = application:set_env(?APP, preload, <<"raise RuntimeError('no start')">>),
+    {error, Reason} = application:start(?APP),
+    true = contains_term(Reason, {preload_failed, {'RuntimeError', <<"no start">>}}),
+    undefined = whereis(erlang_python_sup),
+    undefined = persistent_term:get({py, port}, undefined).
+
+%% @doc Bad pool options are refused by name: unknown keys, bad preload
+%% values, venv on a pool that is not a process pool.
+bad_pool_options(Config) ->
+    {Venv, _} = make_venv(Config, "v5"),
+    Started = py_test_lib:start_app([{default_pool_size, 1}], Config),
+    {error, {bad_option, colour, red}} = py_context_router:start_pool(p, 1, worker, #{colour => red}),
+    {error, {bad_option, preload, 42}} = py_context_router:start_pool(p, 1, worker, #{preload => 42}),
+    {error, {bad_option, preload, {file, "/nonexistent/x.py"}}} =
+        py_context_router:start_pool(p, 1, worker, #{preload => {file, "/nonexistent/x.py"}}),
+    {error, {bad_option, venv, Venv}} = py_context_router:start_pool(p, 1, worker, #{venv => Venv}),
+    {error, {bad_option, options, [x]}} = py_context_router:start_pool(p, 1, worker, [x]),
+    false = py_context_router:pool_started(p),
+    ok = py_test_lib:stop_app(Started).
+
+%% @doc Two process pools, each with its own venv, on one node: each
+%% imports its own venv's module of the same name and has its prefix.
+process_pools_with_two_venvs(Config) ->
+    {VenvA, SiteA} = make_venv(Config, "pa"),
+    {VenvB, SiteB} = make_venv(Config, "pb"),
+    ok = file:write_file(filename:join(SiteA, "which_venv.py"), <<"NAME = 'a'\n">>),
+    ok = file:write_file(filename:join(SiteB, "which_venv.py"), <<"NAME = 'b'\n">>),
+    Started = py_test_lib:start_app([{default_pool_size, 1}], Config),
+    {ok, [_, _]} = py_context_router:start_pool(pa, 2, process, #{venv => VenvA}),
+    {ok, [_]} = py_context_router:start_pool(pb, 1, process, #{venv => VenvB}),
+    [{ok, <<"a">>} = py:eval(pa, <<"__import__('which_venv').NAME">>) || _ <- [1, 2, 3]],
+    {ok, <<"b">>} = py:eval(pb, <<"__import__('which_venv').NAME">>),
+    PA = list_to_binary(VenvA),
+    {ok, PA} = py:eval(pa, <<"__import__('sys').prefix">>),
+    {error, {'ModuleNotFoundError', _}} = py:eval(<<"__import__('which_venv').NAME">>),
+    ok = py_context_router:stop_pool(pa),
+    ok = py_context_router:stop_pool(pb),
+    ok = py_test_lib:stop_app(Started).
+
+%% @doc A process pool's preload runs in each member, and again in a
+%% member whose OS process was killed and came back.
+process_pool_preload_after_member_restart(Config) ->
+    Started = py_test_lib:start_app([{default_pool_size, 1}], Config),
+    Code = <<"import os\nMEMBER_PID = os.getpid()\n">>,
+    {ok, [C1, C2]} = py_context_router:start_pool(pp, 2, process, #{preload => Code}),
+    {ok, P1} = py:call(C1, '__main__', 'MEMBER_PID.__int__', []),
+    {ok, P2} = py:call(C2, '__main__', 'MEMBER_PID.__int__', []),
+    true = P1 =/= P2,
+    ok = py_test_lib:kill_9(P1),
+    ok = py_test_lib:wait_until(fun() -> member_pids(pp) -- [P2] =/= [P1]
+                                             andalso length(member_pids(pp)) =:= 2 end, 10000),
+    Pids = lists:sort(member_pids(pp)),
+    Pids = lists:sort([X || C <- py_context_router:contexts(pp),
+                            {ok, X} <- [py:call(C, '__main__', 'MEMBER_PID.__int__', [])]]),
+    ok = py_context_router:stop_pool(pp),
+    ok = py_test_lib:stop_app(Started).
+
+%%% ==========================================================================
+%%% Internal
+%%% ==========================================================================
+
+%% A venv Name made by the Python py_port runs, and its site-packages.
+make_venv(Config, Name) ->
+    Venv = filename:join(?config(priv_dir, Config), Name),
+    Py = ?config(python, Config),
+    "" = os:cmd(Py ++ " -m venv --without-pip " ++ Venv ++ " 2>&1"),
+    [Site] = filelib:wildcard(filename:join(Venv, "lib/python3*/site-packages")),
+    {Venv, Site}.
+
+%% A directory outside the venv with a module, named by a .pth file in
+%% Site (as an editable install does).
+editable(Config, Site) ->
+    Dir = filename:join(?config(priv_dir, Config), "editable_src"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    ok = file:write_file(filename:join(Dir, "editmod.py"), <<"WHERE = 'editable'\n">>),
+    ok = file:write_file(filename:join(Site, "__editable__.editmod.pth"), [Dir, "\n"]),
+    Dir.
+
+%% A top-level module (a .py file) of the base installation's
+%% site-packages, with a plain name; the venv's module of that name must
+%% win over it.
+system_module(Sites) ->
+    Names = [filename:rootname(F) || D <- Sites, F <- filelib:wildcard("*.py", binary_to_list(D)),
+                                     re:run(F, "^[a-z][a-z0-9_]*\\.py$") =/= nomatch],
+    case Names of
+        [N | _] -> N;
+        [] -> ct:fail({no_module_in_system_site_packages, Sites})
+    end.
+
+%% A version of another minor than "3.M.p".
+other_version(<<"3.9", _/binary>>) -> "3.10.13";
+other_version(_) -> "3.9.18".
+
+%% The first binary in a term (the start_failed message in an error).
+find_binary(B) when is_binary(B) -> B;
+find_binary(T) when is_tuple(T) -> find_binary(tuple_to_list(T));
+find_binary([H | T]) ->
+    case find_binary(H) of
+        undefined -> find_binary(T);
+        B -> B
+    end;
+find_binary(_) -> undefined.
+
+contains_term(T, T) -> true;
+contains_term(T, Part) when is_tuple(T) -> contains_term(tuple_to_list(T), Part);
+contains_term([H | R], Part) -> contains_term(H, Part) orelse contains_term(R, Part);
+contains_term(_, _) -> false.
+
+%% The OS pids of a process pool's members, from its stats.
+member_pids(Pool) ->
+    case py_context_router:pool_stats(Pool) of
+        {ok, #{processes := Ps}} -> [P || #{os_pid := P} <- Ps];
+        _ -> []
+    end.
