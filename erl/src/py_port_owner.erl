@@ -371,12 +371,17 @@ start_pools(Port, [{Pool, Size, process, Opts} | Rest], Deadline) ->
     %% A recorded process pool: its members are ports of their own, under
     %% py_process_sup; it runs already unless it gave up or the whole
     %% application restarted.
-    %% One that cannot start must not keep the main port down.
+    %% One that cannot start must not keep the main port down, but the
+    %% default pool (default_pool_mode process) must run, preload and all.
     case py_process_pool:start(Pool, Size, Opts) of
-        {ok, _} -> ok;
-        {error, Why} -> ?LOG_ERROR("py_port_owner: process pool ~p not started: ~tp", [Pool, Why])
-    end,
-    start_pools(Port, Rest, Deadline);
+        {ok, _} ->
+            start_pools(Port, Rest, Deadline);
+        {error, Why} when Pool =:= default ->
+            {error, {default_pool, Why}};
+        {error, Why} ->
+            ?LOG_ERROR("py_port_owner: process pool ~p not started: ~tp", [Pool, Why]),
+            start_pools(Port, Rest, Deadline)
+    end;
 start_pools(Port, [{Pool, Size, Mode, Opts} | Rest], Deadline) ->
     case start_preloaded(Port, Pool, Size, Mode, Opts, Deadline) of
         {ok, CtxIds} ->

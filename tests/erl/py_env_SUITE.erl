@@ -278,13 +278,20 @@ preload_that_raises_leaves_no_pool(Config) ->
     ok = py_test_lib:stop_app(Started).
 
 %% @doc An app env preload that raises fails the application's start with
-%% the Python error; nothing is left running.
+%% the Python error, for a default pool of worker or process mode; nothing
+%% is left running.
 preload_that_raises_fails_the_app_start(_Config) ->
     ok = application:set_env(?APP, preload, <<"raise RuntimeError('no start')">>),
-    {error, Reason} = application:start(?APP),
-    true = contains_term(Reason, {preload_failed, {'RuntimeError', <<"no start">>}}),
-    undefined = whereis(erlang_python_sup),
-    undefined = persistent_term:get({py, port}, undefined).
+    [begin
+         ok = application:set_env(?APP, default_pool_mode, Mode),
+         {error, {{shutdown, {failed_to_start_child, py_port_owner,
+                              {python_start_failed, {default_pool, Why}}}}, _}} =
+             application:start(?APP),
+         {preload_failed, {'RuntimeError', <<"no start">>}} = Why,
+         undefined = whereis(erlang_python_sup),
+         undefined = persistent_term:get({py, port}, undefined)
+     end || Mode <- [worker, process]],
+    ok.
 
 %% @doc Bad pool options are refused by name: unknown keys, bad preload
 %% values, venv on a pool that is not a process pool.
@@ -382,11 +389,6 @@ find_binary([H | T]) ->
         B -> B
     end;
 find_binary(_) -> undefined.
-
-contains_term(T, T) -> true;
-contains_term(T, Part) when is_tuple(T) -> contains_term(tuple_to_list(T), Part);
-contains_term([H | R], Part) -> contains_term(H, Part) orelse contains_term(R, Part);
-contains_term(_, _) -> false.
 
 %% The OS pids of a process pool's members, from its stats.
 member_pids(Pool) ->
