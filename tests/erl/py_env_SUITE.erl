@@ -33,6 +33,7 @@
 -export([bad_pool_options/1]).
 -export([process_pools_with_two_venvs/1]).
 -export([process_pool_preload_after_member_restart/1]).
+-export([build_follows_a_change_of_python/1]).
 
 -define(APP, erlang_python).
 
@@ -48,7 +49,8 @@ all() ->
      preload_runs_before_first_request_and_after_restart, preload_from_file,
      preload_pool_option_every_context, preload_that_raises_leaves_no_pool,
      preload_that_raises_fails_the_app_start, bad_pool_options,
-     process_pools_with_two_venvs, process_pool_preload_after_member_restart].
+     process_pools_with_two_venvs, process_pool_preload_after_member_restart,
+     build_follows_a_change_of_python].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -344,9 +346,59 @@ process_pool_preload_after_member_restart(Config) ->
     ok = py_context_router:stop_pool(pp),
     ok = py_test_lib:stop_app(Started).
 
+%% @doc One build directory configured with one Python, then with another
+%% (PYTHON=... make): py_port is rebuilt against the second one whole, its
+%% libpython, headers and standard library (CMake's cache kept the first
+%% one's library before). Needs a second CPython of another minor version
+%% with a shared libpython (pyenv's); skipped without one.
+build_follows_a_change_of_python(Config) ->
+    First = ?config(python, Config),
+    case other_python(?config(python_version, Config)) of
+        none ->
+            {skip, no_second_python};
+        {Second, Version} ->
+            Build = filename:join(?config(priv_dir, Config), "build"),
+            Src = filename:join([filename:dirname(?FILE), "..", ".."]),
+            Out1 = build_port(Src, Build, First),
+            true = py_test_lib:contains(Out1, <<"python: ", (?config(python_version, Config))/binary>>),
+            Out2 = build_port(Src, Build, Second),
+            Prefix = list_to_binary(filename:dirname(filename:dirname(Second))),
+            true = py_test_lib:contains(Out2, <<"python: ", Version/binary>>),
+            {match, _} = re:run(Out2, <<"libpython: \\Q", Prefix/binary, "\\E/lib/libpython">>),
+            {match, _} = re:run(Out2, <<"stdlib: \\Q", Prefix/binary, "\\E/lib/python">>),
+            %% And back: the first Python again, nothing of the second left.
+            Out3 = build_port(Src, Build, First),
+            nomatch = binary:match(Out3, Prefix)
+    end.
+
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
+
+%% Configures Build for Python and builds py_port there (not installed);
+%% its --version output.
+build_port(Src, Build, Python) ->
+    Cmd = "cmake -S " ++ Src ++ " -B " ++ Build ++ " -DPython3_EXECUTABLE=" ++ Python
+        ++ " -DPY_PORT_TESTS=OFF >/dev/null 2>&1 && cmake --build " ++ Build
+        ++ " --target py_port >/dev/null 2>&1 && " ++ filename:join(Build, "py_port")
+        ++ " --version; echo rc=$?",
+    Out = list_to_binary(os:cmd(Cmd)),
+    {match, _} = re:run(Out, "rc=0\n$"),
+    Out.
+
+%% A pyenv CPython of another minor version than Version, with a shared
+%% libpython: {Path, <<"3.M.p">>}, or none.
+other_python(Version) ->
+    Root = os:getenv("PYENV_ROOT", filename:join(os:getenv("HOME", "/root"), ".pyenv")),
+    Found = [{P, list_to_binary(V)}
+             || V <- lists:reverse(lists:sort(filelib:wildcard("3.1[0-9]*.*", filename:join(Root, "versions")))),
+                P <- filelib:wildcard(filename:join([Root, "versions", V, "bin", "python3.1[0-9]"])),
+                filelib:wildcard(filename:join([Root, "versions", V, "lib", "libpython3*.so"])) =/= [],
+                binary:part(list_to_binary(V), 0, 4) =/= binary:part(Version, 0, 4)],
+    case Found of
+        [First | _] -> First;
+        [] -> none
+    end.
 
 %% A venv Name made by the Python py_port runs, and its site-packages.
 make_venv(Config, Name) ->
