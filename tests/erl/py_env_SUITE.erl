@@ -7,6 +7,7 @@
 -module(py_env_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
+-include_lib("kernel/include/file.hrl").
 
 %% Common Test callbacks
 -export([all/0]).
@@ -34,6 +35,7 @@
 -export([process_pools_with_two_venvs/1]).
 -export([process_pool_preload_after_member_restart/1]).
 -export([build_follows_a_change_of_python/1]).
+-export([release_runs_python/1]).
 
 -define(APP, erlang_python).
 
@@ -50,7 +52,7 @@ all() ->
      preload_pool_option_every_context, preload_that_raises_leaves_no_pool,
      preload_that_raises_fails_the_app_start, bad_pool_options,
      process_pools_with_two_venvs, process_pool_preload_after_member_restart,
-     build_follows_a_change_of_python].
+     build_follows_a_change_of_python, release_runs_python].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -371,9 +373,56 @@ build_follows_a_change_of_python(Config) ->
             nomatch = binary:match(Out3, Prefix)
     end.
 
+%% @doc A minimal release (rebar3 release, offline) of an app that depends
+%% on this one calls Python: the release carries priv/py_port as a file of
+%% its own, and the port that runs is that one. Takes about 5 s.
+release_runs_python(Config) ->
+    Dir = filename:join(?config(priv_dir, Config), "tiny"),
+    Root = filename:join([filename:dirname(?FILE), "..", ".."]),
+    ok = write_tiny_app(Dir, Root),
+    Env = "env -u REBAR_PROFILE -u REBAR_CONFIG REBAR_OFFLINE=1 ",
+    Built = os:cmd("cd " ++ Dir ++ " && " ++ Env ++ "rebar3 release 2>&1; echo rc=$?"),
+    {match, _} = re:run(Built, "rc=0\n$"),
+    Rel = filename:join([Dir, "_build", "default", "rel", "tiny"]),
+    [Exe] = filelib:wildcard(filename:join(Rel, "lib/erlang_python-*/priv/py_port")),
+    {ok, #file_info{type = regular}} = file:read_link_info(Exe),
+    Out = filename:join(Dir, "out"),
+    Ran = os:cmd("TINY_OUT=" ++ Out ++ " timeout 60 " ++ filename:join(Rel, "bin/tiny")
+                 ++ " foreground 2>&1; echo rc=$?"),
+    {match, _} = re:run(Ran, "rc=0\n$"),
+    {ok, [{ok, 4.0}, {ok, Running}]} = file:consult(Out),
+    Running = list_to_binary(Exe).
+
 %%% ==========================================================================
 %%% Internal
 %%% ==========================================================================
+
+%% The app `tiny' in Dir: it depends on erlang_python (Root, through
+%% _checkouts: no package index), calls Python when it starts, writes the
+%% results to $TINY_OUT and stops the node.
+write_tiny_app(Dir, Root) ->
+    ok = filelib:ensure_dir(filename:join([Dir, "src", "x"])),
+    ok = filelib:ensure_dir(filename:join([Dir, "_checkouts", "x"])),
+    ok = file:make_symlink(filename:absname(Root), filename:join([Dir, "_checkouts", "erlang_python"])),
+    ok = file:write_file(filename:join(Dir, "rebar.config"),
+                         <<"{deps, [erlang_python]}.\n"
+                           "{relx, [{release, {tiny, \"0.1.0\"}, [tiny]}, {dev_mode, false},\n"
+                           "        {include_erts, false}, {include_src, false}]}.\n">>),
+    ok = file:write_file(filename:join([Dir, "src", "tiny.app.src"]),
+                         <<"{application, tiny, [{vsn, \"0.1.0\"}, {mod, {tiny_app, []}},\n"
+                           "  {applications, [kernel, stdlib, erlang_python]}, {env, []}]}.\n">>),
+    file:write_file(filename:join([Dir, "src", "tiny_app.erl"]),
+                    <<"-module(tiny_app).\n-behaviour(application).\n-export([start/2, stop/1]).\n"
+                      "start(_, _) ->\n"
+                      "    spawn(fun() ->\n"
+                      "        R = py:eval(<<\"__import__('math').sqrt(16)\">>),\n"
+                      "        E = py:eval(<<\"__import__('os').readlink('/proc/self/exe')\">>),\n"
+                      "        ok = file:write_file(os:getenv(\"TINY_OUT\"),\n"
+                      "                             io_lib:format(\"~p.~n~p.~n\", [R, E])),\n"
+                      "        init:stop()\n"
+                      "    end),\n"
+                      "    {ok, self()}.\n"
+                      "stop(_) -> ok.\n">>).
 
 %% Configures Build for Python and builds py_port there (not installed);
 %% its --version output.
