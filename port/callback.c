@@ -18,6 +18,7 @@
 #include "erlmod.h"
 #include "interp_state.h"
 #include "objref.h"
+#include "pycompat.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -7,6 +7,7 @@
  * one becomes {error, {ExcName, Message}, Traceback}. GIL held throughout.
  */
 #include "pyerror.h"
+#include "pycompat.h"
 
 PyObject *pyerror_take(void)
 {

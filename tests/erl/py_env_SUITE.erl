@@ -190,7 +190,8 @@ version_names_libpython_and_stdlib(Config) ->
     true = filelib:is_regular(Lib),
     {match, _} = re:run(filename:basename(Lib), "^libpython3\\.[0-9]+"),
     ok = py_test_lib:stop_app(Started),
-    Out = list_to_binary(os:cmd(py_test_lib:py_port_exe() ++ " --version")),
+    PyPort = application:get_env(?APP, port_executable, py_test_lib:py_port_exe()),
+    Out = list_to_binary(os:cmd(PyPort ++ " --version")),
     true = py_test_lib:contains(Out, <<"libpython: ", Lib/binary, "\n">>),
     true = py_test_lib:contains(Out, <<"stdlib: ", Stdlib/binary, "\n">>).
 
