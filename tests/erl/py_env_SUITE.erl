@@ -467,12 +467,14 @@ editable(Config, Site) ->
     ok = file:write_file(filename:join(Site, "__editable__.editmod.pth"), [Dir, "\n"]),
     Dir.
 
-%% A top-level module (a .py file) of the base installation's
+%% A top-level module (a .py file) or package of the base installation's
 %% site-packages, with a plain name; the venv's module of that name must
 %% win over it.
 system_module(Sites) ->
-    Names = [filename:rootname(F) || D <- Sites, F <- filelib:wildcard("*.py", binary_to_list(D)),
-                                     re:run(F, "^[a-z][a-z0-9_]*\\.py$") =/= nomatch],
+    Names = [filename:rootname(hd(filename:split(F)))
+             || D <- Sites, F <- lists:sort(filelib:wildcard("*.py", binary_to_list(D))
+                                            ++ filelib:wildcard("*/__init__.py", binary_to_list(D))),
+                re:run(F, "^[a-z][a-z0-9_]*(\\.py|/__init__\\.py)$") =/= nomatch],
     case Names of
         [N | _] -> N;
         [] -> ct:fail({no_module_in_system_site_packages, Sites})
