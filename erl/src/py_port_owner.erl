@@ -93,7 +93,8 @@
     %% and the first error.
     preloads = #{} :: #{reference() => #{froms := [gen_server:from()], pool := atom(),
                                          mode := atom(), opts := map(), ids := [integer()],
-                                         left := non_neg_integer(), result := ok | {error, term()}}},
+                                         left := non_neg_integer(), result := ok | {error, term()},
+                                         tags := [reference()], timer := reference()}},
     %% Context pids a stop_pool caller waits to see exit.
     stopping = #{} :: #{pid() => gen_server:from()},
     %% What Python sends towards Erlang: callbacks, erlang.send, output.
@@ -231,6 +232,10 @@ handle_info({timeout, _, {ping, Tag}}, #state{ping = Tag} = State) ->
 %% The timer of a ping that was answered.
 handle_info({timeout, _, {ping, _}}, State) ->
     {noreply, State};
+%% A pool's preload has run for start_timeout ms: it is cancelled, the
+%% pool stopped, its callers told.
+handle_info({timeout, _, {preload, Key}}, State) ->
+    {noreply, preload_timed_out(Key, State)};
 %% A context pid of a stopped pool exited.
 handle_info({'EXIT', Pid, _Reason}, #state{stopping = Stopping} = State)
   when is_map_key(Pid, Stopping) ->
@@ -659,20 +664,36 @@ start_failed(Froms, Pool, Error, #state{port = Port} = State) ->
 %% wait for start_pool), to be answered when all have run it.
 preload(From, Pool, Mode, Opts, CtxIds, Code, #state{port = Port} = State) ->
     Key = make_ref(),
+    Tags = [make_ref() || _ <- CtxIds],
+    Timer = erlang:start_timer(env(start_timeout), self(), {preload, Key}),
     P = #{froms => [From], pool => Pool, mode => Mode, opts => Opts, ids => CtxIds,
-          left => length(CtxIds), result => ok},
-    lists:foldl(fun(Id, S) ->
-                        Tag = make_ref(),
+          left => length(CtxIds), result => ok, tags => Tags, timer => Timer},
+    lists:foldl(fun({Id, Tag}, S) ->
                         command(Port, {exec, {?MODULE, Tag}, {nested, Id}, Code}),
                         park(Tag, {preload, Key}, S)
-                end, State#state{preloads = (State#state.preloads)#{Key => P}}, CtxIds).
+                end, State#state{preloads = (State#state.preloads)#{Key => P}},
+                lists:zip(CtxIds, Tags)).
+
+%% The preload of pool start Key still runs after start_timeout: each
+%% context's is cancelled (Python code gets erlang.Cancelled) and
+%% forgotten, and the pool fails with {preload_failed, timeout}.
+preload_timed_out(Key, #state{port = Port, preloads = Preloads, pending = Pending} = State) ->
+    case maps:take(Key, Preloads) of
+        {#{froms := Froms, pool := Pool, tags := Tags}, Rest} ->
+            [command(Port, {cancel, {?MODULE, make_ref()}, {?MODULE, Tag}}) || Tag <- Tags],
+            State1 = State#state{preloads = Rest, pending = maps:without(Tags, Pending)},
+            start_failed(Froms, Pool, {error, {preload_failed, timeout}}, State1);
+        error ->
+            State
+    end.
 
 %% One more context ran the preload of pool start Key; when all have, the
 %% pool starts or fails.
 preloaded(_Key, #{left := Left}, State) when Left > 0 ->
     State;
 preloaded(Key, #{froms := Froms, pool := Pool, mode := Mode, opts := Opts, ids := Ids,
-                 result := Result}, #state{preloads = Preloads} = State) ->
+                 result := Result} = P, #state{preloads = Preloads} = State) ->
+    _ = erlang:cancel_timer(maps:get(timer, P)),
     State1 = State#state{preloads = maps:remove(Key, Preloads)},
     case Result of
         ok -> started(Froms, Pool, Mode, Opts, Ids, State1);

@@ -32,6 +32,7 @@
 -export([preload_that_raises_leaves_no_pool/1]).
 -export([preload_that_raises_fails_the_app_start/1]).
 -export([bad_pool_options/1]).
+-export([preload_that_never_ends_times_out/1]).
 -export([process_pools_with_two_venvs/1]).
 -export([process_pool_preload_after_member_restart/1]).
 -export([build_follows_a_change_of_python/1]).
@@ -50,7 +51,8 @@ all() ->
      version_names_libpython_and_stdlib, venv_info_without_venv,
      preload_runs_before_first_request_and_after_restart, preload_from_file,
      preload_pool_option_every_context, preload_that_raises_leaves_no_pool,
-     preload_that_raises_fails_the_app_start, bad_pool_options,
+     preload_that_raises_fails_the_app_start, preload_that_never_ends_times_out,
+     bad_pool_options,
      process_pools_with_two_venvs, process_pool_preload_after_member_restart,
      build_follows_a_change_of_python, release_runs_python].
 
@@ -80,7 +82,7 @@ init_per_testcase(_Case, Config) ->
 end_per_testcase(_Case, _Config) ->
     _ = application:stop(?APP),
     [application:unset_env(?APP, K) || K <- [venv, preload, port_env, default_pool_size,
-                                             default_pool_mode]],
+                                             default_pool_mode, start_timeout]],
     ok.
 
 %%% ==========================================================================
@@ -297,6 +299,22 @@ preload_that_raises_fails_the_app_start(_Config) ->
          undefined = persistent_term:get({py, port}, undefined)
      end || Mode <- [worker, process]],
     ok.
+
+%% @doc A pool's preload that never ends: start_pool returns
+%% {preload_failed, timeout} after start_timeout, the preload is
+%% interrupted, no pool runs, and the port serves the next start.
+preload_that_never_ends_times_out(Config) ->
+    Started = py_test_lib:start_app([{default_pool_size, 1}, {start_timeout, 1000}], Config),
+    Forever = #{preload => <<"import time\nwhile True:\n    time.sleep(0.01)\n">>},
+    T0 = erlang:monotonic_time(millisecond),
+    {error, {preload_failed, timeout}} = py_context_router:start_pool(slow, 2, worker, Forever),
+    Took = erlang:monotonic_time(millisecond) - T0,
+    true = Took >= 1000 andalso Took < 5000,
+    false = py_context_router:pool_started(slow),
+    {ok, [_]} = py_context_router:start_pool(slow, 1, worker, #{preload => <<"X = 1">>}),
+    {ok, 1} = py:eval(slow, <<"X">>),
+    ok = py_context_router:stop_pool(slow),
+    ok = py_test_lib:stop_app(Started).
 
 %% @doc Bad pool options are refused by name: unknown keys, bad preload
 %% values, venv on a pool that is not a process pool.
