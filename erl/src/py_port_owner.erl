@@ -44,8 +44,15 @@
 %% that does not decode) ends the port the same way, as `{bad_frame,
 %% Size}'. Frames quoted in errors and reports are cut to ?QUOTE bytes.
 %%
+%% Preload (docs/environments.md): a pool whose options or the app env
+%% name a `preload' is published only once every context has run it,
+%% `{exec, _, {nested, CtxId}, Code}' each: at start-up waited for within
+%% `start_timeout'; at run time parked like the start_pool (`preloads'),
+%% cancelled after `start_timeout'. One that raises makes the port stop
+%% the pool before anyone sees it ({@link py_preload}).
+%%
 %% Members of a process pool (docs/pools.md): started with `#{pool =>
-%% Pool, index => I}' by the pool's supervisor ({@link py_process_sup}),
+%% Pool, index => I, opts => Opts}' by the pool's supervisor ({@link py_process_sup}),
 %% the same process differs only in its start-up and its publishing. Not
 %% registered, it starts no default pool and no recorded pool, only `Pool'
 %% of one context, and publishes its port in the pool's routing rows
@@ -433,7 +440,7 @@ await_ready(Port, Deadline) ->
 %% Starts a pool during start-up and runs its preload (the pool's
 %% option, else the app env's) in each of its contexts, waiting for each.
 start_preloaded(Port, Pool, Size, Mode, Opts, Deadline) ->
-    case {start_pool_sync(Port, Pool, Size, Mode, Deadline), preload_code(Opts)} of
+    case {start_pool_sync(Port, Pool, Size, Mode, Deadline), py_preload:code(Opts)} of
         {{ok, CtxIds}, {ok, undefined}} ->
             {ok, CtxIds};
         {{ok, CtxIds}, {ok, Code}} ->
@@ -454,39 +461,13 @@ preload_sync(Port, [Id | Ids], Code, Deadline) ->
     command(Port, {exec, Ref, {nested, Id}, Code}),
     case await_payload(Port, Deadline, Ref) of
         {ok, Payload} ->
-            case preload_result(decode(Payload)) of
+            case py_preload:result(decode(Payload)) of
                 ok -> preload_sync(Port, Ids, Code, Deadline);
                 Error -> Error
             end;
         {error, _} = Error ->
             Error
     end.
-
-%% The Python source a pool's contexts run first: its `preload' option,
-%% else the app env's; `{ok, undefined}' for none. A file is read at each
-%% start, so that a restart runs what it holds then.
-preload_code(Opts) ->
-    case maps:get(preload, Opts, env(preload)) of
-        undefined -> {ok, undefined};
-        Code when is_binary(Code) -> {ok, Code};
-        {file, Path} ->
-            case file:read_file(Path) of
-                {ok, Code} -> {ok, Code};
-                {error, Why} -> {error, {preload_failed, {file, Path, Why}}}
-            end
-    end.
-
-%% The reply to one context's preload: ok, or the error the start fails
-%% with.
-preload_result(ok) ->
-    ok;
-preload_result({error, _, _} = Raised) ->
-    {error, Python} = py:failure(Raised),
-    {error, {preload_failed, Python}};
-preload_result({error, Why}) ->
-    {error, {preload_failed, Why}};
-preload_result(Other) ->
-    {error, {preload_failed, {unexpected_reply, Other}}}.
 
 %% Starts a pool during start-up, waiting for the port's answer.
 start_pool_sync(Port, Pool, Size, Mode, Deadline) ->
@@ -602,7 +583,7 @@ answer({start, From, Pool, Mode, Opts}, {ok, CtxIds}, State) ->
         {[], {Key, P}} -> % started twice at once, its preload runs
             State#state{preloads = (State#state.preloads)#{Key := P#{froms := [From | maps:get(froms, P)]}}};
         {[], none} ->
-            case preload_code(Opts) of
+            case py_preload:code(Opts) of
                 {ok, undefined} -> started([From], Pool, Mode, Opts, CtxIds, State);
                 {ok, Code} -> preload(From, Pool, Mode, Opts, CtxIds, Code, State);
                 {error, _} = Error -> start_failed([From], Pool, Error, State)
@@ -616,7 +597,7 @@ answer({start, From, _Pool, _Mode, _Opts}, {error, _} = Error, State) ->
 answer({preload, Key}, Reply, #state{preloads = Preloads} = State) ->
     #{left := Left, result := Result} = P = maps:get(Key, Preloads),
     Result1 = case Result of
-                  ok -> preload_result(Reply);
+                  ok -> py_preload:result(Reply);
                   {error, _} -> Result % the first error stands
               end,
     P1 = P#{left := Left - 1, result := Result1},
