@@ -33,6 +33,7 @@
 -export([preload_that_raises_fails_the_app_start/1]).
 -export([bad_pool_options/1]).
 -export([preload_that_never_ends_times_out/1]).
+-export([preload_owngil_each_interpreter/1]).
 -export([process_pools_with_two_venvs/1]).
 -export([process_pool_preload_after_member_restart/1]).
 -export([build_follows_a_change_of_python/1]).
@@ -50,7 +51,8 @@ all() ->
      venv_ignores_pythonhome, pythonhome_failure_says_so,
      version_names_libpython_and_stdlib, venv_info_without_venv,
      preload_runs_before_first_request_and_after_restart, preload_from_file,
-     preload_pool_option_every_context, preload_that_raises_leaves_no_pool,
+     preload_pool_option_every_context, preload_owngil_each_interpreter,
+     preload_that_raises_leaves_no_pool,
      preload_that_raises_fails_the_app_start, preload_that_never_ends_times_out,
      bad_pool_options,
      process_pools_with_two_venvs, process_pool_preload_after_member_restart,
@@ -268,6 +270,22 @@ preload_pool_option_every_context(Config) ->
     {ok, 3} = py:eval(env_pool, <<"pool_runs">>),
     ok = py_context_router:stop_pool(env_pool),
     ok = py_test_lib:stop_app(Started).
+
+%% @doc An owngil pool's preload runs once in each context's own
+%% interpreter (Python 3.12+; skipped before, where owngil is refused).
+preload_owngil_each_interpreter(Config) ->
+    Started = py_test_lib:start_app([{default_pool_size, 1}], Config),
+    Code = <<"import builtins\n"
+             "builtins.runs = getattr(builtins, 'runs', 0) + 1\n">>,
+    case py_context_router:start_pool(og, 2, owngil, #{preload => Code}) of
+        {error, {unsupported_mode, owngil, Why}} ->
+            ok = py_test_lib:stop_app(Started),
+            {skip, Why};
+        {ok, Pids} ->
+            [{ok, 1} = py:eval(C, <<"__import__('builtins').runs">>) || C <- Pids],
+            ok = py_context_router:stop_pool(og),
+            ok = py_test_lib:stop_app(Started)
+    end.
 
 %% @doc A preload that raises: start_pool returns the Python error, no
 %% pool runs or is recorded, and the same name starts without it.
