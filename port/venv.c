@@ -78,7 +78,7 @@ int venv_check(const char *dir, const char *python, char *err, size_t errlen)
 {
     char cfg[PATH_MAX], version[128];
     if (snprintf(cfg, sizeof(cfg), "%s/pyvenv.cfg", dir) >= (int)sizeof(cfg)) {
-        snprintf(err, errlen, "venv %s: path too long", dir);
+        snprintf(err, errlen, "venv path too long (%zu bytes)", strlen(dir));
         return -1;
     }
     FILE *f = fopen(cfg, "r");
