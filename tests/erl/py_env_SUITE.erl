@@ -349,7 +349,8 @@ bad_pool_options(Config) ->
     ok = py_test_lib:stop_app(Started).
 
 %% @doc Two process pools, each with its own venv, on one node: each
-%% imports its own venv's module of the same name and has its prefix.
+%% imports its own venv's module of the same name and has its prefix; a
+%% third whose venv is of another version fails its start_pool alone.
 process_pools_with_two_venvs(Config) ->
     {VenvA, SiteA} = make_venv(Config, "pa"),
     {VenvB, SiteB} = make_venv(Config, "pb"),
@@ -365,6 +366,17 @@ process_pools_with_two_venvs(Config) ->
     {error, {'ModuleNotFoundError', _}} = py:eval(<<"__import__('which_venv').NAME">>),
     ok = py_context_router:stop_pool(pa),
     ok = py_context_router:stop_pool(pb),
+    %% A pool's venv of another version: that start_pool fails, saying why.
+    {VenvC, _} = make_venv(Config, "pc"),
+    Other = other_version(?config(python_version, Config)),
+    Cfg = filename:join(VenvC, "pyvenv.cfg"),
+    {ok, Text} = file:read_file(Cfg),
+    ok = file:write_file(Cfg, re:replace(Text, "(?m)^version = .*$", "version = " ++ Other)),
+    {error, {python_start_failed, Msg}} =
+        py_context_router:start_pool(pc, 1, process, #{venv => VenvC}),
+    true = py_test_lib:contains(Msg, list_to_binary(Other)),
+    false = py_context_router:pool_started(pc),
+    {ok, 2} = py:eval(<<"1 + 1">>),
     ok = py_test_lib:stop_app(Started).
 
 %% @doc A process pool's preload runs in each member, and again in a
