@@ -280,7 +280,7 @@ preload_owngil_each_interpreter(Config) ->
     case py_context_router:start_pool(og, 2, owngil, #{preload => Code}) of
         {error, {unsupported_mode, owngil, Why}} ->
             ok = py_test_lib:stop_app(Started),
-            {skip, Why};
+            {skip, binary_to_list(Why)};
         {ok, Pids} ->
             [{ok, 1} = py:eval(C, <<"__import__('builtins').runs">>) || C <- Pids],
             ok = py_context_router:stop_pool(og),
