@@ -182,18 +182,20 @@ spec(venv) ->
        "a string or binary without NUL">>};
 spec(preload) ->
     {fun(V) -> V =:= undefined orelse is_preload(V) end,
-     <<"undefined, Python source as a UTF-8 binary, or {file, Path} of a readable file">>}.
+     <<"undefined, Python source (a UTF-8 binary or a string, without NUL), "
+       "or {file, Path} of a readable file">>}.
 
 %% @doc Whether `V' is a valid `preload' (app env or pool option):
-%% Python source as a UTF-8 binary, or `{file, Path}' of a regular file.
+%% Python source as a UTF-8 binary or a string, or `{file, Path}' of a
+%% regular file.
 -spec is_preload(term()) -> boolean().
 is_preload(Source) when is_binary(Source) ->
     unicode:characters_to_binary(Source) =:= Source
         andalso binary:match(Source, <<0>>) =:= nomatch;
 is_preload({file, Path}) ->
     is_path(Path) andalso filelib:is_regular(Path);
-is_preload(_) ->
-    false.
+is_preload(Source) ->
+    is_text(Source).
 
 %% @doc Whether `V' names a virtualenv: a directory with a pyvenv.cfg.
 -spec is_venv(term()) -> boolean().

@@ -71,7 +71,8 @@ start_pool(Pool, Size, Mode) ->
 
 %% @doc {@link start_pool/3} with options (docs/pools.md, "Pool options"):
 %%
-%% - `preload => Source | {file, Path}': Python source (a UTF-8 binary) or
+%% - `preload => Source | {file, Path}': Python source (a UTF-8 binary or
+%%   a string) or
 %%   a file of it that each context of the pool runs in its `__main__'
 %%   before the pool is returned, and again in each context that comes
 %%   back after a restart of its port; it replaces the app env `preload'
@@ -83,7 +84,7 @@ start_pool(Pool, Size, Mode) ->
 %%
 %% The options are recorded with the pool and used again when it is
 %% started again. A bad option: `{error, {bad_option, Key, Value}}'.
--spec start_pool(pool(), pos_integer(), mode(), #{preload => binary() | {file, file:filename()},
+-spec start_pool(pool(), pos_integer(), mode(), #{preload => binary() | string() | {file, file:filename()},
                                                   venv => file:filename()}) ->
           {ok, [pid()]} | {error, term()}.
 start_pool(Pool, _Size, _Mode, _Opts) when not is_atom(Pool) ->

@@ -20,6 +20,7 @@ code(Opts) ->
     case maps:get(preload, Opts, py_config:get(preload)) of
         undefined -> {ok, undefined};
         Code when is_binary(Code) -> {ok, Code};
+        Code when is_list(Code) -> {ok, unicode:characters_to_binary(Code)};
         {file, Path} ->
             case file:read_file(Path) of
                 {ok, Code} -> {ok, Code};

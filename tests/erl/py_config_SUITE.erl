@@ -154,7 +154,7 @@ bad_values() ->
      {ping_interval, [0, -1, "5000", 1 bsl 32]},
      {ping_timeout, [0, soon, 2.5]},
      {venv, ["/nonexistent_dir_py_config", "", <<>>, venv, "/tmp", "a\0b"]},
-     {preload, ["x = 1", <<"a", 0>>, <<255>>, {file, "/nonexistent_dir_py_config/p.py"},
+     {preload, [[x], "a\0b", [-1], <<"a", 0>>, <<255>>, {file, "/nonexistent_dir_py_config/p.py"},
                 {file, "/tmp"}, {file, 42}, 42]}].
 
 %% bad_env if starting with Key = Value fails as it should, leaving no

@@ -163,11 +163,11 @@ venv_without_pyvenv_cfg_is_bad_env(Config) ->
     {error, {{bad_env, venv, Dir, _}, _}} = application:start(?APP),
     undefined = whereis(erlang_python_sup).
 
-%% @doc PYTHONHOME in port_env with a venv: ignored, the venv starts (it
-%% would keep CPython from reading pyvenv.cfg).
+%% @doc PYTHONHOME in port_env with a venv (named by a binary): ignored,
+%% the venv starts (it would keep CPython from reading pyvenv.cfg).
 venv_ignores_pythonhome(Config) ->
     {Venv, _Site} = make_venv(Config, "v4"),
-    Started = py_test_lib:start_app([{venv, Venv}, {default_pool_size, 1},
+    Started = py_test_lib:start_app([{venv, list_to_binary(Venv)}, {default_pool_size, 1},
                                      {port_env, [{"PYTHONHOME", Venv}]}], Config),
     VenvB = list_to_binary(Venv),
     {ok, VenvB} = py:eval(<<"__import__('sys').prefix">>),
@@ -233,14 +233,18 @@ preload_runs_before_first_request_and_after_restart(Config) ->
     [{ok, 8} = py:call(C, '__main__', preloaded, [4]) || C <- py_context_router:contexts(default)],
     ok = py_test_lib:stop_app(Started).
 
-%% @doc preload as {file, Path}: the file's code runs; a file gone at the
-%% start fails it with its name.
+%% @doc preload as {file, Path}: the file's code runs; as a string too; a
+%% file gone at the start fails it with bad_env.
 preload_from_file(Config) ->
     File = filename:join(?config(priv_dir, Config), "preload.py"),
     ok = file:write_file(File, <<"FROM_FILE = 'yes'\n">>),
     Started = py_test_lib:start_app([{preload, {file, File}}, {default_pool_size, 1}], Config),
     {ok, <<"yes">>} = py:eval(<<"FROM_FILE">>),
     ok = py_test_lib:stop_app(Started),
+    %% Source as a string works as a binary does.
+    Started2 = py_test_lib:start_app([{preload, "AS_STRING = 'ok'"}, {default_pool_size, 1}], Config),
+    {ok, <<"ok">>} = py:eval(<<"AS_STRING">>),
+    ok = py_test_lib:stop_app(Started2),
     ok = application:set_env(?APP, preload, {file, File ++ ".missing"}),
     {error, {{bad_env, preload, _, _}, _}} = application:start(?APP).
 
