@@ -1,8 +1,10 @@
 # erlang_python: the two commands of the README are `make demo` and
 # `make test`. Both set the machine up first (scripts/setup.sh).
 #
-# PYTHON=/path/to/python3 builds the port against another CPython (one
-# with a shared libpython, e.g. a pyenv build with --enable-shared).
+# PYTHON=/path/to/python3 builds the port against another CPython, 3.9 to
+# 3.13 (one with a shared libpython, e.g. a pyenv build with
+# --enable-shared). Changing it and building again rebuilds against the
+# new one (CMakeLists.txt forgets the old one's library and headers).
 
 # A dependency build (the rebar3 of a project that depends on this one, or
 # mix, which runs `rebar3 bare compile`) builds py_port only: no Check, no C
@@ -83,7 +85,7 @@ test-modes: compile
 	scripts/test-modes.sh $(MODES_PYTHON)
 
 # The C tests and the Common Test suites against every other CPython that
-# pyenv has (3.11 and later, with a shared libpython), one build each.
+# pyenv has (3.9 and later, with a shared libpython), one build each.
 test-pythons: compile
 	scripts/test-pythons.sh
 

@@ -34,6 +34,7 @@
 #include "envelope.h"
 #include "erlmod.h"
 #include "objref.h"
+#include "pycompat.h"
 
 /* The readable extent of the buffer a term is decoded from. */
 struct src {

@@ -37,6 +37,7 @@
 #include "convert_internal.h"
 #include "erlmod.h"
 #include "objref.h"
+#include "pycompat.h"
 
 /* The most digit bytes binary_to_term takes in a bignum (OTP 25, 64-bit:
  * 2**19 - 1 words), about 2**33554368. */

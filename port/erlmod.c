@@ -40,6 +40,7 @@
 #include "envelope.h"
 #include "interp_state.h"
 #include "objref.h"
+#include "pycompat.h"
 
 #include <stdatomic.h>
 
@@ -217,7 +218,9 @@ static PyObject *new_known(void)
 /* Makes a type of the module from spec and adds it as `name`. */
 static PyTypeObject *add_type(PyObject *m, PyType_Spec *spec, PyObject *base, const char *name)
 {
-    PyObject *type = PyType_FromModuleAndSpec(m, spec, base);
+    PyObject *type = pycompat_type_from_spec(m, spec, base);
+    if (type && base == NULL) /* Pid, Ref: OPAQUE_FLAGS without the flag on Python 3.9 */
+        PYCOMPAT_DISALLOW_NEW(type);
     if (type && PyModule_AddObjectRef(m, name, type) < 0)
         Py_CLEAR(type);
     return (PyTypeObject *)type;

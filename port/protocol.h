@@ -70,7 +70,9 @@
  *
  * Events (HdrLen = 0), for the port owner:
  *   {ready, #{python_version => Bin, os_pid => Int, protocol => 1,
- *           version => Bin, free_threaded => Bool}}
+ *           version => Bin, free_threaded => Bool,
+ *           executable => Bin, prefix => Bin, base_prefix => Bin, stdlib => Bin,
+ *           libpython => Bin, site_packages => [Bin]}}   (pyinfo.h)
  *   {start_failed, Message}   then exit PY_PORT_EXIT_PYTHON
  *   {exited, {exit_status, N} | {signal, N, Name}}   (from the monitor process)
  *   {atom, Name :: binary()}   Python data made this atom; written before any

@@ -45,6 +45,7 @@
 -export([release/1]).
 -export([stats/0]).
 -export([version/0]).
+-export([venv_info/0]).
 -export([configure_logging/1]).
 -export([configure_logging/0]).
 -export([interrupt/1]).
@@ -606,16 +607,40 @@ main_stats() ->
 %% @doc Versions: this application's, py_port's, the protocol's and the
 %% running Python's, and `free_threaded': whether that Python is a
 %% free-threaded build (no GIL: worker contexts then run in parallel too).
+%% Also which Python that is (docs/environments.md): `libpython', the
+%% file of the shared library the main port loaded; `stdlib', the
+%% directory of its standard library; `executable', its `sys.executable'
+%% (a venv's `bin/python' when the `venv' app env is set).
 %% `{error, not_started}' when the port does not run.
 -spec version() -> {ok, #{atom() => term()}} | {error, not_started}.
 version() ->
     case persistent_term:get({py, port_info}, undefined) of
         #{python_version := Python, py_port := PyPort} = Info ->
             {ok, Vsn} = application:get_key(erlang_python, vsn),
-            {ok, #{erlang_python => list_to_binary(Vsn), py_port => PyPort,
-                   python => Python, protocol => 1,
-                   free_threaded => maps:get(free_threaded, Info, false)}};
+            Paths = maps:with([libpython, stdlib, executable], Info),
+            {ok, Paths#{erlang_python => list_to_binary(Vsn), py_port => PyPort,
+                        python => Python, protocol => 1,
+                        free_threaded => maps:get(free_threaded, Info, false)}};
         undefined ->
+            {error, not_started}
+    end.
+
+%% @doc The virtualenv the main port runs in (docs/environments.md):
+%% `venv', its directory (`sys.prefix') or `undefined' when the port runs
+%% no venv; `prefix' and `base_prefix', Python's `sys.prefix' and
+%% `sys.base_prefix'; `site_packages', the site-packages directories on
+%% `sys.path', in order; `executable', `sys.executable'. All paths are
+%% binaries. `{error, not_started}' when the port does not run.
+-spec venv_info() -> {ok, #{atom() => term()}} | {error, not_started}.
+venv_info() ->
+    case persistent_term:get({py, port_info}, undefined) of
+        #{prefix := Prefix, base_prefix := Base} = Info ->
+            Venv = case Prefix =:= Base of
+                       true -> undefined;
+                       false -> Prefix
+                   end,
+            {ok, (maps:with([prefix, base_prefix, site_packages, executable], Info))#{venv => Venv}};
+        _ ->
             {error, not_started}
     end.
 
