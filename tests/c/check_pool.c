@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What the hooks saw; jobs carry their number in env.size. */
 struct record {
@@ -119,6 +120,19 @@ static void wait_ran(int n)
     while (rec.ran < n)
         pthread_cond_wait(&rec.cond, &rec.mu);
     pthread_mutex_unlock(&rec.mu);
+}
+
+/* Waits (up to 5 s) until the first pool of p has counted n requests
+ * completed: a run hook has returned before the pool counts it. */
+static void wait_completed(struct pools *p, unsigned long long n)
+{
+    struct pool_stats st[4];
+    for (int k = 0; k < 5000; k++) {
+        if (pools_stats(p, st, 4) >= 1 && st[0].completed >= n)
+            return;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    ck_abort_msg("the pool did not count %llu requests completed", n);
 }
 
 /* Waits until job rec.block_job runs and waits for its release. */
@@ -425,6 +439,7 @@ START_TEST(test_pool_stats_count_runs_errors_and_cancels)
     for (long n = 0; n < 10; n++)
         pools_submit(p, make_job("io", -1, n));
     wait_ran(10);
+    wait_completed(p, 10);
     struct pool_stats st[4];
     ck_assert_int_eq(pools_stats(p, st, 4), 1);
     ck_assert_str_eq(st[0].name, "io");
