@@ -1,21 +1,35 @@
 # erlang_python: the two commands of the README are `make demo` and
 # `make test`. Both set the machine up first (scripts/setup.sh).
 #
-# PYTHON=/path/to/python3 builds the port against another CPython (one
-# with a shared libpython, e.g. a pyenv build with --enable-shared).
+# PYTHON=/path/to/python3 builds the port against another CPython, 3.9 to
+# 3.13 (one with a shared libpython, e.g. a pyenv build with
+# --enable-shared). Changing it and building again rebuilds against the
+# new one (CMakeLists.txt forgets the old one's library and headers).
+
+# A dependency build (the rebar3 of a project that depends on this one, or
+# mix, which runs `rebar3 bare compile`) builds py_port only: no Check, no C
+# tests, no echo port, no -Werror. rebar3 sets REBAR_ROOT_DIR to the
+# top-level project, which is this directory only in this repository's own
+# build. PY_PORT_DEV=ON|OFF on the command line decides instead. A dependency
+# build has a build directory of its own: a Mix path dependency on this
+# repository must not reconfigure the repository's own build.
+DEPENDENCY_BUILD := $(or $(REBAR_BARE_COMPILER_OUTPUT_DIR),$(if $(REBAR_ROOT_DIR),$(filter-out $(realpath $(REBAR_ROOT_DIR)),$(realpath $(CURDIR)))))
+PY_PORT_DEV ?= $(if $(DEPENDENCY_BUILD),OFF,ON)
 
 PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3)
-BUILD  ?= build
+BUILD  ?= $(if $(filter OFF,$(PY_PORT_DEV)),build-dep,build)
 CMAKE_FLAGS ?=
 ifneq ($(PYTHON),)
 CMAKE_FLAGS += -DPython3_EXECUTABLE=$(PYTHON)
 endif
+CMAKE_FLAGS += -DPY_PORT_DEV=$(PY_PORT_DEV)
 
 # The echo port of the benchmark, built beside py_port (bench/CMakeLists.txt);
 # tests/erl/py_bench_SUITE.erl finds it here too.
 export PY_BENCH_ECHO_PORT := $(abspath $(BUILD))/bench/echo_port
 
 .PHONY: all setup port compile demo test test-c test-erl test-process test-modes test-pythons bench format
+.PHONY: test-edoc test-elixir
 .PHONY: clean
 .PHONY: fuzz fuzz-short fuzz-build asan asan-ct tsan test-san
 
@@ -38,7 +52,7 @@ demo: compile
 	escript scripts/demo.escript
 
 # The sanitizer runs (test-san) come last: the plain suites fail faster.
-test: compile test-c test-erl test-process test-modes fuzz-short test-san
+test: compile test-c test-erl test-edoc test-elixir test-process test-modes fuzz-short test-san
 
 test-c: compile
 	ctest --test-dir $(BUILD) --output-on-failure
@@ -46,6 +60,17 @@ test-c: compile
 test-erl: compile
 	rebar3 eunit
 	rebar3 ct
+
+# The edoc of every module builds (a bad @equiv or tag fails it).
+test-edoc: compile
+	rebar3 edoc
+
+# examples/mix_demo, a Mix project that depends on this one by path: mix
+# builds it (as a dependency: py_port only) and runs its tests. Offline:
+# mix uses Debian's rebar3 (MIX_REBAR3), no Hex.
+test-elixir: compile
+	cd examples/mix_demo && MIX_REBAR3=$$(command -v rebar3) MIX_ENV=test \
+	  mix do deps.compile, test
 
 # The main suites with a process pool as the default pool (any Python):
 # tests/erl/process.spec says which cases are skipped and why.
@@ -60,7 +85,7 @@ test-modes: compile
 	scripts/test-modes.sh $(MODES_PYTHON)
 
 # The C tests and the Common Test suites against every other CPython that
-# pyenv has (3.11 and later, with a shared libpython), one build each.
+# pyenv has (3.9 and later, with a shared libpython), one build each.
 test-pythons: compile
 	scripts/test-pythons.sh
 

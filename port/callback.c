@@ -20,6 +20,7 @@
 #include "interp_state.h"
 #include "objref.h"
 #include "pyerror.h"
+#include "pycompat.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -105,4 +105,16 @@ int convert_py_to_term_parts(PyObject *obj, ei_x_buff *x, struct convert_parts *
 /* Drops the references that parts holds and empties it. GIL held. */
 void convert_parts_release(struct convert_parts *parts);
 
+/*
+ * erlang.register_encoder(type, fun) (convert_types.c), in the erlang
+ * module's function table: fun(obj) gives the value sent instead of an
+ * instance of type or of a subclass; None unregisters. Per interpreter.
+ */
+PyObject *convert_register_encoder(PyObject *module, PyObject *const *args, Py_ssize_t n);
+
+/* The atom Python's None is sent as: "none" (the default), "nil" or
+ * "undefined" (--none-atom); any other name is ignored. Called once, before
+ * any conversion. */
+void convert_set_none_atom(const char *name);
+
 #endif

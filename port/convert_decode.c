@@ -34,6 +34,7 @@
 #include "envelope.h"
 #include "erlmod.h"
 #include "objref.h"
+#include "pycompat.h"
 
 /* The readable extent of the buffer a term is decoded from. */
 struct src {
@@ -371,6 +372,38 @@ static PyObject *decode_ref(const struct src *s, int *idx, int depth)
     return obj;
 }
 
+/* If buf[*idx] continues a 4-tuple as `ndarray, ...`: 1 with *idx moved
+ * to the dtype. Otherwise 0, *idx and the error indicator untouched. */
+static int ndarray_tag(const struct src *s, int *idx)
+{
+    int i = *idx;
+    int found = atom_name(s, &i) == 7 && !memcmp(atom_buf, "ndarray", 7);
+    if (found)
+        *idx = i;
+    else
+        PyErr_Clear();
+    return found;
+}
+
+/* Dtype, Shape and Data of {ndarray, Dtype, Shape, Data}: a numpy array
+ * (convert_internal.h); Data must be a binary. */
+static PyObject *decode_ndarray(const struct src *s, int *idx, int depth)
+{
+    const char *p;
+    int n, tag;
+    PyObject *dtype = decode(s, idx, depth + 1);
+    PyObject *shape = dtype ? decode(s, idx, depth + 1) : NULL;
+    PyObject *a = NULL;
+    if (shape && (tag = peek(s, *idx)) >= 0 && tag != ERL_BINARY_EXT && tag != ERL_BIT_BINARY_EXT)
+        PyErr_SetString(PyExc_TypeError,
+                        "the data of {ndarray, Dtype, Shape, Data} must be a binary");
+    else if (shape && binary_at(s, idx, &p, &n) == 0)
+        a = convert_ndarray_from(dtype, shape, p, n);
+    Py_XDECREF(dtype);
+    Py_XDECREF(shape);
+    return a;
+}
+
 static PyObject *decode_tuple(const struct src *s, int *idx, int depth)
 {
     int n;
@@ -383,6 +416,8 @@ static PyObject *decode_tuple(const struct src *s, int *idx, int depth)
         return binary_at(s, idx, &p, &n) < 0 ? NULL : PyBytes_FromStringAndSize(p, n);
     if (n == 3 && ref_tag(s, idx))
         return decode_ref(s, idx, depth);
+    if (n == 4 && ndarray_tag(s, idx))
+        return decode_ndarray(s, idx, depth);
     if (need(s, *idx, n) < 0)
         return NULL;
     PyObject *t = PyTuple_New(n);

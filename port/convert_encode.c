@@ -6,8 +6,12 @@
  * cap belongs to erlmod.c). Terms are appended to the caller's ei_x_buff;
  * on failure the buffer holds a partial term the caller rewinds.
  *
- * Dispatch: exact types first (the common case: one pointer compare
- * each); then subclasses, erlang.Atom before str. Integers and atoms are
+ * Dispatch, the one place that decides an object's term, in order:
+ * exact built-in types (the common case: one pointer compare each); the
+ * encoders Python code registered (erlang.register_encoder, per
+ * interpreter); erlang.Atom, Pid and Ref; subclasses of the built-in
+ * types; the known types of the standard library and numpy
+ * (convert_types.c); a reference to the object. Integers and atoms are
  * written as term_to_binary writes them, so a decoded term encodes back to
  * the very same bytes. Sizes: room() keeps ei's int index clear of
  * overflow, and an int beyond what binary_to_term/1 accepts is refused
@@ -28,16 +32,21 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "convert_internal.h"
 #include "erlmod.h"
 #include "objref.h"
+#include "pycompat.h"
 
 /* The most digit bytes binary_to_term takes in a bignum (OTP 25, 64-bit:
  * 2**19 - 1 words), about 2**33554368. */
 #define ERL_BIG_MAX_BYTES 4194296
 
 static int encode(PyObject *o, ei_x_buff *x, int depth);
+
+/* The atom None is sent as (convert_set_none_atom()). */
+static const char *none_name = "none";
 
 /* Encoding: buffer, atoms, text */
 
@@ -288,7 +297,9 @@ static int encode_other(PyObject *o, ei_x_buff *x, int depth)
     PyObject *t;
     const char *term;
     Py_ssize_t len;
-    int rc;
+    int rc = convert_user_encoder(o, x, depth);
+    if (rc != 1)
+        return rc;
     if (PyObject_TypeCheck(o, erlmod_atom_type()))
         return encode_text(o, 1, x);
     if (Py_IS_TYPE(o, erlmod_pid_type()) || Py_IS_TYPE(o, erlmod_ref_type()))
@@ -314,6 +325,9 @@ static int encode_other(PyObject *o, ei_x_buff *x, int depth)
     }
     if (PyErr_Occurred())
         return -1;
+    rc = convert_known_type(o, x, depth);
+    if (rc != 1)
+        return rc;
     return objref_encode(o, x); /* no mapping: a reference, or TypeError */
 }
 
@@ -326,7 +340,7 @@ static int encode(PyObject *o, ei_x_buff *x, int depth)
     if (PyFloat_CheckExact(o))
         return encode_float(o, x);
     if (o == Py_True || o == Py_False || o == Py_None)
-        return o == Py_None   ? atom_out(x, "none", 4)
+        return o == Py_None   ? atom_out(x, none_name, (Py_ssize_t)strlen(none_name))
                : o == Py_True ? atom_out(x, "true", 4)
                               : atom_out(x, "false", 5);
     if (PyList_CheckExact(o))
@@ -336,6 +350,19 @@ static int encode(PyObject *o, ei_x_buff *x, int depth)
     if (PyDict_CheckExact(o))
         return encode_dict(o, x, depth);
     return encode_other(o, x, depth);
+}
+
+int convert_encode_at(PyObject *o, ei_x_buff *x, int depth)
+{
+    return encode(o, x, depth);
+}
+
+void convert_set_none_atom(const char *name)
+{
+    static const char *const names[] = {"none", "nil", "undefined"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i]) == 0)
+            none_name = names[i];
 }
 
 int convert_py_to_term(PyObject *obj, ei_x_buff *x)

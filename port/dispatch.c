@@ -212,6 +212,19 @@ static void cancel(struct pools *pools, struct writer *w, const struct job *job)
         dispatch_send(w, job, fill_count, &n);
 }
 
+/* {interrupt, ReplyTo, Target} -> {ok, Count}: the running requests of
+ * Target raise erlang.Cancelled, and their callers get that error. */
+static void interrupt(struct pools *pools, struct writer *w, const struct job *job)
+{
+    int n = pools_interrupt(pools, job->env.pool, job->env.ctx_id);
+    if (n == -ESRCH && job->env.ctx_id >= 0)
+        reply_error(w, job, "bad_request", "no context with this id", 0);
+    else if (n == -ESRCH)
+        reply_error(w, job, "pool_not_started", job->env.pool, 1);
+    else if (!envelope_is_cast(job->frame, &job->env))
+        dispatch_send(w, job, fill_count, &n);
+}
+
 /* pools_poke() for {stream_credit, ReplyTo, N}: the stream of ReplyTo. */
 static int same_stream(const struct job *job, const void *arg)
 {
@@ -358,6 +371,8 @@ void dispatch_frame(struct dispatch *d, char *frame, size_t len)
         cancel(d->pools, w, job);
     } else if (job->env.op == ENVELOPE_STATS) {
         stats(d, job);
+    } else if (job->env.op == ENVELOPE_INTERRUPT) {
+        interrupt(d->pools, w, job);
     } else if (job->env.op == ENVELOPE_PING) {
         dispatch_send(w, job, fill_pong, NULL); /* the owner's liveness check */
     } else if (job->env.op == ENVELOPE_STREAM_CREDIT) {

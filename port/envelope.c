@@ -44,6 +44,7 @@ static const struct op_spec OPS[] = {
     {"callback_result", ENVELOPE_CALLBACK_RESULT, 3},
     {"send_credit", ENVELOPE_SEND_CREDIT, 3},
     {"ping", ENVELOPE_PING, 2},
+    {"interrupt", ENVELOPE_INTERRUPT, 3},
 };
 // clang-format on
 
@@ -373,7 +374,7 @@ int envelope_decode(const char *frame, size_t len, struct envelope *env)
     if (!spec)
         return BAD("unknown request: the first element must be call, eval, exec, release, "
                    "cancel, cancel_caller, start_pool, stop_pool, stats, stream, stream_eval, "
-                   "stream_start, stream_credit, callback_result, send_credit or ping");
+                   "stream_start, stream_credit, callback_result, send_credit, ping or interrupt");
     env->op = spec->op;
     if (arity != spec->arity && !(spec->op == ENVELOPE_START_POOL && arity == 4))
         return BAD("%s takes a tuple of %d elements, not %d", spec->name, spec->arity, arity);

@@ -30,6 +30,7 @@ enum envelope_op {
     ENVELOPE_CALLBACK_RESULT, /* what an Erlang function called from Python returned */
     ENVELOPE_SEND_CREDIT,     /* bytes of erlang.send messages Erlang has taken (flow.h) */
     ENVELOPE_PING,            /* is the channel alive: answered pong by the reader */
+    ENVELOPE_INTERRUPT,       /* interrupt what a context (each context of a pool) runs */
 };
 
 struct envelope {

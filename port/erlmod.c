@@ -35,10 +35,12 @@
 #include "erlmod.h"
 
 #include "callback.h"
+#include "convert.h"
 #include "cancel.h"
 #include "envelope.h"
 #include "interp_state.h"
 #include "objref.h"
+#include "pycompat.h"
 
 #include <stdatomic.h>
 
@@ -194,6 +196,9 @@ static PyMethodDef erlmod_functions[] = {
     {"atom", erlmod_atom, METH_O,
      PyDoc_STR("atom(name) -> erlang.Atom; TypeError beyond the atom cap "
                "(docs/types.md).")},
+    {"register_encoder", (PyCFunction)(void (*)(void))convert_register_encoder, METH_FASTCALL,
+     PyDoc_STR("register_encoder(type, fun): fun(obj) is sent in place of an instance of "
+               "type; fun None unregisters (docs/types.md).")},
     {NULL, NULL, 0, NULL},
 };
 
@@ -213,7 +218,9 @@ static PyObject *new_known(void)
 /* Makes a type of the module from spec and adds it as `name`. */
 static PyTypeObject *add_type(PyObject *m, PyType_Spec *spec, PyObject *base, const char *name)
 {
-    PyObject *type = PyType_FromModuleAndSpec(m, spec, base);
+    PyObject *type = pycompat_type_from_spec(m, spec, base);
+    if (type && base == NULL) /* Pid, Ref: OPAQUE_FLAGS without the flag on Python 3.9 */
+        PYCOMPAT_DISALLOW_NEW(type);
     if (type && PyModule_AddObjectRef(m, name, type) < 0)
         Py_CLEAR(type);
     return (PyTypeObject *)type;

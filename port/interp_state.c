@@ -114,6 +114,7 @@ int interp_state_traverse(struct interp_state *st, visitproc visit, void *arg)
     Py_VISIT(st->cancelled);
     Py_VISIT(st->error);
     Py_VISIT(st->module_cache);
+    Py_VISIT(st->encoders);
     return 0;
 }
 
@@ -128,4 +129,5 @@ void interp_state_clear(struct interp_state *st)
     Py_CLEAR(st->cancelled);
     Py_CLEAR(st->error);
     Py_CLEAR(st->module_cache);
+    Py_CLEAR(st->encoders);
 }

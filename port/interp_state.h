@@ -37,6 +37,8 @@ struct interp_state {
     PyObject *stale_error;
     /* cancel.c, callback.c */
     PyObject *cancelled, *error;
+    /* convert_types.c */
+    PyObject *encoders; /* type -> callable, erlang.register_encoder */
     /* pyrun.c */
     PyObject *main_globals; /* __main__.__dict__, borrowed */
     PyObject *module_cache; /* module name -> module */

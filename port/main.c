@@ -15,6 +15,7 @@
  * repl.c prints from. --trace and --record hook into dispatch (trace.c,
  * record.c).
  */
+#include "convert.h"
 #include "dispatch.h"
 #include "eventloop.h"
 #include "envelope.h"
@@ -27,11 +28,13 @@
 #include "output.h"
 #include "pool.h"
 #include "protocol.h"
+#include "pyinfo.h"
 #include "callback.h"
 #include "pyrun.h"
 #include "record.h"
 #include "repl.h"
 #include "trace.h"
+#include "venv.h"
 #include "version.h"
 #include "writer.h"
 
@@ -70,6 +73,7 @@ struct options {
     const char *record; /* a copy of the request frames (record.h) */
     int repl;           /* commands typed as text (repl.h) */
     const char *replay; /* frames from a recording (repl.h) */
+    const char *venv;   /* run as this virtualenv's interpreter (venv.h) */
     long send_window;   /* bytes Python may have in flight towards Erlang (flow.h) */
     long send_timeout;  /* ms erlang.send and erlang.call wait for room in it */
     long atom_cap;      /* new atoms from Python data: the node's cap (erlmod.h) */
@@ -78,15 +82,19 @@ struct options {
 
 static void usage(FILE *to)
 {
-    fputs("usage: py_port [--path DIR]... [--spin-us N] [--max-queue N] [--no-monitor]\n"
+    fputs("usage: py_port [--venv DIR] [--path DIR]... [--spin-us N] [--max-queue N]\n"
+          "               [--no-monitor]\n"
           "               [--no-forward] [--trace] [--record FILE] [--send-window N]\n"
           "               [--send-timeout-ms N] [--atom-cap N] [--atom-budget N]\n"
+          "               [--none-atom none|nil|undefined]\n"
           "       py_port --repl [OPTION]...       commands typed as Erlang terms\n"
           "       py_port --replay FILE [OPTION]... run a recording, print the replies\n"
           "       py_port --version | --help\n"
           "Runs CPython for the erlang_python OTP application. Speaks the protocol of\n"
           "docs/protocol.md on stdin/stdout: 4-byte big-endian length, then an Erlang\n"
           "external term.\n"
+          "  --venv DIR    run as the virtualenv DIR's python would (before --version\n"
+          "                too); PYTHONHOME is ignored then\n"
           "  --path DIR    put DIR in front of sys.path (repeatable)\n"
           "  --spin-us N   an idle context polls for work N microseconds before it\n"
           "                sleeps (default 50; 0 never polls)\n"
@@ -97,6 +105,7 @@ static void usage(FILE *to)
           "  --send-timeout-ms N  how long it waits before TimeoutError (default 60000)\n"
           "  --atom-cap N --atom-budget M  atoms Python data may create: the node's\n"
           "                cap, and what is left of it for this port (default 10000)\n"
+          "  --none-atom A the atom Python's None is sent as (default none)\n"
           "  --no-monitor  no parent process reporting how the port ended\n"
           "  --no-forward  leave Python's stdout and stderr on this process's stderr\n"
           "                instead of sending them to Erlang's logger\n"
@@ -106,7 +115,8 @@ static void usage(FILE *to)
           "  --repl        read commands such as {call, default, math, sqrt, [16]}.\n"
           "                on stdin, print each reply (type help. for the list)\n"
           "  --replay FILE send the frames of a --record FILE, print each reply\n"
-          "  --version     this program's, Python's and ei's versions\n"
+          "  --version     this program's, Python's and ei's versions, libpython's\n"
+          "                file and the standard library's directory\n"
           "See docs/debugging.md.\n",
           to);
 }
@@ -158,11 +168,12 @@ static int fill_ready(ei_x_buff *x, const void *arg)
     (void)arg;
     const char *v = pyrun_python_version();
     return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "ready") ||
-           ei_x_encode_map_header(x, 5) || ei_x_encode_atom(x, "free_threaded") ||
-           ei_x_encode_boolean(x, pyrun_free_threaded()) || ei_x_encode_atom(x, "python_version") ||
-           ei_x_encode_binary(x, v, (long)strlen(v)) || ei_x_encode_atom(x, "os_pid") ||
-           ei_x_encode_long(x, (long)getpid()) || ei_x_encode_atom(x, "protocol") ||
-           ei_x_encode_long(x, PY_PORT_PROTOCOL_VERSION) || ei_x_encode_atom(x, "version") ||
+           ei_x_encode_map_header(x, 5 + PYINFO_KEYS) || pyinfo_encode(x) ||
+           ei_x_encode_atom(x, "free_threaded") || ei_x_encode_boolean(x, pyrun_free_threaded()) ||
+           ei_x_encode_atom(x, "python_version") || ei_x_encode_binary(x, v, (long)strlen(v)) ||
+           ei_x_encode_atom(x, "os_pid") || ei_x_encode_long(x, (long)getpid()) ||
+           ei_x_encode_atom(x, "protocol") || ei_x_encode_long(x, PY_PORT_PROTOCOL_VERSION) ||
+           ei_x_encode_atom(x, "version") ||
            ei_x_encode_binary(x, PY_PORT_VERSION, (long)strlen(PY_PORT_VERSION));
 }
 
@@ -255,8 +266,18 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->forward = 0;
         } else if (strcmp(argv[k], "--no-monitor") == 0) {
             o->monitor = 0;
+        } else if (strcmp(argv[k], "--none-atom") == 0 && value &&
+                   (!strcmp(value, "none") || !strcmp(value, "nil") ||
+                    !strcmp(value, "undefined"))) {
+            convert_set_none_atom(argv[++k]);
         } else if (strcmp(argv[k], "--trace") == 0) {
             o->trace = 1;
+        } else if (strcmp(argv[k], "--venv") == 0 && value) {
+            o->venv = argv[++k];
+            if (venv_use(o->venv) != 0) {
+                fprintf(stderr, "py_port: --venv path too long\n");
+                return -1;
+            }
         } else if (strcmp(argv[k], "--record") == 0 && value) {
             o->record = argv[++k];
         } else if (strcmp(argv[k], "--replay") == 0 && value && !o->repl) {
@@ -312,6 +333,33 @@ static int input_ended(int rc, const char *source, int replay)
     return -1;
 }
 
+/* A start that failed: said on stderr and, unless interactive, to Erlang
+ * (the start_failed event); the process exits. */
+static void start_failed(struct writer *w, int interactive, const char *why)
+{
+    fprintf(stderr, "py_port: Python could not start: %s\n", why);
+    if (!interactive)
+        dispatch_send(w, NULL, fill_start_failed, why);
+    writer_stop(w);
+    exit(PY_PORT_EXIT_PYTHON);
+}
+
+/* Adds to why what PYTHONHOME, when set, has to do with it: CPython looks
+ * for its standard library there, and a venv or a wrong directory leaves
+ * it without one ("failed to get the Python codec ..."). */
+static const char *explain_home(char *why, size_t len)
+{
+    const char *home = getenv("PYTHONHOME");
+    size_t used = strlen(why);
+    if (home && used < len)
+        snprintf(why + used, len - used,
+                 " (PYTHONHOME=%s is set: it must be the prefix of a Python %.*s installation, "
+                 "with its standard library; for a virtualenv, use the venv app env and "
+                 "no PYTHONHOME)",
+                 home, (int)strcspn(version_python(), " "), version_python());
+    return why;
+}
+
 /* Starts CPython and the pools, tells Erlang (the ready event) unless
  * interactive. NULL after saying why on stderr. */
 static struct pools *start_python(const struct options *o, struct writer *w, int interactive,
@@ -323,14 +371,11 @@ static struct pools *start_python(const struct options *o, struct writer *w, int
         erlmod_report_atoms(w);
     if (o->forward && output_start(w, &err_fd) != 0)
         fprintf(stderr, "py_port: Python's output stays on stderr: cannot forward it\n");
-    char why[1024];
-    if (pyrun_start(o->paths, o->n_paths, err_fd, why, sizeof(why)) != 0) {
-        fprintf(stderr, "py_port: Python could not start: %s\n", why);
-        if (!interactive)
-            dispatch_send(w, NULL, fill_start_failed, why);
-        writer_stop(w);
-        exit(PY_PORT_EXIT_PYTHON);
-    }
+    char why[2048];
+    if (o->venv && venv_check(o->venv, version_python(), why, sizeof(why)) != 0)
+        start_failed(w, interactive, why);
+    if (pyrun_start(o->paths, o->n_paths, err_fd, why, sizeof(why)) != 0)
+        start_failed(w, interactive, explain_home(why, sizeof(why)));
     if (!interactive)
         dispatch_send(w, NULL, fill_ready, NULL);
     struct pool_hooks hooks = {

@@ -18,6 +18,7 @@
 #include "convert.h"
 #include "interp_state.h"
 #include "sentrefs.h"
+#include "pycompat.h"
 
 #include <stdlib.h>
 #include <sys/random.h>

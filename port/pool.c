@@ -587,6 +587,43 @@ static struct context *lock_context(struct pools *p, long ctx_id)
     return c;
 }
 
+/* Interrupts the innermost job c runs that is not answered yet (one
+ * whose reply is out is about to leave c), if any: 1, else 0. Pool
+ * locked. */
+static int interrupt_current(struct pool *pl, struct context *c)
+{
+    struct job *j = c->current;
+    while (j && (atomic_load(&j->answered) || atomic_load(&j->cancelled)))
+        j = j->outer;
+    if (!j)
+        return 0;
+    pl->kind.hooks.interrupt(pl->kind.hooks.arg, c->state, j->seq);
+    return 1;
+}
+
+int pools_interrupt(struct pools *p, const char *pool, long ctx_id)
+{
+    int n = 0;
+    if (ctx_id >= 0) {
+        struct context *c = lock_context(p, ctx_id);
+        if (!c)
+            return -ESRCH;
+        n = interrupt_current(c->pool, c);
+        pthread_mutex_unlock(&c->pool->mu);
+        return n;
+    }
+    pthread_mutex_lock(&p->mu);
+    struct pool *pl = find_pool(p, pool);
+    if (pl) {
+        pthread_mutex_lock(&pl->mu);
+        for (long k = 0; k < pl->size; k++)
+            n += interrupt_current(pl, &pl->contexts[k]);
+        pthread_mutex_unlock(&pl->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return pl ? n : -ESRCH;
+}
+
 int pools_wait(struct pools *p, long ctx_id, int (*ready)(void *arg), void *arg)
 {
     struct context *c = lock_context(p, ctx_id);

@@ -173,6 +173,15 @@ int pools_cancel(struct pools *p, int (*match)(const struct job *job, const void
                  const void *arg, enum pool_cancel_why why);
 
 /*
+ * Interrupts what the context ctx_id runs (ctx_id >= 0), or each context
+ * of the pool `pool`: hooks->interrupt is called for the innermost job a
+ * context runs, which is not claimed (its reply, the exception the
+ * interrupt raised, is sent as usual). Returns how many jobs, or -ESRCH
+ * for no such context or pool. A job waiting in pools_wait() is not woken.
+ */
+int pools_interrupt(struct pools *p, const char *pool, long ctx_id);
+
+/*
  * Calls poke(job, arg) for every running job (nested ones too) that
  * match() accepts, with pool locks held (poke may only update the job's
  * atomics), and wakes its context if it waits. Returns how many.

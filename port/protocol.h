@@ -24,6 +24,8 @@
  *                     written to Key (to {_, Pid}), one of the last 1024 such
  *   {stats,           ReplyTo}   -> {ok, #{pools => #{Pool => #{...}}, os_pid, memory, ...}}
  *   {ping,            ReplyTo}   -> pong  (answered by the reader: the owner's liveness check)
+ *   {interrupt,       ReplyTo, Target} -> {ok, Count}  (the requests Target runs raise
+ *                     erlang.Cancelled; their callers get that error reply)
  *   {callback_result, CbId, CbResult}   no reply; answers the event {py_callback, CbId}
  *   {send_credit,     ReplyTo, Bytes}   no reply; Bytes > 0 of erlang.send messages that
  *                     Erlang has taken (flow.h); ReplyTo is not used
@@ -54,7 +56,7 @@
  *           | {ok, Value, {Nonce, [Id]}}         (Value holds new references)
  *           | {ok, List} | {ok, List, {Nonce, [Id]}}         (stream, stream_eval)
  *           | {data, Item} | {data, Item, {Nonce, [Id]}} | done (stream_start)
- *           | {ok, Count}                        (cancel, cancel_caller)
+ *           | {ok, Count}                        (cancel, cancel_caller, interrupt)
  *           | pong                               (ping)
  *           | {error, {ExcName, Message}, Traceback}
  *           | {error, {bad_request, What}}
@@ -68,7 +70,9 @@
  *
  * Events (HdrLen = 0), for the port owner:
  *   {ready, #{python_version => Bin, os_pid => Int, protocol => 1,
- *           version => Bin, free_threaded => Bool}}
+ *           version => Bin, free_threaded => Bool,
+ *           executable => Bin, prefix => Bin, base_prefix => Bin, stdlib => Bin,
+ *           libpython => Bin, site_packages => [Bin]}}   (pyinfo.h)
  *   {start_failed, Message}   then exit PY_PORT_EXIT_PYTHON
  *   {exited, {exit_status, N} | {signal, N, Name}}   (from the monitor process)
  *   {atom, Name :: binary()}   Python data made this atom; written before any

@@ -7,6 +7,7 @@
  * one becomes {error, {ExcName, Message}, Traceback}. GIL held throughout.
  */
 #include "pyerror.h"
+#include "pycompat.h"
 
 PyObject *pyerror_take(void)
 {
@@ -45,11 +46,16 @@ static PyObject *text_of(PyObject *obj, const char *fallback)
     return s;
 }
 
-/* "".join(traceback.format_exception(exc)), or "" when that fails. */
+/* "".join(traceback.format_exception(type, exc, tb)), or "" when that
+ * fails (the three-argument form: Python 3.9 has no other). */
 static PyObject *format_traceback(PyObject *exc)
 {
     PyObject *tb = PyImport_ImportModule("traceback");
-    PyObject *lines = tb ? PyObject_CallMethod(tb, "format_exception", "O", exc) : NULL;
+    PyObject *frames = PyException_GetTraceback(exc);
+    PyObject *lines = tb ? PyObject_CallMethod(tb, "format_exception", "OOO", Py_TYPE(exc), exc,
+                                               frames ? frames : Py_None)
+                         : NULL;
+    Py_XDECREF(frames);
     PyObject *empty = PyUnicode_FromString("");
     PyObject *text = lines && empty ? PyUnicode_Join(empty, lines) : NULL;
     Py_XDECREF(tb);

@@ -30,8 +30,10 @@
 #include "objref.h"
 #include "protocol.h"
 #include "pyerror.h"
+#include "pyinfo.h"
 #include "pylog.h"
 #include "reply.h"
+#include "venv.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -120,7 +122,8 @@ static int configure(PyConfig *config, char *const *paths, int n_paths)
     config->parse_argv = 0;
     config->site_import = 0;
     config->faulthandler = 1; /* a crash prints Python's traceback on stderr */
-    PyStatus st = PyConfig_SetBytesString(config, &config->program_name, PY_PORT_PYTHON_EXECUTABLE);
+    const char *program = venv_program() ? venv_program() : PY_PORT_PYTHON_EXECUTABLE;
+    PyStatus st = PyConfig_SetBytesString(config, &config->program_name, program);
     if (PyStatus_Exception(st))
         return -1;
     char *joined = join_paths(paths, n_paths);
@@ -172,7 +175,7 @@ int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_
     if (PyStatus_Exception(st))
         return status_error(st, err, errlen);
     stderr_to = stderr_fd;
-    if (pyrun_interp_setup(err, errlen) != 0)
+    if (pyrun_interp_setup(err, errlen) != 0 || pyinfo_collect(err, errlen) != 0)
         return -1;
     snprintf(python_version, sizeof(python_version), "%s", Py_GetVersion());
     python_version[strcspn(python_version, " ")] = '\0';

@@ -3,8 +3,9 @@
  *
  * DESIGN: py_port's own version, the CPython it embeds (its version, the
  * shared library it was loaded from, the interpreter it was built
- * against) and the erl_interface it was built with. Runs before Python
- * starts and does not start it: Py_GetVersion() needs no interpreter.
+ * against, the standard library it finds) and the erl_interface it was
+ * built with. Runs instead of the port: it starts Python once, for the
+ * standard library's directory, and finalizes it.
  */
 #ifndef PY_PORT_VERSION_H
 #define PY_PORT_VERSION_H
@@ -13,6 +14,13 @@
 
 /* py_port's version; the OTP application's vsn is the same. */
 #define PY_PORT_VERSION "0.1.0"
+
+/* The file of the libpython this process loaded (dladdr()), or
+ * "statically linked". Needs no Python state. */
+const char *version_libpython(void);
+
+/* The running libpython's Py_GetVersion(): "3.11.2 (main, ...)". */
+const char *version_python(void);
 
 /* Prints one "name: value" line each for py_port, the protocol, Python,
  * libpython, the Python executable and ei, to `to`. */

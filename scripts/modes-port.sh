@@ -26,7 +26,7 @@ fi
 build="build-modes"
 echo "modes-port: $py ($build)" >&2
 cmake -S . -B "$build" -DPython3_EXECUTABLE="$py" -DPY_PORT_PRIV_DIR="$PWD/$build/priv" \
-  -DPY_PORT_TESTS=OFF >/dev/null
+  -DPY_PORT_DEV=ON -DPY_PORT_TESTS=OFF >/dev/null
 cmake --build "$build" -- --no-print-directory >/dev/null
 cmake --install "$build" >/dev/null
 echo "$PWD/$build/priv/py_port"

@@ -8,7 +8,9 @@ set -euo pipefail
 # `make test` runs briefly (tests/fuzz). libasan8, libubsan1, libtsan2:
 # GCC's sanitizer runtimes, for the sanitizer runs of `make test` (gcc
 # brings them through libgcc-12-dev; named here so that no slimmed image
-# lacks them). procps: pgrep, for the crash tests.
+# lacks them). procps: pgrep, for the crash tests. python3-numpy: the
+# numpy conversions (py_adopt_SUITE); elixir: the Mix example
+# (examples/mix_demo). Neither is needed to build or use the port.
 packages=(
   erlang-nox erlang-dev erlang-eunit erlang-common-test rebar3
   cmake make gcc pkg-config check python3 libpython3-dev

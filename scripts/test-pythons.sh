@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds py_port against every other CPython found (pyenv builds with a
-# shared libpython, 3.11 and later) and runs the C tests and the Common Test
-# suites against each. Nothing here is required: a Python that is absent is
+# shared libpython, 3.9 and later: with Debian's 3.11 that is the five of
+# 3.9 to 3.13) and runs the C tests and the Common Test suites against
+# each. Nothing here is required: a Python that is absent is
 # skipped. Usage: scripts/test-pythons.sh [python3.X ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,8 @@ if [ $# -gt 0 ]; then
   pythons=("$@")
 else
   pythons=()
-  for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[1-9]*/bin/python3.1[1-9]; do
+  for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.9.*/bin/python3.9 \
+           "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[0-9].*/bin/python3.1[0-9]; do
     [ -x "$p" ] && pythons+=("$p")
   done
 fi
@@ -28,7 +30,8 @@ for py in "${pythons[@]}"; do
   name=$(basename "$py")
   build="build-$name"
   echo "== $py ($build)"
-  cmake -S . -B "$build" -DPython3_EXECUTABLE="$py" -DPY_PORT_PRIV_DIR="$PWD/$build/priv" >/dev/null
+  cmake -S . -B "$build" -DPython3_EXECUTABLE="$py" -DPY_PORT_PRIV_DIR="$PWD/$build/priv" \
+    -DPY_PORT_DEV=ON >/dev/null
   cmake --build "$build" -- --no-print-directory >/dev/null
   cmake --install "$build" >/dev/null
   ctest --test-dir "$build" --output-on-failure

@@ -45,7 +45,16 @@
 -export([release/1]).
 -export([stats/0]).
 -export([version/0]).
+-export([venv_info/0]).
 -export([configure_logging/1]).
+-export([configure_logging/0]).
+-export([interrupt/1]).
+-export([is_ref/1]).
+-export([context/0]).
+-export([context/1]).
+-export([gc/0]).
+-export([gc/1]).
+-export([memory_stats/0]).
 -export([register_function/2]).
 -export([register_function/3]).
 -export([unregister_function/1]).
@@ -104,12 +113,20 @@
       | {bad_request, binary()}
       | {pool_not_started, atom()}
       | {pool_stopped, atom()}
+      | {overloaded, atom() | context}
+      | interrupted
       | {context_not_found, pid()}
       | not_owner
       | stale_ref
       | {nodedown, node()}
       | {pool_unavailable, atom()}
       | {remote_ref, node()}.
+
+%% The replies of every request are decoded by one function (result/1), so
+%% Dialyzer sees `ok | {ok, _} | {error, _}' for each: which of them a
+%% request gets is the protocol's (docs/protocol.md), not a type.
+-dialyzer({no_missing_return, [call/6, eval/4, exec/3, await/2, call_method/5, getattr/2,
+                               to_term/1, stream/5, stream_eval/3]}).
 
 -define(PORT_KEY, {py, port}).
 %% Process dictionary: a spawn_call's route, by its monitor; the owners
@@ -458,6 +475,106 @@ configure_logging(#{level := Level}) ->
 configure_logging(_) ->
     {error, {badarg, level}}.
 
+%% @doc Sets Python's root logger to the level of logger's primary
+%% configuration (`notice' by default: Python's records from 25 up), so
+%% that what Python forwards is what Erlang's logger keeps.
+-spec configure_logging() -> ok | {error, error_reason()}.
+configure_logging() ->
+    #{level := Level} = logger:get_primary_config(),
+    configure_logging(#{level => case Level of
+                                     all -> 0;
+                                     none -> 1 bsl 31 - 1;
+                                     _ -> Level
+                                 end}).
+
+%% @doc Interrupts the request that the context `Ctx' (a pid of
+%% {@link context/1} or `py_context_router:contexts/1') runs: its Python
+%% code raises `erlang.Cancelled' at its next bytecode and its caller gets
+%% `{error, interrupted}'; the context goes on serving. `not_running' when
+%% the context runs nothing. Any process may interrupt any context.
+-spec interrupt(pid()) -> ok | not_running | {error, error_reason()}.
+interrupt(Ctx) when is_pid(Ctx) ->
+    case request(Ctx, interrupt, default_timeout()) of
+        {ok, 0} -> not_running;
+        {ok, _} -> ok;
+        {error, _} = Error -> Error
+    end;
+interrupt(_) ->
+    {error, {badarg, pool}}.
+
+%% @doc Whether `Term' is a reference to a Python object
+%% (`{'$py_ref', Nonce, Id}', docs/references.md).
+-spec is_ref(term()) -> boolean().
+is_ref({'$py_ref', Nonce, Id}) -> is_integer(Nonce) andalso is_integer(Id);
+is_ref(_) -> false.
+
+%% @doc A context of the default pool, as
+%% `py_context_router:get_context(default)'; raises
+%% `{pool_not_started, default}' when it does not run.
+-spec context() -> pid().
+context() ->
+    py_context_router:get_context(default).
+
+%% @doc `context(N)', `N' an integer: the `N'th context (from 1) of the
+%% default pool, the same pid each time (raises `{badarg, N}' outside
+%% 1..size, `{pool_not_started, default}' when it does not run). `context(Pool)', an atom: a context of `Pool', as
+%% `py_context_router:get_context/1'.
+-spec context(pos_integer() | atom()) -> pid().
+context(N) when is_integer(N) ->
+    Contexts = py_context_router:contexts(default),
+    if
+        Contexts =:= [] -> erlang:error({pool_not_started, default});
+        N >= 1, N =< length(Contexts) -> lists:nth(N, Contexts);
+        true -> erlang:error({badarg, N})
+    end;
+context(Pool) when is_atom(Pool) ->
+    py_context_router:get_context(Pool).
+
+%% @doc Runs Python's full garbage collection (`gc.collect()') on the
+%% default pool: `{ok, Unreachable}', the objects it found unreachable.
+-spec gc() -> {ok, non_neg_integer()} | {error, error_reason()}.
+gc() ->
+    gc(2).
+
+%% @doc `gc.collect(Generation)', `Generation' 0, 1 or 2, on the default
+%% pool.
+-spec gc(0..2) -> {ok, non_neg_integer()} | {error, error_reason()}.
+gc(Generation) when Generation =:= 0; Generation =:= 1; Generation =:= 2 ->
+    eval(default, <<"__import__('gc').collect(g)">>, #{g => Generation}, default_timeout());
+gc(_) ->
+    {error, {badarg, args}}.
+
+%% @doc Python's allocator and collector figures, from a context of the
+%% default pool: `allocated_blocks' (`sys.getallocatedblocks()'),
+%% `gc_count' and `gc_threshold' (tuples of the three generations),
+%% `gc_stats' (a list of maps, one per generation: `collections',
+%% `collected', `uncollectable'), `traced_memory' (`{Current, Peak}' bytes
+%% while `tracemalloc' traces, else `none') and `rss' (the port's
+%% resident bytes).
+-spec memory_stats() -> {ok, #{atom() => term()}} | {error, error_reason()}.
+memory_stats() ->
+    Code = <<"(lambda gc, sys, tm: (sys.getallocatedblocks(), gc.get_count(),"
+             " gc.get_threshold(), gc.get_stats(),"
+             " tm.get_traced_memory() if tm.is_tracing() else None))"
+             "(__import__('gc'), __import__('sys'), __import__('tracemalloc'))">>,
+    case eval(default, Code, #{}, default_timeout()) of
+        {ok, {Blocks, Count, Threshold, Stats, Traced}} ->
+            Rss = case stats() of
+                      {ok, #{port := #{memory := M}}} -> M;
+                      _ -> undefined
+                  end,
+            {ok, #{allocated_blocks => Blocks, gc_count => Count, gc_threshold => Threshold,
+                   gc_stats => [maps:from_list([{binary_to_atom(K), V} || {K, V} <- maps:to_list(S)])
+                                || S <- Stats],
+                   traced_memory => case Traced of
+                                        {_, _} -> Traced;
+                                        _ -> none
+                                    end,
+                   rss => Rss}};
+        {error, _} = Error ->
+            Error
+    end.
+
 %% @doc What the port and each pool have done: `{ok, #{pools => #{Pool =>
 %% PoolStats}, port => PortStats}}'. PoolStats: `size', `mode', `busy'
 %% (contexts running a request), `queued', `tasks' (coroutine calls in
@@ -511,16 +628,40 @@ main_stats() ->
 %% @doc Versions: this application's, py_port's, the protocol's and the
 %% running Python's, and `free_threaded': whether that Python is a
 %% free-threaded build (no GIL: worker contexts then run in parallel too).
+%% Also which Python that is (docs/environments.md): `libpython', the
+%% file of the shared library the main port loaded; `stdlib', the
+%% directory of its standard library; `executable', its `sys.executable'
+%% (a venv's `bin/python' when the `venv' app env is set).
 %% `{error, not_started}' when the port does not run.
 -spec version() -> {ok, #{atom() => term()}} | {error, not_started}.
 version() ->
     case persistent_term:get({py, port_info}, undefined) of
         #{python_version := Python, py_port := PyPort} = Info ->
             {ok, Vsn} = application:get_key(erlang_python, vsn),
-            {ok, #{erlang_python => list_to_binary(Vsn), py_port => PyPort,
-                   python => Python, protocol => 1,
-                   free_threaded => maps:get(free_threaded, Info, false)}};
+            Paths = maps:with([libpython, stdlib, executable], Info),
+            {ok, Paths#{erlang_python => list_to_binary(Vsn), py_port => PyPort,
+                        python => Python, protocol => 1,
+                        free_threaded => maps:get(free_threaded, Info, false)}};
         undefined ->
+            {error, not_started}
+    end.
+
+%% @doc The virtualenv the main port runs in (docs/environments.md):
+%% `venv', its directory (`sys.prefix') or `undefined' when the port runs
+%% no venv; `prefix' and `base_prefix', Python's `sys.prefix' and
+%% `sys.base_prefix'; `site_packages', the site-packages directories on
+%% `sys.path', in order; `executable', `sys.executable'. All paths are
+%% binaries. `{error, not_started}' when the port does not run.
+-spec venv_info() -> {ok, #{atom() => term()}} | {error, not_started}.
+venv_info() ->
+    case persistent_term:get({py, port_info}, undefined) of
+        #{prefix := Prefix, base_prefix := Base} = Info ->
+            Venv = case Prefix =:= Base of
+                       true -> undefined;
+                       false -> Prefix
+                   end,
+            {ok, (maps:with([prefix, base_prefix, site_packages, executable], Info))#{venv => Venv}};
+        _ ->
             {error, not_started}
     end.
 
@@ -559,7 +700,7 @@ stream(Module, Function, Args) ->
 
 %% @doc `stream/3' with keyword arguments, on the pool registered for
 %% `Module' (or `Module:Function'), with the default timeout.
-%% @equiv stream(Module, Function, Args, Kwargs, default timeout)
+%% @equiv stream(Module, Function, Args, Kwargs, default_timeout())
 -spec stream(name(), name(), list(), #{name() => term()}) ->
           {ok, list()} | {error, error_reason()}.
 stream(Module, Function, Args, Kwargs) ->
@@ -779,7 +920,7 @@ drop_tagged(Mref, {Port, Owner, _, _} = Route) ->
     receive
         {'DOWN', Mref, process, _, _} -> ok
     after 0 ->
-        case request_on({Port, Owner, default, undefined}, {cancel, {{Mref}, self()}},
+        _ = case request_on({Port, Owner, default, undefined}, {cancel, {{Mref}, self()}},
                         ?DROP_TIMEOUT) of
             {ok, 0} ->
                 receive
@@ -832,7 +973,9 @@ envelope({release, Nonce, Ids}, ReplyTo, Target) ->
 envelope({cancel, Key}, ReplyTo, _Target) ->
     {cancel, ReplyTo, Key};
 envelope(stats, ReplyTo, _Target) ->
-    {stats, ReplyTo}.
+    {stats, ReplyTo};
+envelope(interrupt, ReplyTo, Target) ->
+    {interrupt, ReplyTo, Target}.
 
 %% Writes the request; to a port on another node, through its owner.
 command({py_remote, _} = Remote, Request) ->
@@ -874,6 +1017,9 @@ result(Error) ->
           {error, error_reason()}.
 failure({error, {'StaleReference', _}, _Traceback}) ->
     {error, stale_ref};
+failure({error, {'Cancelled', _}, _Traceback}) ->
+    {error, interrupted}; % py:interrupt/1: a cancelled request has no reply
+
 failure({error, {Name, Message}, Traceback}) ->
     ?LOG_DEBUG("Python raised ~ts: ~ts~n~ts", [Name, Message, Traceback],
                #{domain => [python]}),
@@ -921,9 +1067,6 @@ function_name(_) ->
     error.
 
 is_target(Target) -> is_atom(Target) orelse is_pid(Target).
-
-is_ref({'$py_ref', Nonce, Id}) -> is_integer(Nonce) andalso is_integer(Id);
-is_ref(_) -> false.
 
 %% A call of a reference's method, on the port that made it.
 call_ref(Target, {'$py_ref', Nonce, _} = Ref, Method, Args, Kwargs) ->

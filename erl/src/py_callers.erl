@@ -49,7 +49,7 @@
 %%% ==========================================================================
 
 %% @doc Starts the server, registered as `py_callers'.
--spec start_link() -> {ok, pid()}.
+-spec start_link() -> gen_server:start_ret().
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
@@ -165,7 +165,7 @@ take_refs(Pid) ->
 %% of a process pool.
 cancel_requests(Pid) ->
     Bin = term_to_binary({cancel_caller, cast, Pid}),
-    [catch erlang:port_command(Port, Bin) || {Port, _Owner} <- ports()],
+    _ = [catch erlang:port_command(Port, Bin) || {Port, _Owner} <- ports()],
     ok.
 
 ports() ->
@@ -194,8 +194,8 @@ release([]) ->
     ok;
 release(Refs) ->
     ByNonce = maps:groups_from_list(fun({N, _}) -> N end, fun({_, I}) -> I end, Refs),
-    [send(nonce_port(Nonce), Nonce, Chunk)
-     || {Nonce, Ids} <- maps:to_list(ByNonce), Chunk <- chunks(Ids)],
+    _ = [send(nonce_port(Nonce), Nonce, Chunk)
+         || {Nonce, Ids} <- maps:to_list(ByNonce), Chunk <- chunks(Ids)],
     ok.
 
 send(none, _Nonce, _Ids) ->

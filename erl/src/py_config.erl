@@ -18,6 +18,8 @@
 -export([get/1]).
 -export([keys/0]).
 -export([check/2]).
+-export([is_preload/1]).
+-export([is_venv/1]).
 
 -export_type([key/0]).
 
@@ -25,7 +27,8 @@
              | port_env | port_executable | context_spin_us | max_queue | trace | record
              | max_restarts | max_restart_period | start_timeout
              | send_window | send_timeout | max_output_backlog | max_new_atoms
-             | ping_interval | ping_timeout.
+             | ping_interval | ping_timeout | none_atom | log_to_default_handler
+             | venv | preload.
 
 -define(APP, erlang_python).
 %% The largest timeout `receive ... after' accepts.
@@ -53,8 +56,8 @@
 %% silent) and left alone.
 -spec validate() -> ok | {error, {bad_env, key(), term(), binary()}}.
 validate() ->
-    [?LOG_WARNING("erlang_python: unknown application env key ~tp ignored", [Key])
-     || {Key, _} <- application:get_all_env(?APP), not lists:member(Key, keys())],
+    _ = [?LOG_WARNING("erlang_python: unknown application env key ~tp ignored", [Key])
+         || {Key, _} <- application:get_all_env(?APP), not lists:member(Key, keys())],
     validate(keys()).
 
 %% @doc The value of `Key': the one set if it is valid, else its default.
@@ -76,7 +79,7 @@ keys() ->
     [default_pool_size, default_pool_mode, call_timeout, python_path, port_env,
      port_executable, context_spin_us, max_queue, trace, record, max_restarts, max_restart_period,
      start_timeout, send_window, send_timeout, max_output_backlog, max_new_atoms,
-     ping_interval, ping_timeout].
+     ping_interval, ping_timeout, none_atom, log_to_default_handler, venv, preload].
 
 %% @doc Whether `Value' is valid for `Key': `ok' or `{error, Expected}'.
 -spec check(key(), term()) -> ok | {error, binary()}.
@@ -123,7 +126,11 @@ default(send_timeout) -> 60000;
 default(max_output_backlog) -> 64 * 1024 * 1024;
 default(max_new_atoms) -> 10000;
 default(ping_interval) -> 5000;
-default(ping_timeout) -> 15000.
+default(ping_timeout) -> 15000;
+default(none_atom) -> none;
+default(log_to_default_handler) -> true;
+default(venv) -> undefined;
+default(preload) -> undefined.
 
 %% The check of each key, and what it says when the check fails.
 spec(default_pool_size) ->
@@ -171,7 +178,36 @@ spec(max_new_atoms) ->
 spec(ping_interval) ->
     int(1, ?MAX_TIMEOUT);
 spec(ping_timeout) ->
-    int(1, ?MAX_TIMEOUT).
+    int(1, ?MAX_TIMEOUT);
+spec(none_atom) ->
+    {fun(V) -> lists:member(V, [none, nil, undefined]) end, <<"none, nil or undefined">>};
+spec(log_to_default_handler) ->
+    {fun is_boolean/1, <<"true or false">>};
+spec(venv) ->
+    {fun(V) -> V =:= undefined orelse is_venv(V) end,
+     <<"undefined or a virtualenv directory (one with a pyvenv.cfg), "
+       "a string or binary without NUL">>};
+spec(preload) ->
+    {fun(V) -> V =:= undefined orelse is_preload(V) end,
+     <<"undefined, Python source (a UTF-8 binary or a string, without NUL), "
+       "or {file, Path} of a readable file">>}.
+
+%% @doc Whether `V' is a valid `preload' (app env or pool option):
+%% Python source as a UTF-8 binary or a string, or `{file, Path}' of a
+%% regular file.
+-spec is_preload(term()) -> boolean().
+is_preload(Source) when is_binary(Source) ->
+    unicode:characters_to_binary(Source) =:= Source
+        andalso binary:match(Source, <<0>>) =:= nomatch;
+is_preload({file, Path}) ->
+    is_path(Path) andalso filelib:is_regular(Path);
+is_preload(Source) ->
+    is_text(Source).
+
+%% @doc Whether `V' names a virtualenv: a directory with a pyvenv.cfg.
+-spec is_venv(term()) -> boolean().
+is_venv(V) ->
+    is_path(V) andalso bytes(V) < 4000 andalso filelib:is_regular(filename:join(V, "pyvenv.cfg")).
 
 int(Min, Max) ->
     {fun(V) -> in(V, Min, Max) end,

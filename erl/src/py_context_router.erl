@@ -10,6 +10,7 @@
 %% API
 -export([start_pool/2]).
 -export([start_pool/3]).
+-export([start_pool/4]).
 -export([stop_pool/1]).
 -export([pool_started/1]).
 -export([get_context/1]).
@@ -62,35 +63,59 @@ start_pool(Pool, Size) ->
 %%
 %% `Mode' may also be a map `#{mode => Mode, nodes => [Node]}': the pool
 %% then runs `Size' contexts on each of those nodes (this one may be
-%% among them), each running this application; see {@link py_remote} and
-%% docs/distribution.md. A map without `nodes' is its `mode'.
+%% among them), each running this application; the map's other keys are
+%% the options of {@link start_pool/4}, for every node. See
+%% {@link py_remote} and docs/distribution.md. A map with `mode' alone
+%% is that mode.
 %%
 %% Errors: `{error, {badarg, pool}}', `{error, {bad_pool_size, Size}}',
 %% `{error, {invalid_mode, Mode}}', `{error, {unsupported_mode, owngil,
 %% Why}}' when the port's Python is older than 3.12 (`Why' a binary),
 %% `{error, not_started}' when the application does not run.
--spec start_pool(pool(), pos_integer(), mode() | #{mode => mode(), nodes => [node()]}) ->
+-spec start_pool(pool(), pos_integer(), mode() | #{mode => mode(), nodes => [node()],
+                                                     preload => term(), venv => term()}) ->
           {ok, [pid()]} | {error, term()}.
-start_pool(Pool, _Size, _Mode) when not is_atom(Pool) ->
-    {error, {badarg, pool}};
-start_pool(_Pool, Size, _Mode)
-  when not is_integer(Size); Size < 1; Size > ?MAX_POOL_SIZE ->
-    {error, {bad_pool_size, Size}};
-start_pool(Pool, Size, Mode) when Mode =:= worker; Mode =:= owngil ->
-    case py_process_pool:running(Pool) of
-        true -> {ok, py_process_pool:contexts(Pool)};
-        false -> py_port_owner:start_pool(Pool, Size, Mode)
-    end;
-start_pool(Pool, Size, process) ->
-    start_process_pool(Pool, Size, pool(Pool));
-start_pool(Pool, Size, #{nodes := _} = Spec) ->
+start_pool(Pool, Size, #{nodes := _} = Spec)
+  when is_atom(Pool), is_integer(Size), Size >= 1, Size =< ?MAX_POOL_SIZE ->
     py_remote:start_pool(Pool, Size, Spec);
 start_pool(Pool, Size, #{mode := Mode} = Spec) when map_size(Spec) =:= 1 ->
-    start_pool(Pool, Size, Mode);
-start_pool(Pool, Size, #{} = Spec) when map_size(Spec) =:= 0 ->
-    start_pool(Pool, Size, worker);
-start_pool(_Pool, _Size, Mode) ->
-    {error, {invalid_mode, Mode}}.
+    start_pool(Pool, Size, Mode, #{});
+start_pool(Pool, Size, Spec) when Spec =:= #{} ->
+    start_pool(Pool, Size, worker, #{});
+start_pool(Pool, Size, Mode) ->
+    start_pool(Pool, Size, Mode, #{}).
+
+%% @doc {@link start_pool/3} with options (docs/pools.md, "Pool options"):
+%%
+%% - `preload => Source | {file, Path}': Python source (a UTF-8 binary or
+%%   a string) or
+%%   a file of it that each context of the pool runs in its `__main__'
+%%   before the pool is returned, and again in each context that comes
+%%   back after a restart of its port; it replaces the app env `preload'
+%%   for this pool. A preload that raises fails the start with
+%%   `{error, {preload_failed, {ExcName, Message}}}' and leaves no pool.
+%% - `venv => Dir' (`process' pools only): each member's py_port runs the
+%%   virtualenv `Dir' instead of the app env `venv'
+%%   (docs/environments.md).
+%%
+%% The options are recorded with the pool and used again when it is
+%% started again. A bad option: `{error, {bad_option, Key, Value}}'.
+-spec start_pool(pool(), pos_integer(), mode(), #{preload => binary() | string() | {file, file:filename()},
+                                                  venv => file:filename()}) ->
+          {ok, [pid()]} | {error, term()}.
+start_pool(Pool, _Size, _Mode, _Opts) when not is_atom(Pool) ->
+    {error, {badarg, pool}};
+start_pool(_Pool, Size, _Mode, _Opts)
+  when not is_integer(Size); Size < 1; Size > ?MAX_POOL_SIZE ->
+    {error, {bad_pool_size, Size}};
+start_pool(_Pool, _Size, Mode, _Opts)
+  when Mode =/= worker, Mode =/= owngil, Mode =/= process ->
+    {error, {invalid_mode, Mode}};
+start_pool(Pool, Size, Mode, Opts) ->
+    case check_options(Mode, Opts) of
+        ok -> start_checked(Pool, Size, Mode, Opts);
+        {error, _} = Error -> Error
+    end.
 
 %% @doc Stops pool `Pool'. Requests queued for it or running on it are
 %% answered at once with `{error, {pool_stopped, Pool}}' (Python code that
@@ -279,11 +304,34 @@ main(Address) ->
         undefined -> {error, not_started}
     end.
 
+start_checked(Pool, Size, Mode, Opts) when Mode =:= worker; Mode =:= owngil ->
+    case py_process_pool:running(Pool) of
+        true -> {ok, py_process_pool:contexts(Pool)};
+        false -> py_port_owner:start_pool(Pool, Size, Mode, Opts)
+    end;
+start_checked(Pool, Size, process, Opts) ->
+    start_process_pool(Pool, Size, Opts, local_pool(Pool)).
+
 %% A pool of that name runs in worker mode already: left as it is.
-start_process_pool(_Pool, _Size, {_, worker, Pids, _}) ->
+start_process_pool(_Pool, _Size, _Opts, {_, worker, Pids, _}) ->
     {ok, Pids};
-start_process_pool(Pool, Size, _) ->
-    py_process_pool:start(Pool, Size).
+start_process_pool(Pool, Size, Opts, _) ->
+    py_process_pool:start(Pool, Size, Opts).
+
+%% The options of start_pool/4: a map of known keys with valid values;
+%% venv for process pools only (the others share the main port's Python).
+check_options(_Mode, Opts) when not is_map(Opts) ->
+    {error, {bad_option, options, Opts}};
+check_options(Mode, Opts) ->
+    Bad = [{K, V} || {K, V} <- maps:to_list(Opts), not valid_option(Mode, K, V)],
+    case lists:sort(Bad) of
+        [] -> ok;
+        [{K, V} | _] -> {error, {bad_option, K, V}}
+    end.
+
+valid_option(_Mode, preload, V) -> py_config:is_preload(V);
+valid_option(process, venv, V) -> py_config:is_venv(V);
+valid_option(_Mode, _Key, _V) -> false.
 
 check([]) -> ok;
 check([{Name, _What} | Rest]) when is_atom(Name) -> check(Rest);

@@ -4,8 +4,9 @@
 %% `{output, stdout | stderr, [Line]}' addressed to this registered process
 %% (docs/protocol.md); the port owner forwards them undecoded, so a flood
 %% of output costs the request path nothing. Each line is logged with
-%% `logger' in the domain `[python]': stdout at `info', stderr at
-%% `warning', with the stream in the metadata. The owner forwards a batch
+%% `logger' in the domain `[python]': stdout at `notice', stderr at
+%% `warning', with the stream in the metadata. Both pass logger's default
+%% primary level (`notice'). The owner forwards a batch
 %% only while the batches this process has not handled yet hold less than
 %% `max_output_backlog' bytes (app env, default 64 MB), counted by their
 %% size in an atomic ({@link py_flow}); beyond that it drops and counts
@@ -19,6 +20,12 @@
 %% 40 `error', 30 `warning', 20 `info', below `debug'), in the domain
 %% `[python]', with the metadata `python_logger' (the Python logger's
 %% name), `python_module' and `python_line' (where the record was made).
+%%
+%% OTP's `default' handler logs only events without a domain or in
+%% `[otp, sasl | _]': the application adds the filter `python' to it
+%% ({@link show_in_default_handler/0}, app env `log_to_default_handler'),
+%% so that the output shows in a plain node, an escript, `rebar3 shell'
+%% and a release without any logger configuration of the user's.
 -module(py_output).
 -behaviour(gen_server).
 
@@ -26,6 +33,8 @@
 
 %% API
 -export([start_link/0]).
+-export([show_in_default_handler/0]).
+-export([hide_from_default_handler/0]).
 
 %% gen_server callbacks
 -export([init/1]).
@@ -38,9 +47,29 @@
 %%% ==========================================================================
 
 %% @doc Starts the process, registered as `py_output'.
--spec start_link() -> {ok, pid()}.
+-spec start_link() -> gen_server:start_ret().
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @doc Adds the handler filter `python' (domain `[python]' and below:
+%% log) to logger's `default' handler, if there is one and it has no
+%% filter of that name yet. `added' when this call added it, else
+%% `unchanged' (no default handler, or a `python' filter already there:
+%% the user's own, left as it is).
+-spec show_in_default_handler() -> added | unchanged.
+show_in_default_handler() ->
+    Filter = {fun logger_filters:domain/2, {log, super, [python]}},
+    case logger:add_handler_filter(default, python, Filter) of
+        ok -> added;
+        {error, _} -> unchanged
+    end.
+
+%% @doc Removes the handler filter `python' from the `default' handler
+%% (its events are then dropped again). Always `ok'.
+-spec hide_from_default_handler() -> ok.
+hide_from_default_handler() ->
+    _ = logger:remove_handler_filter(default, python),
+    ok.
 
 %%% ==========================================================================
 %%% gen_server callbacks
@@ -86,7 +115,7 @@ handle_info(_Info, State) ->
 
 log({output, Stream, Lines}) ->
     Level = case Stream of
-                stdout -> info;
+                stdout -> notice;
                 stderr -> warning
             end,
     [logger:log(Level, "~ts", [Line], #{domain => [python], stream => Stream})

@@ -44,8 +44,15 @@
 %% that does not decode) ends the port the same way, as `{bad_frame,
 %% Size}'. Frames quoted in errors and reports are cut to ?QUOTE bytes.
 %%
+%% Preload (docs/environments.md): a pool whose options or the app env
+%% name a `preload' is published only once every context has run it,
+%% `{exec, _, {nested, CtxId}, Code}' each: at start-up waited for within
+%% `start_timeout'; at run time parked like the start_pool (`preloads'),
+%% cancelled after `start_timeout'. One that raises makes the port stop
+%% the pool before anyone sees it ({@link py_preload}).
+%%
 %% Members of a process pool (docs/pools.md): started with `#{pool =>
-%% Pool, index => I}' by the pool's supervisor ({@link py_process_sup}),
+%% Pool, index => I, opts => Opts}' by the pool's supervisor ({@link py_process_sup}),
 %% the same process differs only in its start-up and its publishing. Not
 %% registered, it starts no default pool and no recorded pool, only `Pool'
 %% of one context, and publishes its port in the pool's routing rows
@@ -60,6 +67,7 @@
 -export([start_link/0]).
 -export([start_link/1]).
 -export([start_pool/3]).
+-export([start_pool/4]).
 -export([stop_pool/1]).
 
 %% gen_server callbacks
@@ -84,8 +92,16 @@
     os_pid :: integer(),
     python_version :: binary(),
     %% Requests of this process to the port, by tag, with their caller.
-    pending = #{} :: #{reference() => {start, gen_server:from(), atom(), atom()}
-                                     | {stop, gen_server:from(), atom()}},
+    pending = #{} :: #{reference() => {start, gen_server:from(), atom(), atom(), map()}
+                                     | {stop, gen_server:from(), atom()}
+                                     | {preload, reference()} | discard},
+    %% Pools started at run time whose contexts run their preload, by key:
+    %% the callers waiting, what to publish, the contexts still running it
+    %% and the first error.
+    preloads = #{} :: #{reference() => #{froms := [gen_server:from()], pool := atom(),
+                                         mode := atom(), opts := map(), ids := [integer()],
+                                         left := non_neg_integer(), result := ok | {error, term()},
+                                         tags := [reference()], timer := reference()}},
     %% Context pids a stop_pool caller waits to see exit.
     stopping = #{} :: #{pid() => gen_server:from()},
     %% What Python sends towards Erlang: callbacks, erlang.send, output.
@@ -106,14 +122,14 @@
 %% @doc Starts the owner, registered as `py_port_owner'. Returns once Python
 %% runs and the default pool is started, or `{error, {python_start_failed,
 %% Why}}'.
--spec start_link() -> {ok, pid()} | {error, term()}.
+-spec start_link() -> gen_server:start_ret().
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, #{}, []).
 
 %% @doc Starts a member of a process pool: `#{pool => Pool, index => I}'
 %% (not registered; see the module doc).
--spec start_link(#{pool := atom(), index := non_neg_integer()}) ->
-          {ok, pid()} | {error, term()}.
+-spec start_link(#{pool := atom(), index := non_neg_integer(), opts => map()}) ->
+          gen_server:start_ret().
 start_link(#{pool := _, index := _} = Opts) ->
     gen_server:start_link(?MODULE, Opts, []).
 
@@ -122,7 +138,15 @@ start_link(#{pool := _, index := _} = Opts) ->
 %% ({@link py_context_router:start_pool/3}).
 -spec start_pool(atom(), pos_integer(), atom()) -> {ok, [pid()]} | {error, term()}.
 start_pool(Pool, Size, Mode) ->
-    call({start_pool, Pool, Size, Mode}).
+    start_pool(Pool, Size, Mode, #{}).
+
+%% @doc {@link start_pool/3} with the pool's options (checked by
+%% {@link py_context_router:start_pool/4}): its `preload' runs in every
+%% context before the pool is returned, and the options are recorded
+%% with the pool.
+-spec start_pool(atom(), pos_integer(), atom(), map()) -> {ok, [pid()]} | {error, term()}.
+start_pool(Pool, Size, Mode, Opts) ->
+    call({start_pool, Pool, Size, Mode, Opts}).
 
 %% @doc Stops pool `Pool': its queued and running requests are answered
 %% with `{error, {pool_stopped, Pool}}', its context pids have exited when
@@ -142,9 +166,10 @@ init(Opts) ->
     Member =:= undefined andalso create_tables(),
     Deadline = erlang:monotonic_time(millisecond) + env(start_timeout),
     Exe = env(port_executable),
-    case open(Exe) of
+    PoolOpts = maps:get(opts, Opts, #{}),
+    case open(Exe, maps:get(venv, PoolOpts, env(venv))) of
         {ok, Port} ->
-            case start_python(Port, Member, Deadline) of
+            case start_python(Port, Member, PoolOpts, Deadline) of
                 {ok, State} ->
                     {ok, schedule_ping(State#state{ping_interval = env(ping_interval),
                                                    ping_timeout = env(ping_timeout)})};
@@ -156,14 +181,18 @@ init(Opts) ->
     end.
 
 %% @private
-handle_call({start_pool, Pool, Size, Mode}, From, #state{port = Port} = State) ->
-    case ets:lookup(?POOLS, Pool) of
-        [{Pool, _Mode, Pids, _Ids}] ->
+handle_call({start_pool, Pool, Size, Mode, Opts}, From, #state{port = Port} = State) ->
+    case {ets:lookup(?POOLS, Pool), preloading(Pool, State)} of
+        {[{Pool, _Mode, Pids, _Ids}], _} ->
             {reply, {ok, Pids}, State};
-        [] ->
+        {[], {Key, P}} ->
+            %% Its preload runs: answered with the first caller.
+            Froms = maps:get(froms, P),
+            {noreply, State#state{preloads = (State#state.preloads)#{Key := P#{froms := [From | Froms]}}}};
+        {[], none} ->
             Tag = make_ref(),
             command(Port, {start_pool, {?MODULE, Tag}, Pool, Size, Mode}),
-            {noreply, park(Tag, {start, From, Pool, Mode}, State)}
+            {noreply, park(Tag, {start, From, Pool, Mode, Opts}, State)}
     end;
 handle_call({stop_pool, Pool}, From, #state{port = Port} = State) ->
     Tag = make_ref(),
@@ -210,6 +239,10 @@ handle_info({timeout, _, {ping, Tag}}, #state{ping = Tag} = State) ->
 %% The timer of a ping that was answered.
 handle_info({timeout, _, {ping, _}}, State) ->
     {noreply, State};
+%% A pool's preload has run for start_timeout ms: it is cancelled, the
+%% pool stopped, its callers told.
+handle_info({timeout, _, {preload, Key}}, State) ->
+    {noreply, preload_timed_out(Key, State)};
 %% A context pid of a stopped pool exited.
 handle_info({'EXIT', Pid, _Reason}, #state{stopping = Stopping} = State)
   when is_map_key(Pid, Stopping) ->
@@ -260,9 +293,10 @@ terminate(_Reason, #state{port = Port, member = Member}) ->
 %%% Internal
 %%% ==========================================================================
 
-%% Opens the port with the app env's python_path, port_env and the
-%% switches of docs/debugging.md (trace, record).
-open(Exe) ->
+%% Opens the port with a venv (the pool's or the app env's), the app
+%% env's python_path, port_env and the switches of docs/debugging.md
+%% (trace, record).
+open(Exe, Venv0) ->
     Spin = ["--spin-us", integer_to_list(env(context_spin_us))],
     Queue = ["--max-queue", integer_to_list(env(max_queue))],
     Trace = case env(trace) of
@@ -273,8 +307,13 @@ open(Exe) ->
                  undefined -> [];
                  File -> ["--record", File]
              end,
-    Args = lists:append([["--path", Dir] || Dir <- env(python_path)])
-        ++ Spin ++ Queue ++ Trace ++ Record ++ py_flow:port_args(),
+    Venv = case Venv0 of
+               undefined -> [];
+               Dir -> ["--venv", Dir]
+           end,
+    None = ["--none-atom", atom_to_list(env(none_atom))],
+    Args = Venv ++ lists:append([["--path", Dir] || Dir <- env(python_path)])
+        ++ Spin ++ Queue ++ Trace ++ Record ++ None ++ py_flow:port_args(),
     Options = [{packet, 4}, binary, exit_status, use_stdio,
                {args, Args}, {env, env(port_env)}],
     try
@@ -295,10 +334,10 @@ create_tables() ->
 %% Waits for Python, starts the pools (the main port: the default pool and
 %% the recorded pools; a member: its pool of one context), publishes the
 %% port.
-start_python(Port, Member, Deadline) ->
+start_python(Port, Member, PoolOpts, Deadline) ->
     case await_ready(Port, Deadline) of
         {ok, #{os_pid := OsPid, python_version := Version} = Ready} ->
-            case start_pools(Port, pools(Member), Deadline) of
+            case start_pools(Port, pools(Member, PoolOpts), Deadline) of
                 ok ->
                     publish(Port, Member, Ready),
                     {ok, #state{port = Port, os_pid = OsPid, member = Member,
@@ -310,27 +349,33 @@ start_python(Port, Member, Deadline) ->
             fail_start(Port, Why)
     end.
 
-pools(undefined) ->
-    [{default, env(default_pool_size), env(default_pool_mode)} | py_registry:pool_specs()];
-pools({Pool, I}) ->
-    [{{member, Pool, I}, 1, process}].
+%% The pools to start, as {Pool, Size, Mode, Opts}.
+pools(undefined, _) ->
+    [{default, env(default_pool_size), env(default_pool_mode), #{}}
+     | [with_opts(Spec) || Spec <- py_registry:pool_specs()]];
+pools({Pool, I}, Opts) ->
+    [{{member, Pool, I}, 1, process, Opts}].
+
+with_opts({Pool, Size, Mode}) -> {Pool, Size, Mode, #{}};
+with_opts({_Pool, _Size, _Mode, _Opts} = Spec) -> Spec.
 
 %% The main port: in persistent_term, for every caller. A member: in its
 %% pool's routing rows, published with its context by start_pools/3.
 publish(Port, undefined, #{os_pid := OsPid, python_version := Version} = Ready) ->
     persistent_term:put(?PORT_KEY, {Port, self()}),
     ok = py_registry:port_started(),
-    persistent_term:put(?INFO_KEY, #{python_version => Version, os_pid => OsPid,
-                                     py_port => maps:get(version, Ready, <<>>),
-                                     free_threaded => maps:get(free_threaded, Ready, false)});
+    Paths = maps:with([executable, prefix, base_prefix, stdlib, libpython, site_packages], Ready),
+    persistent_term:put(?INFO_KEY, Paths#{python_version => Version, os_pid => OsPid,
+                                          py_port => maps:get(version, Ready, <<>>),
+                                          free_threaded => maps:get(free_threaded, Ready, false)});
 publish(_Port, {_Pool, _I}, _Ready) ->
     ok.
 
 start_pools(_Port, [], _Deadline) ->
     ok;
-start_pools(Port, [{{member, Pool, I}, 1, process} | Rest], Deadline) ->
+start_pools(Port, [{{member, Pool, I}, 1, process, Opts} | Rest], Deadline) ->
     %% A member's one context; its context pid goes in the pool's rows.
-    case start_pool_sync(Port, Pool, 1, worker, Deadline) of
+    case start_preloaded(Port, Pool, 1, worker, Opts, Deadline) of
         {ok, [CtxId]} ->
             Ctx = py_context:start_link(Pool, CtxId),
             ok = py_process_pool:publish(Pool, I, Port, Ctx, CtxId),
@@ -340,20 +385,25 @@ start_pools(Port, [{{member, Pool, I}, 1, process} | Rest], Deadline) ->
         {error, Why} ->
             {error, {pool, Pool, Why}}
     end;
-start_pools(Port, [{Pool, Size, process} | Rest], Deadline) ->
+start_pools(Port, [{Pool, Size, process, Opts} | Rest], Deadline) ->
     %% A recorded process pool: its members are ports of their own, under
     %% py_process_sup; it runs already unless it gave up or the whole
     %% application restarted.
-    %% One that cannot start must not keep the main port down.
-    case py_process_pool:start(Pool, Size) of
-        {ok, _} -> ok;
-        {error, Why} -> ?LOG_ERROR("py_port_owner: process pool ~p not started: ~tp", [Pool, Why])
-    end,
-    start_pools(Port, Rest, Deadline);
-start_pools(Port, [{Pool, Size, Mode} | Rest], Deadline) ->
-    case start_pool_sync(Port, Pool, Size, Mode, Deadline) of
+    %% One that cannot start must not keep the main port down, but the
+    %% default pool (default_pool_mode process) must run, preload and all.
+    case py_process_pool:start(Pool, Size, Opts) of
+        {ok, _} ->
+            start_pools(Port, Rest, Deadline);
+        {error, Why} when Pool =:= default ->
+            {error, {default_pool, Why}};
+        {error, Why} ->
+            ?LOG_ERROR("py_port_owner: process pool ~p not started: ~tp", [Pool, Why]),
+            start_pools(Port, Rest, Deadline)
+    end;
+start_pools(Port, [{Pool, Size, Mode, Opts} | Rest], Deadline) ->
+    case start_preloaded(Port, Pool, Size, Mode, Opts, Deadline) of
         {ok, CtxIds} ->
-            add_pool(Pool, Mode, CtxIds),
+            _ = add_pool(Pool, Mode, CtxIds),
             start_pools(Port, Rest, Deadline);
         {error, Why} when Pool =:= default ->
             {error, {default_pool, Why}};
@@ -388,6 +438,38 @@ await_ready(Port, Deadline) ->
                     {error, quote(Message, 4096)};
                 _ ->
                     {error, {unexpected_event, quote(Event)}}
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% Starts a pool during start-up and runs its preload (the pool's
+%% option, else the app env's) in each of its contexts, waiting for each.
+start_preloaded(Port, Pool, Size, Mode, Opts, Deadline) ->
+    case {start_pool_sync(Port, Pool, Size, Mode, Deadline), py_preload:code(Opts)} of
+        {{ok, CtxIds}, {ok, undefined}} ->
+            {ok, CtxIds};
+        {{ok, CtxIds}, {ok, Code}} ->
+            case preload_sync(Port, CtxIds, Code, Deadline) of
+                ok -> {ok, CtxIds};
+                {error, _} = Error -> Error
+            end;
+        {{ok, _}, {error, _} = Error} ->
+            Error;
+        {{error, _} = Error, _} ->
+            Error
+    end.
+
+preload_sync(_Port, [], _Code, _Deadline) ->
+    ok;
+preload_sync(Port, [Id | Ids], Code, Deadline) ->
+    Ref = make_ref(),
+    command(Port, {exec, Ref, {nested, Id}, Code}),
+    case await_payload(Port, Deadline, Ref) of
+        {ok, Payload} ->
+            case py_preload:result(decode(Payload)) of
+                ok -> preload_sync(Port, Ids, Code, Deadline);
+                Error -> Error
             end;
         {error, _} = Error ->
             Error
@@ -502,20 +584,31 @@ log_cast_error(Payload) ->
 %% port's answers come in the order of the requests, and the pool's spec
 %% is recorded or forgotten here, in that order: the specs py_registry
 %% keeps are always the pools that run, however starts and stops race.
-answer({start, From, Pool, Mode}, {ok, CtxIds}, State) ->
-    Pids = case ets:lookup(?POOLS, Pool) of
-               [{Pool, _, Running, _}] -> Running; % started twice at once
-               [] -> add_pool(Pool, Mode, CtxIds)
-           end,
-    %% A registry that is down takes this process down too (rest_for_one).
-    Reply = case py_registry:remember_pool(Pool, length(CtxIds), Mode) of
-                ok -> {ok, Pids};
-                {error, _} = Error -> Error
-            end,
-    gen_server:reply(From, Reply),
-    State;
-answer({start, From, _Pool, _Mode}, {error, _} = Error, State) ->
+answer({start, From, Pool, Mode, Opts}, {ok, CtxIds}, State) ->
+    case {ets:lookup(?POOLS, Pool), preloading(Pool, State)} of
+        {[], {Key, P}} -> % started twice at once, its preload runs
+            State#state{preloads = (State#state.preloads)#{Key := P#{froms := [From | maps:get(froms, P)]}}};
+        {[], none} ->
+            case py_preload:code(Opts) of
+                {ok, undefined} -> started([From], Pool, Mode, Opts, CtxIds, State);
+                {ok, Code} -> preload(From, Pool, Mode, Opts, CtxIds, Code, State);
+                {error, _} = Error -> start_failed([From], Pool, Error, State)
+            end;
+        {[_], _} ->
+            started([From], Pool, Mode, Opts, CtxIds, State)
+    end;
+answer({start, From, _Pool, _Mode, _Opts}, {error, _} = Error, State) ->
     gen_server:reply(From, Error),
+    State;
+answer({preload, Key}, Reply, #state{preloads = Preloads} = State) ->
+    #{left := Left, result := Result} = P = maps:get(Key, Preloads),
+    Result1 = case Result of
+                  ok -> py_preload:result(Reply);
+                  {error, _} -> Result % the first error stands
+              end,
+    P1 = P#{left := Left - 1, result := Result1},
+    preloaded(Key, P1, State#state{preloads = Preloads#{Key := P1}});
+answer(discard, _Reply, State) ->
     State;
 answer({stop, From, Pool}, _Result, #state{stopping = Stopping} = State) ->
     _ = py_registry:forget_pool(Pool),
@@ -528,6 +621,77 @@ answer({stop, From, Pool}, _Result, #state{stopping = Stopping} = State) ->
         [] ->
             gen_server:reply(From, ok),
             State
+    end.
+
+%% The pool of a start_pool has started: its context pids are published,
+%% its spec recorded, its callers answered.
+started(Froms, Pool, Mode, Opts, CtxIds, State) ->
+    Pids = case ets:lookup(?POOLS, Pool) of
+               [{Pool, _, Running, _}] -> Running; % started twice at once
+               [] -> add_pool(Pool, Mode, CtxIds)
+           end,
+    %% A registry that is down takes this process down too (rest_for_one).
+    Reply = case py_registry:remember_pool(Pool, length(CtxIds), Mode, Opts) of
+                ok -> {ok, Pids};
+                {error, _} = Error -> Error
+            end,
+    [gen_server:reply(From, Reply) || From <- Froms],
+    State.
+
+%% The pool started in the port but must not run (its preload failed):
+%% the port stops it, unpublished and unrecorded, and the callers get why.
+start_failed(Froms, Pool, Error, #state{port = Port} = State) ->
+    Tag = make_ref(),
+    command(Port, {stop_pool, {?MODULE, Tag}, Pool}),
+    [gen_server:reply(From, Error) || From <- Froms],
+    park(Tag, discard, State).
+
+%% Sends the preload to every context of a pool the port started (each
+%% runs it in its __main__, before any request of the pool's callers, which
+%% wait for start_pool), to be answered when all have run it.
+preload(From, Pool, Mode, Opts, CtxIds, Code, #state{port = Port} = State) ->
+    Key = make_ref(),
+    Tags = [make_ref() || _ <- CtxIds],
+    Timer = erlang:start_timer(env(start_timeout), self(), {preload, Key}),
+    P = #{froms => [From], pool => Pool, mode => Mode, opts => Opts, ids => CtxIds,
+          left => length(CtxIds), result => ok, tags => Tags, timer => Timer},
+    lists:foldl(fun({Id, Tag}, S) ->
+                        command(Port, {exec, {?MODULE, Tag}, {nested, Id}, Code}),
+                        park(Tag, {preload, Key}, S)
+                end, State#state{preloads = (State#state.preloads)#{Key => P}},
+                lists:zip(CtxIds, Tags)).
+
+%% The preload of pool start Key still runs after start_timeout: each
+%% context's is cancelled (Python code gets erlang.Cancelled) and
+%% forgotten, and the pool fails with {preload_failed, timeout}.
+preload_timed_out(Key, #state{port = Port, preloads = Preloads, pending = Pending} = State) ->
+    case maps:take(Key, Preloads) of
+        {#{froms := Froms, pool := Pool, tags := Tags}, Rest} ->
+            [command(Port, {cancel, {?MODULE, make_ref()}, {?MODULE, Tag}}) || Tag <- Tags],
+            State1 = State#state{preloads = Rest, pending = maps:without(Tags, Pending)},
+            start_failed(Froms, Pool, {error, {preload_failed, timeout}}, State1);
+        error ->
+            State
+    end.
+
+%% One more context ran the preload of pool start Key; when all have, the
+%% pool starts or fails.
+preloaded(_Key, #{left := Left}, State) when Left > 0 ->
+    State;
+preloaded(Key, #{froms := Froms, pool := Pool, mode := Mode, opts := Opts, ids := Ids,
+                 result := Result} = P, #state{preloads = Preloads} = State) ->
+    _ = erlang:cancel_timer(maps:get(timer, P)),
+    State1 = State#state{preloads = maps:remove(Key, Preloads)},
+    case Result of
+        ok -> started(Froms, Pool, Mode, Opts, Ids, State1);
+        {error, _} = Error -> start_failed(Froms, Pool, Error, State1)
+    end.
+
+%% The key and state of a running preload of Pool, or none.
+preloading(Pool, #state{preloads = Preloads}) ->
+    case [{Key, P} || {Key, #{pool := P0} = P} <- maps:to_list(Preloads), P0 =:= Pool] of
+        [KP | _] -> KP;
+        [] -> none
     end.
 
 %% One more context pid of a stopped pool is gone; its caller is answered

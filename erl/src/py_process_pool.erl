@@ -32,6 +32,7 @@
 %% API
 -export([create_tables/0]).
 -export([start/2]).
+-export([start/3]).
 -export([stop/1]).
 -export([running/1]).
 -export([pick/1]).
@@ -90,10 +91,17 @@ create_tables() ->
 %% never make two pools, and the spec recorded is that of a pool that runs.
 -spec start(atom(), pos_integer()) -> {ok, [pid()]} | {error, term()}.
 start(Pool, Size) ->
+    start(Pool, Size, #{}).
+
+%% @doc {@link start/2} with the pool's options (`preload', `venv'; see
+%% {@link py_context_router:start_pool/4}), which every member uses, also
+%% when it is restarted.
+-spec start(atom(), pos_integer(), map()) -> {ok, [pid()]} | {error, term()}.
+start(Pool, Size, Opts) ->
     locked(Pool, fun() ->
                          case running(Pool) of
                              true -> {ok, contexts(Pool)};
-                             false -> start_new(Pool, Size)
+                             false -> start_new(Pool, Size, Opts)
                          end
                  end).
 
@@ -291,26 +299,33 @@ stats(Pool, Ask) ->
 locked(Pool, Fun) ->
     global:trans({{?MODULE, Pool}, self()}, Fun, [node()]).
 
-start_new(Pool, Size) ->
+start_new(Pool, Size, Opts) ->
     Counters = atomics:new(Size, [{signed, true}]),
-    case py_process_sup:start_pool(Pool, Size, Counters) of
+    case py_process_sup:start_pool(Pool, Size, Counters, Opts) of
         {ok, _Sup} ->
-            case py_registry:remember_pool(Pool, Size, process) of
+            case py_registry:remember_pool(Pool, Size, process, Opts) of
                 ok -> {ok, contexts(Pool)};
                 {error, _} = Error -> Error
             end;
         {error, {shutdown, {failed_to_start_child, _, Why}}} ->
-            {error, Why};
+            {error, member_failed(Pool, Why)};
         {error, _} = Error ->
             Error
     end.
+
+%% Why a member did not start: a preload's error as it is (the same as a
+%% worker pool's), anything else as the member said.
+member_failed(Pool, {python_start_failed, {pool, Pool, {preload_failed, _} = Why}}) ->
+    Why;
+member_failed(_Pool, Why) ->
+    Why.
 
 stop_locked(Pool) ->
     case lookup(?POOLS, Pool) of
         [{Pool, _Size, _Counters, Sup}] ->
             ets:delete(?POOLS, Pool), % no new request picks it
-            [catch gen_server:stop(Owner, {shutdown, {pool_stopped, Pool}}, infinity)
-             || {_, Owner, _, _} <- members(Pool)],
+            _ = [catch gen_server:stop(Owner, {shutdown, {pool_stopped, Pool}}, infinity)
+                 || {_, Owner, _, _} <- members(Pool)],
             ok = py_process_sup:stop_pool(Sup),
             _ = py_registry:forget_pool(Pool),
             ok;

@@ -16,11 +16,11 @@
 
 %% API
 -export([start_link/0]).
--export([start_pool/3]).
+-export([start_pool/4]).
 -export([stop_pool/1]).
 
 %% Internal
--export([start_pool_link/3]).
+-export([start_pool_link/4]).
 
 %% supervisor callbacks
 -export([init/1]).
@@ -35,12 +35,13 @@ start_link() ->
     supervisor:start_link({local, ?MODULE}, ?MODULE, top).
 
 %% @doc Starts the supervisor of pool `Pool' and its `Size' members, whose
-%% in-flight counts are `Counters'. Returns once every member is ready.
--spec start_pool(atom(), pos_integer(), atomics:atomics_ref()) ->
-          {ok, pid()} | {error, term()}.
-start_pool(Pool, Size, Counters) ->
+%% in-flight counts are `Counters', each member started with the pool's
+%% options `Opts' (`preload', `venv'). Returns once every member is ready.
+-spec start_pool(atom(), pos_integer(), atomics:atomics_ref(), map()) ->
+          supervisor:startchild_ret() | {error, not_started}.
+start_pool(Pool, Size, Counters, Opts) ->
     try
-        supervisor:start_child(?MODULE, [Pool, Size, Counters])
+        supervisor:start_child(?MODULE, [Pool, Size, Counters, Opts])
     catch
         exit:{noproc, _} -> {error, not_started}
     end.
@@ -53,10 +54,10 @@ stop_pool(Sup) ->
 
 %% @private The pool's supervisor: its row in py_process_pools goes first,
 %% so that each member finds its counter when it publishes itself.
--spec start_pool_link(atom(), pos_integer(), atomics:atomics_ref()) ->
+-spec start_pool_link(atom(), pos_integer(), atomics:atomics_ref(), map()) ->
           supervisor:startlink_ret().
-start_pool_link(Pool, Size, Counters) ->
-    supervisor:start_link(?MODULE, {pool, Pool, Size, Counters}).
+start_pool_link(Pool, Size, Counters, Opts) ->
+    supervisor:start_link(?MODULE, {pool, Pool, Size, Counters, Opts}).
 
 %%% ==========================================================================
 %%% supervisor callbacks
@@ -71,12 +72,12 @@ init(top) ->
               type => supervisor,
               modules => [?MODULE]},
     {ok, {#{strategy => simple_one_for_one, intensity => 0, period => 1}, [Child]}};
-init({pool, Pool, Size, Counters}) ->
+init({pool, Pool, Size, Counters, Opts}) ->
     true = ets:insert(py_process_pools, {Pool, Size, Counters, self()}),
     Flags = #{strategy => one_for_one,
               intensity => py_config:get(max_restarts),
               period => py_config:get(max_restart_period)},
-    {ok, {Flags, [member(Pool, I) || I <- lists:seq(0, Size - 1)]}}.
+    {ok, {Flags, [member(Pool, I, Opts) || I <- lists:seq(0, Size - 1)]}}.
 
 %%% ==========================================================================
 %%% Internal
@@ -84,9 +85,9 @@ init({pool, Pool, Size, Counters}) ->
 
 %% A member's port exits within a second of losing its input, well inside
 %% the shutdown time.
-member(Pool, I) ->
+member(Pool, I, Opts) ->
     #{id => I,
-      start => {py_port_owner, start_link, [#{pool => Pool, index => I}]},
+      start => {py_port_owner, start_link, [#{pool => Pool, index => I, opts => Opts}]},
       restart => transient,
       shutdown => 5000,
       type => worker,

@@ -35,6 +35,7 @@
 -export([lookup_pool/2]).
 -export([list_registrations/0]).
 -export([remember_pool/3]).
+-export([remember_pool/4]).
 -export([forget_pool/1]).
 -export([pool_specs/0]).
 -export([port_started/0]).
@@ -66,7 +67,7 @@
 %%% ==========================================================================
 
 %% @doc Starts the registry, registered as `py_registry'.
--spec start_link() -> {ok, pid()}.
+-spec start_link() -> gen_server:start_ret().
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
@@ -128,15 +129,28 @@ list_registrations() ->
 remember_pool(default, _Size, _Mode) ->
     ok;
 remember_pool(Pool, Size, Mode) ->
-    write({insert_new, ?SPECS, {Pool, Size, Mode}}).
+    remember_pool(Pool, Size, Mode, #{}).
+
+%% @doc {@link remember_pool/3} with the pool's options (`preload',
+%% `venv'; py_context_router:start_pool/4), started again with them. A
+%% pool without options is recorded as `{Pool, Size, Mode}', one with
+%% options as `{Pool, Size, Mode, Opts}'.
+-spec remember_pool(atom(), pos_integer(), atom(), map()) -> write_result().
+remember_pool(default, _Size, _Mode, _Opts) ->
+    ok;
+remember_pool(Pool, Size, Mode, Opts) when map_size(Opts) =:= 0 ->
+    write({insert_new, ?SPECS, {Pool, Size, Mode}});
+remember_pool(Pool, Size, Mode, Opts) ->
+    write({insert_new, ?SPECS, {Pool, Size, Mode, Opts}}).
 
 %% @doc Forgets a pool the port stopped (the port owner calls it).
 -spec forget_pool(atom()) -> write_result().
 forget_pool(Pool) ->
     write({delete, ?SPECS, Pool}).
 
-%% @doc The pools to start after a restart, as `{Pool, Size, Mode}'.
--spec pool_specs() -> [{atom(), pos_integer(), atom()}].
+%% @doc The pools to start after a restart, as `{Pool, Size, Mode}' or
+%% `{Pool, Size, Mode, Opts}'.
+-spec pool_specs() -> [{atom(), pos_integer(), atom()} | {atom(), pos_integer(), atom(), map()}].
 pool_specs() ->
     try lists:sort(ets:tab2list(?SPECS))
     catch error:badarg -> []
@@ -152,7 +166,7 @@ port_started() ->
 -spec restarts() -> non_neg_integer().
 restarts() ->
     try ets:lookup_element(?STATE, port_starts, 2) of
-        N -> max(0, N - 1)
+        N when is_integer(N) -> max(0, N - 1)
     catch
         error:badarg -> 0
     end.

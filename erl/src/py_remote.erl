@@ -18,7 +18,8 @@
 %% other specs do), read by any process, written by this server only,
 %% but the nonces table, which callers write:
 %%
-%% - `py_remote_specs': `{Pool, Size, Mode, Nodes, Counters, Slots}';
+%% - `py_remote_specs': `{Pool, Size, Mode, Nodes, Counters, Slots, Opts}'
+%%   (`Opts' the options of py_context_router:start_pool/4 for each part);
 %%   `Counters' an atomics array of the requests in flight from this node
 %%   on each route (slot K * Slots + J + 1 for route J of node K);
 %% - `py_remote_routes' (ordered): `{{Pool, K, J}, Node, Port, Owner,
@@ -62,7 +63,7 @@
 -export([stats/1]).
 -export([parts/1]).
 %% Called on each node of a pool, by erpc.
--export([local_part/3]).
+-export([local_part/4]).
 -export([part_stats/1]).
 
 %% gen_server callbacks
@@ -84,7 +85,8 @@
 %% Whether the runtime holds a connection to Node (or it is this one).
 -define(CONNECTED(Node), (Node =:= node() orelse lists:member(Node, nodes()))).
 
--type spec() :: #{mode => py_context_router:mode(), nodes := [node()]}.
+-type spec() :: #{mode => py_context_router:mode(), nodes := [node()],
+                  preload => term(), venv => term()}.
 -export_type([spec/0]).
 
 %%% ==========================================================================
@@ -109,7 +111,8 @@ create_tables() ->
 
 %% @doc Starts pool `Pool' of `Size' contexts on each node of `nodes' in
 %% `Spec' (`mode' as for {@link py_context_router:start_pool/3}, default
-%% `worker') and returns the context pids of the parts that started, in
+%% `worker'; the other keys are the options of
+%% {@link py_context_router:start_pool/4}, for each node) and returns the context pids of the parts that started, in
 %% node order. Nodes that cannot be reached now join when they can. A
 %% pool that runs is left as it is. Errors: `{error, {badarg, nodes}}'
 %% (not a non-empty list of distinct node names), `{error, {Node,
@@ -119,10 +122,10 @@ create_tables() ->
 -spec start_pool(atom(), pos_integer(), spec()) -> {ok, [pid()]} | {error, term()}.
 start_pool(Pool, Size, #{nodes := Nodes} = Spec) ->
     Mode = maps:get(mode, Spec, worker),
+    Opts = maps:without([mode, nodes], Spec),
     case is_list(Nodes) andalso Nodes =/= [] andalso lists:all(fun is_atom/1, Nodes)
-        andalso length(lists:usort(Nodes)) =:= length(Nodes)
-        andalso maps:without([mode, nodes], Spec) =:= #{} of
-        true -> call({start, Pool, Size, Mode, Nodes});
+        andalso length(lists:usort(Nodes)) =:= length(Nodes) of
+        true -> call({start, Pool, Size, Mode, Nodes, Opts});
         false -> {error, {badarg, nodes}}
     end.
 
@@ -142,7 +145,7 @@ is_pool(Pool) ->
 -spec pool(atom()) -> {atom(), atom(), [pid()], []} | undefined.
 pool(Pool) ->
     case lookup(?SPECS, Pool) of
-        [{Pool, _Size, Mode, _Nodes, _, _}] -> {Pool, Mode, contexts(Pool), []};
+        [{Pool, _Size, Mode, _Nodes, _, _, _}] -> {Pool, Mode, contexts(Pool), []};
         [] -> undefined
     end.
 
@@ -155,7 +158,7 @@ pool(Pool) ->
 -spec pick(atom()) -> {ok, py_process_pool:route()} | none | {error, term()}.
 pick(Pool) ->
     case lookup(?SPECS, Pool) of
-        [{Pool, _, _, _, Counters, _}] ->
+        [{Pool, _, _, _, Counters, _, _}] ->
             case least(Counters, connected(routes(Pool))) of
                 {Port, Owner, Address, Ix} ->
                     {ok, {Port, Owner, Address, py_process_pool:take_count(Counters, Ix)}};
@@ -175,7 +178,7 @@ context_route(Ctx) ->
             {error, {nodedown, node(Ctx)}};
         [{Ctx, Pool, _At, Port, Owner, Address, Ix}] ->
             case lookup(?SPECS, Pool) of
-                [{Pool, _, _, _, Counters, _}] ->
+                [{Pool, _, _, _, Counters, _, _}] ->
                     {ok, {Port, Owner, Address, py_process_pool:take_count(Counters, Ix)}};
                 [] ->
                     {error, {context_not_found, Ctx}}
@@ -262,7 +265,7 @@ nonce_route(Nonce, Target) ->
 %% @doc The pools with nodes.
 -spec pools() -> [atom()].
 pools() ->
-    try lists:sort(ets:select(?SPECS, [{{'$1', '_', '_', '_', '_', '_'}, [], ['$1']}]))
+    try lists:sort(ets:select(?SPECS, [{{'$1', '_', '_', '_', '_', '_', '_'}, [], ['$1']}]))
     catch error:badarg -> []
     end.
 
@@ -278,7 +281,7 @@ stats(Pool) ->
         [] -> #{mode => stopped, nodes => #{}} % stopped meanwhile
     end.
 
-spec_stats({Pool, _Size, Mode, Nodes, Counters, Slots}) ->
+spec_stats({Pool, _Size, Mode, Nodes, Counters, Slots, _Opts}) ->
     Up = [Node || {Node, _K} <- parts(Pool)],
     Asked = erpc:multicall(Up, ?MODULE, part_stats, [Pool], ?STATS_TIMEOUT),
     ByNode = maps:from_list([{N, S} || {N, {ok, {ok, S}}} <- lists:zip(Up, Asked)]),
@@ -302,9 +305,9 @@ parts(Pool) ->
 %% @doc On a node of a pool: starts its part of `Pool' if it does not run
 %% and says where it runs: `{ok, #{routes => [{Port, Owner, Address}],
 %% contexts => [{CtxPid, Port, Owner, Address}]}}'.
--spec local_part(atom(), pos_integer(), atom()) -> {ok, map()} | {error, term()}.
-local_part(Pool, Size, Mode) ->
-    case py_context_router:start_pool(Pool, Size, Mode) of
+-spec local_part(atom(), pos_integer(), atom(), map()) -> {ok, map()} | {error, term()}.
+local_part(Pool, Size, Mode, Opts) ->
+    case py_context_router:start_pool(Pool, Size, Mode, Opts) of
         {ok, _} -> describe(Pool, py_context_router:pool_mode(Pool));
         {error, _} = Error -> Error
     end.
@@ -332,10 +335,10 @@ init([]) ->
     {ok, tick(#{mons => Mons, busy => #{}, tick => undefined})}.
 
 %% @private
-handle_call({start, Pool, Size, Mode, Nodes}, _From, State) ->
+handle_call({start, Pool, Size, Mode, Nodes, Opts}, _From, State) ->
     case lookup(?SPECS, Pool) of
         [_] -> {reply, {ok, contexts(Pool)}, State};
-        [] -> start_new(Pool, Size, Mode, Nodes, State)
+        [] -> start_new(Pool, Size, Mode, Nodes, Opts, State)
     end;
 handle_call({stop, Pool}, _From, State) ->
     {reply, ok, stop_parts(Pool, State)};
@@ -390,8 +393,8 @@ call(Request) ->
 
 %% Starts every part at once; a node that refuses the spec makes the
 %% start fail, one that cannot be reached joins later.
-start_new(Pool, Size, Mode, Nodes, State) ->
-    Answers = erpc:multicall(Nodes, ?MODULE, local_part, [Pool, Size, Mode], ?PART_TIMEOUT),
+start_new(Pool, Size, Mode, Nodes, Opts, State) ->
+    Answers = erpc:multicall(Nodes, ?MODULE, local_part, [Pool, Size, Mode, Opts], ?PART_TIMEOUT),
     Indexed = lists:zip3(lists:seq(0, length(Nodes) - 1), Nodes, Answers),
     Refused = [{Node, Why} || {_, Node, {ok, {error, Why}}} <- Indexed, Why =/= not_started],
     Started = [{K, Part} || {K, _, {ok, {ok, Part}}} <- Indexed],
@@ -405,7 +408,7 @@ start_new(Pool, Size, Mode, Nodes, State) ->
         {[], _} ->
             Slots = slots(Mode, Size),
             Counters = atomics:new(Slots * length(Nodes), [{signed, true}]),
-            true = ets:insert(?SPECS, {Pool, Size, Mode, Nodes, Counters, Slots}),
+            true = ets:insert(?SPECS, {Pool, Size, Mode, Nodes, Counters, Slots, Opts}),
             State1 = lists:foldl(fun({K, Part}, S) -> install(Pool, K, Part, S) end,
                                  State, Started),
             {reply, {ok, contexts(Pool)}, tick(State1)}
@@ -418,7 +421,7 @@ slots(_Mode, _Size) -> 1.
 
 stop_parts(Pool, #{mons := Mons} = State) ->
     case lookup(?SPECS, Pool) of
-        [{Pool, _, _, Nodes, _, _}] ->
+        [{Pool, _, _, Nodes, _, _, _}] ->
             ets:delete(?SPECS, Pool),
             [forget_part(Pool, K) || K <- lists:seq(0, length(Nodes) - 1)],
             _ = erpc:multicall(Nodes, py_context_router, stop_pool, [Pool], ?PART_TIMEOUT),
@@ -432,7 +435,7 @@ stop_parts(Pool, #{mons := Mons} = State) ->
 
 %% Records the part of node K of Pool and monitors its owners.
 install(Pool, K, #{routes := Routes, contexts := Ctxs}, State) ->
-    [{Pool, _, _, Nodes, _, Slots}] = ets:lookup(?SPECS, Pool),
+    [{Pool, _, _, Nodes, _, Slots, _}] = ets:lookup(?SPECS, Pool),
     Node = lists:nth(K + 1, Nodes),
     #{mons := Mons} = demonitor_part(Pool, K, State),
     forget_part(Pool, K),
@@ -491,7 +494,7 @@ part_answer(Pool, K, Other, State) ->
 %% Asks each node that passes Which, and has a part down, for that part;
 %% a node that is not connected is connected to first (its nodeup asks).
 ask_down(Which, State) ->
-    Down = [{Pool, K, Node} || {Pool, _, _, Nodes, _, Slots} <- ets:tab2list(?SPECS),
+    Down = [{Pool, K, Node} || {Pool, _, _, Nodes, _, Slots, _} <- ets:tab2list(?SPECS),
                                {K, Node} <- lists:zip(lists:seq(0, length(Nodes) - 1), Nodes),
                                Which(Node), not is_whole(Pool, K, Slots)],
     lists:foldl(fun ask/2, State, Down).
@@ -501,11 +504,11 @@ ask({Pool, K, _Node}, #{busy := Busy} = State) when is_map_key({Pool, K}, Busy) 
 ask({Pool, K, Node}, #{busy := Busy} = State) ->
     case ?CONNECTED(Node) of
         true ->
-            [{Pool, Size, Mode, _, _, _}] = ets:lookup(?SPECS, Pool),
+            [{Pool, Size, Mode, _, _, _, Opts}] = ets:lookup(?SPECS, Pool),
             Self = self(),
             Tag = make_ref(),
             _ = spawn(fun() ->
-                              Self ! {part, Tag, Pool, K, ask_part(Node, Pool, Size, Mode)}
+                              Self ! {part, Tag, Pool, K, ask_part(Node, Pool, Size, Mode, Opts)}
                       end),
             State#{busy := Busy#{{Pool, K} => Tag}};
         false ->
@@ -514,8 +517,8 @@ ask({Pool, K, Node}, #{busy := Busy} = State) ->
             State
     end.
 
-ask_part(Node, Pool, Size, Mode) ->
-    try erpc:call(Node, ?MODULE, local_part, [Pool, Size, Mode], ?PART_TIMEOUT) of
+ask_part(Node, Pool, Size, Mode, Opts) ->
+    try erpc:call(Node, ?MODULE, local_part, [Pool, Size, Mode, Opts], ?PART_TIMEOUT) of
         Result -> {ok, Result}
     catch
         Class:Reason -> {Class, Reason}
@@ -527,7 +530,7 @@ is_whole(Pool, K, Slots) ->
 
 %% The next tick, while a part is down.
 tick(#{tick := undefined} = State) ->
-    Down = [x || {Pool, _, _, Nodes, _, Slots} <- ets:tab2list(?SPECS),
+    Down = [x || {Pool, _, _, Nodes, _, Slots, _} <- ets:tab2list(?SPECS),
                  K <- lists:seq(0, length(Nodes) - 1), not is_whole(Pool, K, Slots)],
     case Down of
         [] -> State;

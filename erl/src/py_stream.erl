@@ -190,10 +190,10 @@ command(#relay{port = Port}, Request) ->
 flush(Ref) ->
     receive
         {py_stream, Ref, {data, Item}} ->
-            case refs(Item, []) of
-                [] -> ok;
-                Refs -> _ = py:release(Refs)
-            end,
+            _ = case refs(Item, []) of
+                    [] -> ok;
+                    Refs -> py:release(Refs)
+                end,
             flush(Ref);
         {py_stream, Ref, _} ->
             flush(Ref)

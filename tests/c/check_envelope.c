@@ -306,6 +306,24 @@ START_TEST(test_envelope_ping)
 }
 END_TEST
 
+START_TEST(test_envelope_interrupt)
+{
+    begin_request("interrupt", 3);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "context");
+    ei_x_encode_long(&x, 3);
+    struct envelope env;
+    ck_assert_int_eq(envelope_decode(x.buff, (size_t)x.index, &env), 0);
+    ck_assert_int_eq(env.op, ENVELOPE_INTERRUPT);
+    ck_assert_int_eq(env.ctx_id, 3);
+    ck_assert_str_eq(envelope_op_name(env.op), "interrupt");
+    ei_x_free(&x);
+    ei_x_new_with_version(&x);
+    begin_request("interrupt", 2);
+    assert_bad_request("interrupt takes a tuple of 3 elements, not 2");
+}
+END_TEST
+
 START_TEST(test_envelope_wrong_arity_is_bad_request)
 {
     begin_request("call", 4);
@@ -619,6 +637,7 @@ int main(void)
     tcase_add_test(tc, test_envelope_nested_target);
     tcase_add_test(tc, test_envelope_unknown_op_is_bad_request);
     tcase_add_test(tc, test_envelope_ping);
+    tcase_add_test(tc, test_envelope_interrupt);
     tcase_add_test(tc, test_envelope_wrong_arity_is_bad_request);
     tcase_add_test(tc, test_envelope_bad_target_is_bad_request);
     tcase_add_test(tc, test_envelope_bad_pool_size_type_is_bad_request);

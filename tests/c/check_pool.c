@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What the hooks saw; jobs carry their number in env.size. */
 struct record {
@@ -119,6 +120,19 @@ static void wait_ran(int n)
     while (rec.ran < n)
         pthread_cond_wait(&rec.cond, &rec.mu);
     pthread_mutex_unlock(&rec.mu);
+}
+
+/* Waits (up to 5 s) until the first pool of p has counted n requests
+ * completed: a run hook has returned before the pool counts it. */
+static void wait_completed(struct pools *p, unsigned long long n)
+{
+    struct pool_stats st[4];
+    for (int k = 0; k < 5000; k++) {
+        if (pools_stats(p, st, 4) >= 1 && st[0].completed >= n)
+            return;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    ck_abort_msg("the pool did not count %llu requests completed", n);
 }
 
 /* Waits until job rec.block_job runs and waits for its release. */
@@ -386,6 +400,37 @@ START_TEST(test_pool_cancel_queued_and_running)
 }
 END_TEST
 
+START_TEST(test_pool_interrupt_running_job_not_queued)
+{
+    struct pools *p = pools_new(&hooks, 0);
+    long ids[PY_PORT_MAX_POOL_SIZE];
+    pools_start(p, "io", 1, ids);
+    ck_assert_int_eq(pools_interrupt(p, "", ids[0]), 0); /* idle */
+    rec.block_job = 0;
+    pools_submit(p, make_job("io", -1, 0));
+    pthread_mutex_lock(&rec.mu);
+    while (!rec.blocked)
+        pthread_cond_wait(&rec.cond, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+    pools_submit(p, make_job("io", -1, 1));
+    ck_assert_int_eq(pools_interrupt(p, "", ids[0]), 1);
+    ck_assert_int_eq(rec.interrupts, 1);
+    ck_assert_int_eq(rec.interrupted_seq, 1);
+    ck_assert_int_eq(pools_interrupt(p, "io", -1), 1);
+    ck_assert_int_eq(pools_interrupt(p, "nope", -1), -ESRCH);
+    ck_assert_int_eq(pools_interrupt(p, "", 99), -ESRCH);
+
+    pthread_mutex_lock(&rec.mu);
+    rec.release = 1;
+    pthread_cond_broadcast(&rec.cond);
+    pthread_mutex_unlock(&rec.mu);
+    wait_ran(2);
+    /* Not claimed: both jobs ran and answered. */
+    ck_assert_int_eq(rec.answered_by_run, 2);
+    ck_assert_int_eq(pools_shutdown(p, 2000), 0);
+}
+END_TEST
+
 START_TEST(test_pool_stats_count_runs_errors_and_cancels)
 {
     struct pools *p = pools_new(&hooks, 0);
@@ -394,6 +439,7 @@ START_TEST(test_pool_stats_count_runs_errors_and_cancels)
     for (long n = 0; n < 10; n++)
         pools_submit(p, make_job("io", -1, n));
     wait_ran(10);
+    wait_completed(p, 10);
     struct pool_stats st[4];
     ck_assert_int_eq(pools_stats(p, st, 4), 1);
     ck_assert_str_eq(st[0].name, "io");
@@ -549,6 +595,7 @@ int main(void)
     tcase_add_test(tc, test_pool_stop_answers_queued_and_running_once);
     tcase_add_test(tc, test_pool_restart_after_stop_gets_new_contexts);
     tcase_add_test(tc, test_pool_cancel_queued_and_running);
+    tcase_add_test(tc, test_pool_interrupt_running_job_not_queued);
     tcase_add_test(tc, test_pool_stats_count_runs_errors_and_cancels);
     tcase_add_test(tc, test_pool_tasks_count_cancel_poke_and_bound_the_queue);
     suite_add_tcase(s, tc);

@@ -152,7 +152,12 @@ bad_values() ->
      {max_output_backlog, [0, -1, 1 bsl 31, big]},
      {max_new_atoms, [-1, 1 bsl 31, ten]},
      {ping_interval, [0, -1, "5000", 1 bsl 32]},
-     {ping_timeout, [0, soon, 2.5]}].
+     {ping_timeout, [0, soon, 2.5]},
+     {none_atom, [null, "nil", <<"none">>, 1]},
+     {log_to_default_handler, [yes, 1, "true"]},
+     {venv, ["/nonexistent_dir_py_config", "", <<>>, venv, "/tmp", "a\0b"]},
+     {preload, [[x], "a\0b", [-1], <<"a", 0>>, <<255>>, {file, "/nonexistent_dir_py_config/p.py"},
+                {file, "/tmp"}, {file, 42}, 42]}].
 
 %% bad_env if starting with Key = Value fails as it should, leaving no
 %% process behind; else what happened.

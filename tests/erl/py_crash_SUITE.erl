@@ -193,7 +193,7 @@ start_callers(Pool, N) ->
                || _ <- lists:seq(1, N)],
     [ok = py_test_lib:wait_until(fun() ->
                          process_info(C, current_function) =:=
-                             {current_function, {py, await_reply, 2}}
+                             {current_function, {py, request_on, 3}}
                      end, 5000)
      || C <- Callers],
     Callers.

@@ -28,7 +28,8 @@
          payload_crosses_once/1,
          killed_caller_is_cancelled_there/1,
          calling_node_down_cancels_there/1,
-         stray_messages_keep_the_router/1]).
+         stray_messages_keep_the_router/1,
+         options_for_every_node/1]).
 %% Run on a peer node (payload_crosses_once).
 -export([collect_trace/2]).
 
@@ -43,7 +44,8 @@ all() ->
      references_stay_on_their_node, spec_survives_a_local_port_restart,
      stop_pool_stops_every_part, process_mode_parts, remote_port_restart,
      payload_crosses_once, killed_caller_is_cancelled_there,
-     calling_node_down_cancels_there, stray_messages_keep_the_router].
+     calling_node_down_cancels_there, stray_messages_keep_the_router,
+     options_for_every_node].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -163,7 +165,10 @@ bad_specs(Config) ->
     {error, {badarg, nodes}} = py_context_router:start_pool(?POOL, 1, #{nodes => []}),
     {error, {badarg, nodes}} = py_context_router:start_pool(?POOL, 1, #{nodes => [A, A]}),
     {error, {badarg, nodes}} = py_context_router:start_pool(?POOL, 1, #{nodes => ["a"]}),
-    {error, {badarg, nodes}} = py_context_router:start_pool(?POOL, 1, #{nodes => [A], x => 1}),
+    %% Options are each node's start_pool/4's: a bad one is refused there.
+    {error, {A, {bad_option, x, 1}}} = py_context_router:start_pool(?POOL, 1, #{nodes => [A], x => 1}),
+    {error, {A, {bad_option, venv, "/nowhere"}}} =
+        py_context_router:start_pool(?POOL, 1, #{nodes => [A], venv => "/nowhere"}),
     {error, {bad_pool_size, 0}} = py_context_router:start_pool(?POOL, 0, #{nodes => [A]}),
     {error, {A, {invalid_mode, bogus}}} =
         py_context_router:start_pool(?POOL, 1, #{mode => bogus, nodes => [A, B]}),
@@ -473,6 +478,22 @@ stray_messages_keep_the_router(Config) ->
     Router = whereis(py_remote),
     A = node(Ctx),
     {ok, 3} = py:call(?POOL, operator, add, [1, 2]).
+
+%% @doc The spec's options (a preload) hold on every node, and again for a node that comes back.
+options_for_every_node(Config) ->
+    [{PeerA, A}, {_, B}] = ?config(peers, Config),
+    Preload = <<"import operator as PRE_OP\n">>,
+    {ok, [CtxA, CtxB]} = py_context_router:start_pool(?POOL, 1, #{nodes => [A, B],
+                                                                 preload => Preload}),
+    %% In each node's __main__ (a call of __main__ on a context looks there).
+    {ok, 7} = py:call(CtxA, '__main__', 'PRE_OP.add', [3, 4]),
+    {ok, 7} = py:call(CtxB, '__main__', 'PRE_OP.add', [3, 4]),
+    ok = peer:stop(PeerA),
+    {PeerA2, A} = start_peer(A),
+    ok = py_test_lib:wait_until(fun() -> node_up(A) end, 15000),
+    [NewA, CtxB] = py_context_router:contexts(?POOL),
+    {ok, 7} = py:call(NewA, '__main__', 'PRE_OP.add', [3, 4]),
+    peer:stop(PeerA2).
 
 %% Traces what Owner receives until told to stop; sends the
 %% events to Parent.

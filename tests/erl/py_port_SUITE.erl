@@ -136,7 +136,7 @@ app_stop_leaves_no_port_process(_Config) ->
     %% The request is sent once the caller waits for its reply.
     ok = py_test_lib:wait_until(fun() ->
                                         process_info(Caller, current_function) =:=
-                                            {current_function, {py, await_reply, 2}}
+                                            {current_function, {py, request_on, 3}}
                                 end, 5000),
     ok = application:stop(erlang_python),
     receive {result, Result} -> {error, {port_exited, _}} = Result

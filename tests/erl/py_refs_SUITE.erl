@@ -60,9 +60,9 @@ reference_as_argument_anywhere(_Config) ->
 
 %% @doc call_method/4 passes keyword arguments.
 call_method_with_kwargs(_Config) ->
-    {ok, D} = py:call(datetime, date, [2020, 1, 31]),
-    {ok, D2} = py:call_method(D, replace, [], #{year => 2021, month => 3}),
-    {ok, <<"2021-03-31">>} = py:call_method(D2, isoformat, []),
+    {ok, D} = py:call(pathlib, 'PurePosixPath', [<<"a/b.txt">>]),
+    {ok, D2} = py:call_method(D, with_name, [], #{name => <<"c.txt">>}),
+    {ok, <<"a/c.txt">>} = py:call_method(D2, as_posix, []),
     ok = py:release([D, D2]).
 
 %% @doc getattr/2 converts the attribute, or makes a reference to it.

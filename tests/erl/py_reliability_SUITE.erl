@@ -167,14 +167,14 @@ output_lines_reach_logger(_Config) ->
                             "print('é to stderr', file=sys.stderr)\n"/utf8>>),
         %% In order within a stream; the two streams are two pipes.
         Lines = [next_line() || _ <- [1, 2, 3, 4]],
-        [{info, <<"first line">>, stdout}, {info, <<"two">>, stdout},
-         {info, <<"lines">>, stdout}] = [L || {_, _, stdout} = L <- Lines],
+        [{notice, <<"first line">>, stdout}, {notice, <<"two">>, stdout},
+         {notice, <<"lines">>, stdout}] = [L || {_, _, stdout} = L <- Lines],
         [{warning, <<"é"/utf8, " to stderr">>, stderr}] = [L || {_, _, stderr} = L <- Lines],
         ok = py:exec(one, <<"import os; os.write(1, b'from fd 1\\n')">>),
-        {info, <<"from fd 1">>, stdout} = next_line(),
+        {notice, <<"from fd 1">>, stdout} = next_line(),
         %% A line without its newline comes after a moment of quiet.
         ok = py:exec(one, <<"print('no newline', end='')">>),
-        {info, <<"no newline">>, stdout} = next_line()
+        {notice, <<"no newline">>, stdout} = next_line()
     after
         remove_log_handler()
     end.
