@@ -94,7 +94,7 @@
 %%% ==========================================================================
 
 %% @doc Starts the server, registered as `py_remote'.
--spec start_link() -> {ok, pid()}.
+-spec start_link() -> gen_server:start_ret().
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
