@@ -66,7 +66,6 @@
 %% API
 -export([start_link/0]).
 -export([start_link/1]).
--export([start_pool/3]).
 -export([start_pool/4]).
 -export([stop_pool/1]).
 
@@ -134,16 +133,10 @@ start_link(#{pool := _, index := _} = Opts) ->
     gen_server:start_link(?MODULE, Opts, []).
 
 %% @doc Starts pool `Pool' of `Size' contexts, or returns the contexts of
-%% the pool if it runs already. Arguments are checked by the caller
-%% ({@link py_context_router:start_pool/3}).
--spec start_pool(atom(), pos_integer(), atom()) -> {ok, [pid()]} | {error, term()}.
-start_pool(Pool, Size, Mode) ->
-    start_pool(Pool, Size, Mode, #{}).
-
-%% @doc {@link start_pool/3} with the pool's options (checked by
-%% {@link py_context_router:start_pool/4}): its `preload' runs in every
-%% context before the pool is returned, and the options are recorded
-%% with the pool.
+%% the pool if it runs already, with the pool's options (arguments checked
+%% by the caller, {@link py_context_router:start_pool/4}): its `preload'
+%% runs in every context before the pool is returned, and the options are
+%% recorded with the pool.
 -spec start_pool(atom(), pos_integer(), atom(), map()) -> {ok, [pid()]} | {error, term()}.
 start_pool(Pool, Size, Mode, Opts) ->
     call({start_pool, Pool, Size, Mode, Opts}).

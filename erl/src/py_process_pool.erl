@@ -26,12 +26,11 @@
 %% its counts ({@link caller_exited/1}). The tables belong to
 %% the supervisor (created in its `init/1'), so they outlive every member
 %% and the pool supervisors; each member writes only its own rows, the pool
-%% rows are written by {@link start/2} and {@link stop/1}.
+%% rows are written by {@link start/3} and {@link stop/1}.
 -module(py_process_pool).
 
 %% API
 -export([create_tables/0]).
--export([start/2]).
 -export([start/3]).
 -export([stop/1]).
 -export([running/1]).
@@ -84,17 +83,13 @@ create_tables() ->
     ok.
 
 %% @doc Starts process pool `Pool' of `Size' members (arguments checked by
-%% {@link py_context_router:start_pool/3}) and records its spec
+%% {@link py_context_router:start_pool/4}) and records its spec
 %% (py_registry), or returns the context pids of the pool if it runs
 %% already. Returns once every member's Python is ready. Starts and stops
 %% of one pool are serialised (a lock per pool name), so that two starts
 %% never make two pools, and the spec recorded is that of a pool that runs.
--spec start(atom(), pos_integer()) -> {ok, [pid()]} | {error, term()}.
-start(Pool, Size) ->
-    start(Pool, Size, #{}).
-
-%% @doc {@link start/2} with the pool's options (`preload', `venv'; see
-%% {@link py_context_router:start_pool/4}), which every member uses, also
+%% The pool's options (`preload', `venv'; see
+%% {@link py_context_router:start_pool/4}) are used by every member, also
 %% when it is restarted.
 -spec start(atom(), pos_integer(), map()) -> {ok, [pid()]} | {error, term()}.
 start(Pool, Size, Opts) ->

@@ -34,7 +34,6 @@
 -export([unregister_pool/2]).
 -export([lookup_pool/2]).
 -export([list_registrations/0]).
--export([remember_pool/3]).
 -export([remember_pool/4]).
 -export([forget_pool/1]).
 -export([pool_specs/0]).
@@ -125,16 +124,10 @@ list_registrations() ->
 %% a running pool again does not change its size) until
 %% {@link forget_pool/1}; `default' is not recorded: it always starts with
 %% the app env `default_pool_size'.
--spec remember_pool(atom(), pos_integer(), atom()) -> write_result().
-remember_pool(default, _Size, _Mode) ->
-    ok;
-remember_pool(Pool, Size, Mode) ->
-    remember_pool(Pool, Size, Mode, #{}).
-
-%% @doc {@link remember_pool/3} with the pool's options (`preload',
-%% `venv'; py_context_router:start_pool/4), started again with them. A
-%% pool without options is recorded as `{Pool, Size, Mode}', one with
-%% options as `{Pool, Size, Mode, Opts}'.
+%% The pool's options (`preload', `venv'; py_context_router:start_pool/4)
+%% are recorded too, and it is started again with them: a pool without
+%% options as `{Pool, Size, Mode}', one with options as
+%% `{Pool, Size, Mode, Opts}'.
 -spec remember_pool(atom(), pos_integer(), atom(), map()) -> write_result().
 remember_pool(default, _Size, _Mode, _Opts) ->
     ok;
