@@ -567,12 +567,14 @@ START_TEST(test_pool_tasks_count_cancel_poke_and_bound_the_queue)
     ck_assert_uint_eq(st[0].timeouts, 1);
     ck_assert_int_eq(pools_submit(p, make_job("aio", -1, 105)), 0);
     wait_detached(4);
+    struct job *t105 = tasks_detached[3]; /* the others are freed: not to be read */
+    ck_assert_int_eq(t105->env.size, 105);
     /* A pool stop answers a task once and interrupts it. */
     ck_assert_int_eq(pools_stop(p, "aio", on_answer, NULL), 0);
     ck_assert_int_eq(rec.answered_by_stop, 1);
     ck_assert_int_eq(rec.stop_answers[0], 105);
     ck_assert_int_eq(rec.interrupts, 2);
-    pools_task_done(p, task_numbered(105), 1);
+    pools_task_done(p, t105, 1);
     ck_assert_int_eq(pools_shutdown(p, 2000), 0);
 }
 END_TEST
