@@ -64,9 +64,9 @@ end_per_suite(Config) ->
 init_per_group(main, Config) ->
     [{mode, py_test_lib:pool_mode()} | Config];
 init_per_group(Mode, Config) ->
-    case {Mode =:= py_test_lib:pool_mode(), Mode =/= owngil orelse has_owngil()} of
+    case {Mode =:= py_test_lib:pool_mode(), Mode =/= owngil orelse py_test_lib:has_owngil()} of
         {true, _} -> {skip, "the main group runs this mode"};
-        {_, false} -> {skip, "owngil needs Python 3.12+: this port runs " ++ python()};
+        {_, false} -> {skip, "owngil needs Python 3.12+: this port runs " ++ py_test_lib:python()};
         {false, true} -> [{mode, Mode} | Config]
     end.
 
@@ -520,11 +520,3 @@ stat(Key) ->
     {ok, #{Key := N}} = py_context_router:pool_stats(?POOL),
     N.
 
-python() ->
-    {ok, #{python := V}} = py:version(),
-    binary_to_list(V).
-
-has_owngil() ->
-    {ok, #{python := V}} = py:version(),
-    [Major, Minor | _] = [list_to_integer(N) || N <- string:lexemes(binary_to_list(V), ".")],
-    {Major, Minor} >= {3, 12}.

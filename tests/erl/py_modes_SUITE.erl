@@ -87,13 +87,13 @@ end_per_suite(Config) ->
 init_per_group(worker, Config) ->
     start_pool(worker, Config);
 init_per_group(owngil, Config) ->
-    case has_owngil() of
+    case py_test_lib:has_owngil() of
         true -> start_pool(owngil, Config);
-        false -> {skip, "owngil needs Python 3.12+: this port runs " ++ python()}
+        false -> {skip, "owngil needs Python 3.12+: this port runs " ++ py_test_lib:python()}
     end;
 init_per_group(unsupported, Config) ->
-    case has_owngil() of
-        true -> {skip, "Python " ++ python() ++ " runs owngil: nothing unsupported to test"};
+    case py_test_lib:has_owngil() of
+        true -> {skip, "Python " ++ py_test_lib:python() ++ " runs owngil: nothing unsupported to test"};
         false -> Config
     end.
 
@@ -338,15 +338,6 @@ exe() ->
         {ok, Exe} -> Exe;
         undefined -> filename:join(code:priv_dir(erlang_python), "py_port")
     end.
-
-python() ->
-    {ok, #{python := V}} = py:version(),
-    binary_to_list(V).
-
-has_owngil() ->
-    {ok, #{python := V}} = py:version(),
-    [Major, Minor | _] = [list_to_integer(N) || N <- string:lexemes(binary_to_list(V), ".")],
-    {Major, Minor} >= {3, 12}.
 
 interp_id(Ctx) ->
     {ok, Id} = py:eval(Ctx, <<"id(__import__('sys').modules)">>),

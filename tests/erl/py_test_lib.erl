@@ -18,6 +18,8 @@
 -export([token/0]).
 -export([contains/2]).
 -export([pool_mode/0]).
+-export([python/0]).
+-export([has_owngil/0]).
 -export([py_port_exe/0]).
 -export([open_py_port/1]).
 
@@ -141,6 +143,18 @@ token() ->
 -spec contains(binary(), binary()) -> boolean().
 contains(Binary, Part) ->
     binary:match(Binary, Part) =/= nomatch.
+
+%% @doc The version of the running port's Python, "3.11.2".
+-spec python() -> string().
+python() ->
+    {ok, #{python := V}} = py:version(),
+    binary_to_list(V).
+
+%% @doc Whether the running port's Python has owngil (3.12 and later).
+-spec has_owngil() -> boolean().
+has_owngil() ->
+    [Major, Minor | _] = [list_to_integer(N) || N <- string:lexemes(python(), ".")],
+    {Major, Minor} >= {3, 12}.
 
 %% @doc The mode of the default pool the suites run against: the OS
 %% environment's PY_POOL_MODE, else `worker'.
