@@ -122,10 +122,15 @@ process_contexts_run_in_parallel(_Config) ->
                      end, lists:seq(1, 10)).
 
 %% @doc The same measure on two worker contexts (one GIL) does not pass.
+%% Up to three tries: a core taken by other work while one call counted
+%% alone makes that count too low to compare with; one GIL never lets
+%% both reach most of a true one.
 worker_contexts_share_the_gil(_Config) ->
-    {Alone, A, B} = measure_parallel(py_context_router:contexts(default)),
-    ct:pal("worker: alone ~p, together ~p + ~p", [Alone, A, B]),
-    false = parallel(Alone, A, B).
+    true = lists:any(fun(_) ->
+                             {Alone, A, B} = measure_parallel(py_context_router:contexts(default)),
+                             ct:pal("worker: alone ~p, together ~p + ~p", [Alone, A, B]),
+                             not parallel(Alone, A, B)
+                     end, lists:seq(1, 3)).
 
 %% @doc While one member runs a long call, the next calls to the pool go to the other.
 least_in_flight_member_is_chosen(_Config) ->
@@ -339,14 +344,16 @@ app_stop_ends_member_processes(Config) ->
 %%% Helpers
 %%% ==========================================================================
 
-%% Counts on each of two contexts alone, then on both at once.
+%% {Alone, A, B}: what two counting calls at once counted on the two
+%% contexts, and what one call alone counted, the better of one before
+%% and one after.
 measure_parallel([C0, C1 | _]) ->
-    Alone = count(C0),
+    Before = count(C0),
     Self = self(),
     [spawn_link(fun() -> Self ! {counted, C, count(C)} end) || C <- [C0, C1]],
     A = receive {counted, C0, NA} -> NA after 10000 -> ct:fail(no_count) end,
     B = receive {counted, C1, NB} -> NB after 10000 -> ct:fail(no_count) end,
-    {Alone, A, B}.
+    {max(Before, count(C0)), A, B}.
 
 count(Ctx) ->
     {ok, N} = py:eval(Ctx, ?COUNT, #{ms => ?COUNT_MS}),
