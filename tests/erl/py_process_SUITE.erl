@@ -235,6 +235,9 @@ stats_sum_members(_Config) ->
     {ok, P0} = py:eval(C0, ?PID),
     {ok, P1} = py:eval(C1, ?PID),
     {ok, _} = py:eval(C1, <<"1">>),
+    %% A member counts a request done after it wrote the reply.
+    ok = py_test_lib:wait_until(fun() -> pool_stat(completed) =:= 3 andalso busy(?POOL) =:= 0 end,
+                                5000),
     {ok, #{mode := process, size := 2, completed := 3, busy := 0,
            processes := [#{index := 0, os_pid := P0, memory := M0},
                          #{index := 1, os_pid := P1, memory := M1}]}} =
@@ -368,6 +371,10 @@ parallel(Alone, A, B) ->
 in_flight(Pool) ->
     {ok, #{processes := Processes}} = py_context_router:pool_stats(Pool),
     [N || #{in_flight := N} <- Processes].
+
+pool_stat(Key) ->
+    {ok, #{Key := Value}} = py_context_router:pool_stats(?POOL),
+    Value.
 
 busy(Pool) ->
     {ok, #{busy := Busy}} = py_context_router:pool_stats(Pool),
