@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "check_python.h"
 #include "convert.h"
 #include "erlmod.h"
 #include "objref.h"
@@ -60,24 +61,10 @@ static const unsigned char t_fun[] = {/* fun() -> ok end */
 
 /* Fixture and helpers */
 
-static PyObject *globals; /* __main__, with erlang, Atom and math imported */
-
+/* __main__ with erlang, Atom and math imported. */
 static void start_python(void)
 {
-    if (Py_IsInitialized())
-        return;
-    ck_assert_int_eq(erlmod_register(), 0);
-    PyConfig config;
-    PyConfig_InitPythonConfig(&config);
-    PyStatus status = Py_InitializeFromConfig(&config);
-    PyConfig_Clear(&config);
-    ck_assert(!PyStatus_Exception(status));
-    ck_assert_int_eq(erlmod_setup(), 0);
-    globals = PyModule_GetDict(PyImport_AddModule("__main__"));
-    PyObject *r = PyRun_String("import erlang, math\nfrom erlang import Atom\n", Py_file_input,
-                               globals, globals);
-    ck_assert_ptr_nonnull(r);
-    Py_DECREF(r);
+    check_python_start("import erlang, math\nfrom erlang import Atom\n");
 }
 
 /* A new reference to the value of a Python expression. */
@@ -88,15 +75,6 @@ static PyObject *py(const char *expr)
         PyErr_Print();
     ck_assert_msg(v != NULL, "Python expression failed: %s", expr);
     return v;
-}
-
-static void run(const char *stmts)
-{
-    PyObject *r = PyRun_String(stmts, Py_file_input, globals, globals);
-    if (r == NULL)
-        PyErr_Print();
-    ck_assert_msg(r != NULL, "Python statements failed: %s", stmts);
-    Py_DECREF(r);
 }
 
 /* repr(o) as a C string that lives until the next call. */

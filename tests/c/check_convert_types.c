@@ -17,38 +17,16 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "check_python.h"
 #include "convert.h"
 #include "erlmod.h"
 #include "objref.h"
 
-static PyObject *globals; /* __main__, with erlang, Atom, datetime imported */
-
+/* __main__ with erlang, Atom, datetime and the other types imported. */
 static void start_python(void)
 {
-    if (Py_IsInitialized())
-        return;
-    ck_assert_int_eq(erlmod_register(), 0);
-    PyConfig config;
-    PyConfig_InitPythonConfig(&config);
-    PyStatus status = Py_InitializeFromConfig(&config);
-    PyConfig_Clear(&config);
-    ck_assert(!PyStatus_Exception(status));
-    ck_assert_int_eq(erlmod_setup(), 0);
-    globals = PyModule_GetDict(PyImport_AddModule("__main__"));
-    PyObject *r = PyRun_String("import erlang, datetime as dt, decimal, uuid, enum\n"
-                               "from erlang import Atom\n",
-                               Py_file_input, globals, globals);
-    ck_assert_ptr_nonnull(r);
-    Py_DECREF(r);
-}
-
-static void run(const char *stmts)
-{
-    PyObject *r = PyRun_String(stmts, Py_file_input, globals, globals);
-    if (r == NULL)
-        PyErr_Print();
-    ck_assert_msg(r != NULL, "Python statements failed: %s", stmts);
-    Py_DECREF(r);
+    check_python_start("import erlang, datetime as dt, decimal, uuid, enum\n"
+                       "from erlang import Atom\n");
 }
 
 /* Encodes the value of expr into x (a new buffer); the rc of the encoding. */
