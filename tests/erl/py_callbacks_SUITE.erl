@@ -210,13 +210,9 @@ from_python_threads_at_once(_Config) ->
     ok = py:register_function(add, fun([A, B]) -> A + B end),
     {ok, [1000, 1001, 1002, 1003]} = py:call('__main__', with_threads, [4]).
 
-%% Runs Code in the __main__ of every context of the default pool (an
-%% owngil or process context has a __main__ of its own; py:exec on a
-%% context would run it in the context's namespace).
+%% Runs Code in the __main__ of every context of the default pool.
 exec_all(Code) ->
-    [{ok, none} = py:eval(Ctx, <<"exec(code, __import__('__main__').__dict__)">>, #{code => Code})
-     || Ctx <- py_context_router:contexts(default)],
-    ok.
+    py_test_lib:exec_in_every_main(default, Code).
 
 gate(0, Waiting) ->
     [P ! go || P <- Waiting],

@@ -66,12 +66,9 @@ define(Pool) ->
                    "        yield k\n"
                    "    raise ValueError('no more')\n">>).
 
-%% Runs Code in the __main__ of every context of Pool (py:exec on a
-%% context would run it in the context's namespace).
+%% Runs Code in the __main__ of every context of Pool.
 exec_all(Pool, Code) ->
-    [{ok, none} = py:eval(Ctx, <<"exec(code, __import__('__main__').__dict__)">>, #{code => Code})
-     || Ctx <- py_context_router:contexts(Pool)],
-    ok.
+    py_test_lib:exec_in_every_main(Pool, Code).
 
 %%% ==========================================================================
 %%% Cases

@@ -18,6 +18,7 @@
 -export([token/0]).
 -export([contains/2]).
 -export([pool_mode/0]).
+-export([exec_in_every_main/2]).
 -export([python/0]).
 -export([has_owngil/0]).
 -export([py_port_exe/0]).
@@ -143,6 +144,15 @@ token() ->
 -spec contains(binary(), binary()) -> boolean().
 contains(Binary, Part) ->
     binary:match(Binary, Part) =/= nomatch.
+
+%% @doc Runs Code in the `__main__' of every context of Pool: an owngil or
+%% process context has a `__main__' of its own (py:exec on a context would
+%% run it in the context's namespace, py:exec on the pool in one context).
+-spec exec_in_every_main(atom(), binary()) -> ok.
+exec_in_every_main(Pool, Code) ->
+    [{ok, none} = py:eval(Ctx, <<"exec(code, __import__('__main__').__dict__)">>, #{code => Code})
+     || Ctx <- py_context_router:contexts(Pool)],
+    ok.
 
 %% @doc The version of the running port's Python, "3.11.2".
 -spec python() -> string().
