@@ -137,20 +137,26 @@ void cancel_request(struct cancel_target *t, long seq)
     pthread_mutex_unlock(&mu);
 }
 
-long cancel_job_begin(struct cancel_target *t, long seq)
+/* Drops the interrupt set in t's thread state, if one may be pending. */
+static void disarm(struct cancel_target *t)
 {
-    long outer = t->running;
-    /* An interrupt meant for an earlier request that ended first. */
     if (t->armed) { /* SetAsyncExc walks every thread state: only when needed */
         PyThreadState_SetAsyncExc(t->ts->thread_id, NULL);
         t->armed = 0;
     }
+}
+
+long cancel_job_begin(struct cancel_target *t, long seq)
+{
+    long outer = t->running;
+    disarm(t); /* meant for an earlier request that ended first */
     t->running = seq;
     return outer;
 }
 
 void cancel_job_end(struct cancel_target *t, long outer)
 {
+    disarm(t); /* the request ended before it was raised */
     t->running = outer;
 }
 
@@ -163,12 +169,10 @@ long cancel_wait_begin(struct cancel_target *t)
 
 void cancel_wait_end(struct cancel_target *t, long seq, int cancelled)
 {
-    if (!cancelled) {
+    if (!cancelled)
         t->running = seq;
-    } else if (t->armed) {
-        PyThreadState_SetAsyncExc(t->ts->thread_id, NULL);
-        t->armed = 0;
-    }
+    else
+        disarm(t);
 }
 
 void cancel_drop_via(struct cancel_target *t)

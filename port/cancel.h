@@ -42,7 +42,9 @@ void cancel_request(struct cancel_target *t, long seq);
 
 /* GIL held, on t's thread: request seq's Python code starts, and returns
  * the seq it runs nested in (0 if none); cancel_job_end() gets that seq
- * back when the request ended. */
+ * back when the request's code ended, and drops an interrupt not raised
+ * yet: none lands in what the context runs after it (the hand-off of a
+ * coroutine to the event loop, the next request). */
 long cancel_job_begin(struct cancel_target *t, long seq);
 void cancel_job_end(struct cancel_target *t, long outer);
 

@@ -745,13 +745,13 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
     long outer_seq = cancel_job_begin(&c->target, job->seq);
     callback_enter(&scope, job, &c->target);
     int rc = ns ? run_op(w, c, job, ns, &r, &aw) : -1;
+    callback_leave(&scope);
+    cancel_job_end(&c->target, outer_seq); /* a task is cancelled in its loop */
     int detached = rc == 0 && aw && hand_to_loop(c, job, aw, &rc);
     if (rc != 0)
         reply_encode_error(&r);
     int send =
         !detached && reply_claim(job) && !(rc == 0 && r.discard); /* a cast's error is sent */
-    callback_leave(&scope);
-    cancel_job_end(&c->target, outer_seq);
     if (nested)
         objref_job_resume(&outer_refs);
     PyEval_SaveThread();

@@ -18,6 +18,7 @@
          sync_call_answered_while_tasks_wait/1,
          standard_loop_features/1,
          timeout_cancels_the_task/1,
+         cancels_racing_the_hand_off/1,
          caller_exit_cancels_the_task/1,
          task_ignoring_cancel_is_left_alone/1,
          pool_stop_answers_pool_stopped/1,
@@ -40,7 +41,8 @@ all() ->
 groups() ->
     Core = [awaited_result_is_the_reply, thousand_sleeps_on_one_context,
             sync_call_answered_while_tasks_wait, standard_loop_features,
-            timeout_cancels_the_task, pool_stop_answers_pool_stopped, stats_count_tasks,
+            timeout_cancels_the_task, cancels_racing_the_hand_off,
+            pool_stop_answers_pool_stopped, stats_count_tasks,
             async_call_suspends_only_its_task, async_generator_stream_with_credit,
             async_stream_cancel_closes_the_generator],
     [{main, [], Core ++ [coroutine_object_itself_in_a_list, caller_exit_cancels_the_task,
@@ -161,6 +163,30 @@ timeout_cancels_the_task(_Config) ->
     receive {finally, Tag} -> ok after 5000 -> ct:fail(no_finally) end,
     ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000),
     {ok, #{timeouts := 1}} = py_context_router:pool_stats(?POOL),
+    {ok, 2} = py:call(?POOL, '__main__', double, [1]).
+
+%% @doc Timeouts that race the hand-off of a coroutine to the event loop
+%% leave the port up: with the GIL switched at every chance, an interrupt
+%% meant for a call may come at any point of it, and each call is answered
+%% by its result or by a timeout; every task ends, in the same OS process.
+cancels_racing_the_hand_off(_Config) ->
+    {ok, OsPid} = py:eval(?POOL, <<"__import__('os').getpid()">>, #{}),
+    {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(1e-6)">>, #{}),
+    Self = self(),
+    Call = fun(I) ->
+               case py:call(?POOL, '__main__', double, [I], #{}, I rem 3) of
+                   {ok, R} when R =:= 2 * I -> ok;
+                   {error, timeout} -> ok;
+                   Other -> {I, Other}
+               end
+           end,
+    Callers = [spawn_link(fun() -> Self ! {self(), [Call(I) || I <- lists:seq(1, 250)]} end)
+               || _ <- lists:seq(1, 4)],
+    Results = [receive {C, Rs} -> Rs after 60000 -> ct:fail(caller_stuck) end || C <- Callers],
+    [] = [R || R <- lists:append(Results), R =/= ok],
+    {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(0.005)">>, #{}),
+    ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000),
+    {ok, OsPid} = py:eval(?POOL, <<"__import__('os').getpid()">>, #{}),
     {ok, 2} = py:call(?POOL, '__main__', double, [1]).
 
 %% @doc A caller that dies has its coroutine call's task cancelled.
