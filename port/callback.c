@@ -49,6 +49,7 @@ void callback_enter(struct callback_scope *s, const struct job *job, struct canc
 {
     s->job = job;
     s->target = t;
+    s->task = 0;
     s->outer = scope;
     scope = s;
 }
@@ -63,7 +64,7 @@ void callback_leave(struct callback_scope *s)
  * or not in a request). */
 static int caller_pid(const char **pid, int *len)
 {
-    if (!scope)
+    if (!scope || scope->task)
         return 0;
     const struct job *job = scope->job;
     const char *f = job->frame;

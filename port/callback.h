@@ -31,6 +31,7 @@ struct callback_scope {
     const struct job *job;
     struct cancel_target *target; /* the context's, to wait uninterrupted */
     struct callback_scope *outer;
+    int task; /* the job's coroutine takes its first step: no caller (erlang.self()) */
 };
 
 /* GIL held, once per interpreter (interp_state.h): adds call, send, self,

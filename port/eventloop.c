@@ -10,8 +10,17 @@
  * byte written to the loop's wake-up pipe, which the loop watches with
  * add_reader() and answers by cancelling those tasks. A job travels into
  * Python as a capsule; it is finished (answered and freed) exactly once,
- * by `_done`, from the task's done callback or, for a task left behind at
- * stop, from eventloop_stop().
+ * by `_done`: at submit when its task ended in its first step, from the
+ * task's done callback, or, for a task left behind at stop, from
+ * eventloop_stop().
+ *
+ * The first step: the loop's thread holds the glue's `lock` except while
+ * it waits for events (_Selector). A submit that gets the lock at once
+ * makes the task there, keeps the task's first step from the loop
+ * (_EventLoop.call_soon, `taking`) and runs it on the context's thread,
+ * with the loop set as the thread's running loop; what the step scheduled
+ * (`touched`) wakes the loop. A submit that finds the loop busy hands the
+ * whole task to it (call_soon_threadsafe), as does one already cancelled.
  */
 #include "eventloop.h"
 
@@ -50,7 +59,44 @@ static struct pools *pools;
 static struct writer *writer;
 
 static const char GLUE[] =
-    "import asyncio, os, threading\n"
+    "import asyncio, os, selectors, threading\n"
+    "\n"
+    "class _Selector(selectors.DefaultSelector):\n"
+    "    \"\"\"Lets go of the loop's lock only while the loop waits for events.\"\"\"\n"
+    "\n"
+    "    def __init__(self, lock):\n"
+    "        super().__init__()\n"
+    "        self._lock = lock\n"
+    "\n"
+    "    def select(self, timeout=None):\n"
+    "        self._lock.release()\n"
+    "        try:\n"
+    "            return super().select(timeout)\n"
+    "        finally:\n"
+    "            self._lock.acquire()\n"
+    "\n"
+    "class _EventLoop(asyncio.SelectorEventLoop):\n"
+    "    \"\"\"A plain selector loop, whose new task's first step the context can take.\"\"\"\n"
+    "\n"
+    "    def __init__(self, selector):\n"
+    "        super().__init__(selector)\n"
+    "        self.taking = False  # the next call_soon is a new task's first step: keep it\n"
+    "        self.taken = None    # (callback, args, context) kept\n"
+    "        self.touched = False # the context's thread scheduled something\n"
+    "\n"
+    "    def call_soon(self, callback, *args, context=None):\n"
+    "        if self.taking:\n"
+    "            self.taking = False\n"
+    "            self.taken = (callback, args, context)\n"
+    "            return None\n"
+    "        if threading.get_ident() != self._thread_id:\n"
+    "            self.touched = True\n"
+    "        return super().call_soon(callback, *args, context=context)\n"
+    "\n"
+    "    def call_at(self, when, callback, *args, context=None):\n"
+    "        if threading.get_ident() != self._thread_id:\n"
+    "            self.touched = True\n"
+    "        return super().call_at(when, callback, *args, context=context)\n"
     "\n"
     "class Loop:\n"
     "    \"\"\"One context's event loop on its own thread (port/eventloop.c).\"\"\"\n"
@@ -65,7 +111,10 @@ static const char GLUE[] =
     "        self.credits = {}          # seq -> asyncio.Event: a stream waits for credit\n"
     "        self.jobs = {}             # seq -> job: submitted, not finished yet\n"
     "        self.tasks = {}            # seq -> its task\n"
-    "        self.loop = asyncio.new_event_loop()\n"
+    "        # Held by the loop's thread except while it waits for events.\n"
+    "        self.lock = threading.Lock()\n"
+    "        self.lock.acquire()\n"
+    "        self.loop = _EventLoop(_Selector(self.lock))\n"
     "        self.rfd, self.wfd = os.pipe()\n"
     "        os.set_blocking(self.rfd, False)\n"
     "        os.set_blocking(self.wfd, False)\n"
@@ -76,10 +125,57 @@ static const char GLUE[] =
     "    def _run(self):\n"
     "        self._bind()\n"
     "        asyncio.set_event_loop(self.loop)\n"
-    "        self.loop.run_forever()\n"
+    "        try:\n"
+    "            self.loop.run_forever()\n"
+    "        finally:\n"
+    "            self.lock.release()\n"
     "\n"
     "    # On the context's thread.\n"
     "    def submit(self, aw, seq, job):\n"
+    "        if self._answered(job) or not self.lock.acquire(blocking=False):\n"
+    "            return self._submit_to_loop(aw, seq, job)  # it runs callbacks\n"
+    "        try:\n"
+    "            task = self._first_step(aw)\n"
+    "            touched, self.loop.touched = self.loop.touched, False\n"
+    "        finally:\n"
+    "            self.lock.release()\n"
+    "        if touched:  # the loop sees what the step scheduled\n"
+    "            try:\n"
+    "                os.write(self.wfd, b'\\1')\n"
+    "            except BlockingIOError:  # a wake-up is pending already\n"
+    "                pass\n"
+    "        if task.done():\n"
+    "            self._answer(job, task)\n"
+    "            return\n"
+    "        self.jobs[seq] = job\n"
+    "        self.tasks[seq] = task\n"
+    "        task.add_done_callback(lambda t: self._finish(seq, job, t))\n"
+    "        if self._answered(job):  # cancelled during the step\n"
+    "            task.cancel()\n"
+    "\n"
+    "    def _first_step(self, aw):\n"
+    "        \"\"\"A task of aw, its first step run here up to its first wait, as the loop\n"
+    "        would (the loop's thread waits for events meanwhile): an awaitable that\n"
+    "        does not wait is answered with no hand-off between threads.\"\"\"\n"
+    "        self.loop.taking = True\n"
+    "        try:\n"
+    "            task = asyncio.ensure_future(aw, loop=self.loop)\n"
+    "        finally:\n"
+    "            self.loop.taking = False\n"
+    "        taken, self.loop.taken = self.loop.taken, None\n"
+    "        if taken is not None:\n"
+    "            callback, args, context = taken\n"
+    "            asyncio.events._set_running_loop(self.loop)\n"
+    "            try:\n"
+    "                if context is None:\n"
+    "                    callback(*args)\n"
+    "                else:\n"
+    "                    context.run(callback, *args)\n"
+    "            finally:\n"
+    "                asyncio.events._set_running_loop(None)\n"
+    "        return task\n"
+    "\n"
+    "    def _submit_to_loop(self, aw, seq, job):\n"
     "        self.jobs[seq] = job\n"
     "        try:\n"
     "            self.loop.call_soon_threadsafe(self._start, aw, seq, job)\n"
@@ -112,8 +208,10 @@ static const char GLUE[] =
     "\n"
     "    def _finish(self, seq, job, task):\n"
     "        self.tasks.pop(seq, None)\n"
-    "        if self.jobs.pop(seq, None) is None:\n"
-    "            return\n"
+    "        if self.jobs.pop(seq, None) is not None:\n"
+    "            self._answer(job, task)\n"
+    "\n"
+    "    def _answer(self, job, task):\n"
     "        if task.cancelled():\n"
     "            self._done(job, None, asyncio.CancelledError())\n"
     "        elif task.exception() is not None:\n"
@@ -461,7 +559,10 @@ int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job)
         return -1;
     }
     pools_detach(pools, job);
+    struct eventloop *was = current;
+    current = l; /* the task's first step may run here: erlang.async_call works */
     PyObject *r = PyObject_CallMethod(l->glue, "submit", "OlO", coro, job->seq, capsule);
+    current = was;
     Py_DECREF(coro);
     Py_DECREF(capsule);
     if (!r) { /* a task now, answered like one */

@@ -10,9 +10,11 @@
  * start at the first submit, in the context's interpreter (a
  * threading.Thread, so an owngil interpreter owns it and ends with it): a
  * context that never awaits costs nothing. The submitted job becomes a
- * task of the pool (pools_detach()): the context takes its next request
- * at once, and the loop thread writes the task's reply with the code of
- * the synchronous path (reply.h), exactly once (job_claim_answer()).
+ * task of the pool (pools_detach()), whose first step runs on the
+ * context's thread when the loop is idle (a task that ends there is
+ * answered at once); then the context takes its next request, and the
+ * loop thread writes the task's reply with the code of the synchronous
+ * path (reply.h), exactly once (job_claim_answer()).
  *
  * Threads: submit and stop on the context's thread with its GIL; the
  * loop's thread runs the tasks and answers them with the same GIL;
@@ -52,7 +54,8 @@ int eventloop_is_async_iterable(PyObject *obj);
 /*
  * GIL held, on the context's thread, inside hooks.run for job: starts the
  * loop if needed, makes job a task (pools_detach()) running aw (a new
- * reference is taken) and returns 0. aw is an awaitable for a call or an
+ * reference is taken), runs its first step here if the loop is idle
+ * (erlang.async_call works there: eventloop_current() is l) and returns 0. aw is an awaitable for a call or an
  * eval, whose result is the reply; an async iterable for stream and
  * stream_eval (collected into a list) and for stream_start (its items
  * sent as they come, each when the caller's credit allows; the reply is

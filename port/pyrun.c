@@ -716,9 +716,13 @@ static int run_op(struct writer *w, struct context *c, struct job *job, PyObject
 
 /* An awaitable result goes to the context's event loop, which answers
  * job: 1 when it did (job is a task, not to be touched again), 0 when the
- * loop could not take it (rc then -1, an exception set). */
-static int hand_to_loop(struct context *c, struct job *job, PyObject *aw, int *rc)
+ * loop could not take it (rc then -1, an exception set). The task's first
+ * step may run here, in the request's scope (an erlang.call there waits
+ * as the request's would), with no caller, as in the rest of the task. */
+static int hand_to_loop(struct context *c, struct job *job, PyObject *aw,
+                        struct callback_scope *scope, int *rc)
 {
+    scope->task = 1;
     int taken = eventloop_submit(c->loop, aw, job) == 0;
     Py_DECREF(aw);
     if (!taken)
@@ -745,13 +749,13 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
     long outer_seq = cancel_job_begin(&c->target, job->seq);
     callback_enter(&scope, job, &c->target);
     int rc = ns ? run_op(w, c, job, ns, &r, &aw) : -1;
-    callback_leave(&scope);
     cancel_job_end(&c->target, outer_seq); /* a task is cancelled in its loop */
-    int detached = rc == 0 && aw && hand_to_loop(c, job, aw, &rc);
+    int detached = rc == 0 && aw && hand_to_loop(c, job, aw, &scope, &rc);
     if (rc != 0)
         reply_encode_error(&r);
     int send =
         !detached && reply_claim(job) && !(rc == 0 && r.discard); /* a cast's error is sent */
+    callback_leave(&scope);
     if (nested)
         objref_job_resume(&outer_refs);
     PyEval_SaveThread();

@@ -17,6 +17,7 @@
          thousand_sleeps_on_one_context/1,
          sync_call_answered_while_tasks_wait/1,
          standard_loop_features/1,
+         first_step_is_part_of_the_task/1,
          timeout_cancels_the_task/1,
          cancels_racing_the_hand_off/1,
          caller_exit_cancels_the_task/1,
@@ -41,6 +42,7 @@ all() ->
 groups() ->
     Core = [awaited_result_is_the_reply, thousand_sleeps_on_one_context,
             sync_call_answered_while_tasks_wait, standard_loop_features,
+            first_step_is_part_of_the_task,
             timeout_cancels_the_task, cancels_racing_the_hand_off,
             pool_stop_answers_pool_stopped, stats_count_tasks,
             async_call_suspends_only_its_task, async_generator_stream_with_credit,
@@ -149,6 +151,22 @@ standard_loop_features(_Config) ->
         py:call(?POOL, '__main__', features, [Port], #{}, 20000),
     unlink(Server),
     ok = gen_tcp:close(Listen).
+
+%% @doc A coroutine's first step, up to its first wait, runs on the
+%% context's thread (docs/asyncio.md): in it, as after its first wait, the
+%% task is the current task of the same running loop and erlang.self() is
+%% None. A blocking erlang.call there waits as the request's would: the
+%% Erlang function may call Python on the same pool of one context.
+first_step_is_part_of_the_task(_Config) ->
+    {ok, {none, true, none, true, true}} = py:call(?POOL, '__main__', first_step, []),
+    ok = py:register_function(back_to_python,
+                              fun([X]) -> {ok, Y} = py:call(?POOL, operator, mul, [X, 3]), Y end),
+    try
+        {ok, 21} = py:call(?POOL, '__main__', blocking_first, [<<"back_to_python">>, 7],
+                           #{}, 10000)
+    after
+        py:unregister_function(back_to_python)
+    end.
 
 %%% ==========================================================================
 %%% Cancellation, pool stop, port crash
@@ -452,6 +470,17 @@ helpers() ->
       "        await erlang.async_call(name, 1)\n"
       "    except Exception as e:\n"
       "        return f'{type(e).__name__}: {e}'\n"
+      "\n"
+      "async def first_step():\n"
+      "    here = (erlang.self(), asyncio.current_task() is not None,\n"
+      "            asyncio.get_running_loop())\n"
+      "    await asyncio.sleep(0)\n"
+      "    there = (erlang.self(), asyncio.current_task() is not None,\n"
+      "             asyncio.get_running_loop())\n"
+      "    return (here[0], here[1], there[0], there[1], here[2] is there[2])\n"
+      "\n"
+      "async def blocking_first(name, x):\n"
+      "    return erlang.call(name, x)\n"
       "\n"
       "async def blocking_in_coroutine(x):\n"
       "    await asyncio.sleep(0)\n"
