@@ -20,6 +20,7 @@
          first_step_is_part_of_the_task/1,
          timeout_cancels_the_task/1,
          cancels_racing_the_hand_off/1,
+         cancelled_during_the_first_step/1,
          caller_exit_cancels_the_task/1,
          task_ignoring_cancel_is_left_alone/1,
          pool_stop_answers_pool_stopped/1,
@@ -44,6 +45,7 @@ groups() ->
             sync_call_answered_while_tasks_wait, standard_loop_features,
             first_step_is_part_of_the_task,
             timeout_cancels_the_task, cancels_racing_the_hand_off,
+            cancelled_during_the_first_step,
             pool_stop_answers_pool_stopped, stats_count_tasks,
             async_call_suspends_only_its_task, async_generator_stream_with_credit,
             async_stream_cancel_closes_the_generator],
@@ -206,6 +208,19 @@ cancels_racing_the_hand_off(_Config) ->
     ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000),
     {ok, OsPid} = py:eval(?POOL, <<"__import__('os').getpid()">>, #{}),
     {ok, 2} = py:call(?POOL, '__main__', double, [1]).
+
+%% @doc A call that times out while its coroutine's first step runs on
+%% the context's thread (0.3 s without an await) has its task cancelled at
+%% its first wait, with the GIL switched at every chance so that the loop
+%% may look for the task before the context gave it over.
+cancelled_during_the_first_step(_Config) ->
+    {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(1e-6)">>, #{}),
+    Tag = py_test_lib:token(),
+    {error, timeout} = py:call(?POOL, '__main__', busy_then_guarded, [self(), Tag, 0.3], #{}, 100),
+    receive {cancelled, Tag} -> ok after 5000 -> ct:fail(no_cancelled_error) end,
+    receive {finally, Tag} -> ok after 5000 -> ct:fail(no_finally) end,
+    {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(0.005)">>, #{}),
+    ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000).
 
 %% @doc A caller that dies has its coroutine call's task cancelled.
 caller_exit_cancels_the_task(_Config) ->
@@ -426,6 +441,12 @@ helpers() ->
       "        raise\n"
       "    finally:\n"
       "        erlang.send(pid, (erlang.atom('finally'), tag))\n"
+      "\n"
+      "async def busy_then_guarded(pid, tag, secs):\n"
+      "    start = time.monotonic()\n"
+      "    while time.monotonic() - start < secs:\n"
+      "        pass\n"
+      "    await guarded(pid, tag)\n"
       "\n"
       "async def stubborn(pid, tag):\n"
       "    try:\n"
