@@ -18,8 +18,10 @@
  * it waits for events (_Selector). A submit that gets the lock at once
  * makes the task there, keeps the task's first step from the loop
  * (_EventLoop.call_soon, `taking`) and runs it on the context's thread,
- * with the loop set as the thread's running loop; what the step scheduled
- * (`touched`) wakes the loop. A submit that finds the loop busy hands the
+ * with the loop set as the thread's running loop, interruptible by the
+ * job's cancel as the request's own code is (_step); what the step
+ * scheduled (`touched`) wakes the loop. A new loop's first submit waits
+ * until the loop's thread first waits, so that it finds the lock free. A submit that finds the loop busy hands the
  * whole task to it (call_soon_threadsafe), as does one already cancelled.
  */
 #include "eventloop.h"
@@ -51,6 +53,7 @@ struct eventloop {
     struct eventloop_post *posted;  /* posted, not run yet, under mu (latest first) */
     PyObject *glue;                 /* the Loop below, with the GIL; NULL until started */
     struct eventloop_post expected; /* the head of the expected ones, with the GIL */
+    struct cancel_target *target;   /* the context's: a first step is interrupted */
 };
 
 static _Thread_local struct eventloop *current; /* on a loop's thread */
@@ -59,7 +62,7 @@ static struct pools *pools;
 static struct writer *writer;
 
 static const char GLUE[] =
-    "import asyncio, os, selectors, threading\n"
+    "import asyncio, functools, os, selectors, threading\n"
     "\n"
     "class _Selector(selectors.DefaultSelector):\n"
     "    \"\"\"Lets go of the loop's lock only while the loop waits for events.\"\"\"\n"
@@ -67,9 +70,12 @@ static const char GLUE[] =
     "    def __init__(self, lock):\n"
     "        super().__init__()\n"
     "        self._lock = lock\n"
+    "        self.waited = threading.Event()  # set at the loop's first wait\n"
     "\n"
     "    def select(self, timeout=None):\n"
     "        self._lock.release()\n"
+    "        if not self.waited.is_set():\n"
+    "            self.waited.set()\n"
     "        try:\n"
     "            return super().select(timeout)\n"
     "        finally:\n"
@@ -108,23 +114,26 @@ static const char GLUE[] =
     "        self._bind = c['bind']          # makes the calling thread the loop's, for C\n"
     "        self._take_credit = c['take_credit']  # a stream job's credit, one item's\n"
     "        self._send = c['send']          # sends a stream job's item\n"
+    "        self._step = c['step']          # runs a first step, interrupted by its cancel\n"
     "        self.credits = {}          # seq -> asyncio.Event: a stream waits for credit\n"
     "        self.jobs = {}             # seq -> job: submitted, not finished yet\n"
     "        self.tasks = {}            # seq -> its task\n"
     "        # Held by the loop's thread except while it waits for events.\n"
     "        self.lock = threading.Lock()\n"
-    "        self.lock.acquire()\n"
-    "        self.loop = _EventLoop(_Selector(self.lock))\n"
+    "        self.selector = _Selector(self.lock)\n"
+    "        self.loop = _EventLoop(self.selector)\n"
     "        self.rfd, self.wfd = os.pipe()\n"
     "        os.set_blocking(self.rfd, False)\n"
     "        os.set_blocking(self.wfd, False)\n"
     "        self.loop.add_reader(self.rfd, self._wake)\n"
     "        self.thread = threading.Thread(target=self._run, name='erlang_python asyncio')\n"
     "        self.thread.start()\n"
+    "        self.selector.waited.wait(5.0)  # the first call's first step may run here\n"
     "\n"
     "    def _run(self):\n"
     "        self._bind()\n"
     "        asyncio.set_event_loop(self.loop)\n"
+    "        self.lock.acquire()\n"
     "        try:\n"
     "            self.loop.run_forever()\n"
     "        finally:\n"
@@ -135,7 +144,7 @@ static const char GLUE[] =
     "        if self._answered(job) or not self.lock.acquire(blocking=False):\n"
     "            return self._submit_to_loop(aw, seq, job)  # it runs callbacks\n"
     "        try:\n"
-    "            task = self._first_step(aw)\n"
+    "            task = self._first_step(aw, job)\n"
     "            touched, self.loop.touched = self.loop.touched, False\n"
     "        finally:\n"
     "            self.lock.release()\n"
@@ -153,7 +162,7 @@ static const char GLUE[] =
     "        if self._answered(job):  # cancelled during the step: the loop cancels it\n"
     "            self.loop.call_soon_threadsafe(task.cancel)\n"
     "\n"
-    "    def _first_step(self, aw):\n"
+    "    def _first_step(self, aw, job):\n"
     "        \"\"\"A task of aw, its first step run here up to its first wait, as the loop\n"
     "        would (the loop's thread waits for events meanwhile): an awaitable that\n"
     "        does not wait is answered with no hand-off between threads.\"\"\"\n"
@@ -165,12 +174,10 @@ static const char GLUE[] =
     "        taken, self.loop.taken = self.loop.taken, None\n"
     "        if taken is not None:\n"
     "            callback, args, context = taken\n"
+    "            run = callback if context is None else functools.partial(context.run, callback)\n"
     "            asyncio.events._set_running_loop(self.loop)\n"
     "            try:\n"
-    "                if context is None:\n"
-    "                    callback(*args)\n"
-    "                else:\n"
-    "                    context.run(callback, *args)\n"
+    "                self._step(job, functools.partial(run, *args))\n"
     "            finally:\n"
     "                asyncio.events._set_running_loop(None)\n"
     "        return task\n"
@@ -270,13 +277,14 @@ void eventloop_use(struct pools *p, struct writer *w)
     writer = w;
 }
 
-struct eventloop *eventloop_new(void)
+struct eventloop *eventloop_new(struct cancel_target *target)
 {
     struct eventloop *l = calloc(1, sizeof(*l));
     if (!l) {
         fprintf(stderr, "py_port: out of memory for an event loop\n");
         exit(1);
     }
+    l->target = target;
     pthread_mutex_init(&l->mu, NULL);
     l->wfd = -1;
     l->expected.prev = l->expected.next = &l->expected;
@@ -456,6 +464,21 @@ static PyObject *glue_send(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
+/* _step(job, fn): fn(), the first step of job's task on the context's
+ * thread, which a cancel of job interrupts as it would the request's own
+ * code; no interrupt outlives it. */
+static PyObject *glue_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    struct eventloop *l = PyCapsule_GetPointer(self, NULL);
+    struct job *job = l && nargs == 2 ? job_of(args[0]) : NULL;
+    if (!job)
+        return NULL;
+    long outer = cancel_job_begin(l->target, job->seq);
+    PyObject *r = PyObject_CallNoArgs(args[1]);
+    cancel_job_end(l->target, outer);
+    return r;
+}
+
 /* _bind(): the calling thread is l's loop thread. */
 static PyObject *glue_bind(PyObject *self, PyObject *unused)
 {
@@ -471,6 +494,8 @@ static PyMethodDef done_def = {"_done", (PyCFunction)(void (*)(void))glue_done, 
 static PyMethodDef answered_def = {"_answered", glue_answered, METH_O, NULL};
 static PyMethodDef inbox_def = {"_inbox", glue_inbox, METH_NOARGS, NULL};
 static PyMethodDef bind_def = {"_bind", glue_bind, METH_NOARGS, NULL};
+static PyMethodDef step_def = {"_step", (PyCFunction)(void (*)(void))glue_step, METH_FASTCALL,
+                               NULL};
 static PyMethodDef take_credit_def = {"_take_credit", glue_take_credit, METH_O, NULL};
 static PyMethodDef send_def = {"_send", (PyCFunction)(void (*)(void))glue_send, METH_FASTCALL,
                                NULL};
@@ -479,12 +504,13 @@ static PyMethodDef send_def = {"_send", (PyCFunction)(void (*)(void))glue_send, 
 static PyObject *c_functions(struct eventloop *l)
 {
     static PyMethodDef *plain[] = {&done_def, &answered_def, &take_credit_def, &send_def};
-    static PyMethodDef *bound[] = {&inbox_def, &bind_def};
+    static PyMethodDef *bound[] = {&inbox_def, &bind_def, &step_def};
     PyObject *self = PyCapsule_New(l, NULL, NULL), *c = PyDict_New();
     int rc = self && c ? 0 : -1;
-    for (size_t k = 0; rc == 0 && k < sizeof(plain) / sizeof(plain[0]) + 2; k++) {
-        int is_plain = k < sizeof(plain) / sizeof(plain[0]);
-        PyMethodDef *def = is_plain ? plain[k] : bound[k - sizeof(plain) / sizeof(plain[0])];
+    size_t n_plain = sizeof(plain) / sizeof(plain[0]), n_bound = sizeof(bound) / sizeof(bound[0]);
+    for (size_t k = 0; rc == 0 && k < n_plain + n_bound; k++) {
+        int is_plain = k < n_plain;
+        PyMethodDef *def = is_plain ? plain[k] : bound[k - n_plain];
         PyObject *fn = PyCFunction_New(def, is_plain ? NULL : self);
         rc = fn ? PyDict_SetItemString(c, def->ml_name + 1, fn) : -1; /* no leading _ */
         Py_XDECREF(fn);

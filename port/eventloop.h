@@ -30,6 +30,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "cancel.h"
 #include "pool.h"
 #include "writer.h"
 
@@ -39,9 +40,11 @@ struct eventloop;
  * writer their replies go to. */
 void eventloop_use(struct pools *p, struct writer *w);
 
-/* Any thread, no Python: a loop not started yet. Exits the process when
- * out of memory (as a context does). */
-struct eventloop *eventloop_new(void);
+/* Any thread, no Python: a loop not started yet, of the context whose
+ * cancel target is t (a task's first step, run on the context's thread,
+ * is interrupted by its cancel as the request's own code is). Exits the
+ * process when out of memory (as a context does). */
+struct eventloop *eventloop_new(struct cancel_target *t);
 
 /* GIL held: whether obj is awaitable (a coroutine, an asyncio future or
  * task, anything whose type has __await__). */

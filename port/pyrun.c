@@ -253,7 +253,7 @@ void *pyrun_context_new(PyThreadState *ts, PyInterpreterState *interp)
     }
     c->target.ts = ts;
     c->target.interp = interp;
-    c->loop = eventloop_new();
+    c->loop = eventloop_new(&c->target);
     return c;
 }
 
@@ -749,7 +749,7 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
     long outer_seq = cancel_job_begin(&c->target, job->seq);
     callback_enter(&scope, job, &c->target);
     int rc = ns ? run_op(w, c, job, ns, &r, &aw) : -1;
-    cancel_job_end(&c->target, outer_seq); /* a task is cancelled in its loop */
+    cancel_job_end(&c->target, outer_seq); /* a task's first step arms it again (_step) */
     int detached = rc == 0 && aw && hand_to_loop(c, job, aw, &scope, &rc);
     if (rc != 0)
         reply_encode_error(&r);

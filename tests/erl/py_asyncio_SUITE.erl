@@ -21,6 +21,7 @@
          timeout_cancels_the_task/1,
          cancels_racing_the_hand_off/1,
          cancelled_during_the_first_step/1,
+         timeout_interrupts_the_first_step/1,
          caller_exit_cancels_the_task/1,
          task_ignoring_cancel_is_left_alone/1,
          pool_stop_answers_pool_stopped/1,
@@ -45,7 +46,7 @@ groups() ->
             sync_call_answered_while_tasks_wait, standard_loop_features,
             first_step_is_part_of_the_task,
             timeout_cancels_the_task, cancels_racing_the_hand_off,
-            cancelled_during_the_first_step,
+            cancelled_during_the_first_step, timeout_interrupts_the_first_step,
             pool_stop_answers_pool_stopped, stats_count_tasks,
             async_call_suspends_only_its_task, async_generator_stream_with_credit,
             async_stream_cancel_closes_the_generator],
@@ -210,16 +211,26 @@ cancels_racing_the_hand_off(_Config) ->
     {ok, 2} = py:call(?POOL, '__main__', double, [1]).
 
 %% @doc A call that times out while its coroutine's first step runs on
-%% the context's thread (0.3 s without an await) has its task cancelled at
-%% its first wait, with the GIL switched at every chance so that the loop
-%% may look for the task before the context gave it over.
+%% the context's thread (0.3 s without an await) is interrupted there as
+%% a synchronous call is: erlang.Cancelled is raised in the step (not
+%% asyncio.CancelledError: it has not waited yet), its finally blocks run,
+%% and the task ends; with the GIL switched at every chance, so that the
+%% interrupt may come at any point of the step.
 cancelled_during_the_first_step(_Config) ->
     {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(1e-6)">>, #{}),
     Tag = py_test_lib:token(),
     {error, timeout} = py:call(?POOL, '__main__', busy_then_guarded, [self(), Tag, 0.3], #{}, 100),
-    receive {cancelled, Tag} -> ok after 5000 -> ct:fail(no_cancelled_error) end,
-    receive {finally, Tag} -> ok after 5000 -> ct:fail(no_finally) end,
+    receive {raised, Tag, Name} -> <<"Cancelled">> = Name after 5000 -> ct:fail(not_raised) end,
     {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(0.005)">>, #{}),
+    ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000),
+    {ok, 2} = py:call(?POOL, '__main__', double, [1]).
+
+%% @doc A first step that never waits (an endless loop before its first
+%% await) is interrupted by its call's timeout as a synchronous call is:
+%% the context serves again, and the task ends.
+timeout_interrupts_the_first_step(_Config) ->
+    {error, timeout} = py:call(?POOL, '__main__', spin_first, [], #{}, 300),
+    {ok, 2} = py:call(?POOL, '__main__', double, [1], #{}, 5000),
     ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000).
 
 %% @doc A caller that dies has its coroutine call's task cancelled.
@@ -443,10 +454,19 @@ helpers() ->
       "        erlang.send(pid, (erlang.atom('finally'), tag))\n"
       "\n"
       "async def busy_then_guarded(pid, tag, secs):\n"
-      "    start = time.monotonic()\n"
-      "    while time.monotonic() - start < secs:\n"
+      "    try:\n"
+      "        start = time.monotonic()\n"
+      "        while time.monotonic() - start < secs:\n"
+      "            pass\n"
+      "        await asyncio.sleep(60)\n"
+      "    except BaseException as e:\n"
+      "        erlang.send(pid, (erlang.atom('raised'), tag, type(e).__name__))\n"
+      "        raise\n"
+      "\n"
+      "async def spin_first():\n"
+      "    while True:\n"
       "        pass\n"
-      "    await guarded(pid, tag)\n"
+      "    await asyncio.sleep(0)\n"
       "\n"
       "async def stubborn(pid, tag):\n"
       "    try:\n"
