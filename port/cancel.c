@@ -64,16 +64,24 @@ static PyThreadState *enter_via(struct cancel_target *t)
     return t->via;
 }
 
+/* Sets erlang.Cancelled in t's thread state, raised at its next bytecode.
+ * GIL of t's interpreter held. */
+static void arm(struct cancel_target *t)
+{
+    PyThreadState_SetAsyncExc(t->ts->thread_id, interp_state()->cancelled);
+    t->armed = 1;
+}
+
 static void interrupt(struct cancel_target *t, long seq)
 {
     PyThreadState *ts = enter_via(t);
     if (!ts)
         return;
     PyEval_RestoreThread(ts);
-    if (t->running == seq) {
-        PyThreadState_SetAsyncExc(t->ts->thread_id, interp_state()->cancelled);
-        t->armed = 1;
-    }
+    if (t->running == seq)
+        arm(t);
+    else
+        t->pending = seq; /* its code has not begun, or waits: armed when it runs */
     PyEval_SaveThread();
     if (ts != own_ts) {
         /* Swapping in binds a thread state to the thread's PyGILState slot;
@@ -151,6 +159,8 @@ long cancel_job_begin(struct cancel_target *t, long seq)
     long outer = t->running;
     disarm(t); /* meant for an earlier request that ended first */
     t->running = seq;
+    if (t->pending == seq) /* interrupted before its code began */
+        arm(t);
     return outer;
 }
 
@@ -169,10 +179,14 @@ long cancel_wait_begin(struct cancel_target *t)
 
 void cancel_wait_end(struct cancel_target *t, long seq, int cancelled)
 {
-    if (!cancelled)
-        t->running = seq;
-    else
+    if (cancelled) { /* the code raises erlang.Cancelled itself */
         disarm(t);
+        t->pending = 0;
+        return;
+    }
+    t->running = seq;
+    if (t->pending == seq) /* interrupted while it waited */
+        arm(t);
 }
 
 void cancel_drop_via(struct cancel_target *t)

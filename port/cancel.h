@@ -11,7 +11,10 @@
  *
  * A context marks, under the GIL, which request its Python code runs
  * (cancel_job_begin/end); the check happens under the GIL too, so an
- * interrupt never lands in a later request. Each interpreter has its own
+ * interrupt never lands in a later request. One that comes before the
+ * request's code began (the context took the job, not the GIL yet), or
+ * while it waits, is kept by seq (`pending`) and set when the code runs:
+ * none is lost. Each interpreter has its own
  * GIL (owngil contexts): the interrupting thread enters the target's
  * interpreter through a thread state of its own there (`via`). Lock: `mu` guards
  * the pending list; it is never held while taking a GIL.
@@ -28,6 +31,7 @@ struct cancel_target {
     PyInterpreterState *interp; /* an owngil context's interpreter; NULL: the main one */
     PyThreadState *via;         /* the interrupting thread's in interp, made on first use */
     long running;               /* seq of the request whose Python code runs; 0 if none */
+    long pending;               /* seq interrupted before its code ran, or while it waited */
     int armed;                  /* an interrupt was set in ts and may still be pending */
 };
 
@@ -55,6 +59,7 @@ void cancel_job_end(struct cancel_target *t, long outer);
  * takes back. After a wait that ended because the request was cancelled
  * (cancelled = 1), no interrupt is set for it any more and one that is
  * pending is dropped: the code raises erlang.Cancelled itself, once.
+ * After another wait, an interrupt that came meanwhile is set then.
  */
 long cancel_wait_begin(struct cancel_target *t);
 void cancel_wait_end(struct cancel_target *t, long seq, int cancelled);
