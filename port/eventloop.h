@@ -58,13 +58,14 @@ int eventloop_is_async_iterable(PyObject *obj);
  * GIL held, on the context's thread, inside hooks.run for job: starts the
  * loop if needed, makes job a task (pools_detach()) running aw (a new
  * reference is taken), runs its first step here if the loop is idle
- * (erlang.async_call works there: eventloop_current() is l) and returns 0. aw is an awaitable for a call or an
- * eval, whose result is the reply; an async iterable for stream and
- * stream_eval (collected into a list) and for stream_start (its items
- * sent as they come, each when the caller's credit allows; the reply is
- * then `done`). hooks.run must then return
- * POOL_RUN_DETACHED and never touch job again. -1, with an exception set,
- * when the loop cannot start: job is untouched and answered as usual.
+ * (erlang.async_call works there: eventloop_current() is l) and returns
+ * 0. aw is an awaitable for a call or an eval, whose result is the reply;
+ * an async iterable for stream and stream_eval (collected into a list)
+ * and for stream_start (its items sent as they come, each when the
+ * caller's credit allows; the reply is then `done`). hooks.run must then
+ * return POOL_RUN_DETACHED and never touch job again. -1, with an
+ * exception set, when the loop cannot start: job is untouched and
+ * answered as usual.
  */
 int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job);
 

@@ -1,4 +1,5 @@
-/* CPython for the conversion suites (check_convert, check_convert_types):
+/* CPython for the suites that run Python (check_convert,
+ * check_convert_types, check_cancel):
  * started once per test process with the `erlang` module, and __main__'s
  * namespace, `globals', where the tests run their Python code. */
 #ifndef CHECK_PYTHON_H
