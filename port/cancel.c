@@ -154,13 +154,21 @@ static void disarm(struct cancel_target *t)
     }
 }
 
+/* seq's code runs (again): an interrupt kept for it is set now, once. */
+static void run_code_of(struct cancel_target *t, long seq)
+{
+    t->running = seq;
+    if (t->pending == seq) {
+        t->pending = 0;
+        arm(t);
+    }
+}
+
 long cancel_job_begin(struct cancel_target *t, long seq)
 {
     long outer = t->running;
-    disarm(t); /* meant for an earlier request that ended first */
-    t->running = seq;
-    if (t->pending == seq) /* interrupted before its code began */
-        arm(t);
+    disarm(t);           /* meant for an earlier request that ended first */
+    run_code_of(t, seq); /* interrupted before its code began? */
     return outer;
 }
 
@@ -181,12 +189,11 @@ void cancel_wait_end(struct cancel_target *t, long seq, int cancelled)
 {
     if (cancelled) { /* the code raises erlang.Cancelled itself */
         disarm(t);
-        t->pending = 0;
+        if (t->pending == seq)
+            t->pending = 0;
         return;
     }
-    t->running = seq;
-    if (t->pending == seq) /* interrupted while it waited */
-        arm(t);
+    run_code_of(t, seq); /* interrupted while it waited? */
 }
 
 void cancel_drop_via(struct cancel_target *t)

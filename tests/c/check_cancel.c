@@ -17,13 +17,14 @@ static struct cancel_target target;
 static struct outcome {
     int handled;      /* the interrupting thread handled the interrupt */
     int raised;       /* the request's code raised erlang.Cancelled */
+    int raised_again; /* its code raised it again after a wait */
     int raised_after; /* code run after the request's end raised it */
 } got;
 
 static void setup(void)
 {
     check_python_start("import erlang");
-    got = (struct outcome){0, 0, 0};
+    got = (struct outcome){0, 0, 0, 0};
 }
 
 /* Lets the interrupting thread take the GIL until it has handled an
@@ -79,6 +80,10 @@ static void interrupted_before_it_began(void)
     got.handled = wait_handled(7);
     long outer = cancel_job_begin(&target, 7);
     got.raised = raises_cancelled();
+    /* The code went on (it caught erlang.Cancelled) and waited: once only. */
+    long seq = cancel_wait_begin(&target);
+    cancel_wait_end(&target, seq, 0);
+    got.raised_again = raises_cancelled();
     cancel_job_end(&target, outer);
     got.raised_after = raises_cancelled();
 }
@@ -88,6 +93,7 @@ START_TEST(interrupt_before_the_code_began_is_raised_when_it_runs)
     run_request(interrupted_before_it_began);
     ck_assert_int_eq(got.handled, 1);
     ck_assert_int_eq(got.raised, 1);
+    ck_assert_int_eq(got.raised_again, 0);
     ck_assert_int_eq(got.raised_after, 0);
 }
 END_TEST
