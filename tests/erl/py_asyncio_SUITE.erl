@@ -192,7 +192,6 @@ timeout_cancels_the_task(_Config) ->
 %% by its result or by a timeout; every task ends, in the same OS process.
 cancels_racing_the_hand_off(_Config) ->
     {ok, OsPid} = py:eval(?POOL, <<"__import__('os').getpid()">>, #{}),
-    {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(1e-6)">>, #{}),
     Self = self(),
     Call = fun(I) ->
                case py:call(?POOL, '__main__', double, [I], #{}, I rem 3) of
@@ -201,11 +200,14 @@ cancels_racing_the_hand_off(_Config) ->
                    Other -> {I, Other}
                end
            end,
-    Callers = [spawn_link(fun() -> Self ! {self(), [Call(I) || I <- lists:seq(1, 250)]} end)
-               || _ <- lists:seq(1, 4)],
-    Results = [receive {C, Rs} -> Rs after 60000 -> ct:fail(caller_stuck) end || C <- Callers],
-    [] = [R || R <- lists:append(Results), R =/= ok],
-    {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(0.005)">>, #{}),
+    with_gil_switched_at_every_chance(
+      fun() ->
+              Callers = [spawn_link(fun() -> Self ! {self(), [Call(I) || I <- lists:seq(1, 250)]} end)
+                         || _ <- lists:seq(1, 4)],
+              Results = [receive {C, Rs} -> Rs after 60000 -> ct:fail(caller_stuck) end
+                         || C <- Callers],
+              [] = [R || R <- lists:append(Results), R =/= ok]
+      end),
     ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000),
     {ok, OsPid} = py:eval(?POOL, <<"__import__('os').getpid()">>, #{}),
     {ok, 2} = py:call(?POOL, '__main__', double, [1]).
@@ -217,11 +219,15 @@ cancels_racing_the_hand_off(_Config) ->
 %% and the task ends; with the GIL switched at every chance, so that the
 %% interrupt may come at any point of the step.
 cancelled_during_the_first_step(_Config) ->
-    {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(1e-6)">>, #{}),
     Tag = py_test_lib:token(),
-    {error, timeout} = py:call(?POOL, '__main__', busy_then_guarded, [self(), Tag, 0.3], #{}, 100),
-    receive {raised, Tag, Name} -> <<"Cancelled">> = Name after 5000 -> ct:fail(not_raised) end,
-    {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(0.005)">>, #{}),
+    with_gil_switched_at_every_chance(
+      fun() ->
+              {error, timeout} =
+                  py:call(?POOL, '__main__', busy_then_guarded, [self(), Tag, 0.3], #{}, 100),
+              receive {raised, Tag, Name} -> <<"Cancelled">> = Name
+              after 5000 -> ct:fail(not_raised)
+              end
+      end),
     ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000),
     {ok, 2} = py:call(?POOL, '__main__', double, [1]).
 
@@ -596,6 +602,18 @@ take(Ref, N) ->
 mailbox() ->
     {message_queue_len, N} = process_info(self(), message_queue_len),
     N.
+
+%% Runs Fun with the pool's interpreter switching the GIL at every chance
+%% (sys.setswitchinterval(1e-6)), so that races show; its interval is set
+%% back after, whatever Fun does.
+with_gil_switched_at_every_chance(Fun) ->
+    {ok, Old} = py:eval(?POOL, <<"__import__('sys').getswitchinterval()">>, #{}),
+    {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(1e-6)">>, #{}),
+    try
+        Fun()
+    after
+        {ok, none} = py:eval(?POOL, <<"__import__('sys').setswitchinterval(x)">>, #{x => Old})
+    end.
 
 produced(Key) ->
     {ok, N} = py:eval(?POOL, <<"produced.get(k, 0)">>, #{k => Key}),
