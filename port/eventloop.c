@@ -65,7 +65,7 @@ static struct pools *pools;
 static struct writer *writer;
 
 static const char GLUE[] =
-    "import asyncio, functools, os, selectors, threading\n"
+    "import asyncio, functools, os, selectors, threading, time\n"
     "\n"
     "class _Selector(selectors.DefaultSelector):\n"
     "    \"\"\"Lets go of the loop's lock only while the loop waits for events.\"\"\"\n"
@@ -74,8 +74,10 @@ static const char GLUE[] =
     "        super().__init__()\n"
     "        self._lock = lock\n"
     "        self.waited = threading.Event()  # set at the loop's first wait\n"
+    "        self.until = 0.0  # when the loop's wait ends at the latest\n"
     "\n"
     "    def select(self, timeout=None):\n"
+    "        self.until = float('inf') if timeout is None else time.monotonic() + timeout\n"
     "        self._lock.release()\n"
     "        if not self.waited.is_set():\n"
     "            self.waited.set()\n"
@@ -103,8 +105,8 @@ static const char GLUE[] =
     "        return super().call_soon(callback, *args, context=context)\n"
     "\n"
     "    def call_at(self, when, callback, *args, context=None):\n"
-    "        if threading.get_ident() != self._thread_id:\n"
-    "            self.touched = True\n"
+    "        if when < self._selector.until and threading.get_ident() != self._thread_id:\n"
+    "            self.touched = True  # sooner than the loop's wait ends\n"
     "        return super().call_at(when, callback, *args, context=context)\n"
     "\n"
     "class Loop:\n"

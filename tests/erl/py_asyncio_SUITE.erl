@@ -16,6 +16,7 @@
          coroutine_object_itself_in_a_list/1,
          thousand_sleeps_on_one_context/1,
          sync_call_answered_while_tasks_wait/1,
+         sooner_timer_wakes_the_waiting_loop/1,
          standard_loop_features/1,
          first_step_is_part_of_the_task/1,
          timeout_cancels_the_task/1,
@@ -43,7 +44,8 @@ all() ->
 
 groups() ->
     Core = [awaited_result_is_the_reply, thousand_sleeps_on_one_context,
-            sync_call_answered_while_tasks_wait, standard_loop_features,
+            sync_call_answered_while_tasks_wait, sooner_timer_wakes_the_waiting_loop,
+            standard_loop_features,
             first_step_is_part_of_the_task,
             timeout_cancels_the_task, cancels_racing_the_hand_off,
             cancelled_during_the_first_step, timeout_interrupts_the_first_step,
@@ -136,6 +138,23 @@ sync_call_answered_while_tasks_wait(_Config) ->
     Ends = [End || H <- Handles, {ok, {_, End}} <- [py:await(H, 30000)]],
     1000 = length(Ends),
     true = SyncAt < lists:min(Ends).
+
+%% @doc A submit wakes the loop only for a timer sooner than the loop's
+%% wait ends (docs/asyncio.md): with a 60 s sleep pending, each short
+%% sleep still ends after its own time (by the Python clock), and a
+%% longer one after the short ones still ends after its time, not the
+%% 60 s one's.
+sooner_timer_wakes_the_waiting_loop(_Config) ->
+    Long = py:spawn_call(?POOL, '__main__', nap, [long, 60.0]),
+    Naps = [begin
+                {ok, T0} = py:call(?POOL, time, monotonic, []),
+                {ok, {I, End}} = py:call(?POOL, '__main__', nap, [I, Secs], #{}, 5000),
+                {I, End - T0 >= Secs, End - T0 < 3.0}
+            end || {I, Secs} <- [{1, 0.05}, {2, 0.01}, {3, 0.2}]],
+    [{1, true, true}, {2, true, true}, {3, true, true}] = Naps,
+    Pending = py:spawn_call(?POOL, '__main__', nap, [later, 0.3]),
+    {ok, {later, _}} = py:await(Pending, 5000),
+    {error, timeout} = py:await(Long, 0).
 
 %% @doc asyncio.gather, asyncio.open_connection to a TCP server on the
 %% loopback, loop.run_in_executor and asyncio.get_running_loop inside a
