@@ -30,11 +30,13 @@
 
 #include <string.h>
 
+#include "bigmem.h"
 #include "convert_internal.h"
 #include "envelope.h"
 #include "erlmod.h"
 #include "objref.h"
 #include "pycompat.h"
+#include "utf8.h"
 
 /* The readable extent of the buffer a term is decoded from. */
 struct src {
@@ -244,11 +246,14 @@ static PyObject *decode_binary(const struct src *s, int *idx)
     int n;
     if (binary_at(s, idx, &p, &n) < 0)
         return NULL;
-    PyObject *v = PyUnicode_DecodeUTF8(p, n, NULL);
-    if (v != NULL || !PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
-        return v;
-    PyErr_Clear();
-    return PyBytes_FromStringAndSize(p, n);
+    if (utf8_valid(p, (size_t)n))
+        return PyUnicode_DecodeUTF8(p, n, NULL);
+    PyObject *bytes = PyBytes_FromStringAndSize(NULL, n);
+    if (bytes) {
+        bigmem_advise(PyBytes_AS_STRING(bytes), (size_t)n);
+        memcpy(PyBytes_AS_STRING(bytes), p, (size_t)n);
+    }
+    return bytes;
 }
 
 /* Decoding: lists */

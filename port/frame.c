@@ -7,6 +7,8 @@
  */
 #include "frame.h"
 
+#include "bigmem.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +111,7 @@ int frame_read(struct frame_reader *r, char **data, size_t *len)
     char *frame = malloc(n + FRAME_PADDING);
     if (!frame)
         return -ENOMEM;
+    bigmem_advise(frame, n);
     memset(frame + n, 0, FRAME_PADDING);
     size_t buffered = r->end - r->start;
     if (buffered >= n || n <= r->cap / 2) {
