@@ -28,6 +28,7 @@
  */
 #include "convert.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "bigmem.h"
@@ -137,8 +138,15 @@ static PyObject *decode_number(const struct src *s, int *idx, int tag)
     double d;
     if (tag == ERL_FLOAT_EXT)
         return decode_float_text(s, idx);
-    if (tag == NEW_FLOAT_EXT)
-        return ei_decode_double(s->buf, idx, &d) < 0 ? malformed() : PyFloat_FromDouble(d);
+    if (tag == NEW_FLOAT_EXT) { /* IEEE 754, big-endian; its 8 bytes peeked readable */
+        const unsigned char *p = (const unsigned char *)s->buf + *idx + 1;
+        uint64_t u = 0;
+        for (int k = 0; k < 8; k++)
+            u = u << 8 | p[k];
+        memcpy(&d, &u, sizeof(d));
+        *idx += 9;
+        return PyFloat_FromDouble(d);
+    }
     return ei_decode_longlong(s->buf, idx, &v) < 0 ? malformed() : PyLong_FromLongLong(v);
 }
 
@@ -284,17 +292,29 @@ static int list_header(const struct src *s, int *idx, int *n)
     return FAIL(malformed());
 }
 
-/* Appends the n terms at buf[*idx] to list. */
-static int list_items(const struct src *s, int *idx, int depth, PyObject *list, int n)
+/* Appends the n terms at buf[*idx] to *list: into a list made at their
+ * number (a slot not filled yet is NULL, which the list's clean-up skips),
+ * which becomes *list if that is empty (the one chunk of term_to_binary),
+ * else is joined to it. */
+static int list_items(const struct src *s, int *idx, int depth, PyObject **list, int n)
 {
-    for (int i = 0; i < n; i++) {
+    PyObject *items = PyList_New(n);
+    for (int i = 0; items != NULL && i < n; i++) {
         PyObject *item = decode(s, idx, depth);
-        int rc = item == NULL ? -1 : PyList_Append(list, item);
-        Py_XDECREF(item);
-        if (rc < 0)
-            return -1;
+        if (item == NULL)
+            Py_CLEAR(items);
+        else
+            PyList_SET_ITEM(items, i, item);
     }
-    return 0;
+    if (items == NULL)
+        return -1;
+    if (PyList_GET_SIZE(*list) == 0) {
+        Py_SETREF(*list, items);
+        return 0;
+    }
+    int rc = PyList_SetSlice(*list, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, items);
+    Py_DECREF(items);
+    return rc;
 }
 
 /* NIL_EXT, STRING_EXT, or LIST_EXT chunks (one from term_to_binary; ei
@@ -305,7 +325,7 @@ static PyObject *decode_list(const struct src *s, int *idx, int depth)
     int tag = peek(s, *idx), n;
     PyObject *list = too_deep(depth) < 0 ? NULL : PyList_New(0);
     while (list != NULL && tag == ERL_LIST_EXT) {
-        if (list_header(s, idx, &n) < 0 || list_items(s, idx, depth + 1, list, n) < 0)
+        if (list_header(s, idx, &n) < 0 || list_items(s, idx, depth + 1, &list, n) < 0)
             Py_CLEAR(list);
         else
             tag = peek(s, *idx);

@@ -32,6 +32,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "convert_internal.h"
@@ -44,6 +45,11 @@
 #define ERL_BIG_MAX_BYTES 4194296
 
 static int encode(PyObject *o, ei_x_buff *x, int depth);
+
+/* The bytes encode() keeps free before each term: enough for a number,
+ * a short atom or a container's header, plus the 100 bytes ei wants free
+ * beyond what it writes (ei_x_extra), without a realloc(). */
+#define TERM_ROOM 256
 
 /* The atom None is sent as (convert_set_none_atom()). */
 static const char *none_name = "none";
@@ -68,6 +74,24 @@ static int room(const ei_x_buff *x, Py_ssize_t n)
     if (n <= (Py_ssize_t)INT_MAX - 4096 - x->index - outside)
         return 0;
     return FAIL(PyErr_SetString(PyExc_TypeError, "object too large to convert to an Erlang term"));
+}
+
+/* Grows x, when fewer than `need` bytes are free, to twice its size (or
+ * what it needs): ei's own growth adds about 200 bytes at a time, one
+ * realloc() every few terms of a long list. 0, or -1 with MemoryError. */
+static int headroom(ei_x_buff *x, Py_ssize_t need)
+{
+    if (x->buffsz - x->index >= need)
+        return 0;
+    Py_ssize_t size = Py_MAX(2 * (Py_ssize_t)x->buffsz, x->index + need);
+    if (size > INT_MAX)
+        size = INT_MAX;
+    char *buff = realloc(x->buff, (size_t)size); /* ei allocates with malloc() */
+    if (!buff)
+        return FAIL(PyErr_NoMemory());
+    x->buff = buff;
+    x->buffsz = (int)size;
+    return 0;
 }
 
 static int atom_out(ei_x_buff *x, const char *name, Py_ssize_t len)
@@ -172,7 +196,12 @@ static int encode_float(PyObject *o, ei_x_buff *x)
         return atom_out(x, "nan", 3);
     if (isinf(d))
         return d > 0 ? atom_out(x, "infinity", 8) : atom_out(x, "neg_infinity", 12);
-    return ei_check(ei_x_encode_double(x, d));
+    uint64_t u;
+    memcpy(&u, &d, sizeof(u));
+    char term[9] = {NEW_FLOAT_EXT};
+    for (int k = 8; k > 0; k--, u >>= 8) /* IEEE 754, big-endian */
+        term[k] = (char)(u & 0xFF);
+    return ei_check(ei_x_append_buf(x, term, sizeof(term)));
 }
 
 /* bytes, bytearray, memoryview: any C-contiguous buffer. */
@@ -333,6 +362,8 @@ static int encode_other(PyObject *o, ei_x_buff *x, int depth)
 
 static int encode(PyObject *o, ei_x_buff *x, int depth)
 {
+    if (headroom(x, TERM_ROOM) < 0)
+        return -1;
     if (PyUnicode_CheckExact(o))
         return encode_text(o, 0, x);
     if (PyLong_CheckExact(o))
