@@ -72,6 +72,8 @@
 -define(CASES, [latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
                 asyncio, mailbox, remote]).
 -define(SQRT_REQUEST, request(math, sqrt, [16])).
+%% Case 8's latency: calls on one pool before the next pool's turn.
+-define(LATENCY_TURN, 200).
 -define(OS_PID, <<"__import__('os').getpid()">>).
 
 %%% ==========================================================================
@@ -206,16 +208,25 @@ callbacks(#{params := #{reps := Reps, callback_calls := N, stream_items := Items
 %% CPU-bound calls (a pure-Python loop of about `cpu_ms' ms alone) at once
 %% against the same 4 one after the other: the ratio is 1 / speedup
 %% (target for `process' and `owngil': at most 0.56, a speedup of 1.8 on
-%% 2 cores). Then the sequential latency of a trivial call on the pool,
+%% 2 cores), and the resident memory per context. Then, with the pools of
+%% every mode running, the sequential latency of a trivial call on each,
 %% against the echo round trip and against `worker''s (target: at most
-%% 1.2 times), and the resident memory per context.
+%% 1.2 times), taken in turns of ?LATENCY_TURN calls on each pool and on
+%% the echo, so that every mode meets the same spells of the machine.
 -spec modes(map()) -> #{rows := [row()], check := map()}.
 modes(#{params := #{reps := Reps, cpu_ms := Ms, latency_calls := N}, echo := Echo}) ->
     Loops = calibrate(Ms),
-    Results = [mode_rows(Mode, Reps, Loops, N, Echo) || Mode <- [worker, process, owngil]],
-    Latencies = [{Mode, Samples} || {_, {Mode, #{latency_us := Samples}}} <- Results],
-    #{rows => lists:append([Rows || {Rows, _} <- Results]) ++ against_worker(Latencies),
-      check => maps:from_list([{Mode, Check} || {_, {Mode, Check}} <- Results])}.
+    Modes = [start_mode(Mode, Reps, Loops) || Mode <- [worker, process, owngil]],
+    try
+        Latency = mode_latencies([{Mode, Pool} || {Mode, Pool, _, _} <- Modes, Pool =/= none],
+                                 Reps, N, Echo),
+        Rows = [Rows ++ latency_rows(Mode, Latency) || {Mode, _, Rows, _} <- Modes],
+        #{rows => lists:append(Rows) ++ against_worker([{M, L} || {M, L, _} <- Latency]),
+          check => maps:from_list([{Mode, latency_check(Check, Mode, Latency)}
+                                   || {Mode, _, _, Check} <- Modes])}
+    after
+        [ok = py_context_router:stop_pool(Pool) || {_, Pool, _, _} <- Modes, Pool =/= none]
+    end.
 
 %% Each mode's latency against worker's, measured in the same run.
 against_worker(Latencies) ->
@@ -285,48 +296,74 @@ calibrate(Ms) ->
 cpu_loop(Loops) ->
     <<"sum(1 for _ in range(", (integer_to_binary(Loops))/binary, "))">>.
 
-mode_rows(Mode, Reps, Loops, N, Echo) ->
+%% Starts a pool of 2 contexts of Mode and measures its CPU-bound calls and
+%% memory: {Mode, Pool, Rows, Check}, Pool left running (none if Mode
+%% does not start here).
+start_mode(Mode, Reps, Loops) ->
     Pool = list_to_atom("bench_" ++ atom_to_list(Mode)),
     Before = port_memory(),
     case py_context_router:start_pool(Pool, 2, Mode) of
         {ok, [_, _]} ->
-            try
-                measure_mode(Pool, Mode, Reps, Loops, N, Echo, Before)
-            after
-                ok = py_context_router:stop_pool(Pool)
-            end;
+            {Rows, Check} = measure_mode(Pool, Mode, Reps, Loops, Before),
+            {Mode, Pool, Rows, Check};
         {error, Why} ->
-            {[], {Mode, {skipped, Why}}}
+            {Mode, none, [], {skipped, Why}}
     end.
 
-measure_mode(Pool, Mode, Reps, Loops, N, Echo, Before) ->
+measure_mode(Pool, Mode, Reps, Loops, Before) ->
     Code = cpu_loop(Loops),
     Call = fun() -> py:eval(Pool, Code, #{}) end,
     Check = fun(R) -> R =:= {ok, Loops} end,
     Runs = [{element(1, run_callers(4, 1, Call, Check)),
              element(1, run_callers(1, 4, Call, Check))}
             || _ <- lists:seq(1, Reps)],
-    Request = request(builtins, abs, [1]),
-    Lat = [{timed_loop(N, fun() -> py:call(Pool, builtins, abs, [1]) end,
-                       fun(R) -> R =:= {ok, 1} end),
-            timed_loop(N, fun() -> echo_call(Echo, Request, 30000) end,
-                       fun(R) -> is_echo(Request, R) end)}
-           || _ <- lists:seq(1, Reps)],
     Name = atom_to_list(Mode),
     Target = case Mode of worker -> none; _ -> {max_ratio, 0.56} end,
     {ok, #{processes := Procs}} = mode_memory(Pool),
     PerContext = memory_per_context(Mode, Procs, port_memory() - Before),
-    Latency = [percentile(us_sorted(T), 0.5) || {{T, _}, _} <- Lat],
     Rows = [row(8, "8 " ++ Name ++ " 4 cpu calls",
                 "4 cpu calls at once, pool of 2 (" ++ Name ++ ")", "s",
                 [P || {P, _} <- Runs], [S || {_, S} <- Runs], "the 4 one after another", Target),
-            row(8, "8 " ++ Name ++ " latency", "latency, median (" ++ Name ++ ")", "us",
-                Latency, [percentile(us_sorted(T), 0.5) || {_, {T, _}} <- Lat],
-                "echo round trip", none),
             row(8, "8 " ++ Name ++ " memory", "memory per context (" ++ Name ++ ")", "MB",
                 [PerContext], undefined, "-", none)],
-    {Rows, {Mode, #{calls => Reps * 8, loops => Loops, memory_per_context_mb => PerContext,
-                    latency_us => Latency}}}.
+    {Rows, #{calls => Reps * 8, loops => Loops, memory_per_context_mb => PerContext}}.
+
+%% Each repetition: N sequential trivial calls on each pool and N echo
+%% round trips, in turns of ?LATENCY_TURN; per mode, the medians of its
+%% repetitions and of the echo's: [{Mode, Medians, EchoMedians}].
+mode_latencies(Pools, Reps, N, Echo) ->
+    Request = request(builtins, abs, [1]),
+    Loops = [{echo, fun() -> echo_call(Echo, Request, 30000) end, fun(R) -> is_echo(Request, R) end}
+             | [{Mode, fun() -> py:call(Pool, builtins, abs, [1]) end, fun(R) -> R =:= {ok, 1} end}
+                || {Mode, Pool} <- Pools]],
+    Medians = [[{Name, percentile(us_sorted(Times), 0.5)} || {Name, Times} <- in_turns(Loops, N)]
+               || _ <- lists:seq(1, Reps)],
+    [{Mode, [proplists:get_value(Mode, M) || M <- Medians],
+      [proplists:get_value(echo, M) || M <- Medians]}
+     || {Mode, _} <- Pools].
+
+%% The times of N calls of each loop, taken ?LATENCY_TURN at a time, each
+%% loop in turn: [{Name, Times}].
+in_turns(Loops, N) ->
+    Turns = [{Name, element(1, timed_loop(min(?LATENCY_TURN, N - Done), Call, Check))}
+             || Done <- lists:seq(0, N - 1, ?LATENCY_TURN), {Name, Call, Check} <- Loops],
+    [{Name, lists:append([T || {Name1, T} <- Turns, Name1 =:= Name])} || {Name, _, _} <- Loops].
+
+latency_rows(Mode, Latency) ->
+    case lists:keyfind(Mode, 1, Latency) of
+        {Mode, Medians, Echo} ->
+            Name = atom_to_list(Mode),
+            [row(8, "8 " ++ Name ++ " latency", "latency, median (" ++ Name ++ ")", "us",
+                 Medians, Echo, "echo round trip", none)];
+        false ->
+            []
+    end.
+
+latency_check(Check, Mode, Latency) when is_map(Check) ->
+    {Mode, Medians, _} = lists:keyfind(Mode, 1, Latency),
+    Check#{latency_us => Medians};
+latency_check(Skipped, _Mode, _Latency) ->
+    Skipped.
 
 %% The pool's stats, with `processes' for a process pool.
 mode_memory(Pool) ->
