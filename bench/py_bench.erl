@@ -40,6 +40,7 @@
 -export([mailbox/1]).
 -export([asyncio/1]).
 -export([remote/1]).
+-export([busy_core/1]).
 -export([print_table/1]).
 -export([write_outputs/3]).
 -export([echo_start/1]).
@@ -70,7 +71,7 @@
 -define(APP, erlang_python).
 %% Every case, in the order a run takes them.
 -define(CASES, [latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-                asyncio, mailbox, remote]).
+                asyncio, mailbox, remote, busy_core]).
 -define(SQRT_REQUEST, request(math, sqrt, [16])).
 %% Case 8's latency: calls on one pool before the next pool's turn.
 -define(LATENCY_TURN, 200).
@@ -412,6 +413,71 @@ mailbox(#{params := #{reps := Reps, latency_calls := N}}) ->
                    [Median(T) || {T, _} <- Runs], [Median(T) || {_, T} <- Runs],
                    "the same, mailbox empty", {max_ratio, 1.2})],
       check => #{calls => Reps * N * 2, queued => Queued}}.
+
+%% @doc Case 12: a busy core. An OS process that keeps one core busy (a
+%% shell loop, started by the bench and ended with the case; it also ends
+%% when this node does) runs while the latency of `py:call(math, sqrt,
+%% [16])' (median; target: at most 1.3 times the echo's) and the calls per
+%% second of 64 callers (target: at least 0.6 times the echo's) are
+%% measured, the floor under the same load.
+-spec busy_core(map()) -> #{rows := [row()], check := map()}.
+busy_core(#{params := #{reps := Reps, latency_calls := N, throughput_calls := Total},
+            echo := Echo}) ->
+    Request = ?SQRT_REQUEST,
+    Py = fun() -> py:call(math, sqrt, [16]) end,
+    Floor = fun() -> echo_call(Echo, Request, 30000) end,
+    IsEcho = fun(R) -> is_echo(Request, R) end,
+    Hog = hog_start(),
+    try
+        Lat = [{timed_loop(N, Py, fun is_sqrt/1), timed_loop(N, Floor, IsEcho)}
+               || _ <- lists:seq(1, Reps)],
+        Per = max(1, Total div 64),
+        Runs = [{run_callers(64, Per, Py, fun is_sqrt/1), run_callers(64, Per, Floor, IsEcho)}
+                || _ <- lists:seq(1, Reps)],
+        Median = fun(T) -> percentile(us_sorted(T), 0.5) end,
+        Rate = fun({Secs, Ok}) -> Ok / Secs end,
+        #{rows => [row(12, "12 busy latency", "latency, median, one core kept busy", "us",
+                       [Median(T) || {{T, _}, _} <- Lat], [Median(T) || {_, {T, _}} <- Lat],
+                       "echo round trip, same load", {max_ratio, 1.3}),
+                   row(12, "12 busy callers 64", "throughput, 64 callers, one core kept busy",
+                       "calls/s", [Rate(R) || {R, _} <- Runs], [Rate(R) || {_, R} <- Runs],
+                       "echo frames/s, same load", {min_ratio, 0.6})],
+          check => #{calls => Reps * (N + 64 * Per),
+                     py_ok => lists:sum([Ok || {{_, Ok}, _} <- Runs]),
+                     hog_busy => hog_running(Hog)}}
+    after
+        hog_stop(Hog)
+    end.
+
+%% A shell that spins until it is killed or its parent (the port's
+%% erl_child_setup, which ends with this node) is gone: {Port, OsPid}.
+hog_start() ->
+    Port = open_port({spawn_executable, "/bin/sh"},
+                     [{args, ["-c", "while kill -0 $PPID 2>/dev/null; do :; done"]}]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    {Port, OsPid}.
+
+%% Whether the hog is still there, in state R (running) or runnable.
+hog_running({_Port, OsPid}) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
+        {ok, Stat} -> binary:match(Stat, <<") R ">>) =/= nomatch;
+        {error, _} -> false
+    end.
+
+%% Kills the hog and waits (at most 5 s) until it has no command line
+%% left: gone, or a zombie its parent reaps.
+hog_stop({Port, OsPid}) ->
+    _ = os:cmd("kill " ++ integer_to_list(OsPid)),
+    catch port_close(Port),
+    hog_gone("/proc/" ++ integer_to_list(OsPid) ++ "/cmdline", 5000).
+
+hog_gone(_Cmdline, 0) ->
+    error(hog_left_running);
+hog_gone(Cmdline, Ms) ->
+    case file:read_file(Cmdline) of
+        {ok, <<_, _/binary>>} -> timer:sleep(1), hog_gone(Cmdline, Ms - 1);
+        _ -> ok
+    end.
 
 %% @doc Case 11: a pool on another node (docs/distribution.md): a peer on
 %% this machine runs the application and a pool of 2 contexts, called

@@ -30,6 +30,7 @@
 -export([asyncio/1]).
 -export([mailbox/1]).
 -export([remote/1]).
+-export([busy_core/1]).
 -export([outputs/1]).
 
 %%% ==========================================================================
@@ -38,7 +39,7 @@
 
 all() ->
     [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-     asyncio, mailbox, remote, outputs].
+     asyncio, mailbox, remote, busy_core, outputs].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -170,6 +171,19 @@ remote(Config) ->
     %% Nothing of the case is left behind.
     false = py_context_router:pool_started(bench_remote),
     false = lists:member(Node, nodes()).
+
+%% @doc The busy core case made every call while its hog kept a core busy,
+%% and left no hog behind.
+busy_core(Config) ->
+    #{rows := [#{label := "12 busy latency", figure := Lat, floor := EchoLat,
+                 target := {max_ratio, 1.3}},
+               #{label := "12 busy callers 64", figure := Rate, floor := EchoRate,
+                 target := {min_ratio, 0.6}}],
+      check := #{calls := Calls, py_ok := Calls64, hog_busy := true}} =
+        py_bench:busy_core(?config(bench, Config)),
+    Calls = 50 + Calls64, % the quick profile: 50 calls, then 64 callers
+    true = lists:all(fun is_positive/1, [Lat, EchoLat, Rate, EchoRate]),
+    "" = os:cmd("pgrep -f 'kill -0 [$]PPID'").
 
 %% @doc The table, the CSV and the plot's data are written from the rows.
 outputs(Config) ->
