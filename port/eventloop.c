@@ -20,7 +20,9 @@
  * (_EventLoop.call_soon, `taking`) and runs it on the context's thread,
  * with the loop set as the thread's running loop, interruptible by the
  * job's cancel as the request's own code is (_step); what the step
- * scheduled (`touched`) wakes the loop. A task the step did not end is
+ * scheduled (`touched`: a callback made ready, or a timer sooner than the
+ * end of the loop's wait, `_Selector.until`) wakes the loop; a later timer
+ * waits for the loop's next turn. A task the step did not end is
  * tracked before the lock is let go: from then on the loop may end it and
  * free its job. A new loop's first submit waits until the loop's thread
  * first waits, so that it finds the lock free. A submit that finds the
