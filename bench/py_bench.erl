@@ -423,10 +423,7 @@ mailbox(#{params := #{reps := Reps, latency_calls := N}}) ->
 -spec busy_core(map()) -> #{rows := [row()], check := map()}.
 busy_core(#{params := #{reps := Reps, latency_calls := N, throughput_calls := Total},
             echo := Echo}) ->
-    Request = ?SQRT_REQUEST,
-    Py = fun() -> py:call(math, sqrt, [16]) end,
-    Floor = fun() -> echo_call(Echo, Request, 30000) end,
-    IsEcho = fun(R) -> is_echo(Request, R) end,
+    {Py, Floor, IsEcho} = sqrt_calls(Echo),
     Hog = hog_start(),
     try
         Lat = [{timed_loop(N, Py, fun is_sqrt/1), timed_loop(N, Floor, IsEcho)}
@@ -582,11 +579,8 @@ teardown(#{echo := Echo, saved_path := Saved}) ->
 %% trip of the same request bytes.
 -spec latency(map()) -> #{rows := [row()], check := map()}.
 latency(#{params := #{reps := Reps, latency_calls := N}, echo := Echo}) ->
-    Request = ?SQRT_REQUEST,
-    Py = fun() -> py:call(math, sqrt, [16]) end,
-    Floor = fun() -> echo_call(Echo, Request, 30000) end,
-    Runs = [{timed_loop(N, Py, fun is_sqrt/1),
-             timed_loop(N, Floor, fun(R) -> is_echo(Request, R) end)}
+    {Py, Floor, IsEcho} = sqrt_calls(Echo),
+    Runs = [{timed_loop(N, Py, fun is_sqrt/1), timed_loop(N, Floor, IsEcho)}
             || _ <- lists:seq(1, Reps)],
     Stat = fun(F) ->
                    {[F(us_sorted(T)) || {{T, _}, _} <- Runs],
@@ -607,10 +601,7 @@ latency(#{params := #{reps := Reps, latency_calls := N}, echo := Echo}) ->
 -spec throughput(map()) -> #{rows := [row()], check := map()}.
 throughput(#{params := #{reps := Reps, callers := Callers, throughput_calls := Total},
              echo := Echo}) ->
-    Request = ?SQRT_REQUEST,
-    Py = fun() -> py:call(math, sqrt, [16]) end,
-    Floor = fun() -> echo_call(Echo, Request, 30000) end,
-    IsEcho = fun(R) -> is_echo(Request, R) end,
+    {Py, Floor, IsEcho} = sqrt_calls(Echo),
     Cases = [begin
                  Per = max(1, Total div N),
                  Runs = [{run_callers(N, Per, Py, fun is_sqrt/1),
@@ -748,6 +739,14 @@ echo_start(Exe) ->
         {'DOWN', Mon, process, Pid, Why} ->
             error({echo_port_start, Why})
     end.
+
+%% The call most cases time, `py:call(math, sqrt, [16])', its echo
+%% through the floor's bridge, and the check of an echo.
+sqrt_calls(Echo) ->
+    Request = ?SQRT_REQUEST,
+    {fun() -> py:call(math, sqrt, [16]) end,
+     fun() -> echo_call(Echo, Request, 30000) end,
+     fun(R) -> is_echo(Request, R) end}.
 
 %% @doc One round trip of `Request' (`{call, alias, ...}': the alias is
 %% filled in) through the echo bridge, as `py' makes one through py_port.
