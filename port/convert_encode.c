@@ -78,9 +78,12 @@ static int room(const ei_x_buff *x, Py_ssize_t n)
 
 /* Grows x, when fewer than `need` bytes are free, to twice its size (or
  * what it needs): ei's own growth adds about 200 bytes at a time, one
- * realloc() every few terms of a long list. 0, or -1 with MemoryError. */
+ * realloc() every few terms of a long list. 0, or -1 with TypeError when
+ * the term would outgrow ei's int index (room()), or MemoryError. */
 static int headroom(ei_x_buff *x, Py_ssize_t need)
 {
+    if (room(x, need) < 0)
+        return -1;
     if (x->buffsz - x->index >= need)
         return 0;
     Py_ssize_t size = Py_MAX(2 * (Py_ssize_t)x->buffsz, x->index + need);

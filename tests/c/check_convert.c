@@ -15,6 +15,7 @@
 
 #include <check.h>
 #include <ei.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1138,6 +1139,24 @@ START_TEST(test_convert_appends_after_existing_bytes)
 }
 END_TEST
 
+/* A term that would take the buffer's index past what ei's int holds is
+ * refused before the buffer grows: TypeError, nothing written. */
+START_TEST(test_convert_term_past_the_int_index_fails)
+{
+    ei_x_buff x;
+    ck_assert_int_eq(ei_x_new(&x), 0);
+    int size = x.buffsz;
+    x.index = INT_MAX - 4096 - 100; /* as if 2 GB were written already */
+    PyObject *v = py("1.5");
+    ck_assert_int_eq(convert_py_to_term(v, &x), -1);
+    assert_error(PyExc_TypeError, "object too large to convert to an Erlang term");
+    ck_assert_int_eq(x.index, INT_MAX - 4096 - 100);
+    ck_assert_int_eq(x.buffsz, size);
+    Py_DECREF(v);
+    ei_x_free(&x);
+}
+END_TEST
+
 static Suite *convert_suite(void)
 {
     Suite *s = suite_create("convert");
@@ -1211,6 +1230,7 @@ static Suite *convert_suite(void)
     tcase_add_test(c, test_convert_pid_and_ref_to_their_bytes);
     tcase_add_test(c, test_convert_depth_limit_to_term);
     tcase_add_test(c, test_convert_appends_after_existing_bytes);
+    tcase_add_test(c, test_convert_term_past_the_int_index_fails);
     return s;
 }
 
