@@ -246,10 +246,12 @@ against_worker(Latencies) ->
 %% awaits `asyncio.sleep(asyncio_sleep)' (0.1 s): the wall time until the
 %% last reply, against one sleep (target: at most 0.5 s). Then the
 %% sequential latency of a trivial coroutine call against a trivial
-%% synchronous call on the same context (target: at most 1.5 times).
+%% synchronous call on the same context (target: at most 1.5 times), and
+%% the calls per second of 64 callers of each (the cost per call when the
+%% context is never idle).
 -spec asyncio(map()) -> #{rows := [row()], check := map()}.
 asyncio(#{params := #{reps := Reps, asyncio_calls := N, asyncio_sleep := Sleep,
-                      latency_calls := Calls}}) ->
+                      latency_calls := Calls, throughput_calls := Total}}) ->
     {ok, [_]} = py_context_router:start_pool(bench_asyncio, 1),
     try
         ok = py:exec(bench_asyncio, <<"import asyncio\n"
@@ -266,6 +268,13 @@ asyncio(#{params := #{reps := Reps, asyncio_calls := N, asyncio_sleep := Sleep,
                 timed_loop(Calls, fun() -> py:call(bench_asyncio, '__main__', trivial, [1]) end,
                            fun(R) -> R =:= {ok, 1} end)}
                || _ <- lists:seq(1, Reps)],
+        Per = max(1, Total div 64),
+        Loaded = [{run_callers(64, Per, fun() -> py:call(bench_asyncio, '__main__', atrivial, [1]) end,
+                               fun(R) -> R =:= {ok, 1} end),
+                   run_callers(64, Per, fun() -> py:call(bench_asyncio, '__main__', trivial, [1]) end,
+                               fun(R) -> R =:= {ok, 1} end)}
+                  || _ <- lists:seq(1, Reps)],
+        Rate = fun({Secs, Ok}) -> Ok / Secs end,
         Label = lists:flatten(io_lib:format("~b x asyncio.sleep(~s) on one context",
                                             [N, short(Sleep)])),
         Target = case {N, Sleep} of {10000, 0.1} -> {max, 0.5}; _ -> none end,
@@ -274,8 +283,12 @@ asyncio(#{params := #{reps := Reps, asyncio_calls := N, asyncio_sleep := Sleep,
                    row(9, "9 coroutine call", "coroutine call latency, median", "us",
                        [percentile(us_sorted(T), 0.5) || {{T, _}, _} <- Lat],
                        [percentile(us_sorted(T), 0.5) || {_, {T, _}} <- Lat],
-                       "synchronous call", {max_ratio, 1.5})],
-          check => #{calls => Reps * N, latency_calls => Reps * Calls * 2}}
+                       "synchronous call", {max_ratio, 1.5}),
+                   row(9, "9 coroutine calls 64", "coroutine calls, 64 callers", "calls/s",
+                       [Rate(A) || {A, _} <- Loaded], [Rate(S) || {_, S} <- Loaded],
+                       "synchronous calls, 64 callers", none)],
+          check => #{calls => Reps * N, latency_calls => Reps * Calls * 2,
+                     loaded_calls => lists:sum([Ok1 + Ok2 || {{_, Ok1}, {_, Ok2}} <- Loaded])}}
     after
         ok = py_context_router:stop_pool(bench_asyncio)
     end.

@@ -147,9 +147,11 @@ modes(Config) ->
 %% synchronous call answered right.
 asyncio(Config) ->
     #{rows := [#{label := "9 asyncio sleeps", figure := Wall, floor := 0.1},
-               #{label := "9 coroutine call", figure := Us, floor := SyncUs}],
-      check := #{calls := 1000, latency_calls := 100}} = py_bench:asyncio(?config(bench, Config)),
-    true = lists:all(fun is_positive/1, [Wall, Us, SyncUs]).
+               #{label := "9 coroutine call", figure := Us, floor := SyncUs},
+               #{label := "9 coroutine calls 64", figure := Rate, floor := SyncRate}],
+      check := #{calls := 1000, latency_calls := 100, loaded_calls := 1024}} =
+        py_bench:asyncio(?config(bench, Config)),
+    true = lists:all(fun is_positive/1, [Wall, Us, SyncUs, Rate, SyncRate]).
 
 %% @doc The busy mailbox case made every call, from a process with 10,000
 %% messages queued and from one with none, and set one against the other.
