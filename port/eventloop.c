@@ -485,7 +485,9 @@ static PyObject *glue_step(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if (!job)
         return NULL;
     long outer = cancel_job_begin(l->target, job->seq);
+    pools_step(pools, job, 1); /* py:interrupt reaches the step too */
     PyObject *r = PyObject_CallNoArgs(args[1]);
+    pools_step(pools, job, 0);
     cancel_job_end(l->target, outer);
     return r;
 }

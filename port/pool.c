@@ -37,14 +37,15 @@ struct pool;
 struct context {
     long id;
     struct pool *pool;
-    struct queue own;    /* requests addressed to this context */
-    struct job *current; /* the job running (innermost when nested), under pool.mu */
-    void *state;         /* from hooks.ctx_start, under pool.mu */
-    int wake[2];         /* a pipe: one byte wakes the idle context */
-    int idle;            /* on the pool's idle stack, under pool.mu */
-    int waiting;         /* asleep in pools_wait(), under pool.mu */
-    atomic_int spinning; /* 1 while it polls for a wake-up */
-    struct job *tasks;   /* its coroutine calls in flight (pools_detach()), under pool.mu */
+    struct queue own;     /* requests addressed to this context */
+    struct job *current;  /* the job running (innermost when nested), under pool.mu */
+    void *state;          /* from hooks.ctx_start, under pool.mu */
+    int wake[2];          /* a pipe: one byte wakes the idle context */
+    int idle;             /* on the pool's idle stack, under pool.mu */
+    int waiting;          /* asleep in pools_wait(), under pool.mu */
+    atomic_int spinning;  /* 1 while it polls for a wake-up */
+    struct job *tasks;    /* its coroutine calls in flight (pools_detach()), under pool.mu */
+    struct job *stepping; /* a task whose first step runs here (pools_step()), same */
     long n_tasks;
     struct context *next_idle;
 };
@@ -590,11 +591,20 @@ static struct context *lock_context(struct pools *p, long ctx_id)
 /* Interrupts the innermost job c runs that is not answered yet (one
  * whose reply is out is about to leave c), if any: 1, else 0. Pool
  * locked. */
+static int live(const struct job *j)
+{
+    return j && !atomic_load(&j->answered) && !atomic_load(&j->cancelled);
+}
+
+/* Interrupts the innermost live job of c: from c->current outwards, a
+ * task's first step (c->stepping) sitting between the jobs nested in it
+ * and the job it runs in. */
 static int interrupt_current(struct pool *pl, struct context *c)
 {
-    struct job *j = c->current;
-    while (j && (atomic_load(&j->answered) || atomic_load(&j->cancelled)))
+    struct job *step = live(c->stepping) ? c->stepping : NULL, *j = c->current;
+    while (j && j != (step ? step->outer : NULL) && !live(j))
         j = j->outer;
+    j = step && j == step->outer ? step : j;
     if (!j)
         return 0;
     pl->kind.hooks.interrupt(pl->kind.hooks.arg, c->state, j->seq);
@@ -674,6 +684,15 @@ void pools_detach(struct pools *p, struct job *job)
     c->tasks = job;
     c->n_tasks++;
     c->pool->n_tasks++;
+    pthread_mutex_unlock(&c->pool->mu);
+}
+
+void pools_step(struct pools *p, struct job *job, int running)
+{
+    struct context *c = lock_context(p, job->ctx_id);
+    if (!c) /* cannot be: job runs on it */
+        abort();
+    c->stepping = running ? job : NULL;
     pthread_mutex_unlock(&c->pool->mu);
 }
 

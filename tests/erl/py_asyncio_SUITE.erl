@@ -23,6 +23,7 @@
          cancels_racing_the_hand_off/1,
          cancelled_during_the_first_step/1,
          timeout_interrupts_the_first_step/1,
+         py_interrupt_reaches_the_first_step/1,
          caller_exit_cancels_the_task/1,
          task_ignoring_cancel_is_left_alone/1,
          pool_stop_answers_pool_stopped/1,
@@ -49,6 +50,7 @@ groups() ->
             first_step_is_part_of_the_task,
             timeout_cancels_the_task, cancels_racing_the_hand_off,
             cancelled_during_the_first_step, timeout_interrupts_the_first_step,
+            py_interrupt_reaches_the_first_step,
             pool_stop_answers_pool_stopped, stats_count_tasks,
             async_call_suspends_only_its_task, async_generator_stream_with_credit,
             async_stream_cancel_closes_the_generator],
@@ -257,6 +259,19 @@ timeout_interrupts_the_first_step(_Config) ->
     {error, timeout} = py:call(?POOL, '__main__', spin_first, [], #{}, 300),
     {ok, 2} = py:call(?POOL, '__main__', double, [1], #{}, 5000),
     ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000).
+
+%% @doc py:interrupt/1 reaches a first step that never waits, as it
+%% reaches a synchronous call's code: its caller gets {error, interrupted},
+%% the task ends, and the context serves again.
+py_interrupt_reaches_the_first_step(_Config) ->
+    [Ctx] = py_context_router:contexts(?POOL),
+    not_running = py:interrupt(Ctx),
+    H = py:spawn_call(?POOL, '__main__', spin_first, []),
+    ok = py_test_lib:wait_until(fun() -> py:interrupt(Ctx) =:= ok end, 10000),
+    {error, interrupted} = py:await(H, 10000),
+    ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 end, 5000),
+    not_running = py:interrupt(Ctx),
+    {ok, 2} = py:call(?POOL, '__main__', double, [1], #{}, 5000).
 
 %% @doc A caller that dies has its coroutine call's task cancelled.
 caller_exit_cancels_the_task(_Config) ->
