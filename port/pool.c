@@ -588,23 +588,24 @@ static struct context *lock_context(struct pools *p, long ctx_id)
     return c;
 }
 
-/* Interrupts the innermost job c runs that is not answered yet (one
- * whose reply is out is about to leave c), if any: 1, else 0. Pool
- * locked. */
+/* Whether job j is there and neither answered nor cancelled. */
 static int live(const struct job *j)
 {
     return j && !atomic_load(&j->answered) && !atomic_load(&j->cancelled);
 }
 
-/* Interrupts the innermost live job of c: from c->current outwards, a
- * task's first step (c->stepping) sitting between the jobs nested in it
- * and the job it runs in. */
+/* Interrupts the innermost job c runs that is not answered yet (one
+ * whose reply is out is about to leave c), if any: 1, else 0. From
+ * c->current outwards; a task's first step (c->stepping) sits between
+ * the jobs nested in it and the job it runs in. Pool locked. */
 static int interrupt_current(struct pool *pl, struct context *c)
 {
-    struct job *step = live(c->stepping) ? c->stepping : NULL, *j = c->current;
-    while (j && j != (step ? step->outer : NULL) && !live(j))
+    struct job *step = live(c->stepping) ? c->stepping : NULL;
+    struct job *j = c->current;
+    while (j && !(step && j == step->outer) && !live(j))
         j = j->outer;
-    j = step && j == step->outer ? step : j;
+    if (step && j == step->outer) /* down to the job the step runs in */
+        j = step;
     if (!j)
         return 0;
     pl->kind.hooks.interrupt(pl->kind.hooks.arg, c->state, j->seq);
