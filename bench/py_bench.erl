@@ -73,6 +73,11 @@
 -define(CASES, [latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
                 asyncio, mailbox, remote, busy_core]).
 -define(SQRT_REQUEST, request(math, sqrt, [16])).
+%% Copies of a binary payload alive at once at the peak of its case (the
+%% caller's, its requests to py_port and the echo, the replies, py_port's
+%% frame and bytes, the echo's buffer): a size needs this many times its
+%% bytes available, or is left out of the run.
+-define(COPIES_AT_PEAK, 10).
 %% Case 8's latency: calls on one pool before the next pool's turn.
 -define(LATENCY_TURN, 200).
 -define(OS_PID, <<"__import__('os').getpid()">>).
@@ -640,7 +645,8 @@ throughput(#{params := #{reps := Reps, callers := Callers, throughput_calls := T
 payloads(#{params := #{reps := Reps, binaries := Sizes, floats := Floats,
                        map_entries := Entries, timeout := Timeout},
            echo := Echo}) ->
-    Payloads = [{binary, Size} || Size <- Sizes] ++ [{floats, Floats}, {map, Entries}],
+    Payloads = [{binary, Size} || Size <- Sizes, Size * ?COPIES_AT_PEAK =< mem_available()]
+        ++ [{floats, Floats}, {map, Entries}],
     %% Imports bench_helpers, should the application have restarted.
     {ok, 0} = py:call(bench_helpers, identity, [0]),
     Cases = [payload(Reps, Kind, N, Echo, Timeout) || {Kind, N} <- Payloads],
@@ -919,6 +925,20 @@ payload(Reps, Kind, N, Echo, Timeout) ->
                [Mb || {{_, Mb}, _} <- Runs], undefined, "-", none),
     {[Time | [Peak || Kind =:= binary, N >= 1 bsl 20]],
      {Label, #{request_bytes => Bytes, verified => 2 * Reps}}}.
+
+%% The bytes of memory the machine has available (MemAvailable), or a
+%% great many where /proc/meminfo does not tell.
+mem_available() ->
+    case file:read_file("/proc/meminfo") of
+        {ok, Info} ->
+            case re:run(Info, "^MemAvailable:\\s+(\\d+) kB",
+                        [multiline, {capture, [1], list}]) of
+                {match, [Kb]} -> list_to_integer(Kb) * 1024;
+                nomatch -> 1 bsl 62
+            end;
+        {error, _} ->
+            1 bsl 62
+    end.
 
 %% Milliseconds of one round trip through py_port OsPid, and how many MB
 %% its peak resident memory (VmHWM, reset before) rose above its
