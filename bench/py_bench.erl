@@ -41,6 +41,7 @@
 -export([asyncio/1]).
 -export([remote/1]).
 -export([busy_core/1]).
+-export([python_speed/1]).
 -export([print_table/1]).
 -export([write_outputs/3]).
 -export([echo_start/1]).
@@ -71,7 +72,7 @@
 -define(APP, erlang_python).
 %% Every case, in the order a run takes them.
 -define(CASES, [latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-                asyncio, mailbox, remote, busy_core]).
+                asyncio, mailbox, remote, busy_core, python_speed]).
 -define(SQRT_REQUEST, request(math, sqrt, [16])).
 %% Copies of a binary payload alive at once at the peak of its case (the
 %% caller's, its requests to py_port and the echo, the replies, py_port's
@@ -174,7 +175,8 @@ setup(#{bench_dir := BenchDir, echo_port := Exe} = Opts) ->
     {ok, _} = application:ensure_all_started(?APP),
     %% bench_helpers.py is found (and imported before any timing).
     {ok, 0} = py:call(bench_helpers, identity, [0]),
-    #{params => Params, echo => echo_start(Exe), echo_exe => Exe, saved_path => Saved}.
+    #{params => Params, echo => echo_start(Exe), echo_exe => Exe, saved_path => Saved,
+      bench_dir => BenchDir}.
 
 %% @doc Case 7: Python calling Erlang, and streams. A Python loop of
 %% `erlang.bench_identity(k)' calls: time per call, against the echo round
@@ -463,6 +465,38 @@ busy_core(#{params := #{reps := Reps, latency_calls := N, throughput_calls := To
     after
         hog_stop(Hog)
     end.
+
+%% @doc Case 13: Python's own speed. The same pure-Python work
+%% (`bench_helpers:python_work/1', about `cpu_ms' ms), timed inside
+%% Python, in py_port (a context of the default pool) and in the python3
+%% whose libpython py_port embeds (its `sys.executable'), run as a process
+%% of its own (target: at most 1.05 times).
+-spec python_speed(map()) -> #{rows := [row()], check := map()}.
+python_speed(#{params := #{reps := Reps, cpu_ms := Ms}, bench_dir := Dir}) ->
+    {ok, Exe} = py:eval(<<"__import__('sys').executable">>),
+    {ok, Probe} = py:call(bench_helpers, python_work, [100000]),
+    N = max(1000, round(100000 * Ms / 1000 / max(Probe, 1.0e-6))),
+    Runs = [{py_work(N), python3_work(Exe, Dir, N)} || _ <- lists:seq(1, Reps)],
+    #{rows => [row(13, "13 python speed", "pure-Python work in py_port", "ms",
+                   [P || {P, _} <- Runs], [E || {_, E} <- Runs],
+                   "the same in python3 (" ++ binary_to_list(Exe) ++ ")", {max_ratio, 1.05})],
+      check => #{rounds => N, python3 => Exe}}.
+
+%% Milliseconds of N rounds of bench_helpers:python_work/1 in py_port.
+py_work(N) ->
+    {ok, Secs} = py:call(bench_helpers, python_work, [N]),
+    Secs * 1000.
+
+%% The same in the python3 Exe, in a process of its own.
+python3_work(Exe, Dir, N) ->
+    Code = "import sys; sys.path.insert(0, sys.argv[1]); import bench_helpers; "
+           "print('%.9f' % bench_helpers.python_work(int(sys.argv[2])))",
+    Port = open_port({spawn_executable, Exe},
+                     [{args, ["-c", Code, Dir, integer_to_list(N)]}, exit_status,
+                      stderr_to_stdout, {line, 256}]),
+    Line = receive {Port, {data, {eol, L}}} -> L after 60000 -> error(python3_timeout) end,
+    receive {Port, {exit_status, 0}} -> ok after 60000 -> error(python3_timeout) end,
+    list_to_float(Line) * 1000.
 
 %% A shell that spins until it is killed or its parent (the port's
 %% erl_child_setup, which ends with this node) is gone: {Port, OsPid}.

@@ -31,6 +31,7 @@
 -export([mailbox/1]).
 -export([remote/1]).
 -export([busy_core/1]).
+-export([python_speed/1]).
 -export([outputs/1]).
 
 %%% ==========================================================================
@@ -39,7 +40,7 @@
 
 all() ->
     [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-     asyncio, mailbox, remote, busy_core, outputs].
+     asyncio, mailbox, remote, busy_core, python_speed, outputs].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -186,6 +187,16 @@ busy_core(Config) ->
     Calls = 50 + Calls64, % the quick profile: 50 calls, then 64 callers
     true = lists:all(fun is_positive/1, [Lat, EchoLat, Rate, EchoRate]),
     "" = os:cmd("pgrep -f 'kill -0 [$]PPID'").
+
+%% @doc The Python speed case ran the same work in py_port and in the
+%% python3 it embeds.
+python_speed(Config) ->
+    #{rows := [#{label := "13 python speed", figure := InPort, floor := Alone,
+                 target := {max_ratio, 1.05}}],
+      check := #{rounds := N, python3 := Exe}} = py_bench:python_speed(?config(bench, Config)),
+    {ok, Exe} = py:eval(<<"__import__('sys').executable">>),
+    true = N >= 1000,
+    true = lists:all(fun is_positive/1, [InPort, Alone]).
 
 %% @doc The table, the CSV and the plot's data are written from the rows.
 outputs(Config) ->
