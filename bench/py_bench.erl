@@ -270,29 +270,25 @@ asyncio(#{params := #{reps := Reps, asyncio_calls := N, asyncio_sleep := Sleep,
                                       "def trivial(x):\n"
                                       "    return x\n">>),
         Walls = [concurrent_naps(N, Sleep) || _ <- lists:seq(1, Reps)],
-        Lat = [{timed_loop(Calls, fun() -> py:call(bench_asyncio, '__main__', atrivial, [1]) end,
-                           fun(R) -> R =:= {ok, 1} end),
-                timed_loop(Calls, fun() -> py:call(bench_asyncio, '__main__', trivial, [1]) end,
-                           fun(R) -> R =:= {ok, 1} end)}
+        Coro = fun() -> py:call(bench_asyncio, '__main__', atrivial, [1]) end,
+        Sync = fun() -> py:call(bench_asyncio, '__main__', trivial, [1]) end,
+        IsOne = fun(R) -> R =:= {ok, 1} end,
+        Lat = [{timed_loop(Calls, Coro, IsOne), timed_loop(Calls, Sync, IsOne)}
                || _ <- lists:seq(1, Reps)],
         Per = max(1, Total div 64),
-        Loaded = [{run_callers(64, Per, fun() -> py:call(bench_asyncio, '__main__', atrivial, [1]) end,
-                               fun(R) -> R =:= {ok, 1} end),
-                   run_callers(64, Per, fun() -> py:call(bench_asyncio, '__main__', trivial, [1]) end,
-                               fun(R) -> R =:= {ok, 1} end)}
+        Loaded = [{run_callers(64, Per, Coro, IsOne), run_callers(64, Per, Sync, IsOne)}
                   || _ <- lists:seq(1, Reps)],
-        Rate = fun({Secs, Ok}) -> Ok / Secs end,
         Label = lists:flatten(io_lib:format("~b x asyncio.sleep(~s) on one context",
                                             [N, short(Sleep)])),
         Target = case {N, Sleep} of {10000, 0.1} -> {max, 0.5}; _ -> none end,
         #{rows => [row(9, "9 asyncio sleeps", Label, "s", Walls, [Sleep || _ <- Walls],
                        "one sleep", Target),
                    row(9, "9 coroutine call", "coroutine call latency, median", "us",
-                       [percentile(us_sorted(T), 0.5) || {{T, _}, _} <- Lat],
-                       [percentile(us_sorted(T), 0.5) || {_, {T, _}} <- Lat],
+                       [median_us(T) || {{T, _}, _} <- Lat],
+                       [median_us(T) || {_, {T, _}} <- Lat],
                        "synchronous call", {max_ratio, 1.5}),
                    row(9, "9 coroutine calls 64", "coroutine calls, 64 callers", "calls/s",
-                       [Rate(A) || {A, _} <- Loaded], [Rate(S) || {_, S} <- Loaded],
+                       [rate(A) || {A, _} <- Loaded], [rate(S) || {_, S} <- Loaded],
                        "synchronous calls, 64 callers", none)],
           check => #{calls => Reps * N, latency_calls => Reps * Calls * 2,
                      loaded_calls => lists:sum([Ok1 + Ok2 || {{_, Ok1}, {_, Ok2}} <- Loaded])}}
@@ -357,7 +353,7 @@ mode_latencies(Pools, Reps, N, Echo) ->
     Loops = [{echo, fun() -> echo_call(Echo, Request, 30000) end, fun(R) -> is_echo(Request, R) end}
              | [{Mode, fun() -> py:call(Pool, builtins, abs, [1]) end, fun(R) -> R =:= {ok, 1} end}
                 || {Mode, Pool} <- Pools]],
-    Medians = [[{Name, percentile(us_sorted(Times), 0.5)} || {Name, Times} <- in_turns(Loops, N)]
+    Medians = [[{Name, median_us(Times)} || {Name, Times} <- in_turns(Loops, N)]
                || _ <- lists:seq(1, Reps)],
     [{Mode, [proplists:get_value(Mode, M) || M <- Medians],
       [proplists:get_value(echo, M) || M <- Medians]}
@@ -428,9 +424,8 @@ mailbox(#{params := #{reps := Reps, latency_calls := N}}) ->
     Runs = [{in_process(fun() -> timed_sqrt_calls(N, Queued) end),
              in_process(fun() -> timed_sqrt_calls(N, 0) end)}
             || _ <- lists:seq(1, Reps)],
-    Median = fun(T) -> percentile(us_sorted(T), 0.5) end,
     #{rows => [row(10, "10 busy mailbox", "latency, median, 10,000 messages queued", "us",
-                   [Median(T) || {T, _} <- Runs], [Median(T) || {_, T} <- Runs],
+                   [median_us(T) || {T, _} <- Runs], [median_us(T) || {_, T} <- Runs],
                    "the same, mailbox empty", {max_ratio, 1.2})],
       check => #{calls => Reps * N * 2, queued => Queued}}.
 
@@ -451,13 +446,11 @@ busy_core(#{params := #{reps := Reps, latency_calls := N, throughput_calls := To
         Per = max(1, Total div 64),
         Runs = [{run_callers(64, Per, Py, fun is_sqrt/1), run_callers(64, Per, Floor, IsEcho)}
                 || _ <- lists:seq(1, Reps)],
-        Median = fun(T) -> percentile(us_sorted(T), 0.5) end,
-        Rate = fun({Secs, Ok}) -> Ok / Secs end,
         #{rows => [row(12, "12 busy latency", "latency, median, one core kept busy", "us",
-                       [Median(T) || {{T, _}, _} <- Lat], [Median(T) || {_, {T, _}} <- Lat],
+                       [median_us(T) || {{T, _}, _} <- Lat], [median_us(T) || {_, {T, _}} <- Lat],
                        "echo round trip, same load", {max_ratio, 1.3}),
                    row(12, "12 busy callers 64", "throughput, 64 callers, one core kept busy",
-                       "calls/s", [Rate(R) || {R, _} <- Runs], [Rate(R) || {_, R} <- Runs],
+                       "calls/s", [rate(R) || {R, _} <- Runs], [rate(R) || {_, R} <- Runs],
                        "echo frames/s, same load", {min_ratio, 0.6})],
           check => #{calls => Reps * (N + 64 * Per),
                      py_ok => lists:sum([Ok || {{_, Ok}, _} <- Runs]),
@@ -552,14 +545,12 @@ remote(#{params := #{reps := Reps, latency_calls := N, throughput_calls := Total
 
 remote_rows(Reps, N, Total, Timeout, Node) ->
     Sqrt = fun(Pool) -> fun() -> py:call(Pool, math, sqrt, [16]) end end,
-    Median = fun(T) -> percentile(us_sorted(T), 0.5) end,
-    Lat = [{Median(element(1, timed_loop(N, Sqrt(bench_remote), fun is_sqrt/1))),
-            Median(element(1, timed_loop(N, Sqrt(bench_local), fun is_sqrt/1)))}
+    Lat = [{median_us(element(1, timed_loop(N, Sqrt(bench_remote), fun is_sqrt/1))),
+            median_us(element(1, timed_loop(N, Sqrt(bench_local), fun is_sqrt/1)))}
            || _ <- lists:seq(1, Reps)],
     Per = max(1, Total div 64),
-    Rate = fun({Secs, Ok}) -> Ok / Secs end,
-    Thr = [{Rate(run_callers(64, Per, Sqrt(bench_remote), fun is_sqrt/1)),
-            Rate(run_callers(64, Per, Sqrt(bench_local), fun is_sqrt/1))}
+    Thr = [{rate(run_callers(64, Per, Sqrt(bench_remote), fun is_sqrt/1)),
+            rate(run_callers(64, Per, Sqrt(bench_local), fun is_sqrt/1))}
            || _ <- lists:seq(1, Reps)],
     Bin = payload_value(binary, 10 bsl 20),
     Big = fun(Pool) -> fun() -> py:call(Pool, bench_helpers, identity, [Bin], #{}, Timeout) end
@@ -659,10 +650,9 @@ throughput(#{params := #{reps := Reps, callers := Callers, throughput_calls := T
                  Runs = [{run_callers(N, Per, Py, fun is_sqrt/1),
                           run_callers(N, Per, Floor, IsEcho)}
                          || _ <- lists:seq(1, Reps)],
-                 Rate = fun({Secs, Ok}) -> Ok / Secs end,
                  Row = row(2, "2 callers " ++ integer_to_list(N),
                            "throughput, " ++ callers(N), "calls/s",
-                           [Rate(R) || {R, _} <- Runs], [Rate(R) || {_, R} <- Runs],
+                           [rate(R) || {R, _} <- Runs], [rate(R) || {_, R} <- Runs],
                            "echo frames/s", throughput_target(N)),
                  {Row#{x => N},
                   {N, #{calls => Reps * N * Per,
@@ -1114,6 +1104,14 @@ median(Samples) -> percentile(lists:sort(Samples), 0.5).
 %% Nearest-rank percentile of a sorted list.
 percentile(Sorted, P) ->
     lists:nth(max(1, ceil(P * length(Sorted))), Sorted).
+
+%% The median of native times, in microseconds.
+median_us(Times) ->
+    percentile(us_sorted(Times), 0.5).
+
+%% Calls per second of a run_callers/4 result.
+rate({Secs, Ok}) ->
+    Ok / Secs.
 
 us_sorted(Times) ->
     PerUs = erlang:convert_time_unit(1, second, native) / 1.0e6,
