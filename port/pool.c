@@ -588,6 +588,16 @@ static struct context *lock_context(struct pools *p, long ctx_id)
     return c;
 }
 
+/* The context job runs on (or ran on, as a task), its pool locked. It
+ * cannot be gone: a context outlives its jobs and tasks. */
+static struct context *lock_context_of(struct pools *p, const struct job *job)
+{
+    struct context *c = lock_context(p, job->ctx_id);
+    if (!c)
+        abort();
+    return c;
+}
+
 /* Whether job j is there and neither answered nor cancelled. */
 static int live(const struct job *j)
 {
@@ -674,9 +684,7 @@ int pools_wait(struct pools *p, long ctx_id, int (*ready)(void *arg), void *arg)
 
 void pools_detach(struct pools *p, struct job *job)
 {
-    struct context *c = lock_context(p, job->ctx_id);
-    if (!c) /* cannot be: job runs on it */
-        abort();
+    struct context *c = lock_context_of(p, job);
     c->current = job->outer;
     job->task_prev = NULL;
     job->task_next = c->tasks;
@@ -690,18 +698,14 @@ void pools_detach(struct pools *p, struct job *job)
 
 void pools_step(struct pools *p, struct job *job, int running)
 {
-    struct context *c = lock_context(p, job->ctx_id);
-    if (!c) /* cannot be: job runs on it */
-        abort();
+    struct context *c = lock_context_of(p, job);
     c->stepping = running ? job : NULL;
     pthread_mutex_unlock(&c->pool->mu);
 }
 
 void pools_task_done(struct pools *p, struct job *job, int raised)
 {
-    struct context *c = lock_context(p, job->ctx_id);
-    if (!c)
-        abort();
+    struct context *c = lock_context_of(p, job);
     if (job->task_prev)
         job->task_prev->task_next = job->task_next;
     else
