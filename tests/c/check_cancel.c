@@ -27,10 +27,12 @@ static void setup(void)
     got = (struct outcome){0, 0, 0, 0};
 }
 
-/* Lets the interrupting thread take the GIL until it has handled an
- * interrupt for seq (kept for later, or set): 1, or 0 after 3 s. */
-static int wait_handled(long seq)
+/* Interrupts request seq (as a timeout does) and lets the interrupting
+ * thread take the GIL until it has handled it (kept for later, or set):
+ * 1, or 0 after 3 s. */
+static int interrupt_handled(long seq)
 {
+    cancel_request(&target, seq);
     const struct timespec ms = {0, 1000000};
     for (int k = 0; k < 3000; k++) {
         if (target.pending == seq || target.armed)
@@ -76,8 +78,7 @@ static void run_request(void (*body)(void))
 
 static void interrupted_before_it_began(void)
 {
-    cancel_request(&target, 7);
-    got.handled = wait_handled(7);
+    got.handled = interrupt_handled(7);
     long outer = cancel_job_begin(&target, 7);
     got.raised = raises_cancelled();
     /* The code went on (it caught erlang.Cancelled) and waited: once only. */
@@ -100,8 +101,7 @@ END_TEST
 
 static void another_interrupted(void)
 {
-    cancel_request(&target, 8);
-    got.handled = wait_handled(8);
+    got.handled = interrupt_handled(8);
     long outer = cancel_job_begin(&target, 9);
     got.raised = raises_cancelled();
     cancel_job_end(&target, outer);
@@ -119,8 +119,7 @@ static void interrupted_while_it_waits(int wait_cancelled)
 {
     long outer = cancel_job_begin(&target, 10);
     long seq = cancel_wait_begin(&target);
-    cancel_request(&target, 10);
-    got.handled = wait_handled(10);
+    got.handled = interrupt_handled(10);
     cancel_wait_end(&target, seq, wait_cancelled);
     got.raised = raises_cancelled();
     cancel_job_end(&target, outer);
@@ -155,8 +154,7 @@ END_TEST
 static void interrupted_as_it_ends(void)
 {
     long outer = cancel_job_begin(&target, 12);
-    cancel_request(&target, 12);
-    got.handled = wait_handled(12) && target.armed;
+    got.handled = interrupt_handled(12) && target.armed;
     cancel_job_end(&target, outer);
     got.raised_after = raises_cancelled();
 }
