@@ -286,6 +286,10 @@ stats_per_node(Config) ->
     [{PeerA, A}, {_, B}] = ?config(peers, Config),
     {ok, _} = py_context_router:start_pool(?POOL, 2, #{nodes => [A, B]}),
     {ok, 3} = py:call(?POOL, operator, add, [1, 2]),
+    %% The reply may leave before its context counts the job as completed.
+    ok = py_test_lib:wait_until(
+           fun() -> {ok, #{completed := C}} = py_context_router:pool_stats(?POOL), C =:= 1 end,
+           5000),
     {ok, #{mode := worker, size := 4, completed := 1,
            nodes := #{A := #{up := true, size := 2, completed := 1, in_flight := 0},
                       B := #{up := true, size := 2, completed := 0}}}} =
