@@ -3,13 +3,17 @@
  *
  * DESIGN: buffered reads for small frames (many per read()), direct reads
  * into the frame's own allocation for the part of a large frame that is not
- * buffered yet. Single-threaded: the reader thread owns its frame_reader.
+ * buffered yet. A buffered read may first poll for input (spin_ns): the
+ * reader then stays awake through a burst of requests instead of sleeping
+ * and being woken for every frame. Single-threaded: the reader thread owns its frame_reader.
  */
 #include "frame.h"
 
 #include "bigmem.h"
+#include "spin.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +28,11 @@ int frame_reader_init(struct frame_reader *r, int fd, size_t max_frame)
     r->cap = READ_BUF_SIZE;
     r->buf = malloc(r->cap);
     return r->buf ? 0 : -ENOMEM;
+}
+
+void frame_reader_spin(struct frame_reader *r, long spin_ns)
+{
+    r->spin_ns = spin_ns;
 }
 
 void frame_reader_destroy(struct frame_reader *r)
@@ -60,6 +69,12 @@ static ssize_t read_some(int fd, char *to, size_t n)
     }
 }
 
+static int readable(void *fd)
+{
+    struct pollfd p = {.fd = *(int *)fd, .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
 /* Makes at least `want` bytes available in the buffer. Returns 1, 0 at end
  * of input with nothing buffered, -EPIPE at end of input with a partial
  * frame buffered, or -errno. */
@@ -73,6 +88,7 @@ static int fill(struct frame_reader *r, size_t want)
         r->start = 0;
     }
     while (r->end - r->start < want) {
+        spin_until(readable, &r->fd, r->spin_ns);
         ssize_t got = read_some(r->fd, r->buf + r->end, r->cap - r->end);
         if (got < 0)
             return (int)got;

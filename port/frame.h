@@ -3,7 +3,8 @@
  *
  * DESIGN: a frame_reader owns one input descriptor and a buffer that takes
  * as many bytes as one read() gives, so a burst of small frames costs one
- * system call. A large frame is read straight into its own allocation. Used
+ * system call. It may poll a while before a read that would block
+ * (frame_reader_spin()). A large frame is read straight into its own allocation. Used
  * by one thread only (the reader); no locks, no Python.
  */
 #ifndef PY_PORT_FRAME_H
@@ -15,12 +16,19 @@
 struct frame_reader {
     int fd;
     size_t max_frame; /* longest frame accepted */
+    long spin_ns;     /* how long a read polls before it blocks (spin.h) */
     char *buf;        /* buffered bytes not yet handed out: buf[start, end) */
     size_t cap, start, end;
 };
 
 /* Returns 0, or -ENOMEM. */
 int frame_reader_init(struct frame_reader *r, int fd, size_t max_frame);
+
+/* Makes every read that finds no bytes waiting poll the descriptor for
+ * spin_ns nanoseconds (yielding between polls) before it blocks, so that a
+ * frame that follows closely costs no sleep and wake-up. 0 (the default
+ * after init) blocks at once. */
+void frame_reader_spin(struct frame_reader *r, long spin_ns);
 
 /* Frees the buffer; safe on a zeroed or already destroyed reader. */
 void frame_reader_destroy(struct frame_reader *r);

@@ -96,8 +96,9 @@ static void usage(FILE *to)
           "  --venv DIR    run as the virtualenv DIR's python would (before --version\n"
           "                too); PYTHONHOME is ignored then\n"
           "  --path DIR    put DIR in front of sys.path (repeatable)\n"
-          "  --spin-us N   an idle context polls for work N microseconds before it\n"
-          "                sleeps (default 50; 0 never polls)\n"
+          "  --spin-us N   an idle context polls for work, and the reader for the\n"
+          "                next request, N microseconds before it sleeps\n"
+          "                (default 50; 0 never polls)\n"
           "  --max-queue N requests that may wait per pool (and per context); more\n"
           "                are answered {error, {overloaded, Pool}} (default 10000)\n"
           "  --send-window N bytes Python may have in flight towards Erlang\n"
@@ -195,11 +196,14 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-static int serve(int in, struct dispatch *d)
+/* Reads and dispatches frames until the input ends. The reader polls for
+ * the next frame as long as an idle context does (--spin-us). */
+static int serve(int in, struct dispatch *d, long spin_us)
 {
     struct frame_reader r;
     if (frame_reader_init(&r, in, PY_PORT_MAX_FRAME) != 0)
         return -ENOMEM;
+    frame_reader_spin(&r, spin_us * 1000);
     int rc;
     char *frame;
     size_t len;
@@ -447,7 +451,7 @@ int main(int argc, char **argv)
     d.python_version = pyrun_python_version();
     int rc = o.repl     ? repl_run(repl, &d, in)
              : o.replay ? repl_replay(repl, &d, o.replay)
-                        : serve(in, &d);
+                        : serve(in, &d, o.spin_us);
     if ((rc = input_ended(rc,
                           o.replay ? o.replay
                           : o.repl ? "the terminal"

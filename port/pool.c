@@ -19,11 +19,11 @@
 
 #include "latency.h"
 #include "protocol.h"
+#include "spin.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,32 +146,23 @@ static void wake(struct context *c)
         ;
 }
 
-static long elapsed_ns(const struct timespec *since)
+static int woken(void *c)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+    return atomic_load(&((struct context *)c)->spinning) == 0;
 }
 
-/* Polls for a wake-up for spin_ns, yielding the CPU between polls: returns
- * 1 if woken, 0 if the context must sleep. A request that follows the last
- * one closely (a caller in a loop) then costs no sleep and wake-up of a
- * thread, at the price of CPU time taken from others when the machine is
- * busy (docs/performance.md). */
+/* Polls for a wake-up for spin_ns (spin.h): returns 1 if woken, 0 if the
+ * context must sleep. A request that follows the last one closely (a
+ * caller in a loop) then costs no sleep and wake-up of a thread, at the
+ * price of CPU time taken from others when the machine is busy
+ * (docs/performance.md). */
 static int spin_until_woken(struct context *c, long spin_ns)
 {
     if (spin_ns <= 0)
         return 0;
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     atomic_store(&c->spinning, 1);
-    for (unsigned k = 1;; k++) {
-        if (atomic_load(&c->spinning) == 0)
-            return 1;
-        if (k % 8 == 0 && elapsed_ns(&start) > spin_ns)
-            break;
-        sched_yield();
-    }
+    if (spin_until(woken, c, spin_ns))
+        return 1;
     return atomic_exchange(&c->spinning, 0) == 0;
 }
 

@@ -188,6 +188,32 @@ START_TEST(test_frame_eof_inside_length)
 }
 END_TEST
 
+static void *write_hello(void *arg)
+{
+    (void)arg;
+    put_frame("hello", 5);
+    return NULL;
+}
+
+/* The reader polls far longer than the test may last: a frame that comes
+ * meanwhile, and then the end of input, must each end the polling. */
+START_TEST(test_frame_polling_reader_sees_frames_and_end_of_input)
+{
+    frame_reader_spin(&reader, 60L * 1000000000L);
+    pthread_t t;
+    pthread_create(&t, NULL, write_hello, NULL);
+    char *data;
+    size_t len;
+    ck_assert_int_eq(frame_read(&reader, &data, &len), 1);
+    pthread_join(t, NULL);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_mem_eq(data, "hello", 5);
+    free(data);
+    close_writer();
+    ck_assert_int_eq(read_no_frame(), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("frame");
@@ -201,6 +227,7 @@ int main(void)
     tcase_add_test(tc, test_frame_oversized_length_is_untrusted);
     tcase_add_test(tc, test_frame_eof_inside_frame);
     tcase_add_test(tc, test_frame_eof_inside_length);
+    tcase_add_test(tc, test_frame_polling_reader_sees_frames_and_end_of_input);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
