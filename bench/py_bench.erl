@@ -82,6 +82,8 @@
 %% Case 8's latency: calls on one pool before the next pool's turn.
 -define(LATENCY_TURN, 200).
 -define(OS_PID, <<"__import__('os').getpid()">>).
+%% Case 13: runs of the work per figure, the fastest counting.
+-define(WORK_RUNS, 5).
 
 %%% ==========================================================================
 %%% API
@@ -460,10 +462,11 @@ busy_core(#{params := #{reps := Reps, latency_calls := N, throughput_calls := To
     end.
 
 %% @doc Case 13: Python's own speed. The same pure-Python work
-%% (`bench_helpers:python_work/1', about `cpu_ms' ms), timed inside
+%% (`bench_helpers:python_work/2', about `cpu_ms' ms), timed inside
 %% Python, in py_port (a context of the default pool) and in the python3
 %% whose libpython py_port embeds (its `sys.executable'), run as a process
-%% of its own (target: at most 1.05 times).
+%% of its own, the two taking turns; each figure is the fastest of
+%% ?WORK_RUNS runs in the same interpreter (target: at most 1.05 times).
 -spec python_speed(map()) -> #{rows := [row()], check := map()}.
 python_speed(#{params := #{reps := Reps, cpu_ms := Ms}, bench_dir := Dir}) ->
     {ok, Exe} = py:eval(<<"__import__('sys').executable">>),
@@ -475,17 +478,19 @@ python_speed(#{params := #{reps := Reps, cpu_ms := Ms}, bench_dir := Dir}) ->
                    "the same in python3 (" ++ binary_to_list(Exe) ++ ")", {max_ratio, 1.05})],
       check => #{rounds => N, python3 => Exe}}.
 
-%% Milliseconds of N rounds of bench_helpers:python_work/1 in py_port.
+%% Milliseconds of N rounds of bench_helpers:python_work/2 in py_port,
+%% the fastest of ?WORK_RUNS.
 py_work(N) ->
-    {ok, Secs} = py:call(bench_helpers, python_work, [N]),
+    {ok, Secs} = py:call(bench_helpers, python_work, [N, ?WORK_RUNS]),
     Secs * 1000.
 
 %% The same in the python3 Exe, in a process of its own.
 python3_work(Exe, Dir, N) ->
     Code = "import sys; sys.path.insert(0, sys.argv[1]); import bench_helpers; "
-           "print('%.9f' % bench_helpers.python_work(int(sys.argv[2])))",
+           "print('%.9f' % bench_helpers.python_work(int(sys.argv[2]), int(sys.argv[3])))",
     Port = open_port({spawn_executable, Exe},
-                     [{args, ["-c", Code, Dir, integer_to_list(N)]}, exit_status,
+                     [{args, ["-c", Code, Dir, integer_to_list(N), integer_to_list(?WORK_RUNS)]},
+                      exit_status,
                       stderr_to_stdout, {line, 256}]),
     Line = receive {Port, {data, {eol, L}}} -> L after 60000 -> error(python3_timeout) end,
     receive {Port, {exit_status, 0}} -> ok after 60000 -> error(python3_timeout) end,

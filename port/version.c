@@ -2,9 +2,10 @@
  * version: `py_port --version` (see version.h).
  *
  * DESIGN: the build passes PY_PORT_PYTHON_EXECUTABLE and PY_PORT_EI_VERSION
- * (CMakeLists.txt, cmake/FindEI.cmake); the libpython in use is found with
- * dladdr() on one of its functions, so a wrong library picked up at run
- * time (LD_LIBRARY_PATH, rpath) shows. version_print() starts Python
+ * (CMakeLists.txt, cmake/FindEI.cmake); a shared libpython in use is found
+ * with dladdr() on one of its functions, so a wrong library picked up at
+ * run time (LD_LIBRARY_PATH, rpath) shows; a static one linked in is named
+ * by PY_PORT_LIBPYTHON_STATIC (cmake/LibPython.cmake). version_print() starts Python
  * once (and finalizes it) to say which standard library it finds; it
  * runs instead of the port, never beside it.
  */
@@ -22,9 +23,14 @@
 #ifndef PY_PORT_EI_VERSION
 #define PY_PORT_EI_VERSION "unknown"
 #endif
+#ifndef PY_PORT_LIBPYTHON_STATIC
+#define PY_PORT_LIBPYTHON_STATIC ""
+#endif
 
 const char *version_libpython(void)
 {
+    if (PY_PORT_LIBPYTHON_STATIC[0])
+        return PY_PORT_LIBPYTHON_STATIC;
     Dl_info info;
     if (dladdr((void *)Py_GetVersion, &info) != 0 && info.dli_fname)
         return info.dli_fname;

@@ -15,8 +15,9 @@
 /* py_port's version; the OTP application's vsn is the same. */
 #define PY_PORT_VERSION "0.1.0"
 
-/* The file of the libpython this process loaded (dladdr()), or
- * "statically linked". Needs no Python state. */
+/* The static libpython linked in (its path at build time), else the file
+ * of the shared libpython this process loaded (dladdr()), or "statically
+ * linked" if neither is known. Needs no Python state. */
 const char *version_libpython(void);
 
 /* The running libpython's Py_GetVersion(): "3.11.2 (main, ...)". */

@@ -1,0 +1,56 @@
+# The libpython py_port links: py_port_libpython, an interface library
+# (docs/environments.md).
+#
+# Where the Python ships a static libpython (its sysconfig LIBPL/LIBRARY,
+# as Debian's and pyenv's builds do), py_port links it into a
+# position-dependent executable, as Debian links its own /usr/bin/python3:
+# the interpreter's code then reaches its own functions and data without
+# the indirections of the shared library's position-independent code.
+# Measured on Debian's 3.11 (docs/performance.md, case 13): pure-Python
+# work about 15 % faster than with libpython3.11.so, as fast as python3.
+# The executable exports its symbols (-Wl,-E, Python's own LINKFORSHARED)
+# so that extension modules find the C API in it, and links what the
+# Python's own executable links (its LIBS, MODLIBS and SYSLIBS).
+#
+# Otherwise, with -DPY_PORT_STATIC_PYTHON=OFF, and in sanitizer builds
+# (ThreadSanitizer needs a position-independent executable), the shared
+# libpython, found by the rpath.
+#
+# Sets PY_PORT_LIBPYTHON_STATIC to the static library's path, or empty.
+option(PY_PORT_STATIC_PYTHON "Link the Python's static libpython where it has one" ON)
+
+set(PY_PORT_LIBPYTHON_STATIC "")
+if(PY_PORT_STATIC_PYTHON AND NOT PY_PORT_SANITIZE)
+  execute_process(
+    COMMAND "${Python3_EXECUTABLE}" -c [=[
+import os, sysconfig
+v = sysconfig.get_config_var
+lib = os.path.join(v('LIBPL') or '', v('LIBRARY') or '')
+print(lib if os.path.isfile(lib) else '')
+print(' '.join(v(k) or '' for k in ('LIBS', 'MODLIBS', 'SYSLIBS')))
+]=]
+    OUTPUT_VARIABLE _py_port_static
+    RESULT_VARIABLE _py_port_rc
+    OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(_py_port_rc EQUAL 0)
+    string(REPLACE "\n" ";" _py_port_static "${_py_port_static}")
+    list(LENGTH _py_port_static _py_port_n)
+    if(_py_port_n EQUAL 2)
+      list(GET _py_port_static 0 PY_PORT_LIBPYTHON_STATIC)
+      list(GET _py_port_static 1 _py_port_static_libs)
+      separate_arguments(_py_port_static_libs UNIX_COMMAND "${_py_port_static_libs}")
+    endif()
+  endif()
+endif()
+
+add_library(py_port_libpython INTERFACE)
+if(PY_PORT_LIBPYTHON_STATIC)
+  message(STATUS "libpython: ${PY_PORT_LIBPYTHON_STATIC} (static)")
+  target_include_directories(py_port_libpython INTERFACE ${Python3_INCLUDE_DIRS})
+  target_link_libraries(py_port_libpython INTERFACE
+    "${PY_PORT_LIBPYTHON_STATIC}" ${_py_port_static_libs} ${CMAKE_DL_LIBS} Threads::Threads)
+  target_link_options(py_port_libpython INTERFACE -no-pie LINKER:-E)
+else()
+  message(STATUS "libpython: ${Python3_LIBRARIES} (shared)")
+  target_link_libraries(py_port_libpython INTERFACE Python3::Python)
+endif()
