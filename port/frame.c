@@ -5,7 +5,8 @@
  * into the frame's own allocation for the part of a large frame that is not
  * buffered yet. A buffered read may first poll for input (spin_ns): the
  * reader then stays awake through a burst of requests instead of sleeping
- * and being woken for every frame. Single-threaded: the reader thread owns its frame_reader.
+ * and being woken for every frame. Single-threaded: the reader thread owns
+ * its frame_reader.
  */
 #include "frame.h"
 

@@ -4,8 +4,8 @@
  * DESIGN: a frame_reader owns one input descriptor and a buffer that takes
  * as many bytes as one read() gives, so a burst of small frames costs one
  * system call. It may poll a while before a read that would block
- * (frame_reader_spin()). A large frame is read straight into its own allocation. Used
- * by one thread only (the reader); no locks, no Python.
+ * (frame_reader_spin()). A large frame is read straight into its own
+ * allocation. Used by one thread only (the reader); no locks, no Python.
  */
 #ifndef PY_PORT_FRAME_H
 #define PY_PORT_FRAME_H

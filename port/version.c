@@ -5,9 +5,9 @@
  * (CMakeLists.txt, cmake/FindEI.cmake); a shared libpython in use is found
  * with dladdr() on one of its functions, so a wrong library picked up at
  * run time (LD_LIBRARY_PATH, rpath) shows; a static one linked in is named
- * by PY_PORT_LIBPYTHON_STATIC (cmake/LibPython.cmake). version_print() starts Python
- * once (and finalizes it) to say which standard library it finds; it
- * runs instead of the port, never beside it.
+ * by PY_PORT_LIBPYTHON_STATIC (cmake/LibPython.cmake). version_print()
+ * starts Python once (and finalizes it) to say which standard library it
+ * finds; it runs instead of the port, never beside it.
  */
 #include "version.h"
 
