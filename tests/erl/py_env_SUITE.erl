@@ -25,6 +25,7 @@
 -export([venv_ignores_pythonhome/1]).
 -export([pythonhome_failure_says_so/1]).
 -export([version_names_libpython_and_stdlib/1]).
+-export([extension_modules_find_the_c_api/1]).
 -export([venv_info_without_venv/1]).
 -export([preload_runs_before_first_request_and_after_restart/1]).
 -export([preload_from_file/1]).
@@ -49,7 +50,8 @@ all() ->
     [venv_prefix_site_packages_and_pth, venv_include_system_site_packages,
      venv_of_another_version_is_refused, venv_without_pyvenv_cfg_is_bad_env,
      venv_ignores_pythonhome, pythonhome_failure_says_so,
-     version_names_libpython_and_stdlib, venv_info_without_venv,
+     version_names_libpython_and_stdlib, extension_modules_find_the_c_api,
+     venv_info_without_venv,
      preload_runs_before_first_request_and_after_restart, preload_from_file,
      preload_pool_option_every_context, preload_owngil_each_interpreter,
      preload_that_raises_leaves_no_pool,
@@ -183,6 +185,21 @@ pythonhome_failure_says_so(Config) ->
     true = py_test_lib:contains(Msg, <<"PYTHONHOME=", (list_to_binary(Dir))/binary>>),
     true = py_test_lib:contains(Msg, <<"venv">>),
     undefined = whereis(erlang_python_sup).
+
+%% @doc Extension modules find Python's C API in py_port, whether it links
+%% the static libpython (then it must export its symbols, -Wl,-E) or the
+%% shared one: ctypes (an extension module) loads, and ctypes.pythonapi,
+%% the symbols the process exports, has Py_GetVersion, which answers the
+%% running Python's version.
+extension_modules_find_the_c_api(Config) ->
+    Started = py_test_lib:start_app([{default_pool_size, 1}], Config),
+    ok = py:exec(<<"import ctypes\n"
+                   "get_version = ctypes.pythonapi.Py_GetVersion\n"
+                   "get_version.restype = ctypes.c_char_p\n">>),
+    {ok, Full} = py:eval(<<"get_version().decode()">>),
+    {ok, #{python := Short}} = py:version(),
+    {0, _} = binary:match(Full, <<Short/binary, " ">>),
+    ok = py_test_lib:stop_app(Started).
 
 %% @doc py:version/0 names the libpython in use (the static library linked
 %% in, or the shared one loaded) and the standard library, as Python itself
