@@ -12,9 +12,11 @@
 # so that extension modules find the C API in it, and links what the
 # Python's own executable links (its LIBS, MODLIBS and SYSLIBS).
 #
-# Otherwise, with -DPY_PORT_STATIC_PYTHON=OFF, and in sanitizer builds
-# (ThreadSanitizer needs a position-independent executable), the shared
-# libpython, found by the rpath.
+# Otherwise the shared libpython, found by the rpath: with
+# -DPY_PORT_STATIC_PYTHON=OFF, in sanitizer builds (ThreadSanitizer needs a
+# position-independent executable), and where a program that starts
+# Python does not link with the static library (a library it needs is
+# missing, say), which the configure step tries first and reports.
 #
 # Sets PY_PORT_LIBPYTHON_STATIC to the static library's path, or empty.
 option(PY_PORT_STATIC_PYTHON "Link the Python's static libpython where it has one" ON)
@@ -40,6 +42,28 @@ print(' '.join(v(k) or '' for k in ('LIBS', 'MODLIBS', 'SYSLIBS')))
       list(GET _py_port_static 1 _py_port_static_libs)
       separate_arguments(_py_port_static_libs UNIX_COMMAND "${_py_port_static_libs}")
     endif()
+  endif()
+endif()
+if(PY_PORT_LIBPYTHON_STATIC)
+  include(CheckCSourceCompiles)
+  set(CMAKE_REQUIRED_INCLUDES ${Python3_INCLUDE_DIRS})
+  set(CMAKE_REQUIRED_LIBRARIES
+    "${PY_PORT_LIBPYTHON_STATIC}" ${_py_port_static_libs} ${CMAKE_DL_LIBS} Threads::Threads)
+  set(CMAKE_REQUIRED_LINK_OPTIONS -no-pie LINKER:-E)
+  set(CMAKE_REQUIRED_QUIET ON)
+  unset(PY_PORT_STATIC_PYTHON_LINKS CACHE) # tried again for every Python
+  check_c_source_compiles([=[
+#include <Python.h>
+int main(void) { Py_Initialize(); return Py_FinalizeEx(); }
+]=] PY_PORT_STATIC_PYTHON_LINKS)
+  unset(CMAKE_REQUIRED_INCLUDES)
+  unset(CMAKE_REQUIRED_LIBRARIES)
+  unset(CMAKE_REQUIRED_LINK_OPTIONS)
+  unset(CMAKE_REQUIRED_QUIET)
+  if(NOT PY_PORT_STATIC_PYTHON_LINKS)
+    message(STATUS "libpython: ${PY_PORT_LIBPYTHON_STATIC} does not link "
+                   "(CMakeFiles/CMakeError.log): the shared library instead")
+    set(PY_PORT_LIBPYTHON_STATIC "")
   endif()
 endif()
 
