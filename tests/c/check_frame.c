@@ -102,15 +102,22 @@ static void *dribble(void *arg)
     return NULL;
 }
 
-START_TEST(test_frame_reassembles_partial_reads)
+/* Reads one frame while a thread runs write_fn(arg): its length, the frame
+ * in *data (the caller frees it). */
+static size_t read_beside(void *(*write_fn)(void *), void *arg, char **data)
 {
     pthread_t t;
-    pthread_create(&t, NULL, dribble, NULL);
-    char *data;
+    pthread_create(&t, NULL, write_fn, arg);
     size_t len;
-    ck_assert_int_eq(frame_read(&reader, &data, &len), 1);
+    ck_assert_int_eq(frame_read(&reader, data, &len), 1);
     pthread_join(t, NULL);
-    ck_assert_uint_eq(len, 1000);
+    return len;
+}
+
+START_TEST(test_frame_reassembles_partial_reads)
+{
+    char *data;
+    ck_assert_uint_eq(read_beside(dribble, NULL, &data), 1000);
     for (int k = 0; k < 1000; k++)
         ck_assert_int_eq((unsigned char)data[k], k % 251);
     free(data);
@@ -141,13 +148,8 @@ static void *write_big(void *arg)
 START_TEST(test_frame_large_frame_beyond_buffer)
 {
     size_t n = 900 * 1024; /* above the reader's buffer */
-    pthread_t t;
-    pthread_create(&t, NULL, write_big, &n);
     char *data;
-    size_t len;
-    ck_assert_int_eq(frame_read(&reader, &data, &len), 1);
-    pthread_join(t, NULL);
-    ck_assert_uint_eq(len, n);
+    ck_assert_uint_eq(read_beside(write_big, &n, &data), n);
     for (size_t k = 0; k < n; k += 4099)
         ck_assert_int_eq(data[k], (char)(k * 7));
     for (int k = 0; k < FRAME_PADDING; k++)
@@ -200,13 +202,8 @@ static void *write_hello(void *arg)
 START_TEST(test_frame_polling_reader_sees_frames_and_end_of_input)
 {
     frame_reader_spin(&reader, 60L * 1000000000L);
-    pthread_t t;
-    pthread_create(&t, NULL, write_hello, NULL);
     char *data;
-    size_t len;
-    ck_assert_int_eq(frame_read(&reader, &data, &len), 1);
-    pthread_join(t, NULL);
-    ck_assert_uint_eq(len, 5);
+    ck_assert_uint_eq(read_beside(write_hello, NULL, &data), 5);
     ck_assert_mem_eq(data, "hello", 5);
     free(data);
     close_writer();
