@@ -32,6 +32,7 @@
 #include "eventloop.h"
 
 #include "objref.h"
+#include "pycompat.h"
 #include "pyerror.h"
 #include "reply.h"
 

@@ -3,8 +3,11 @@
 # shared libpython, 3.9 and later: with Debian's 3.11 that is the five of
 # 3.9 to 3.13) and runs the C tests and the Common Test suites against
 # each. Nothing here is required: a Python that is absent is
-# skipped. Usage: scripts/test-pythons.sh [python3.X ...]
+# skipped, and so are the numpy cases for a Python without numpy
+# (PY_PORT_NUMPY_OPTIONAL; `make test` requires numpy).
+# Usage: scripts/test-pythons.sh [python3.X ...]
 set -euo pipefail
+export PY_PORT_NUMPY_OPTIONAL=1
 cd "$(dirname "$0")/.."
 
 if [ $# -gt 0 ]; then

@@ -14,6 +14,8 @@
 
 #include <check.h>
 #include <ei.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_main.h"
@@ -197,6 +199,11 @@ __attribute__((noinline)) static PyObject *import_numpy(void)
 START_TEST(test_convert_types_numpy)
 {
     PyObject *np = import_numpy();
+    if (np == NULL && getenv("PY_PORT_NUMPY_OPTIONAL")) { /* scripts/test-pythons.sh */
+        PyErr_Clear();
+        fprintf(stderr, "numpy is not installed: its case is left out\n");
+        return;
+    }
     if (np == NULL) { /* numpy is optional for the port, not for make test */
         PyErr_Print();
         ck_abort_msg("numpy is not installed (scripts/setup.sh installs python3-numpy)");

@@ -6,7 +6,8 @@
 
 -include_lib("common_test/include/ct.hrl").
 
--export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2,
+         end_per_testcase/2]).
 -export([output_shows_in_a_plain_node/1,
          output_filter_added_once_and_removed_at_stop/1,
          output_filter_can_be_turned_off/1]).
@@ -55,6 +56,21 @@ init_per_suite(Config) ->
 
 end_per_suite(Config) ->
     py_test_lib:stop_app(Config).
+
+%% numpy is required by `make test' (scripts/setup.sh installs it), and
+%% optional where PY_PORT_NUMPY_OPTIONAL is set: scripts/test-pythons.sh
+%% runs the suites against Pythons that have none (pyenv's builds here).
+init_per_testcase(Case, Config) ->
+    NumpyCase = lists:prefix("numpy_", atom_to_list(Case)),
+    Optional = os:getenv("PY_PORT_NUMPY_OPTIONAL") =/= false,
+    case NumpyCase andalso Optional andalso
+        py:exec(<<"import numpy">>) =/= ok of
+        true -> {skip, no_numpy};
+        false -> Config
+    end.
+
+end_per_testcase(_Case, _Config) ->
+    ok.
 
 %%% ==========================================================================
 %%% Output
