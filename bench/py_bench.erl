@@ -490,8 +490,7 @@ python3_work(Exe, Dir, N) ->
            "print('%.9f' % bench_helpers.python_work(int(sys.argv[2]), int(sys.argv[3])))",
     Port = open_port({spawn_executable, Exe},
                      [{args, ["-c", Code, Dir, integer_to_list(N), integer_to_list(?WORK_RUNS)]},
-                      exit_status,
-                      stderr_to_stdout, {line, 256}]),
+                      exit_status, stderr_to_stdout, {line, 256}]),
     Line = receive {Port, {data, {eol, L}}} -> L after 60000 -> error(python3_timeout) end,
     receive {Port, {exit_status, 0}} -> ok after 60000 -> error(python3_timeout) end,
     list_to_float(Line) * 1000.

@@ -44,12 +44,16 @@ print(' '.join(v(k) or '' for k in ('LIBS', 'MODLIBS', 'SYSLIBS')))
     endif()
   endif()
 endif()
+# What a program linking the static library links, and how: the same for
+# the configure check below and for py_port_libpython.
+set(_py_port_static_link
+  "${PY_PORT_LIBPYTHON_STATIC}" ${_py_port_static_libs} ${CMAKE_DL_LIBS} Threads::Threads)
+set(_py_port_static_options -no-pie LINKER:-E)
 if(PY_PORT_LIBPYTHON_STATIC)
   include(CheckCSourceCompiles)
   set(CMAKE_REQUIRED_INCLUDES ${Python3_INCLUDE_DIRS})
-  set(CMAKE_REQUIRED_LIBRARIES
-    "${PY_PORT_LIBPYTHON_STATIC}" ${_py_port_static_libs} ${CMAKE_DL_LIBS} Threads::Threads)
-  set(CMAKE_REQUIRED_LINK_OPTIONS -no-pie LINKER:-E)
+  set(CMAKE_REQUIRED_LIBRARIES ${_py_port_static_link})
+  set(CMAKE_REQUIRED_LINK_OPTIONS ${_py_port_static_options})
   set(CMAKE_REQUIRED_QUIET ON)
   unset(PY_PORT_STATIC_PYTHON_LINKS CACHE) # tried again for every Python
   check_c_source_compiles([=[
@@ -71,9 +75,8 @@ add_library(py_port_libpython INTERFACE)
 if(PY_PORT_LIBPYTHON_STATIC)
   message(STATUS "libpython: ${PY_PORT_LIBPYTHON_STATIC} (static)")
   target_include_directories(py_port_libpython INTERFACE ${Python3_INCLUDE_DIRS})
-  target_link_libraries(py_port_libpython INTERFACE
-    "${PY_PORT_LIBPYTHON_STATIC}" ${_py_port_static_libs} ${CMAKE_DL_LIBS} Threads::Threads)
-  target_link_options(py_port_libpython INTERFACE -no-pie LINKER:-E)
+  target_link_libraries(py_port_libpython INTERFACE ${_py_port_static_link})
+  target_link_options(py_port_libpython INTERFACE ${_py_port_static_options})
 else()
   message(STATUS "libpython: ${Python3_LIBRARIES} (shared)")
   target_link_libraries(py_port_libpython INTERFACE Python3::Python)
