@@ -28,6 +28,7 @@
  */
 #include "convert.h"
 
+#include <endian.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -139,10 +140,9 @@ static PyObject *decode_number(const struct src *s, int *idx, int tag)
     if (tag == ERL_FLOAT_EXT)
         return decode_float_text(s, idx);
     if (tag == NEW_FLOAT_EXT) { /* IEEE 754, big-endian; its 8 bytes peeked readable */
-        const unsigned char *p = (const unsigned char *)s->buf + *idx + 1;
-        uint64_t u = 0;
-        for (int k = 0; k < 8; k++)
-            u = u << 8 | p[k];
+        uint64_t u;
+        memcpy(&u, s->buf + *idx + 1, sizeof(u));
+        u = be64toh(u);
         memcpy(&d, &u, sizeof(d));
         *idx += 9;
         return PyFloat_FromDouble(d);
@@ -235,6 +235,16 @@ static PyObject *decode_atom(const struct src *s, int *idx)
 static int binary_at(const struct src *s, int *idx, const char **p, int *n)
 {
     int tag = peek(s, *idx);
+    if (tag == ERL_BINARY_EXT) { /* the common case, read in place */
+        const unsigned char *h = (const unsigned char *)s->buf + *idx + 1;
+        long long len = (long long)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
+        if (need(s, *idx + 5, len) < 0)
+            return -1;
+        *p = s->buf + *idx + 5;
+        *n = (int)len;
+        *idx += 5 + (int)len;
+        return 0;
+    }
     unsigned int offset;
     size_t bits;
     if (tag < 0 || sized(s, idx, tag) < 0)

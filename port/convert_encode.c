@@ -29,6 +29,7 @@
  */
 #include "convert.h"
 
+#include <endian.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -97,6 +98,17 @@ static int headroom(ei_x_buff *x, Py_ssize_t need)
     return 0;
 }
 
+/* The next n bytes of x, for a term to be written there; for a small
+ * one encode() has made the room already, so this is a compare, no call
+ * into ei. NULL with MemoryError (or TypeError, see room()). */
+static char *reserve(ei_x_buff *x, int n)
+{
+    if (x->buffsz - x->index < n && headroom(x, n) < 0)
+        return NULL;
+    x->index += n;
+    return x->buff + x->index - n;
+}
+
 static int atom_out(ei_x_buff *x, const char *name, Py_ssize_t len)
 {
     return ei_check(ei_x_encode_atom_len_as(x, name, (int)len, ERLANG_UTF8, ERLANG_UTF8));
@@ -109,12 +121,17 @@ static int binary_out(PyObject *o, const char *p, Py_ssize_t n, ei_x_buff *x)
     if (room(x, n) < 0)
         return -1;
     struct convert_parts *parts = parts_out;
-    if (!parts || n < CONVERT_PART_MIN || parts->n == CONVERT_MAX_PARTS)
-        return ei_check(ei_x_encode_binary(x, p, (int)n));
-    unsigned char hdr[5] = {ERL_BINARY_EXT, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
-                            (unsigned char)(n >> 8), (unsigned char)n};
-    if (ei_check(ei_x_append_buf(x, (const char *)hdr, sizeof(hdr))) < 0)
+    int copied = !parts || n < CONVERT_PART_MIN || parts->n == CONVERT_MAX_PARTS;
+    unsigned char *out = (unsigned char *)reserve(x, 5 + (int)(copied ? n : 0));
+    if (!out)
         return -1;
+    uint32_t len = htobe32((uint32_t)n);
+    out[0] = ERL_BINARY_EXT;
+    memcpy(out + 1, &len, sizeof(len));
+    if (copied) {
+        memcpy(out + 5, p, (size_t)n);
+        return 0;
+    }
     Py_INCREF(o);
     parts->part[parts->n++] = (struct convert_part){x->index, p, n, o};
     parts->total += n;
@@ -178,18 +195,24 @@ static int encode_int(PyObject *o, ei_x_buff *x)
 {
     int overflow;
     long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    uint32_t u = (uint32_t)v;
     if (overflow != 0)
         return encode_big(o, overflow < 0, x);
     if (v == -1 && PyErr_Occurred())
         return -1;
-    if (v >= 0 && v <= 255)
-        return ei_check(ei_x_append_buf(x, (char[]){ERL_SMALL_INTEGER_EXT, (char)v}, 2));
     if (v < INT32_MIN || v > INT32_MAX)
         return ei_check(ei_x_encode_longlong(x, v));
-    return ei_check(ei_x_append_buf(
-        x, (char[]){ERL_INTEGER_EXT, (char)(u >> 24), (char)(u >> 16), (char)(u >> 8), (char)u},
-        5));
+    int small = v >= 0 && v <= 255;
+    char *out = reserve(x, small ? 2 : 5);
+    if (!out)
+        return -1;
+    out[0] = small ? ERL_SMALL_INTEGER_EXT : ERL_INTEGER_EXT;
+    if (small) {
+        out[1] = (char)v;
+    } else {
+        uint32_t be = htobe32((uint32_t)v);
+        memcpy(out + 1, &be, sizeof(be)); /* in place: a copy through the stack stalls */
+    }
+    return 0;
 }
 
 static int encode_float(PyObject *o, ei_x_buff *x)
@@ -200,11 +223,14 @@ static int encode_float(PyObject *o, ei_x_buff *x)
     if (isinf(d))
         return d > 0 ? atom_out(x, "infinity", 8) : atom_out(x, "neg_infinity", 12);
     uint64_t u;
+    char *out = reserve(x, 1 + sizeof(u));
+    if (!out)
+        return -1;
     memcpy(&u, &d, sizeof(u));
-    char term[9] = {NEW_FLOAT_EXT};
-    for (int k = 8; k > 0; k--, u >>= 8) /* IEEE 754, big-endian */
-        term[k] = (char)(u & 0xFF);
-    return ei_check(ei_x_append_buf(x, term, sizeof(term)));
+    u = htobe64(u); /* IEEE 754, big-endian */
+    out[0] = NEW_FLOAT_EXT;
+    memcpy(out + 1, &u, sizeof(u)); /* in place: a copy through the stack stalls */
+    return 0;
 }
 
 /* bytes, bytearray, memoryview: any C-contiguous buffer. */

@@ -123,7 +123,7 @@ static int kind_for(const struct dispatch *d, const struct job *job,
 }
 
 /* {start_pool, ReplyTo, Pool, Size, Mode} -> {ok, [CtxId]} | {error, ...} */
-static void start_pool(const struct dispatch *d, const struct job *job)
+static void start_pool(struct dispatch *d, const struct job *job)
 {
     static long ids[PY_PORT_MAX_POOL_SIZE];
     struct writer *w = d->w;
@@ -135,8 +135,10 @@ static void start_pool(const struct dispatch *d, const struct job *job)
         dispatch_send(w, job, fill_bad_size, &job->env.size);
     else if (n < 0)
         reply_error(w, job, "start_pool_failed", strerror(-n), 0);
-    else
+    else {
+        d->other_kinds |= kind != NULL;
         dispatch_send(w, job, fill_ids, &(struct ids){ids, n});
+    }
 }
 
 struct stopped {
@@ -322,7 +324,7 @@ static void route_to_owner(const struct dispatch *d, struct job *job)
     enum envelope_op op = job->env.op;
     unsigned long long nonce;
     int i = job->env.body_off;
-    if (!d->ref_owner || job->env.ctx_id >= 0 || op == ENVELOPE_EXEC)
+    if (!d->ref_owner || !d->other_kinds || job->env.ctx_id >= 0 || op == ENVELOPE_EXEC)
         return;
     int found = op == ENVELOPE_RELEASE
                     ? ei_decode_ulonglong(job->frame, &i, &nonce) == 0 && (size_t)i <= job->len

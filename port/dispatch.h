@@ -35,6 +35,10 @@ struct dispatch {
     /* The owngil context whose interpreter drew a reference's nonce, or a
      * negative number (not an owngil context's). NULL: none are. */
     long (*ref_owner)(unsigned long long nonce);
+    /* Set by dispatch once a pool of another kind than the default has
+     * started: until then no reference can need routing, and requests
+     * are not scanned for one (refscan.h). Start it at 0. */
+    int other_kinds;
 };
 
 /*

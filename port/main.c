@@ -424,8 +424,8 @@ int main(int argc, char **argv)
         o.monitor = o.forward = 0;
     if (o.monitor && monitor_start() < 0)
         perror("py_port: running without a monitor: fork failed");
-    struct dispatch d = {NULL, NULL,          o.trace,        -1, NULL, trace_now_ns(), NULL,
-                         NULL, modes_kind_of, modes_ref_owner};
+    struct dispatch d = {NULL, NULL,          o.trace,         -1, NULL, trace_now_ns(), NULL,
+                         NULL, modes_kind_of, modes_ref_owner, 0};
     if (o.record && (d.record = record_open(o.record)) < 0) {
         fprintf(stderr, "py_port: cannot record to %s: %s\n", o.record, strerror(-d.record));
         return 64;

@@ -19,6 +19,7 @@
 
 #include "pyrun.h"
 
+#include "arena.h"
 #include "callback.h"
 #include "cancel.h"
 #include "convert.h"
@@ -170,6 +171,7 @@ int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_
         snprintf(err, errlen, "cannot configure Python");
         return -1;
     }
+    arena_install();
     PyStatus st = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
     if (PyStatus_Exception(st))

@@ -1,0 +1,64 @@
+/*
+ * arena: CPython's object arenas, kept for reuse (see arena.h).
+ *
+ * DESIGN: a stack of at most ARENA_KEEP mappings under one mutex. The
+ * size is CPython's ARENA_SIZE, the same for every call; a kept arena of
+ * another size (never seen) would not be handed out for it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "arena.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+static struct {
+    pthread_mutex_t lock;
+    void *kept[ARENA_KEEP];
+    size_t size[ARENA_KEEP];
+    int n;
+} arenas = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+
+static void *arena_alloc(void *ctx, size_t size)
+{
+    void *p = NULL;
+    (void)ctx;
+    pthread_mutex_lock(&arenas.lock);
+    if (arenas.n > 0 && arenas.size[arenas.n - 1] == size)
+        p = arenas.kept[--arenas.n];
+    pthread_mutex_unlock(&arenas.lock);
+    if (p)
+        return p;
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void arena_free(void *ctx, void *p, size_t size)
+{
+    int kept = 0;
+    (void)ctx;
+    pthread_mutex_lock(&arenas.lock);
+    if (arenas.n < ARENA_KEEP) {
+        arenas.kept[arenas.n] = p;
+        arenas.size[arenas.n++] = size;
+        kept = 1;
+    }
+    pthread_mutex_unlock(&arenas.lock);
+    if (!kept)
+        munmap(p, size);
+}
+
+void arena_install(void)
+{
+    PyObjectArenaAllocator a = {NULL, arena_alloc, arena_free};
+    PyObject_SetArenaAllocator(&a);
+}
+
+int arena_kept(void)
+{
+    pthread_mutex_lock(&arenas.lock);
+    int n = arenas.n;
+    pthread_mutex_unlock(&arenas.lock);
+    return n;
+}
