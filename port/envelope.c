@@ -70,51 +70,6 @@ static int refuse(struct envelope *env, int rc, const char *fmt, ...)
 
 /* Skipping terms within bounds: envelope_skip_term(). */
 
-/* The bytes of a term's tag and fixed header; 0 for an unknown tag. */
-size_t envelope_head_size(int tag)
-{
-    switch (tag) {
-    case ERL_NIL_EXT:
-    case ERL_PID_EXT:
-    case ERL_NEW_PID_EXT:
-    case ERL_PORT_EXT:
-    case ERL_NEW_PORT_EXT:
-    case ERL_V4_PORT_EXT:
-    case ERL_REFERENCE_EXT:
-    case ERL_EXPORT_EXT:
-        return 1;
-    case ERL_SMALL_INTEGER_EXT:
-    case ERL_SMALL_ATOM_EXT:
-    case ERL_SMALL_ATOM_UTF8_EXT:
-    case ERL_SMALL_TUPLE_EXT:
-        return 2;
-    case ERL_ATOM_EXT:
-    case ERL_ATOM_UTF8_EXT:
-    case ERL_STRING_EXT:
-    case ERL_SMALL_BIG_EXT:
-    case ERL_NEW_REFERENCE_EXT:
-    case ERL_NEWER_REFERENCE_EXT:
-        return 3;
-    case ERL_INTEGER_EXT:
-    case ERL_BINARY_EXT:
-    case ERL_LARGE_TUPLE_EXT:
-    case ERL_LIST_EXT:
-    case ERL_MAP_EXT:
-    case ERL_FUN_EXT:
-    case ERL_NEW_FUN_EXT:
-        return 5;
-    case ERL_BIT_BINARY_EXT:
-    case ERL_LARGE_BIG_EXT:
-        return 6;
-    case NEW_FLOAT_EXT:
-        return 9;
-    case ERL_FLOAT_EXT:
-        return 32;
-    default:
-        return 0;
-    }
-}
-
 /* The n-byte big-endian count after a tag. */
 static unsigned long long count_at(const unsigned char *t, int n)
 {

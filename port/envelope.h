@@ -82,8 +82,51 @@ int envelope_skip_term(const char *frame, size_t len, int *index);
 
 /* Bytes of a term's tag and fixed header (the tag byte, and lengths,
  * counts or fixed fields that follow it), or 0 for a tag this layer does
- * not know. Shared by every bounded decoder of the port. */
-size_t envelope_head_size(int tag);
+ * not know. Shared by every bounded decoder of the port; inline, as they
+ * ask it for every term they read. */
+static inline size_t envelope_head_size(int tag)
+{
+    switch (tag) {
+    case ERL_NIL_EXT:
+    case ERL_PID_EXT:
+    case ERL_NEW_PID_EXT:
+    case ERL_PORT_EXT:
+    case ERL_NEW_PORT_EXT:
+    case ERL_V4_PORT_EXT:
+    case ERL_REFERENCE_EXT:
+    case ERL_EXPORT_EXT:
+        return 1;
+    case ERL_SMALL_INTEGER_EXT:
+    case ERL_SMALL_ATOM_EXT:
+    case ERL_SMALL_ATOM_UTF8_EXT:
+    case ERL_SMALL_TUPLE_EXT:
+        return 2;
+    case ERL_ATOM_EXT:
+    case ERL_ATOM_UTF8_EXT:
+    case ERL_STRING_EXT:
+    case ERL_SMALL_BIG_EXT:
+    case ERL_NEW_REFERENCE_EXT:
+    case ERL_NEWER_REFERENCE_EXT:
+        return 3;
+    case ERL_INTEGER_EXT:
+    case ERL_BINARY_EXT:
+    case ERL_LARGE_TUPLE_EXT:
+    case ERL_LIST_EXT:
+    case ERL_MAP_EXT:
+    case ERL_FUN_EXT:
+    case ERL_NEW_FUN_EXT:
+        return 5;
+    case ERL_BIT_BINARY_EXT:
+    case ERL_LARGE_BIG_EXT:
+        return 6;
+    case NEW_FLOAT_EXT:
+        return 9;
+    case ERL_FLOAT_EXT:
+        return 32;
+    default:
+        return 0;
+    }
+}
 
 /*
  * Starts a reply to the request whose ReplyTo is frame[reply_off,
