@@ -240,6 +240,13 @@ cancels_racing_the_hand_off(_Config) ->
 %% and the task ends; with the GIL switched at every chance, so that the
 %% interrupt may come at any point of the step.
 cancelled_during_the_first_step(_Config) ->
+    case py_test_lib:python_version() of
+        {3, 13} -> {skip, "CPython 3.13 may skip the except block an asynchronous exception "
+                          "is raised in (python/cpython#139622): docs/reliability.md"};
+        _ -> cancelled_during_the_first_step()
+    end.
+
+cancelled_during_the_first_step() ->
     Tag = py_test_lib:token(),
     with_gil_switched_at_every_chance(
       fun() ->

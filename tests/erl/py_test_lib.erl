@@ -20,7 +20,7 @@
 -export([pool_mode/0]).
 -export([exec_in_every_main/2]).
 -export([python/0]).
--export([has_owngil/0]).
+-export([has_owngil/0, python_version/0]).
 -export([py_port_exe/0]).
 -export([open_py_port/1]).
 
@@ -160,11 +160,16 @@ python() ->
     {ok, #{python := V}} = py:version(),
     binary_to_list(V).
 
+%% @doc The running port's Python version as {Major, Minor}.
+-spec python_version() -> {non_neg_integer(), non_neg_integer()}.
+python_version() ->
+    [Major, Minor | _] = [list_to_integer(N) || N <- string:lexemes(python(), ".")],
+    {Major, Minor}.
+
 %% @doc Whether the running port's Python has owngil (3.12 and later).
 -spec has_owngil() -> boolean().
 has_owngil() ->
-    [Major, Minor | _] = [list_to_integer(N) || N <- string:lexemes(python(), ".")],
-    {Major, Minor} >= {3, 12}.
+    python_version() >= {3, 12}.
 
 %% @doc The mode of the default pool the suites run against: the OS
 %% environment's PY_POOL_MODE, else `worker'.
