@@ -68,7 +68,7 @@ static struct pools *pools;
 static struct writer *writer;
 
 static const char GLUE[] =
-    "import asyncio, functools, os, selectors, threading, time\n"
+    "import asyncio, os, selectors, threading, time\n"
     "\n"
     "class _Selector(selectors.DefaultSelector):\n"
     "    \"\"\"Lets go of the loop's lock only while the loop waits for events.\"\"\"\n"
@@ -149,7 +149,7 @@ static const char GLUE[] =
     "\n"
     "    # On the context's thread.\n"
     "    def submit(self, aw, seq, job):\n"
-    "        if self._answered(job) or not self.lock.acquire(blocking=False):\n"
+    "        if self._answered(job) or not self.lock.acquire(False):\n"
     "            return self._submit_to_loop(aw, seq, job)  # cancelled, or the loop is busy\n"
     "        try:\n"
     "            task = self._first_step(aw, job)\n"
@@ -186,7 +186,7 @@ static const char GLUE[] =
     "                callback, args = context.run, (callback, *args)\n"
     "            asyncio.events._set_running_loop(self.loop)\n"
     "            try:\n"
-    "                self._step(job, functools.partial(callback, *args))\n"
+    "                self._step(job, callback, *args)\n"
     "            finally:\n"
     "                asyncio.events._set_running_loop(None)\n"
     "        return task\n"
@@ -476,18 +476,18 @@ static PyObject *glue_send(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
-/* _step(job, fn): fn(), the first step of job's task on the context's
- * thread, which a cancel of job interrupts as it would the request's own
- * code; no interrupt outlives it. */
+/* _step(job, fn, *args): fn(*args), the first step of job's task on the
+ * context's thread, which a cancel of job interrupts as it would the
+ * request's own code; no interrupt outlives it. */
 static PyObject *glue_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     struct eventloop *l = PyCapsule_GetPointer(self, NULL);
-    struct job *job = l && nargs == 2 ? job_of(args[0]) : NULL;
+    struct job *job = l && nargs >= 2 ? job_of(args[0]) : NULL;
     if (!job)
         return NULL;
     long outer = cancel_job_begin(l->target, job->seq);
     pools_step(pools, job, 1); /* py:interrupt reaches the step too */
-    PyObject *r = PyObject_CallNoArgs(args[1]);
+    PyObject *r = PyObject_Vectorcall(args[1], args + 2, (size_t)(nargs - 2), NULL);
     pools_step(pools, job, 0);
     cancel_job_end(l->target, outer);
     return r;
