@@ -49,10 +49,31 @@ static void arena_free(void *ctx, void *p, size_t size)
         munmap(p, size);
 }
 
+/* fork() while another thread holds the lock (an owngil interpreter
+ * taking an arena) would leave it held for good in the child, whose
+ * Python code (os.fork() and on) then hangs at its next arena: fork()
+ * takes the lock first and both sides let it go. */
+static void lock_for_fork(void)
+{
+    pthread_mutex_lock(&arenas.lock);
+}
+
+static void unlock_after_fork(void)
+{
+    pthread_mutex_unlock(&arenas.lock);
+}
+
+static void register_fork_handlers(void)
+{
+    pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
+}
+
 void arena_install(void)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     PyObjectArenaAllocator a = {NULL, arena_alloc, arena_free};
     PyObject_SetArenaAllocator(&a);
+    pthread_once(&once, register_fork_handlers);
 }
 
 int arena_kept(void)

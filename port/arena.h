@@ -21,7 +21,8 @@
  * resident memory at most with 1 MiB arenas. */
 #define ARENA_KEEP 16
 
-/* Makes CPython take its arenas from here; before Py_Initialize. */
+/* Makes CPython take its arenas from here; before Py_Initialize. A
+ * child forked meanwhile can take arenas too (pthread_atfork). */
 void arena_install(void);
 
 /* How many freed arenas are kept now (for tests). */

@@ -8,6 +8,11 @@
 #include <Python.h>
 
 #include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "check_main.h"
@@ -43,6 +48,45 @@ START_TEST(no_more_than_arena_keep_are_kept)
 }
 END_TEST
 
+static atomic_int stop_churn;
+
+/* Takes and gives back arenas without a pause, so that the allocator's
+ * lock is often held: a plain thread, as an owngil interpreter's is. */
+static void *churn(void *arg)
+{
+    PyObjectArenaAllocator *a = arg;
+    while (!atomic_load(&stop_churn)) {
+        void *p = a->alloc(a->ctx, 1 << 20);
+        a->free(a->ctx, p, 1 << 20);
+    }
+    return NULL;
+}
+
+START_TEST(a_child_forked_while_arenas_are_taken_takes_them_too)
+{
+    PyObjectArenaAllocator a;
+    PyObject_GetArenaAllocator(&a);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, churn, &a), 0);
+    for (int i = 0; i < 50; i++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            alarm(2); /* a child stuck on the lock dies of SIGALRM */
+            void *p = a.alloc(a.ctx, 1 << 20);
+            a.free(a.ctx, p, 1 << 20);
+            _exit(p ? 0 : 1);
+        }
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "fork %d: the child did not take an arena (status %#x)", i, status);
+    }
+    atomic_store(&stop_churn, 1);
+    pthread_join(t, NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("arena");
@@ -50,6 +94,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, freed_arenas_are_kept_and_used_again);
     tcase_add_test(tc, no_more_than_arena_keep_are_kept);
+    tcase_add_test(tc, a_child_forked_while_arenas_are_taken_takes_them_too);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
