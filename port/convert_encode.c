@@ -276,9 +276,15 @@ static int encode_items(PyObject *seq, int as_list, ei_x_buff *x, int depth)
     for (Py_ssize_t i = 0; i < n; i++) {
         if (i >= Py_SIZE(seq))
             return changed_size(seq);
-        PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
-        int rc = encode(item, x, depth + 1);
-        Py_DECREF(item);
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        int rc;
+        if (PyFloat_CheckExact(item)) { /* runs no Python code: no reference needed */
+            rc = encode_float(item, x);
+        } else {
+            Py_INCREF(item);
+            rc = encode(item, x, depth + 1);
+            Py_DECREF(item);
+        }
         if (rc < 0)
             return -1;
     }
