@@ -236,8 +236,9 @@ static int binary_at(const struct src *s, int *idx, const char **p, int *n)
 {
     int tag = peek(s, *idx);
     if (tag == ERL_BINARY_EXT) { /* the common case, read in place */
-        const unsigned char *h = (const unsigned char *)s->buf + *idx + 1;
-        long long len = (long long)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
+        uint32_t be;
+        memcpy(&be, s->buf + *idx + 1, sizeof(be)); /* its 4 bytes peeked readable */
+        long long len = be32toh(be);
         if (need(s, *idx + 5, len) < 0)
             return -1;
         *p = s->buf + *idx + 5;

@@ -205,11 +205,12 @@ static int encode_int(PyObject *o, ei_x_buff *x)
     char *out = reserve(x, small ? 2 : 5);
     if (!out)
         return -1;
-    out[0] = small ? ERL_SMALL_INTEGER_EXT : ERL_INTEGER_EXT;
     if (small) {
+        out[0] = ERL_SMALL_INTEGER_EXT;
         out[1] = (char)v;
     } else {
         uint32_t be = htobe32((uint32_t)v);
+        out[0] = ERL_INTEGER_EXT;
         memcpy(out + 1, &be, sizeof(be)); /* in place: a copy through the stack stalls */
     }
     return 0;
