@@ -68,7 +68,7 @@ static struct pools *pools;
 static struct writer *writer;
 
 static const char GLUE[] =
-    "import asyncio, os, selectors, threading, time\n"
+    "import asyncio, os, selectors, threading, time, types\n"
     "\n"
     "class _Selector(selectors.DefaultSelector):\n"
     "    \"\"\"Lets go of the loop's lock only while the loop waits for events.\"\"\"\n"
@@ -176,7 +176,10 @@ static const char GLUE[] =
     "        does not wait is answered with no hand-off between threads.\"\"\"\n"
     "        self.loop.taking = True\n"
     "        try:\n"
-    "            task = asyncio.ensure_future(aw, loop=self.loop)\n"
+    "            if type(aw) is types.CoroutineType and self.loop.get_task_factory() is None:\n"
+    "                task = asyncio.Task(aw, loop=self.loop)  # what create_task() does\n"
+    "            else:\n"
+    "                task = asyncio.ensure_future(aw, loop=self.loop)\n"
     "        finally:\n"
     "            self.loop.taking = False\n"
     "        taken, self.loop.taken = self.loop.taken, None\n"

@@ -11,7 +11,6 @@
 #include "frame.h"
 
 #include "bigmem.h"
-#include "spin.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -31,9 +30,10 @@ int frame_reader_init(struct frame_reader *r, int fd, size_t max_frame)
     return r->buf ? 0 : -ENOMEM;
 }
 
-void frame_reader_spin(struct frame_reader *r, long spin_ns)
+void frame_reader_spin(struct frame_reader *r, long spin_ns, const struct spin_mark *renew)
 {
     r->spin_ns = spin_ns;
+    r->renew = renew;
 }
 
 void frame_reader_destroy(struct frame_reader *r)
@@ -89,7 +89,7 @@ static int fill(struct frame_reader *r, size_t want)
         r->start = 0;
     }
     while (r->end - r->start < want) {
-        spin_until(readable, &r->fd, r->spin_ns);
+        spin_until_renewed(readable, &r->fd, r->spin_ns, r->renew);
         ssize_t got = read_some(r->fd, r->buf + r->end, r->cap - r->end);
         if (got < 0)
             return (int)got;

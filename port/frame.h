@@ -10,14 +10,17 @@
 #ifndef PY_PORT_FRAME_H
 #define PY_PORT_FRAME_H
 
+#include "spin.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 struct frame_reader {
     int fd;
-    size_t max_frame; /* longest frame accepted */
-    long spin_ns;     /* how long a read polls before it blocks (spin.h) */
-    char *buf;        /* buffered bytes not yet handed out: buf[start, end) */
+    size_t max_frame;              /* longest frame accepted */
+    long spin_ns;                  /* how long a read polls before it blocks (spin.h) */
+    const struct spin_mark *renew; /* renews that poll; NULL: nothing does */
+    char *buf;                     /* buffered bytes not yet handed out: buf[start, end) */
     size_t cap, start, end;
 };
 
@@ -26,9 +29,10 @@ int frame_reader_init(struct frame_reader *r, int fd, size_t max_frame);
 
 /* Makes every read that finds no bytes waiting poll the descriptor for
  * spin_ns nanoseconds (yielding between polls) before it blocks, so that a
- * frame that follows closely costs no sleep and wake-up. 0 (the default
- * after init) blocks at once. */
-void frame_reader_spin(struct frame_reader *r, long spin_ns);
+ * frame that follows closely costs no sleep and wake-up; each
+ * spin_mark(renew) meanwhile (renew may be NULL) gives the poll spin_ns
+ * more. 0 (the default after init) blocks at once. */
+void frame_reader_spin(struct frame_reader *r, long spin_ns, const struct spin_mark *renew);
 
 /* Frees the buffer; safe on a zeroed or already destroyed reader. */
 void frame_reader_destroy(struct frame_reader *r);

@@ -197,13 +197,15 @@ static void *watchdog(void *arg)
 }
 
 /* Reads and dispatches frames until the input ends. The reader polls for
- * the next frame as long as an idle context does (--spin-us). */
+ * the next frame as long as an idle context does (--spin-us), from its
+ * last read or the last frame written, whichever is later: a caller's next
+ * request follows its reply. */
 static int serve(int in, struct dispatch *d, long spin_us)
 {
     struct frame_reader r;
     if (frame_reader_init(&r, in, PY_PORT_MAX_FRAME) != 0)
         return -ENOMEM;
-    frame_reader_spin(&r, spin_us * 1000);
+    frame_reader_spin(&r, spin_us * 1000, writer_written(d->w));
     int rc;
     char *frame;
     size_t len;

@@ -6,24 +6,40 @@
 #include <sched.h>
 #include <time.h>
 
-static long elapsed_ns(const struct timespec *since)
+static long long now_ns(void)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+void spin_mark(struct spin_mark *m)
+{
+    atomic_store_explicit(&m->at_ns, now_ns(), memory_order_relaxed);
+}
+
+int spin_until_renewed(spin_ready_fn ready, void *arg, long spin_ns, const struct spin_mark *renew)
+{
+    if (spin_ns <= 0)
+        return 0;
+    long long start = now_ns();
+    for (unsigned k = 1;; k++) {
+        if (ready(arg))
+            return 1;
+        if (k % 8 == 0) {
+            long long now = now_ns(), from = start;
+            long long marked =
+                renew ? atomic_load_explicit(&renew->at_ns, memory_order_relaxed) : 0;
+            if (marked > from)
+                from = marked;
+            if (now - from > spin_ns)
+                return 0;
+        }
+        sched_yield();
+    }
 }
 
 int spin_until(spin_ready_fn ready, void *arg, long spin_ns)
 {
-    if (spin_ns <= 0)
-        return 0;
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (unsigned k = 1;; k++) {
-        if (ready(arg))
-            return 1;
-        if (k % 8 == 0 && elapsed_ns(&start) > spin_ns)
-            return 0;
-        sched_yield();
-    }
+    return spin_until_renewed(ready, arg, spin_ns, NULL);
 }

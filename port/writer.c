@@ -41,6 +41,7 @@ struct writer {
     struct out_frame *head, *tail; /* pending, oldest first */
     int writing;                   /* a thread is writing to fd */
     int stopping;
+    struct spin_mark written; /* the last frame written, complete */
 };
 
 /* Writes iov[0..n) completely, following partial writes. 0 or -errno. */
@@ -84,6 +85,7 @@ static void write_list(struct writer *w, struct out_frame *f)
         int rc = writer_write_all(w->fd, iov, n);
         if (rc < 0)
             fail(rc);
+        spin_mark(&w->written);
         while (batch != f) {
             struct out_frame *next = batch->next;
             free(batch->buf);
@@ -134,6 +136,11 @@ struct writer *writer_start(int fd)
     return w;
 }
 
+const struct spin_mark *writer_written(const struct writer *w)
+{
+    return &w->written;
+}
+
 /* Writes iov from the calling thread, which holds the writing flag, and
  * gives the flag up. */
 static void write_direct(struct writer *w, struct iovec *iov, int n)
@@ -141,6 +148,7 @@ static void write_direct(struct writer *w, struct iovec *iov, int n)
     int rc = writer_write_all(w->fd, iov, n);
     if (rc < 0)
         fail(rc);
+    spin_mark(&w->written);
     pthread_mutex_lock(&w->mu);
     w->writing = 0;
     if (w->head || w->stopping)

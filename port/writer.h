@@ -12,6 +12,8 @@
 #ifndef PY_PORT_WRITER_H
 #define PY_PORT_WRITER_H
 
+#include "spin.h"
+
 #include <stddef.h>
 #include <sys/uio.h>
 
@@ -19,6 +21,11 @@ struct writer;
 
 /* Starts the writer thread on fd. NULL on failure. */
 struct writer *writer_start(int fd);
+
+/* Marked each time a frame has been written: most frames are answered
+ * soon (a reply by its caller's next request, a callback by its result),
+ * so the reader's poll for input is renewed by it. */
+const struct spin_mark *writer_written(const struct writer *w);
 
 /*
  * Queues one frame; the writer takes ownership of buf (malloc'd) and frees

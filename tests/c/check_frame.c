@@ -201,7 +201,7 @@ static void *write_hello(void *arg)
  * meanwhile, and then the end of input, must each end the polling. */
 START_TEST(test_frame_polling_reader_sees_frames_and_end_of_input)
 {
-    frame_reader_spin(&reader, 60L * 1000000000L);
+    frame_reader_spin(&reader, 60L * 1000000000L, NULL);
     char *data;
     ck_assert_uint_eq(read_beside(write_hello, NULL, &data), 5);
     ck_assert_mem_eq(data, "hello", 5);

@@ -1,12 +1,14 @@
 /* Unit tests of port/writer.c: whole frames from many threads, none lost. */
 #include "check_main.h"
 #include "frame.h"
+#include "spin.h"
 #include "writer.h"
 
 #include <check.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PRODUCERS 4
@@ -133,6 +135,51 @@ START_TEST(test_writer_queued_frames_leave_before_later_ones)
 }
 END_TEST
 
+static long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+struct since {
+    const struct spin_mark *mark;
+    long long ns;
+};
+
+static int marked_since(void *arg)
+{
+    const struct since *s = arg;
+    return atomic_load(&s->mark->at_ns) >= s->ns;
+}
+
+/* The reader's poll is renewed by every frame written: by the thread that
+ * writes it directly, and by the writer thread for a queued one. */
+START_TEST(test_writer_marks_each_frame_written)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    w = writer_start(fds[1]);
+    const struct spin_mark *written = writer_written(w);
+    ck_assert_int_eq(atomic_load(&written->at_ns), 0);
+
+    struct since direct = {written, now_ns()};
+    send_frame(1, 10); /* nobody else writes: written before it returns */
+    ck_assert(marked_since(&direct));
+
+    struct since queued = {written, now_ns()};
+    char *buf = malloc(4 + 10);
+    frame_put_length(buf, 10);
+    memset(buf + 4, 2, 10);
+    ck_assert_int_eq(writer_queue(w, buf, 4 + 10), 0);
+    ck_assert_int_eq(spin_until(marked_since, &queued, 10L * 1000000000L), 1);
+
+    writer_stop(w);
+    close(fds[1]);
+    close(fds[0]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("writer");
@@ -141,6 +188,7 @@ int main(void)
     tcase_add_test(tc, test_writer_frames_from_many_threads_arrive_whole);
     tcase_add_test(tc, test_writer_stop_flushes_queued_frames);
     tcase_add_test(tc, test_writer_queued_frames_leave_before_later_ones);
+    tcase_add_test(tc, test_writer_marks_each_frame_written);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -18,6 +18,7 @@
          sync_call_answered_while_tasks_wait/1,
          sooner_timer_wakes_the_waiting_loop/1,
          standard_loop_features/1,
+         task_factory_makes_the_tasks/1,
          first_step_is_part_of_the_task/1,
          timeout_cancels_the_task/1,
          cancels_racing_the_hand_off/1,
@@ -46,7 +47,7 @@ all() ->
 groups() ->
     Core = [awaited_result_is_the_reply, thousand_sleeps_on_one_context,
             sync_call_answered_while_tasks_wait, sooner_timer_wakes_the_waiting_loop,
-            standard_loop_features,
+            standard_loop_features, task_factory_makes_the_tasks,
             first_step_is_part_of_the_task,
             timeout_cancels_the_task, cancels_racing_the_hand_off,
             cancelled_during_the_first_step, timeout_interrupts_the_first_step,
@@ -175,6 +176,14 @@ standard_loop_features(_Config) ->
         py:call(?POOL, '__main__', features, [Port], #{}, 20000),
     unlink(Server),
     ok = gen_tcp:close(Listen).
+
+%% @doc A task factory set on the context's loop makes the tasks of the
+%% coroutine calls that follow, of a coroutine as of another awaitable.
+task_factory_makes_the_tasks(_Config) ->
+    {ok, none} = py:call(?POOL, '__main__', set_task_factory, []),
+    {ok, 4} = py:call(?POOL, '__main__', double, [2]),
+    {ok, 8} = py:call(?POOL, '__main__', 'Later', [4]),
+    {ok, [4, 8]} = py:eval(?POOL, <<"[t.result() for t in made]">>, #{}).
 
 %% @doc A coroutine's first step, up to its first wait, runs on the
 %% context's thread (docs/asyncio.md): in it, as after its first wait, the
@@ -535,6 +544,16 @@ helpers() ->
       "    await writer.wait_closed()\n"
       "    summed = await loop.run_in_executor(None, sum, [1, 2, 3])\n"
       "    return (same, doubled, line, summed)\n"
+      "\n"
+      "made = []\n"
+      "\n"
+      "def factory(loop, coro, **kw):\n"
+      "    task = asyncio.Task(coro, loop=loop, **kw)\n"
+      "    made.append(task)\n"
+      "    return task\n"
+      "\n"
+      "async def set_task_factory():\n"
+      "    asyncio.get_running_loop().set_task_factory(factory)\n"
       "\n"
       "class Later:\n"
       "    \"\"\"Awaitable, not a coroutine.\"\"\"\n"
