@@ -150,7 +150,7 @@ struct since {
 static int marked_since(void *arg)
 {
     const struct since *s = arg;
-    return atomic_load(&s->mark->at_ns) >= s->ns;
+    return atomic_load(&s->mark->at_ns) > s->ns;
 }
 
 /* The reader's poll is renewed by every frame written: by the thread that
