@@ -311,7 +311,9 @@ static int list_items(const struct src *s, int *idx, int depth, PyObject **list,
 {
     PyObject *items = PyList_New(n);
     for (int i = 0; items != NULL && i < n; i++) {
-        PyObject *item = decode(s, idx, depth);
+        int is_float = *idx + 9 <= s->end && (unsigned char)s->buf[*idx] == NEW_FLOAT_EXT;
+        PyObject *item = is_float ? decode_number(s, idx, NEW_FLOAT_EXT) /* no dispatch */
+                                  : decode(s, idx, depth);
         if (item == NULL)
             Py_CLEAR(items);
         else

@@ -353,6 +353,10 @@ START_TEST(test_convert_floats_to_float)
     unsigned char old[32] = {'c'};
     memcpy(old + 1, "1.50000000000000000000e+00", 26);
     decodes_to(ARRAY(old), "1.5");
+    /* a list's floats, among other terms: [1.5, 1, -0.25] */
+    decodes_to(BYTES(108, 0, 0, 0, 3, 70, 63, 248, 0, 0, 0, 0, 0, 0, 97, 1, 70, 191, 208, 0, 0, 0,
+                     0, 0, 0, 106),
+               "[1.5, 1, -0.25]");
 }
 END_TEST
 
@@ -731,7 +735,10 @@ START_TEST(test_convert_truncated_terms_fail)
         {BYTES(104, 3, 97, 1, 104, 2, 104, 1, 70, 63, 248, 0, 0, 0, 0, 0, 0, 104, 2, 119, 5, 'b',
                'y', 't', 'e', 's', 109, 0, 0, 0, 1, 'z', 110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)},
         {BYTES(105, 0, 0, 0, 1, 97, 7)}, /* LARGE_TUPLE_EXT {7} */
-        {BYTES(100, 0, 2, 'f', 233)},    /* Latin-1 ATOM_EXT */
+        /* [1.5, -0.25] */
+        {BYTES(108, 0, 0, 0, 2, 70, 63, 248, 0, 0, 0, 0, 0, 0, 70, 191, 208, 0, 0, 0, 0, 0, 0,
+               106)},
+        {BYTES(100, 0, 2, 'f', 233)}, /* Latin-1 ATOM_EXT */
         {ARRAY(float_text)},
         {ARRAY(t_pid)},
         {ARRAY(t_ref)},
