@@ -2,13 +2,13 @@
 #include "check_main.h"
 #include "frame.h"
 #include "spin.h"
+#include "trace.h"
 #include "writer.h"
 
 #include <check.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PRODUCERS 4
@@ -135,13 +135,6 @@ START_TEST(test_writer_queued_frames_leave_before_later_ones)
 }
 END_TEST
 
-static long long now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 struct since {
     const struct spin_mark *mark;
     long long ns;
@@ -163,11 +156,11 @@ START_TEST(test_writer_marks_each_frame_written)
     const struct spin_mark *written = writer_written(w);
     ck_assert_int_eq(atomic_load(&written->at_ns), 0);
 
-    struct since direct = {written, now_ns()};
+    struct since direct = {written, trace_now_ns()};
     send_frame(1, 10); /* nobody else writes: written before it returns */
     ck_assert(marked_since(&direct));
 
-    struct since queued = {written, now_ns()};
+    struct since queued = {written, trace_now_ns()};
     char *buf = malloc(4 + 10);
     frame_put_length(buf, 10);
     memset(buf + 4, 2, 10);
