@@ -33,6 +33,7 @@
 -export([busy_core/1]).
 -export([python_speed/1]).
 -export([outputs/1]).
+-export([two_targets/1]).
 
 %%% ==========================================================================
 %%% Common Test callbacks
@@ -40,7 +41,7 @@
 
 all() ->
     [echo_bridge, latency, throughput, payloads, io_pool, startup, memory, callbacks, modes,
-     asyncio, mailbox, remote, busy_core, python_speed, outputs].
+     asyncio, mailbox, remote, busy_core, python_speed, outputs, two_targets].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -74,7 +75,8 @@ echo_bridge(Config) ->
 
 %% @doc The latency case: every call answered 4.0, every echo the request.
 latency(Config) ->
-    #{rows := [#{figure := P50, floor := F50}, #{figure := P99, floor := F99}],
+    #{rows := [#{figure := P50, floor := F50, target := {max_ratio, 1.2}},
+               #{figure := P99, floor := F99, target := none}],
       check := #{reply := {ok, 4.0}, echo := {call, _, default, math, sqrt, [16], #{}},
                  calls := 50}} = py_bench:latency(?config(bench, Config)),
     true = lists:all(fun is_positive/1, [P50, F50, P99, F99]).
@@ -82,7 +84,8 @@ latency(Config) ->
 %% @doc The throughput case: every caller count ran, every reply checked.
 throughput(Config) ->
     #{rows := Rows, check := Check} = py_bench:throughput(?config(bench, Config)),
-    [1, 8, 64, 256] = [X || #{x := X} <- Rows],
+    [{1, none}, {8, none}, {64, {min_ratio, 0.8}}, {256, {min_ratio, 0.8}}] =
+        [{X, T} || #{x := X, target := T} <- Rows],
     [#{calls := C, py_ok := C, echo_ok := C} = maps:get(N, Check) || N <- [1, 8, 64, 256]],
     true = lists:all(fun is_positive/1, [F || #{figure := F} <- Rows]).
 
@@ -216,6 +219,32 @@ outputs(Config) ->
     {_, _} = binary:match(MdText, <<"| 1 | latency, median |">>),
     {ok, RatiosText} = file:read_file(Ratios),
     [<<"\"1 latency p50\" ", _/binary>>, <<"\"1 latency p99\" ", _/binary>>] =
+        binary:split(RatiosText, <<"\n">>, [global, trim]).
+
+%% @doc A row of two targets (the floats': an absolute time and a ratio to
+%% the echo) is met only when both hold, and its outputs show both.
+two_targets(Config) ->
+    Row = fun(Figure, Floor) ->
+                  #{'case' => 3, label => "3 floats", measure => "floats", unit => "ms",
+                    figure => Figure, floor => Floor, floor_is => "echo",
+                    target => [{max, 20}, {max_ratio, 1.3}],
+                    samples => [Figure], floor_samples => [Floor]}
+          end,
+    Rows = [Row(12, 10), Row(14, 10), Row(25, 30)], % met; ratio 1.4; over 20 ms
+    Info = #{profile => quick, date => "today", cpu => "cpu", cores => 2, schedulers => 2,
+             otp => "25", python => "3", default_pool => 2},
+    Dir = filename:join(?config(priv_dir, Config), "two"),
+    [Csv, _Md, Ratios, _] = py_bench:write_outputs(Rows, Info, #{out_dir => Dir, plot => false}),
+    {ok, CsvText} = file:read_file(Csv),
+    [_Header,
+     <<"3,\"floats\",\"ms\",12,10,\"echo\",1.2,\"<= 20 ms, <= 1.3x\",yes,12,10">>,
+     <<"3,\"floats\",\"ms\",14,10,\"echo\",1.4,\"<= 20 ms, <= 1.3x\",NO,14,10">>,
+     <<"3,\"floats\",\"ms\",25,30,\"echo\",0.833333,\"<= 20 ms, <= 1.3x\",NO,25,30">>] =
+        binary:split(CsvText, <<"\n">>, [global, trim]),
+    %% The plot's dot is the tighter of the two: 1.3x, or 20 ms of a 30 ms floor.
+    {ok, RatiosText} = file:read_file(Ratios),
+    [<<"\"3 floats\" 1.2 1.3 2924588">>, <<"\"3 floats\" 1.4 1.3 14034728">>,
+     <<"\"3 floats\" 0.833333 0.666667 14034728">>] =
         binary:split(RatiosText, <<"\n">>, [global, trim]).
 
 %%% ==========================================================================
