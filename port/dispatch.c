@@ -9,6 +9,7 @@
  */
 #include "dispatch.h"
 
+#include "clock.h"
 #include "envelope.h"
 #include "protocol.h"
 #include "record.h"
@@ -287,7 +288,7 @@ static int fill_stats(ei_x_buff *x, const void *arg)
     return rc || ei_x_encode_atom(x, "os_pid") || ei_x_encode_long(x, (long)getpid()) ||
            ei_x_encode_atom(x, "memory") || ei_x_encode_longlong(x, rss_bytes()) ||
            ei_x_encode_atom(x, "uptime_ms") ||
-           ei_x_encode_longlong(x, (trace_now_ns() - s->d->started_ns) / 1000000) ||
+           ei_x_encode_longlong(x, (clock_now_ns() - s->d->started_ns) / 1000000) ||
            ei_x_encode_atom(x, "python_version") || ei_x_encode_binary(x, py, (long)strlen(py)) ||
            ei_x_encode_atom(x, "version") ||
            ei_x_encode_binary(x, PY_PORT_VERSION, (long)strlen(PY_PORT_VERSION));
@@ -357,7 +358,7 @@ void dispatch_frame(struct dispatch *d, char *frame, size_t len)
     job->frame = frame;
     job->len = len;
     if (d->trace)
-        job->t_read_ns = trace_now_ns();
+        job->t_read_ns = clock_now_ns();
     int rc = envelope_decode(frame, len, &job->env);
     if (rc < 0) {
         fprintf(stderr, "py_port: untrusted frame of %zu bytes: %s\n", len, job->env.error);

@@ -15,6 +15,7 @@
  * repl.c prints from. --trace and --record hook into dispatch (trace.c,
  * record.c).
  */
+#include "clock.h"
 #include "convert.h"
 #include "dispatch.h"
 #include "eventloop.h"
@@ -426,7 +427,7 @@ int main(int argc, char **argv)
         o.monitor = o.forward = 0;
     if (o.monitor && monitor_start() < 0)
         perror("py_port: running without a monitor: fork failed");
-    struct dispatch d = {NULL, NULL,          o.trace,         -1, NULL, trace_now_ns(), NULL,
+    struct dispatch d = {NULL, NULL,          o.trace,         -1, NULL, clock_now_ns(), NULL,
                          NULL, modes_kind_of, modes_ref_owner, 0};
     if (o.record && (d.record = record_open(o.record)) < 0) {
         fprintf(stderr, "py_port: cannot record to %s: %s\n", o.record, strerror(-d.record));

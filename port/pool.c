@@ -17,6 +17,7 @@
  */
 #include "pool.h"
 
+#include "clock.h"
 #include "latency.h"
 #include "protocol.h"
 #include "spin.h"
@@ -208,19 +209,12 @@ static struct job *next_job(struct context *c)
     }
 }
 
-static long long now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 /* Counts a job that ended. pool.mu held. */
 static void count_done(struct pool *pl, const struct job *job, int raised)
 {
     pl->completed++;
     pl->errors += raised != 0;
-    latency_add(&pl->latency, (now_ns() - job->t_submit_ns) / 1000);
+    latency_add(&pl->latency, (clock_now_ns() - job->t_submit_ns) / 1000);
 }
 
 /* Runs job on c, on top of the job c runs already (if any), and frees
@@ -444,7 +438,7 @@ int pools_submit(struct pools *p, struct job *job)
     struct context *c = NULL;
     struct pool *pl = NULL;
     job->seq = ++p->next_seq;
-    job->t_submit_ns = now_ns();
+    job->t_submit_ns = clock_now_ns();
     if (p->stopping)
         rc = -ESHUTDOWN;
     else if (job->env.ctx_id >= 0)

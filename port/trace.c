@@ -14,6 +14,7 @@
  */
 #include "trace.h"
 
+#include "clock.h"
 #include "term_text.h"
 
 #include <errno.h>
@@ -38,13 +39,6 @@ static int running;                   /* the writer thread runs */
 static int writing;                   /* it writes a batch now */
 static int flushing;                  /* trace_flush() waits: no gathering */
 static unsigned long long unreported; /* lines dropped, not yet reported */
-
-long long trace_now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
 
 int trace_from_env(void)
 {
@@ -158,7 +152,7 @@ static void queue_line(const char *line, size_t len)
 
 void trace_job(const struct job *job, const char *how)
 {
-    long long us = (trace_now_ns() - job->t_read_ns) / 1000;
+    long long us = (clock_now_ns() - job->t_read_ns) / 1000;
     int at = job->env.reply_off;
     char *reply_to = job->env.reply_len > 0 ? term_text_format(job->frame, &at) : NULL;
     char target[MAXATOMLEN_UTF8 + 32];

@@ -26,9 +26,6 @@
 /* The longest line; a longer one (a large ReplyTo) is cut, ending "...". */
 #define TRACE_LINE_MAX 2048
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-long long trace_now_ns(void);
-
 /* Whether the environment asks for tracing: PY_PORT_TRACE=1. */
 int trace_from_env(void);
 

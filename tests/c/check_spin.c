@@ -2,6 +2,7 @@
 #include "spin.h"
 
 #include "check_main.h"
+#include "clock.h"
 
 #include <check.h>
 #include <time.h>
@@ -18,13 +19,6 @@ static int poll_countdown(void *arg)
     return ++c->polls >= c->ready_at;
 }
 
-static long long now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 START_TEST(test_spin_stops_when_ready)
 {
     struct countdown c = {0, 20};
@@ -36,9 +30,9 @@ END_TEST
 START_TEST(test_spin_gives_up_after_its_time)
 {
     struct countdown c = {0, 1 << 30}; /* never, within the test */
-    long long start = now_ns();
+    long long start = clock_now_ns();
     ck_assert_int_eq(spin_until(poll_countdown, &c, 2000000), 0);
-    ck_assert_int_ge(now_ns() - start, 2000000);
+    ck_assert_int_ge(clock_now_ns() - start, 2000000);
     ck_assert_int_gt(c.polls, 0);
 }
 END_TEST
@@ -61,7 +55,7 @@ struct renewing {
 static int poll_renewing(void *arg)
 {
     struct renewing *r = arg;
-    if (now_ns() - r->start >= r->after_ns)
+    if (clock_now_ns() - r->start >= r->after_ns)
         return 1;
     spin_mark(&r->renew);
     return 0;
@@ -71,9 +65,9 @@ static int poll_renewing(void *arg)
  * holds, 300 ms later. */
 START_TEST(test_spin_renewed_goes_on_until_ready)
 {
-    struct renewing r = {.start = now_ns(), .after_ns = 300000000};
+    struct renewing r = {.start = clock_now_ns(), .after_ns = 300000000};
     ck_assert_int_eq(spin_until_renewed(poll_renewing, &r, 100000000, &r.renew), 1);
-    ck_assert_int_ge(now_ns() - r.start, 300000000);
+    ck_assert_int_ge(clock_now_ns() - r.start, 300000000);
 }
 END_TEST
 
@@ -83,9 +77,9 @@ START_TEST(test_spin_mark_before_the_start_does_not_renew)
     struct spin_mark renew = {0};
     spin_mark(&renew);
     struct countdown c = {0, 1 << 30};
-    long long start = now_ns();
+    long long start = clock_now_ns();
     ck_assert_int_eq(spin_until_renewed(poll_countdown, &c, 2000000, &renew), 0);
-    ck_assert_int_ge(now_ns() - start, 2000000);
+    ck_assert_int_ge(clock_now_ns() - start, 2000000);
 }
 END_TEST
 

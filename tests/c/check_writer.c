@@ -1,8 +1,8 @@
 /* Unit tests of port/writer.c: whole frames from many threads, none lost. */
 #include "check_main.h"
+#include "clock.h"
 #include "frame.h"
 #include "spin.h"
-#include "trace.h"
 #include "writer.h"
 
 #include <check.h>
@@ -156,11 +156,11 @@ START_TEST(test_writer_marks_each_frame_written)
     const struct spin_mark *written = writer_written(w);
     ck_assert_int_eq(atomic_load(&written->at_ns), 0);
 
-    struct since direct = {written, trace_now_ns()};
+    struct since direct = {written, clock_now_ns()};
     send_frame(1, 10); /* nobody else writes: written before it returns */
     ck_assert(marked_since(&direct));
 
-    struct since queued = {written, trace_now_ns()};
+    struct since queued = {written, clock_now_ns()};
     char *buf = malloc(4 + 10);
     frame_put_length(buf, 10);
     memset(buf + 4, 2, 10);
