@@ -224,6 +224,9 @@ callbacks(#{params := #{reps := Reps, callback_calls := N, stream_items := Items
 %% against the echo round trip and against `worker''s (target: at most
 %% 1.2 times), taken in turns of ?LATENCY_TURN calls on each pool and on
 %% the echo, so that every mode meets the same spells of the machine.
+%% Last, what the machine itself gives: the same 4 loops in 2 plain
+%% python3 processes at once against one process running them in turn
+%% (no target: no pool can beat it).
 -spec modes(map()) -> #{rows := [row()], check := map()}.
 modes(#{params := #{reps := Reps, cpu_ms := Ms, latency_calls := N}, echo := Echo}) ->
     Loops = calibrate(Ms),
@@ -232,9 +235,12 @@ modes(#{params := #{reps := Reps, cpu_ms := Ms, latency_calls := N}, echo := Ech
         Latency = mode_latencies([{Mode, Pool} || {Mode, Pool, _, _} <- Modes, Pool =/= none],
                                  Reps, N, Echo),
         Rows = [Rows ++ latency_rows(Mode, Latency) || {Mode, _, Rows, _} <- Modes],
-        #{rows => lists:append(Rows) ++ against_worker([{M, L} || {M, L, _} <- Latency]),
-          check => maps:from_list([{Mode, latency_check(Check, Mode, Latency)}
-                                   || {Mode, _, _, Check} <- Modes])}
+        {Machine, MachineCheck} = machine_parallel(Reps, Loops),
+        #{rows => lists:append(Rows) ++ against_worker([{M, L} || {M, L, _} <- Latency])
+              ++ [Machine],
+          check => maps:from_list([{machine, MachineCheck}
+                                   | [{Mode, latency_check(Check, Mode, Latency)}
+                                      || {Mode, _, _, Check} <- Modes]])}
     after
         [ok = py_context_router:stop_pool(Pool) || {_, Pool, _, _} <- Modes, Pool =/= none]
     end.
@@ -308,6 +314,40 @@ concurrent_naps(N, Sleep) ->
     seconds(erlang:monotonic_time() - T0).
 
 %% The loop count that takes about Ms ms on one context.
+%% The row of what the machine gives: per repetition, 2 python3 processes
+%% running 2 loops each at once, against one running all 4, each timing
+%% its loops by CLOCK_MONOTONIC (shared by processes), so that the
+%% processes' start-up is left out.
+machine_parallel(Reps, Loops) ->
+    {ok, Exe} = py:eval(<<"__import__('sys').executable">>),
+    Runs = [{loops_wall(Exe, Loops, [2, 2]), loops_wall(Exe, Loops, [4])}
+            || _ <- lists:seq(1, Reps)],
+    {row(8, "8 machine 4 cpu loops", "4 cpu loops at once, 2 python3 processes", "s",
+         [P || {P, _} <- Runs], [S || {_, S} <- Runs], "the 4 one after another", none),
+     #{python3 => Exe, loops => Loops, runs => Reps}}.
+
+%% Seconds from the first process's first loop to the last one's end, one
+%% python3 process per element of Counts running that many loops.
+loops_wall(Exe, Loops, Counts) ->
+    Code = "import sys, time\n"
+           "n, k = int(sys.argv[1]), int(sys.argv[2])\n"
+           "t0 = time.monotonic()\n"
+           "for _ in range(k):\n"
+           "    assert sum(1 for _ in range(n)) == n\n"
+           "print('%.9f %.9f' % (t0, time.monotonic()))\n",
+    Ports = [open_port({spawn_executable, Exe},
+                       [{args, ["-c", Code, integer_to_list(Loops), integer_to_list(K)]},
+                        exit_status, stderr_to_stdout, {line, 256}])
+             || K <- Counts],
+    Spans = [loops_span(Port) || Port <- Ports],
+    lists:max([End || {_, End} <- Spans]) - lists:min([Start || {Start, _} <- Spans]).
+
+loops_span(Port) ->
+    Line = receive {Port, {data, {eol, L}}} -> L after 60000 -> error(python3_timeout) end,
+    receive {Port, {exit_status, 0}} -> ok after 60000 -> error(python3_timeout) end,
+    [Start, End] = [list_to_float(F) || F <- string:lexemes(Line, " ")],
+    {Start, End}.
+
 calibrate(Ms) ->
     Probe = 200000,
     {T, {ok, Probe}} = timer:tc(fun() -> py:eval(cpu_loop(Probe)) end),

@@ -133,7 +133,8 @@ callbacks(Config) ->
 %% @doc The pool modes case: worker and process pools ran every cpu call
 %% and latency call right (owngil where the port runs it), their
 %% latencies were taken in the same turns as one echo floor, and
-%% process's latency is set against worker's.
+%% process's latency is set against worker's. The last row is the
+%% machine's own: the same loops in 2 plain python3 processes at once.
 modes(Config) ->
     #{rows := [#{label := "8 worker 4 cpu calls", figure := W, floor := WSeq},
                #{label := "8 worker memory"},
@@ -141,11 +142,15 @@ modes(Config) ->
                #{label := "8 process 4 cpu calls", figure := P, floor := PSeq},
                #{label := "8 process memory", figure := Mb},
                #{label := "8 process latency", figure := PLat, floor := Echo} | Rest],
-      check := #{worker := #{calls := 8}, process := #{calls := 8, memory_per_context_mb := Mb}}} =
+      check := #{worker := #{calls := 8}, process := #{calls := 8, memory_per_context_mb := Mb},
+                 machine := #{python3 := Exe, runs := 1}}} =
         py_bench:modes(?config(bench, Config)),
     #{figure := PLat, floor := WLat, target := {max_ratio, 1.2}} =
         hd([Row || #{label := "8 process latency / worker"} = Row <- Rest]),
-    true = lists:all(fun is_positive/1, [W, WSeq, WLat, P, PSeq, PLat, Mb, Echo]).
+    #{label := "8 machine 4 cpu loops", figure := Par, floor := Seq, target := none,
+      samples := [_]} = lists:last(Rest), % one repetition in the quick profile
+    {ok, Exe} = py:eval(<<"__import__('sys').executable">>),
+    true = lists:all(fun is_positive/1, [W, WSeq, WLat, P, PSeq, PLat, Mb, Echo, Par, Seq]).
 
 %% @doc The asyncio case: every concurrent sleep and every coroutine and
 %% synchronous call answered right.
