@@ -54,7 +54,7 @@
                 | {max_ratio, number()}   % figure / floor at most
                 | {min_ratio, number()}   % figure / floor at least
                 | {max, number()}         % figure at most, in the row's unit
-                | [{max_ratio | max, number()}]. % each of these (a row of two issues)
+                | [{max_ratio | max, number()}]. % all of these (targets of two issues)
 
 -type row() :: #{'case' := 1..13,
                  label := string(),       % short, for the plot
@@ -313,7 +313,6 @@ concurrent_naps(N, Sleep) ->
     [check(fun(R) -> R =:= {ok, Sleep} end, py:await(H, 60000)) || H <- Handles],
     seconds(erlang:monotonic_time() - T0).
 
-%% The loop count that takes about Ms ms on one context.
 %% The row of what the machine gives: per repetition, 2 python3 processes
 %% running 2 loops each at once, against one running all 4, each timing
 %% its loops by CLOCK_MONOTONIC (shared by processes), so that the
@@ -348,6 +347,7 @@ loops_span(Port) ->
     [Start, End] = [list_to_float(F) || F <- string:lexemes(Line, " ")],
     {Start, End}.
 
+%% The loop count that takes about Ms ms on one context.
 calibrate(Ms) ->
     Probe = 200000,
     {T, {ok, Probe}} = timer:tc(fun() -> py:eval(cpu_loop(Probe)) end),
