@@ -311,7 +311,8 @@ static int list_items(const struct src *s, int *idx, int depth, PyObject **list,
 {
     PyObject *items = PyList_New(n);
     for (int i = 0; items != NULL && i < n; i++) {
-        int is_float = *idx + 9 <= s->end && (unsigned char)s->buf[*idx] == NEW_FLOAT_EXT;
+        int is_float = *idx + 1 + fixed_size(NEW_FLOAT_EXT) <= s->end /* peek()'s bound */
+                       && (unsigned char)s->buf[*idx] == NEW_FLOAT_EXT;
         PyObject *item = is_float ? decode_number(s, idx, NEW_FLOAT_EXT) /* no dispatch */
                                   : decode(s, idx, depth);
         if (item == NULL)

@@ -5,7 +5,6 @@
 #include "clock.h"
 
 #include <check.h>
-#include <time.h>
 
 /* A condition that holds from its `ready_at`-th poll on. */
 struct countdown {
