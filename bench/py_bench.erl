@@ -334,18 +334,11 @@ loops_wall(Exe, Loops, Counts) ->
            "for _ in range(k):\n"
            "    assert sum(1 for _ in range(n)) == n\n"
            "print('%.9f %.9f' % (t0, time.monotonic()))\n",
-    Ports = [open_port({spawn_executable, Exe},
-                       [{args, ["-c", Code, integer_to_list(Loops), integer_to_list(K)]},
-                        exit_status, stderr_to_stdout, {line, 256}])
+    Ports = [python3_start(Exe, [Code, integer_to_list(Loops), integer_to_list(K)])
              || K <- Counts],
-    Spans = [loops_span(Port) || Port <- Ports],
-    lists:max([End || {_, End} <- Spans]) - lists:min([Start || {Start, _} <- Spans]).
-
-loops_span(Port) ->
-    Line = receive {Port, {data, {eol, L}}} -> L after 60000 -> error(python3_timeout) end,
-    receive {Port, {exit_status, 0}} -> ok after 60000 -> error(python3_timeout) end,
-    [Start, End] = [list_to_float(F) || F <- string:lexemes(Line, " ")],
-    {Start, End}.
+    Spans = [[list_to_float(F) || F <- string:lexemes(python3_line(Port), " ")]
+             || Port <- Ports],
+    lists:max([End || [_, End] <- Spans]) - lists:min([Start || [Start, _] <- Spans]).
 
 %% The loop count that takes about Ms ms on one context.
 calibrate(Ms) ->
@@ -529,12 +522,20 @@ py_work(N) ->
 python3_work(Exe, Dir, N) ->
     Code = "import sys; sys.path.insert(0, sys.argv[1]); import bench_helpers; "
            "print('%.9f' % bench_helpers.python_work(int(sys.argv[2]), int(sys.argv[3])))",
-    Port = open_port({spawn_executable, Exe},
-                     [{args, ["-c", Code, Dir, integer_to_list(N), integer_to_list(?WORK_RUNS)]},
-                      exit_status, stderr_to_stdout, {line, 256}]),
+    Port = python3_start(Exe, [Code, Dir, integer_to_list(N), integer_to_list(?WORK_RUNS)]),
+    list_to_float(python3_line(Port)) * 1000.
+
+%% `Exe -c Code Args...' as a port whose one line of output
+%% python3_line/1 reads.
+python3_start(Exe, [Code | Args]) ->
+    open_port({spawn_executable, Exe},
+              [{args, ["-c", Code | Args]}, exit_status, stderr_to_stdout, {line, 256}]).
+
+%% The line a python3_start/2 port printed, once it has exited with status 0.
+python3_line(Port) ->
     Line = receive {Port, {data, {eol, L}}} -> L after 60000 -> error(python3_timeout) end,
     receive {Port, {exit_status, 0}} -> ok after 60000 -> error(python3_timeout) end,
-    list_to_float(Line) * 1000.
+    Line.
 
 %% A shell that spins until it is killed or its parent (the port's
 %% erl_child_setup, which ends with this node) is gone: {Port, OsPid}.
