@@ -35,6 +35,7 @@
 #include "pycompat.h"
 #include "pyerror.h"
 #include "reply.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -66,6 +67,7 @@ static _Thread_local struct eventloop *current; /* on a loop's thread */
 
 static struct pools *pools;
 static struct writer *writer;
+static int tracing;
 
 static const char GLUE[] =
     "import asyncio, os, selectors, threading, time, types\n"
@@ -286,10 +288,11 @@ static const char GLUE[] =
     "            pass\n"
     "        self.loop.stop()\n";
 
-void eventloop_use(struct pools *p, struct writer *w)
+void eventloop_use(struct pools *p, struct writer *w, int trace)
 {
     pools = p;
     writer = w;
+    tracing = trace;
 }
 
 struct eventloop *eventloop_new(struct cancel_target *target)
@@ -340,6 +343,8 @@ static void finish(struct job *job, PyObject *result, PyObject *exc)
     Py_BEGIN_ALLOW_THREADS if (send) reply_write(writer, &r);
     else ei_x_free(&r.x);
     Py_END_ALLOW_THREADS reply_release_parts(&r);
+    if (tracing)
+        trace_job(job, "task");
     pools_task_done(pools, job, rc != 0);
 }
 

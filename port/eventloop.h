@@ -36,9 +36,10 @@
 
 struct eventloop;
 
-/* Before any context starts: the pools whose jobs become tasks, and the
- * writer their replies go to. */
-void eventloop_use(struct pools *p, struct writer *w);
+/* Before any context starts: the pools whose jobs become tasks, the
+ * writer their replies go to, and whether each answered task is traced
+ * (trace.h: by=task). */
+void eventloop_use(struct pools *p, struct writer *w, int trace);
 
 /* Any thread, no Python: a loop not started yet, of the context whose
  * cancel target is t (a task's first step, run on the context's thread,

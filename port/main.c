@@ -396,7 +396,7 @@ static struct pools *start_python(const struct options *o, struct writer *w, int
     }
     pools_set_max_queue(pools, (size_t)o->max_queue);
     pyrun_use_pools(pools);
-    eventloop_use(pools, w);
+    eventloop_use(pools, w, o->trace);
     modes_init(w, o->trace);
     callback_use(*waiters, w);
     if (!interactive && !(*flow = flow_new((size_t)o->send_window))) {

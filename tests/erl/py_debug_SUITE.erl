@@ -13,6 +13,7 @@
          repl_answers_erlang_calls/1,
          record_then_replay_gives_same_replies/1,
          trace_prints_a_line_per_request/1,
+         trace_prints_a_line_per_coroutine_call/1,
          trace_env_variable_switches_trace_on/1,
          app_env_record_is_replayable/1]).
 
@@ -20,8 +21,8 @@ all() ->
     [version_names_python_and_ei, repl_prints_reply, repl_explains_typing_error,
      repl_converts_code_maps_and_binaries, repl_answers_erlang_calls,
      record_then_replay_gives_same_replies,
-     trace_prints_a_line_per_request, trace_env_variable_switches_trace_on,
-     app_env_record_is_replayable].
+     trace_prints_a_line_per_request, trace_prints_a_line_per_coroutine_call,
+     trace_env_variable_switches_trace_on, app_env_record_is_replayable].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -102,6 +103,17 @@ trace_prints_a_line_per_request(Config) ->
     {match, _} = re:run(Call, "^py_port trace: call reply_to=2 target=default frame=45B "
                               "body=25B read_to_reply=[0-9]+\\.[0-9]{3}ms by=context$"),
     {match, _} = re:run(Stop, "^py_port trace: stop_pool reply_to=3 target=nopool .*by=reader$").
+
+%% @doc A coroutine call is traced once its task has answered it, by=task;
+%% the exec that defines the coroutine function has its own line.
+trace_prints_a_line_per_coroutine_call(Config) ->
+    In = "{exec, default, \"async def twice(x): return 2 * x\"}.\n"
+        "{call, default, '__main__', twice, [21]}.\n",
+    {0, Out, Err} = run(["--repl", "--trace"], In, Config),
+    {match, _} = re:run(Out, "^\\{ok,42\\}$", [multiline]),
+    [_, _, _] = Lines = trace_lines(Err),
+    [Call] = [L || L <- Lines, lists:prefix("py_port trace: call ", L)],
+    {match, _} = re:run(Call, "^py_port trace: call reply_to=3 target=default .*by=task$").
 
 %% @doc PY_PORT_TRACE=1 switches tracing on like --trace; without either there is no trace line.
 trace_env_variable_switches_trace_on(Config) ->
