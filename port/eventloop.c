@@ -10,24 +10,26 @@
  * byte written to the loop's wake-up pipe, which the loop watches with
  * add_reader() and answers by cancelling those tasks. A job travels into
  * Python as a capsule; it is finished (answered and freed) exactly once,
- * by `_done`: at submit when its task ended in its first step, from the
- * task's done callback, or, for a task left behind at stop, from
- * eventloop_stop().
+ * by finish(): at submit when its task ended in its first step, from the
+ * task's done callback (`_answer`, `_done`), or, for a task left behind
+ * at stop, from eventloop_stop().
  *
- * The first step: the loop's thread holds the glue's `lock` except while
- * it waits for events (_Selector). A submit that gets the lock at once
- * makes the task there, keeps the task's first step from the loop
- * (_EventLoop.call_soon, `taking`) and runs it on the context's thread,
- * with the loop set as the thread's running loop, interruptible by the
- * job's cancel as the request's own code is (_step); what the step
+ * The first step, submit() here in C (a trivial coroutine call then costs
+ * no Python of the glue's): the loop's thread holds the glue's `lock`
+ * except while it waits for events (_Selector). A submit that gets the
+ * lock at once makes the task there, keeps the task's first step from the
+ * loop (_EventLoop.call_soon, `taking`) and runs it on the context's
+ * thread, with the loop set as the thread's running loop, interruptible
+ * by the job's cancel as the request's own code is; what the step
  * scheduled (`touched`: a callback made ready, or a timer sooner than the
  * end of the loop's wait, `_Selector.until`) wakes the loop; a later timer
  * waits for the loop's next turn. A task the step did not end is
- * tracked before the lock is let go: from then on the loop may end it and
- * free its job. A new loop's first submit waits until the loop's thread
- * first waits, so that it finds the lock free. A submit that finds the
- * loop busy hands the whole task to it (call_soon_threadsafe), as does
- * one already cancelled.
+ * tracked (`_keep`) before the lock is let go: from then on the loop may
+ * end it and free its job. A new loop's first submit waits until the
+ * loop's thread first waits, so that it finds the lock free. A submit
+ * that finds the loop busy hands the whole task to it
+ * (`_submit_to_loop`, call_soon_threadsafe), as does one already
+ * cancelled.
  */
 #include "eventloop.h"
 
@@ -46,6 +48,17 @@
 
 #define JOB_CAPSULE "erlang_python.job"
 
+/* What submit() uses of the glue and of asyncio, looked up when the loop
+ * starts (in the context's interpreter). */
+struct glue_parts {
+    PyObject *loop;              /* the Loop's _EventLoop */
+    PyObject *acquire, *release; /* the Loop's lock's methods */
+    PyObject *task;              /* asyncio.Task */
+    PyObject *set_running;       /* asyncio.events._set_running_loop */
+    PyObject *loop_kw;           /* ("loop",), for Task(aw, loop=...) */
+    PyObject *taking, *taken, *touched, *task_factory, *done, *result; /* names */
+};
+
 /* A growing array of request seqs. */
 struct seqs {
     long *at;
@@ -59,6 +72,7 @@ struct eventloop {
     struct seqs pokes;              /* seqs whose task was given stream credit */
     struct eventloop_post *posted;  /* posted, not run yet, under mu (latest first) */
     PyObject *glue;                 /* the Loop below, with the GIL; NULL until started */
+    struct glue_parts parts;        /* what submit() uses of it, with the GIL */
     struct eventloop_post expected; /* the head of the expected ones, with the GIL */
     struct cancel_target *target;   /* the context's: a first step is interrupted */
 };
@@ -70,7 +84,7 @@ static struct writer *writer;
 static int tracing;
 
 static const char GLUE[] =
-    "import asyncio, os, selectors, threading, time, types\n"
+    "import asyncio, os, selectors, threading, time\n"
     "\n"
     "class _Selector(selectors.DefaultSelector):\n"
     "    \"\"\"Lets go of the loop's lock only while the loop waits for events.\"\"\"\n"
@@ -97,13 +111,15 @@ static const char GLUE[] =
     "    def __init__(self, selector):\n"
     "        super().__init__(selector)\n"
     "        self.taking = False  # the next call_soon is a new task's first step: keep it\n"
-    "        self.taken = None    # (callback, args, context) kept\n"
+    "        self.taken = None    # (fn, args) kept: the step is fn(*args)\n"
     "        self.touched = False # the context's thread scheduled something\n"
     "\n"
     "    def call_soon(self, callback, *args, context=None):\n"
     "        if self.taking:\n"
     "            self.taking = False\n"
-    "            self.taken = (callback, args, context)\n"
+    "            if context is not None:  # the step runs in the task's context\n"
+    "                callback, args = context.run, (callback, *args)\n"
+    "            self.taken = (callback, args)\n"
     "            return None\n"
     "        if threading.get_ident() != self._thread_id:\n"
     "            self.touched = True\n"
@@ -119,12 +135,12 @@ static const char GLUE[] =
     "\n"
     "    def __init__(self, c):\n"
     "        self._done = c['done']          # answers and frees a job: (job, result, exc)\n"
+    "        self._answer = c['answer']      # the same by its ended task: (job, task)\n"
     "        self._inbox = c['inbox']        # runs what was posted; (cancels, pokes) seqs\n"
     "        self._answered = c['answered']  # whether a job was answered (cancelled) already\n"
     "        self._bind = c['bind']          # makes the calling thread the loop's, for C\n"
     "        self._take_credit = c['take_credit']  # a stream job's credit, one item's\n"
     "        self._send = c['send']          # sends a stream job's item\n"
-    "        self._step = c['step']          # runs a first step, interrupted by its cancel\n"
     "        self.credits = {}          # seq -> asyncio.Event: a stream waits for credit\n"
     "        self.jobs = {}             # seq -> job: submitted, not finished yet\n"
     "        self.tasks = {}            # seq -> its task\n"
@@ -149,52 +165,17 @@ static const char GLUE[] =
     "        finally:\n"
     "            self.lock.release()\n"
     "\n"
-    "    # On the context's thread.\n"
-    "    def submit(self, aw, seq, job):\n"
-    "        if self._answered(job) or not self.lock.acquire(False):\n"
-    "            return self._submit_to_loop(aw, seq, job)  # cancelled, or the loop is busy\n"
-    "        try:\n"
-    "            task = self._first_step(aw, job)\n"
-    "            ended = task.done()\n"
-    "            if not ended:  # tracked before the loop may run it (and free job)\n"
-    "                self.jobs[seq] = job\n"
-    "                self._track(seq, job, task)\n"
-    "                if self._answered(job):  # cancelled during the step\n"
-    "                    task.cancel()\n"
-    "            touched, self.loop.touched = self.loop.touched, False\n"
-    "        finally:\n"
-    "            self.lock.release()\n"
-    "        if touched:  # the loop sees what the step scheduled\n"
-    "            try:\n"
-    "                os.write(self.wfd, b'\\1')\n"
-    "            except BlockingIOError:  # a wake-up is pending already\n"
-    "                pass\n"
-    "        if ended:\n"
-    "            self._answer(job, task)\n"
+    "    # On the context's thread, its first step run by submit() (C).\n"
+    "    def _keep(self, seq, job, task):\n"
+    "        \"\"\"Tracks a task whose first step did not end it, before the loop may\n"
+    "        run it (and free job).\"\"\"\n"
+    "        self.jobs[seq] = job\n"
+    "        self._track(seq, job, task)\n"
+    "        if self._answered(job):  # cancelled during the step\n"
+    "            task.cancel()\n"
     "\n"
-    "    def _first_step(self, aw, job):\n"
-    "        \"\"\"A task of aw, its first step run here up to its first wait, as the loop\n"
-    "        would (the loop's thread waits for events meanwhile): an awaitable that\n"
-    "        does not wait is answered with no hand-off between threads.\"\"\"\n"
-    "        self.loop.taking = True\n"
-    "        try:\n"
-    "            if type(aw) is types.CoroutineType and self.loop.get_task_factory() is None:\n"
-    "                task = asyncio.Task(aw, loop=self.loop)  # what create_task() does\n"
-    "            else:\n"
-    "                task = asyncio.ensure_future(aw, loop=self.loop)\n"
-    "        finally:\n"
-    "            self.loop.taking = False\n"
-    "        taken, self.loop.taken = self.loop.taken, None\n"
-    "        if taken is not None:\n"
-    "            callback, args, context = taken\n"
-    "            if context is not None:  # the step runs in the task's context\n"
-    "                callback, args = context.run, (callback, *args)\n"
-    "            asyncio.events._set_running_loop(self.loop)\n"
-    "            try:\n"
-    "                self._step(job, callback, *args)\n"
-    "            finally:\n"
-    "                asyncio.events._set_running_loop(None)\n"
-    "        return task\n"
+    "    def _ensure(self, aw):  # a task of an awaitable that is not a coroutine\n"
+    "        return asyncio.ensure_future(aw, loop=self.loop)\n"
     "\n"
     "    def _submit_to_loop(self, aw, seq, job):\n"
     "        self.jobs[seq] = job\n"
@@ -234,14 +215,6 @@ static const char GLUE[] =
     "        self.tasks.pop(seq, None)\n"
     "        if self.jobs.pop(seq, None) is not None:\n"
     "            self._answer(job, task)\n"
-    "\n"
-    "    def _answer(self, job, task):\n"
-    "        if task.cancelled():\n"
-    "            self._done(job, None, asyncio.CancelledError())\n"
-    "        elif task.exception() is not None:\n"
-    "            self._done(job, None, task.exception())\n"
-    "        else:\n"
-    "            self._done(job, task.result(), None)\n"
     "\n"
     "    def _wake(self):\n"
     "        try:\n"
@@ -351,6 +324,29 @@ static void finish(struct job *job, PyObject *result, PyObject *exc)
 static struct job *job_of(PyObject *capsule)
 {
     return PyCapsule_GetPointer(capsule, JOB_CAPSULE);
+}
+
+/* Answers job by its ended task as awaiting it would: with its result,
+ * or with what task.result() raises, its exception or CancelledError.
+ * GIL held. */
+static void answer(struct eventloop *l, struct job *job, PyObject *task)
+{
+    PyObject *result = PyObject_CallMethodNoArgs(task, l->parts.result);
+    PyObject *exc = result ? NULL : pyerror_take();
+    finish(job, result ? result : Py_None, exc ? exc : Py_None);
+    Py_XDECREF(result);
+    Py_XDECREF(exc);
+}
+
+/* _answer(job, task) */
+static PyObject *glue_answer(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    struct eventloop *l = PyCapsule_GetPointer(self, NULL);
+    struct job *job = l && nargs == 2 ? job_of(args[0]) : NULL;
+    if (!job)
+        return NULL;
+    answer(l, job, args[1]);
+    Py_RETURN_NONE;
 }
 
 /* _done(job, result, exc) */
@@ -484,23 +480,6 @@ static PyObject *glue_send(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
-/* _step(job, fn, *args): fn(*args), the first step of job's task on the
- * context's thread, which a cancel of job interrupts as it would the
- * request's own code; no interrupt outlives it. */
-static PyObject *glue_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    struct eventloop *l = PyCapsule_GetPointer(self, NULL);
-    struct job *job = l && nargs >= 2 ? job_of(args[0]) : NULL;
-    if (!job)
-        return NULL;
-    long outer = cancel_job_begin(l->target, job->seq);
-    pools_step(pools, job, 1); /* py:interrupt reaches the step too */
-    PyObject *r = PyObject_Vectorcall(args[1], args + 2, (size_t)(nargs - 2), NULL);
-    pools_step(pools, job, 0);
-    cancel_job_end(l->target, outer);
-    return r;
-}
-
 /* _bind(): the calling thread is l's loop thread. */
 static PyObject *glue_bind(PyObject *self, PyObject *unused)
 {
@@ -514,10 +493,10 @@ static PyObject *glue_bind(PyObject *self, PyObject *unused)
 static PyMethodDef done_def = {"_done", (PyCFunction)(void (*)(void))glue_done, METH_FASTCALL,
                                NULL};
 static PyMethodDef answered_def = {"_answered", glue_answered, METH_O, NULL};
+static PyMethodDef answer_def = {"_answer", (PyCFunction)(void (*)(void))glue_answer, METH_FASTCALL,
+                                 NULL};
 static PyMethodDef inbox_def = {"_inbox", glue_inbox, METH_NOARGS, NULL};
 static PyMethodDef bind_def = {"_bind", glue_bind, METH_NOARGS, NULL};
-static PyMethodDef step_def = {"_step", (PyCFunction)(void (*)(void))glue_step, METH_FASTCALL,
-                               NULL};
 static PyMethodDef take_credit_def = {"_take_credit", glue_take_credit, METH_O, NULL};
 static PyMethodDef send_def = {"_send", (PyCFunction)(void (*)(void))glue_send, METH_FASTCALL,
                                NULL};
@@ -526,7 +505,7 @@ static PyMethodDef send_def = {"_send", (PyCFunction)(void (*)(void))glue_send, 
 static PyObject *c_functions(struct eventloop *l)
 {
     static PyMethodDef *plain[] = {&done_def, &answered_def, &take_credit_def, &send_def};
-    static PyMethodDef *bound[] = {&inbox_def, &bind_def, &step_def};
+    static PyMethodDef *bound[] = {&inbox_def, &bind_def, &answer_def};
     PyObject *self = PyCapsule_New(l, NULL, NULL), *c = PyDict_New();
     int rc = self && c ? 0 : -1;
     size_t n_plain = sizeof(plain) / sizeof(plain[0]), n_bound = sizeof(bound) / sizeof(bound[0]);
@@ -561,6 +540,41 @@ done:
     return glue;
 }
 
+/* Looks up the parts of glue that submit() uses. 0, or -1 with an
+ * exception set (parts_clear() drops those found). */
+static int parts_find(struct glue_parts *g, PyObject *glue)
+{
+    PyObject *lock = NULL, *asyncio = NULL, *events = NULL;
+    int found = (g->loop = PyObject_GetAttrString(glue, "loop")) &&
+                (lock = PyObject_GetAttrString(glue, "lock")) &&
+                (g->acquire = PyObject_GetAttrString(lock, "acquire")) &&
+                (g->release = PyObject_GetAttrString(lock, "release")) &&
+                (asyncio = PyImport_ImportModule("asyncio")) &&
+                (g->task = PyObject_GetAttrString(asyncio, "Task")) &&
+                (events = PyImport_ImportModule("asyncio.events")) &&
+                (g->set_running = PyObject_GetAttrString(events, "_set_running_loop")) &&
+                (g->loop_kw = Py_BuildValue("(s)", "loop")) &&
+                (g->taking = PyUnicode_InternFromString("taking")) &&
+                (g->taken = PyUnicode_InternFromString("taken")) &&
+                (g->touched = PyUnicode_InternFromString("touched")) &&
+                (g->task_factory = PyUnicode_InternFromString("_task_factory")) &&
+                (g->done = PyUnicode_InternFromString("done")) &&
+                (g->result = PyUnicode_InternFromString("result"));
+    Py_XDECREF(lock);
+    Py_XDECREF(asyncio);
+    Py_XDECREF(events);
+    return found ? 0 : -1;
+}
+
+static void parts_clear(struct glue_parts *g)
+{
+    PyObject **all[] = {&g->loop,        &g->acquire,      &g->release, &g->task,
+                        &g->set_running, &g->loop_kw,      &g->taking,  &g->taken,
+                        &g->touched,     &g->task_factory, &g->done,    &g->result};
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+        Py_CLEAR(*all[k]);
+}
+
 /* Starts the loop and its thread. 0, or -1 with an exception set. */
 static int start(struct eventloop *l)
 {
@@ -568,7 +582,16 @@ static int start(struct eventloop *l)
     PyObject *fd = glue ? PyObject_GetAttrString(glue, "wfd") : NULL;
     long wfd = fd ? PyLong_AsLong(fd) : -1;
     Py_XDECREF(fd);
-    if (wfd < 0) {
+    if (wfd < 0 || parts_find(&l->parts, glue) != 0) {
+        parts_clear(&l->parts);
+        if (glue) { /* its thread runs: end it */
+            PyObject *exc = pyerror_take();
+            PyObject *left = PyObject_CallMethod(glue, "stop", NULL);
+            Py_XDECREF(left);
+            PyErr_Clear();
+            if (exc)
+                pyerror_restore(exc);
+        }
         Py_XDECREF(glue);
         return -1;
     }
@@ -594,6 +617,152 @@ static PyObject *wrap(struct eventloop *l, PyObject *aw, struct job *job, PyObje
     }
 }
 
+/* Writes a byte to l's wake-up pipe, which is open; l->mu held.
+ * Non-blocking: a full pipe has a wake-up pending already. */
+static void wake(struct eventloop *l)
+{
+    static const char byte = 1;
+    while (write(l->wfd, &byte, 1) < 0 && errno == EINTR)
+        ;
+}
+
+/* The task of aw as create_task() makes it, its first step kept from the
+ * loop (_EventLoop.call_soon, `taking`): a new reference, or NULL with an
+ * exception set. */
+static PyObject *new_task(struct eventloop *l, PyObject *aw)
+{
+    struct glue_parts *g = &l->parts;
+    if (PyObject_SetAttr(g->loop, g->taking, Py_True) != 0)
+        return NULL;
+    PyObject *factory = PyObject_GetAttr(g->loop, g->task_factory), *task = NULL;
+    if (factory == Py_None && PyCoro_CheckExact(aw)) {
+        PyObject *args[] = {aw, g->loop};
+        task = PyObject_Vectorcall(g->task, args, 1, g->loop_kw);
+    } else if (factory) {
+        task = PyObject_CallMethod(l->glue, "_ensure", "O", aw);
+    }
+    Py_XDECREF(factory);
+    PyObject *exc = task ? NULL : pyerror_take();
+    if (PyObject_SetAttr(g->loop, g->taking, Py_False) != 0) { /* no step taken: no task */
+        Py_CLEAR(task);
+        if (exc)
+            PyErr_Clear();
+    }
+    if (exc)
+        pyerror_restore(exc);
+    return task;
+}
+
+/* Calls asyncio's _set_running_loop(loop), a raised exception kept. 0, or
+ * -1 with an exception set. */
+static int set_running(struct glue_parts *g, PyObject *loop)
+{
+    PyObject *exc = pyerror_take();
+    PyObject *r = PyObject_CallOneArg(g->set_running, loop);
+    Py_XDECREF(r);
+    if (exc) {
+        PyErr_Clear();
+        pyerror_restore(exc);
+    }
+    return r && !exc ? 0 : -1;
+}
+
+/* Runs the step that new_task() kept, if any, here as the loop would run
+ * it, with the loop as this thread's running loop, interrupted by job's
+ * cancel as the request's own code is. 0, or -1 with an exception set. */
+static int run_kept_step(struct eventloop *l, struct job *job)
+{
+    struct glue_parts *g = &l->parts;
+    PyObject *taken = PyObject_GetAttr(g->loop, g->taken); /* (fn, args) */
+    if (!taken || PyObject_SetAttr(g->loop, g->taken, Py_None) != 0) {
+        Py_XDECREF(taken);
+        return -1;
+    }
+    int rc = 0;
+    if (taken != Py_None && (rc = set_running(g, g->loop)) == 0) {
+        long outer = cancel_job_begin(l->target, job->seq);
+        pools_step(pools, job, 1); /* py:interrupt reaches the step too */
+        PyObject *r = PyObject_Call(PyTuple_GET_ITEM(taken, 0), PyTuple_GET_ITEM(taken, 1), NULL);
+        pools_step(pools, job, 0);
+        cancel_job_end(l->target, outer);
+        Py_XDECREF(r);
+        rc = set_running(g, Py_None) == 0 && r ? 0 : -1;
+    }
+    Py_DECREF(taken);
+    return rc;
+}
+
+/* Whether task is done: 1 or 0, or -1 with an exception set. */
+static int is_done(struct glue_parts *g, PyObject *task)
+{
+    PyObject *done = PyObject_CallMethodNoArgs(task, g->done);
+    int rc = done ? PyObject_IsTrue(done) : -1;
+    Py_XDECREF(done);
+    return rc;
+}
+
+/* The loop's lock, taken when its thread waits for events: 1, 0 (the
+ * loop is busy), or -1 with an exception set. */
+static int try_lock(struct glue_parts *g)
+{
+    PyObject *got = PyObject_CallOneArg(g->acquire, Py_False);
+    int rc = got ? PyObject_IsTrue(got) : -1;
+    Py_XDECREF(got);
+    return rc;
+}
+
+/* Lets the loop's lock go, and wakes the loop when the step scheduled
+ * something it must see (`touched`). A raised exception is kept. */
+static void let_go(struct eventloop *l)
+{
+    struct glue_parts *g = &l->parts;
+    PyObject *exc = pyerror_take();
+    PyObject *touched = PyObject_GetAttr(g->loop, g->touched);
+    int woken = touched != Py_False; /* when in doubt, wake it */
+    if (touched && PyObject_SetAttr(g->loop, g->touched, Py_False) != 0)
+        PyErr_WriteUnraisable(g->loop);
+    PyObject *released = PyObject_CallNoArgs(g->release);
+    if (!touched || !released)
+        PyErr_WriteUnraisable(g->loop);
+    Py_XDECREF(touched);
+    Py_XDECREF(released);
+    if (woken) {
+        pthread_mutex_lock(&l->mu);
+        wake(l);
+        pthread_mutex_unlock(&l->mu);
+    }
+    if (exc)
+        pyerror_restore(exc);
+}
+
+/* coro's task, its first step run here when the loop's thread waits for
+ * events (DESIGN); a task that ends there is answered at once. A job
+ * cancelled already, or a busy loop, hands the whole task to the loop's
+ * thread. 0, or -1 with an exception set (job is not answered then). */
+static int submit(struct eventloop *l, PyObject *coro, struct job *job, PyObject *capsule)
+{
+    int locked = atomic_load(&job->answered) ? 0 : try_lock(&l->parts);
+    if (locked <= 0) {
+        PyObject *r = locked < 0 ? NULL
+                                 : PyObject_CallMethod(l->glue, "_submit_to_loop", "OlO", coro,
+                                                       job->seq, capsule);
+        Py_XDECREF(r);
+        return r ? 0 : -1;
+    }
+    PyObject *task = new_task(l, coro);
+    int ended = task && run_kept_step(l, job) == 0 ? is_done(&l->parts, task) : -1;
+    if (ended == 0) { /* tracked before the loop may run it (and free job) */
+        PyObject *kept = PyObject_CallMethod(l->glue, "_keep", "lOO", job->seq, capsule, task);
+        Py_XDECREF(kept);
+        ended = kept ? 0 : -1;
+    }
+    let_go(l);
+    if (ended == 1)
+        answer(l, job, task);
+    Py_XDECREF(task);
+    return ended < 0 ? -1 : 0;
+}
+
 int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job)
 {
     if (!l->glue && start(l) != 0)
@@ -609,29 +778,25 @@ int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job)
     pools_detach(pools, job);
     struct eventloop *was = current;
     current = l; /* the task's first step may run here: erlang.async_call works */
-    PyObject *r = PyObject_CallMethod(l->glue, "submit", "OlO", coro, job->seq, capsule);
+    int rc = submit(l, coro, job, capsule);
     current = was;
     Py_DECREF(coro);
     Py_DECREF(capsule);
-    if (!r) { /* a task now, answered like one */
+    if (rc != 0) { /* a task now, answered like one */
         PyObject *exc = pyerror_take();
         finish(job, Py_None, exc ? exc : Py_None);
         Py_XDECREF(exc);
     }
-    Py_XDECREF(r);
     return 0;
 }
 
 /* Queues seq in *s (of l) and wakes the loop, if it runs. */
 static void command(struct eventloop *l, struct seqs *s, long seq)
 {
-    static const char byte = 1;
     pthread_mutex_lock(&l->mu);
     if (l->wfd >= 0) {
         seqs_add(s, seq);
-        /* Non-blocking: a full pipe has a wake-up pending already. */
-        while (write(l->wfd, &byte, 1) < 0 && errno == EINTR)
-            ;
+        wake(l);
     }
     pthread_mutex_unlock(&l->mu);
 }
@@ -685,13 +850,11 @@ void eventloop_expect(struct eventloop *l, struct eventloop_post *p)
 
 void eventloop_post(struct eventloop *l, struct eventloop_post *p)
 {
-    static const char byte = 1;
     pthread_mutex_lock(&l->mu);
     p->posted = l->posted;
     l->posted = p;
     if (l->wfd >= 0)
-        while (write(l->wfd, &byte, 1) < 0 && errno == EINTR)
-            ;
+        wake(l);
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -714,6 +877,7 @@ void eventloop_stop(struct eventloop *l)
         PyErr_Clear();
     }
     Py_XDECREF(left);
+    parts_clear(&l->parts);
     Py_CLEAR(l->glue);
     drop_expected(l);
 }
