@@ -294,18 +294,25 @@ int eventloop_is_awaitable(PyObject *obj)
     return am && am->am_await;
 }
 
-/* Answers job with result, or with the exception exc when it is not None,
- * and frees it. GIL held. */
+/* Encodes into r the reply of job, whose task returned result: {ok,
+ * Result}, or `done` for a stream_start. 0, or -1 with an exception set. */
+static int encode_result(struct reply *r, const struct job *job, PyObject *result)
+{
+    if (job->env.op == ENVELOPE_STREAM_START)
+        return ei_x_encode_atom(&r->x, "done") == 0 ? 0 : (PyErr_NoMemory(), -1);
+    return reply_encode_tagged(r, "ok", result);
+}
+
+/* Answers the task job with result, or with the exception exc when it is
+ * not None, and frees it. GIL held. */
 static void finish(struct job *job, PyObject *result, PyObject *exc)
 {
     struct reply r;
     reply_begin(&r, job);
     objref_job_begin();
     int rc;
-    if (exc == Py_None && job->env.op == ENVELOPE_STREAM_START) {
-        rc = ei_x_encode_atom(&r.x, "done") == 0 ? 0 : (PyErr_NoMemory(), -1);
-    } else if (exc == Py_None) {
-        rc = reply_encode_tagged(&r, "ok", result);
+    if (exc == Py_None) {
+        rc = encode_result(&r, job, result);
     } else {
         pyerror_restore(Py_NewRef(exc));
         rc = -1;
@@ -669,7 +676,8 @@ static int set_running(struct glue_parts *g, PyObject *loop)
 
 /* Runs the step that new_task() kept, if any, here as the loop would run
  * it, with the loop as this thread's running loop, interrupted by job's
- * cancel as the request's own code is. 0, or -1 with an exception set. */
+ * cancel as the request's own code is (job is the context's running job
+ * still). 0, or -1 with an exception set. */
 static int run_kept_step(struct eventloop *l, struct job *job)
 {
     struct glue_parts *g = &l->parts;
@@ -681,9 +689,7 @@ static int run_kept_step(struct eventloop *l, struct job *job)
     int rc = 0;
     if (taken != Py_None && (rc = set_running(g, g->loop)) == 0) {
         long outer = cancel_job_begin(l->target, job->seq);
-        pools_step(pools, job, 1); /* py:interrupt reaches the step too */
         PyObject *r = PyObject_Call(PyTuple_GET_ITEM(taken, 0), PyTuple_GET_ITEM(taken, 1), NULL);
-        pools_step(pools, job, 0);
         cancel_job_end(l->target, outer);
         Py_XDECREF(r);
         rc = set_running(g, Py_None) == 0 && r ? 0 : -1;
@@ -735,59 +741,83 @@ static void let_go(struct eventloop *l)
         pyerror_restore(exc);
 }
 
-/* coro's task, its first step run here when the loop's thread waits for
- * events (DESIGN); a task that ends there is answered at once. A job
- * cancelled already, or a busy loop, hands the whole task to the loop's
- * thread. 0, or -1 with an exception set (job is not answered then). */
-static int submit(struct eventloop *l, PyObject *coro, struct job *job, PyObject *capsule)
+/* Makes job a task of the pool, whose task the loop runs from now on
+ * (DESIGN: tracked before the lock is let go); one that could not be
+ * tracked is answered with what went wrong. */
+static void keep(struct eventloop *l, struct job *job, PyObject *capsule, PyObject *task)
 {
-    int locked = atomic_load(&job->answered) ? 0 : try_lock(&l->parts);
-    if (locked <= 0) {
-        PyObject *r = locked < 0 ? NULL
-                                 : PyObject_CallMethod(l->glue, "_submit_to_loop", "OlO", coro,
-                                                       job->seq, capsule);
-        Py_XDECREF(r);
-        return r ? 0 : -1;
+    pools_detach(pools, job);
+    PyObject *kept = PyObject_CallMethod(l->glue, "_keep", "lOO", job->seq, capsule, task);
+    if (!kept) {
+        PyObject *exc = pyerror_take();
+        finish(job, Py_None, exc);
+        Py_DECREF(exc);
     }
-    PyObject *task = new_task(l, coro);
-    int ended = task && run_kept_step(l, job) == 0 ? is_done(&l->parts, task) : -1;
-    if (ended == 0) { /* tracked before the loop may run it (and free job) */
-        PyObject *kept = PyObject_CallMethod(l->glue, "_keep", "lOO", job->seq, capsule, task);
-        Py_XDECREF(kept);
-        ended = kept ? 0 : -1;
-    }
-    let_go(l);
-    if (ended == 1)
-        answer(l, job, task);
-    Py_XDECREF(task);
-    return ended < 0 ? -1 : 0;
+    Py_XDECREF(kept);
 }
 
-int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job)
+/* Hands coro's whole task to the loop's thread (_submit_to_loop): job is
+ * a task of the pool, answered with what went wrong if the loop refused
+ * it. */
+static void to_loop(struct eventloop *l, PyObject *coro, struct job *job, PyObject *capsule)
+{
+    pools_detach(pools, job);
+    PyObject *r = PyObject_CallMethod(l->glue, "_submit_to_loop", "OlO", coro, job->seq, capsule);
+    if (!r) {
+        PyObject *exc = pyerror_take();
+        finish(job, Py_None, exc);
+        Py_DECREF(exc);
+    }
+    Py_XDECREF(r);
+}
+
+/* The reply of job, whose task ended in its first step, into r: 0, or -1
+ * with what awaiting the task raises (its exception, CancelledError). */
+static int answer_here(struct eventloop *l, struct job *job, PyObject *task, struct reply *r)
+{
+    PyObject *result = PyObject_CallMethodNoArgs(task, l->parts.result);
+    int rc = result ? encode_result(r, job, result) : -1;
+    Py_XDECREF(result);
+    return rc;
+}
+
+/* coro's task, its first step run here when the loop's thread waits for
+ * events (DESIGN). A job cancelled already, or a busy loop, hands the
+ * whole task to the loop's thread. As eventloop_submit(). */
+static int submit(struct eventloop *l, PyObject *coro, struct job *job, PyObject *capsule,
+                  struct reply *r)
+{
+    int locked = atomic_load(&job->answered) ? 0 : try_lock(&l->parts);
+    if (locked == 0)
+        to_loop(l, coro, job, capsule);
+    if (locked <= 0)
+        return locked < 0 ? -1 : 1;
+    PyObject *task = new_task(l, coro);
+    int ended = task && run_kept_step(l, job) == 0 ? is_done(&l->parts, task) : -1;
+    if (ended == 0)
+        keep(l, job, capsule, task);
+    let_go(l);
+    int rc = ended == 1 ? answer_here(l, job, task, r) : ended < 0 ? -1 : 1;
+    Py_XDECREF(task);
+    return rc;
+}
+
+int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job, struct reply *r)
 {
     if (!l->glue && start(l) != 0)
         return -1;
     PyObject *capsule = PyCapsule_New(job, JOB_CAPSULE, NULL);
-    if (!capsule)
-        return -1;
-    PyObject *coro = wrap(l, aw, job, capsule);
-    if (!coro) {
-        Py_DECREF(capsule);
-        return -1;
+    PyObject *coro = capsule ? wrap(l, aw, job, capsule) : NULL;
+    int rc = -1;
+    if (coro) {
+        struct eventloop *was = current;
+        current = l; /* the task's first step may run here: erlang.async_call works */
+        rc = submit(l, coro, job, capsule, r);
+        current = was;
     }
-    pools_detach(pools, job);
-    struct eventloop *was = current;
-    current = l; /* the task's first step may run here: erlang.async_call works */
-    int rc = submit(l, coro, job, capsule);
-    current = was;
-    Py_DECREF(coro);
-    Py_DECREF(capsule);
-    if (rc != 0) { /* a task now, answered like one */
-        PyObject *exc = pyerror_take();
-        finish(job, Py_None, exc ? exc : Py_None);
-        Py_XDECREF(exc);
-    }
-    return 0;
+    Py_XDECREF(coro);
+    Py_XDECREF(capsule);
+    return rc;
 }
 
 /* Queues seq in *s (of l) and wakes the loop, if it runs. */

@@ -35,6 +35,7 @@
 #include "writer.h"
 
 struct eventloop;
+struct reply;
 
 /* Before any context starts: the pools whose jobs become tasks, the
  * writer their replies go to, and whether each answered task is traced
@@ -57,18 +58,24 @@ int eventloop_is_async_iterable(PyObject *obj);
 
 /*
  * GIL held, on the context's thread, inside hooks.run for job: starts the
- * loop if needed, makes job a task (pools_detach()) running aw (a new
- * reference is taken), runs its first step here if the loop is idle
- * (erlang.async_call works there: eventloop_current() is l) and returns
- * 0. aw is an awaitable for a call or an eval, whose result is the reply;
- * an async iterable for stream and stream_eval (collected into a list)
- * and for stream_start (its items sent as they come, each when the
- * caller's credit allows; the reply is then `done`). hooks.run must then
- * return POOL_RUN_DETACHED and never touch job again. -1, with an
- * exception set, when the loop cannot start: job is untouched and
- * answered as usual.
+ * loop if needed and makes a task running aw (a new reference is taken),
+ * whose first step runs here if the loop is idle, as part of the request
+ * (pools_interrupt() and cancels reach it; erlang.async_call works there:
+ * eventloop_current() is l). aw is an awaitable for a call or an eval,
+ * whose result is the reply; an async iterable for stream and stream_eval
+ * (collected into a list) and for stream_start (its items sent as they
+ * come, each when the caller's credit allows; the reply is then `done`).
+ * Returns
+ *   1  job is a task of the pool now (pools_detach()), which the loop
+ *      answers: hooks.run must return POOL_RUN_DETACHED and never touch
+ *      job again;
+ *   0  the task ended in its first step: r holds its reply, and job is
+ *      answered as a synchronous call's is;
+ *  -1  with an exception set: the task's own (it raised, or was cancelled,
+ *      in its first step), or the loop's (it could not start); job is
+ *      answered with it as usual.
  */
-int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job);
+int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job, struct reply *r);
 
 /* Any thread, no lock or GIL needed, never blocks: cancels the task of
  * request seq, if the loop runs one (its CancelledError raised at its

@@ -38,15 +38,14 @@ struct pool;
 struct context {
     long id;
     struct pool *pool;
-    struct queue own;     /* requests addressed to this context */
-    struct job *current;  /* the job running (innermost when nested), under pool.mu */
-    void *state;          /* from hooks.ctx_start, under pool.mu */
-    int wake[2];          /* a pipe: one byte wakes the idle context */
-    int idle;             /* on the pool's idle stack, under pool.mu */
-    int waiting;          /* asleep in pools_wait(), under pool.mu */
-    atomic_int spinning;  /* 1 while it polls for a wake-up */
-    struct job *tasks;    /* its coroutine calls in flight (pools_detach()), under pool.mu */
-    struct job *stepping; /* a task whose first step runs here (pools_step()), same */
+    struct queue own;    /* requests addressed to this context */
+    struct job *current; /* the job running (innermost when nested), under pool.mu */
+    void *state;         /* from hooks.ctx_start, under pool.mu */
+    int wake[2];         /* a pipe: one byte wakes the idle context */
+    int idle;            /* on the pool's idle stack, under pool.mu */
+    int waiting;         /* asleep in pools_wait(), under pool.mu */
+    atomic_int spinning; /* 1 while it polls for a wake-up */
+    struct job *tasks;   /* its coroutine calls in flight (pools_detach()), under pool.mu */
     long n_tasks;
     struct context *next_idle;
 };
@@ -591,16 +590,12 @@ static int live(const struct job *j)
 
 /* Interrupts the innermost job c runs that is not answered yet (one
  * whose reply is out is about to leave c), if any: 1, else 0. From
- * c->current outwards; a task's first step (c->stepping) sits between
- * the jobs nested in it and the job it runs in. Pool locked. */
+ * c->current outwards. Pool locked. */
 static int interrupt_current(struct pool *pl, struct context *c)
 {
-    struct job *step = live(c->stepping) ? c->stepping : NULL;
     struct job *j = c->current;
-    while (j && !(step && j == step->outer) && !live(j))
+    while (j && !live(j))
         j = j->outer;
-    if (step && j == step->outer) /* down to the job the step runs in */
-        j = step;
     if (!j)
         return 0;
     pl->kind.hooks.interrupt(pl->kind.hooks.arg, c->state, j->seq);
@@ -678,13 +673,6 @@ void pools_detach(struct pools *p, struct job *job)
     c->tasks = job;
     c->n_tasks++;
     c->pool->n_tasks++;
-    pthread_mutex_unlock(&c->pool->mu);
-}
-
-void pools_step(struct pools *p, struct job *job, int running)
-{
-    struct context *c = lock_context_of(p, job);
-    c->stepping = running ? job : NULL;
     pthread_mutex_unlock(&c->pool->mu);
 }
 

@@ -151,13 +151,6 @@ int pools_wait(struct pools *p, long ctx_id, int (*ready)(void *arg), void *arg)
  */
 void pools_detach(struct pools *p, struct job *job);
 
-/* On the context's thread of the task job, running 1 from just after its
- * code can be interrupted (cancel.h), 0 just before it cannot any more:
- * the task's first step runs between, and pools_interrupt() reaches it as
- * it would the context's running request (below the jobs nested in it).
- * No lock held. */
-void pools_step(struct pools *p, struct job *job, int running);
-
 /* Any thread, no lock held: the task job ended (raised: with an error or
  * cancelled); counts it as completed and frees it. Its reply was sent,
  * or claimed, before. */
@@ -182,7 +175,7 @@ int pools_cancel(struct pools *p, int (*match)(const struct job *job, const void
 /*
  * Interrupts what the context ctx_id runs (ctx_id >= 0), or each context
  * of the pool `pool`: hooks->interrupt is called for the innermost job a
- * context runs (a task's first step included, pools_step()), which
+ * context runs (a task's first step included), which
  * is not claimed (its reply, the exception the
  * interrupt raised, is sent as usual). Returns how many jobs, or -ESRCH
  * for no such context or pool. A job waiting in pools_wait() is not woken.

@@ -716,20 +716,21 @@ static int run_op(struct writer *w, struct context *c, struct job *job, PyObject
     }
 }
 
-/* An awaitable result goes to the context's event loop, which answers
- * job: 1 when it did (job is a task, not to be touched again), 0 when the
- * loop could not take it (rc then -1, an exception set). The task's first
- * step may run here, in the request's scope (an erlang.call there waits
- * as the request's would), with no caller, as in the rest of the task. */
+/* An awaitable result goes to the context's event loop: 1 when job is a
+ * task now, which the loop answers (not to be touched again); 0 when the
+ * task ended in its first step, r then holding its reply, or *rc set to
+ * -1 with an exception set (eventloop_submit()). The first step may run
+ * here, in the request's scope (an erlang.call there waits as the
+ * request's would), with no caller, as in the rest of the task. */
 static int hand_to_loop(struct context *c, struct job *job, PyObject *aw,
-                        struct callback_scope *scope, int *rc)
+                        struct callback_scope *scope, struct reply *r, int *rc)
 {
     scope->task = 1;
-    int taken = eventloop_submit(c->loop, aw, job) == 0;
+    int submitted = eventloop_submit(c->loop, aw, job, r);
     Py_DECREF(aw);
-    if (!taken)
+    if (submitted < 0)
         *rc = -1;
-    return taken;
+    return submitted == 1;
 }
 
 int pyrun_run(void *arg, void *ctx_state, struct job *job)
@@ -752,7 +753,7 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
     callback_enter(&scope, job, &c->target);
     int rc = ns ? run_op(w, c, job, ns, &r, &aw) : -1;
     cancel_job_end(&c->target, outer_seq); /* a task's first step arms it again (_step) */
-    int detached = rc == 0 && aw && hand_to_loop(c, job, aw, &scope, &rc);
+    int detached = rc == 0 && aw && hand_to_loop(c, job, aw, &scope, &r, &rc);
     if (rc != 0)
         reply_encode_error(&r);
     int send =

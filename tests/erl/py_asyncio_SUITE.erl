@@ -376,9 +376,17 @@ stats_count_tasks(_Config) ->
     {ok, none} = py:call(?POOL, '__main__', open_gate, []),
     [{ok, I} = py:await(H, 5000) || {I, H} <- lists:zip(lists:seq(1, 25), Handles)],
     ok = py_test_lib:wait_until(fun() -> tasks() =:= 0 andalso stat(busy) =:= 0 end, 5000),
-    {ok, #{completed := After}} = py_context_router:pool_stats(?POOL),
+    {ok, #{completed := After, errors := Errors}} = py_context_router:pool_stats(?POOL),
     %% 25 tasks and the call that opened the gate.
-    26 = After - Before.
+    26 = After - Before,
+    %% A coroutine that ends in its first step never is a task: it is
+    %% answered, and counted, as a synchronous call, its error too.
+    {ok, 7} = py:call(?POOL, '__main__', at_once, [7]),
+    {error, {'ValueError', <<"negative">>}} = py:call(?POOL, '__main__', at_once, [-1]),
+    ok = py_test_lib:wait_until(fun() -> stat(busy) =:= 0 end, 5000),
+    {ok, #{tasks := 0, completed := Final, errors := FinalErrors}} =
+        py_context_router:pool_stats(?POOL),
+    {2, 1} = {Final - After, FinalErrors - Errors}.
 
 %%% ==========================================================================
 %%% Python calling Erlang from a coroutine
@@ -495,6 +503,11 @@ helpers() ->
       "async def fail():\n"
       "    await asyncio.sleep(0)\n"
       "    raise ValueError('bad coroutine')\n"
+      "\n"
+      "async def at_once(x):\n"
+      "    if x < 0:\n"
+      "        raise ValueError('negative')\n"
+      "    return x\n"
       "\n"
       "async def notify(pid, tag):\n"
       "    await asyncio.sleep(0.01)\n"

@@ -104,16 +104,21 @@ trace_prints_a_line_per_request(Config) ->
                               "body=25B read_to_reply=[0-9]+\\.[0-9]{3}ms by=context$"),
     {match, _} = re:run(Stop, "^py_port trace: stop_pool reply_to=3 target=nopool .*by=reader$").
 
-%% @doc A coroutine call is traced once its task has answered it, by=task;
-%% the exec that defines the coroutine function has its own line.
+%% @doc A coroutine call that waits is traced once its task has answered
+%% it, by=task; one that ends in its first step is answered, and traced,
+%% as a synchronous call.
 trace_prints_a_line_per_coroutine_call(Config) ->
-    In = "{exec, default, \"async def twice(x): return 2 * x\"}.\n"
-        "{call, default, '__main__', twice, [21]}.\n",
+    In = "{exec, default, \"import asyncio\\n"
+        "async def twice(x):\\n    await asyncio.sleep(0)\\n    return 2 * x\\n"
+        "async def thrice(x):\\n    return 3 * x\"}.\n"
+        "{call, default, '__main__', twice, [21]}.\n"
+        "{call, default, '__main__', thrice, [21]}.\n",
     {0, Out, Err} = run(["--repl", "--trace"], In, Config),
-    {match, _} = re:run(Out, "^\\{ok,42\\}$", [multiline]),
-    [_, _, _] = Lines = trace_lines(Err),
-    [Call] = [L || L <- Lines, lists:prefix("py_port trace: call ", L)],
-    {match, _} = re:run(Call, "^py_port trace: call reply_to=3 target=default .*by=task$").
+    {match, _} = re:run(Out, "^\\{ok,42\\}\n\\{ok,63\\}$", [multiline]),
+    [_, _, _, _] = Lines = trace_lines(Err),
+    [Waited, Ended] = lists:sort([L || L <- Lines, lists:prefix("py_port trace: call ", L)]),
+    {match, _} = re:run(Waited, "^py_port trace: call reply_to=3 target=default .*by=task$"),
+    {match, _} = re:run(Ended, "^py_port trace: call reply_to=4 target=default .*by=context$").
 
 %% @doc PY_PORT_TRACE=1 switches tracing on like --trace; without either there is no trace line.
 trace_env_variable_switches_trace_on(Config) ->
