@@ -74,9 +74,9 @@
 create_tables() ->
     Options = [named_table, public, set, {read_concurrency, true}],
     ?POOLS = ets:new(?POOLS, Options),
-    %% Ordered: members/1, on every call to a pool, matches the keys
-    %% {Pool, _}, which an ordered_set finds by their prefix instead of
-    %% scanning the whole table (5.4 us a route with a set, 2 pools).
+    %% Ordered: members/1 matches the keys {Pool, _}, which an
+    %% ordered_set finds by their prefix instead of scanning the whole
+    %% table. A call's pick/1 looks its member up by key.
     ?MEMBERS = ets:new(?MEMBERS, [named_table, public, ordered_set, {read_concurrency, true}]),
     ?INFLIGHT = ets:new(?INFLIGHT, [named_table, public, ordered_set,
                                     {write_concurrency, true}]),
@@ -123,8 +123,8 @@ running(Pool) ->
 -spec pick(atom()) -> {ok, route()} | none | {error, {pool_not_started, atom()}}.
 pick(Pool) ->
     case lookup(?POOLS, Pool) of
-        [{Pool, _Size, Counters, _Sup}] ->
-            case least(Counters, routes(Pool)) of
+        [{Pool, Size, Counters, _Sup}] ->
+            case least(Pool, Counters, Size) of
                 {Port, Owner, I} ->
                     {ok, {Port, Owner, Pool, take(Counters, I + 1)}};
                 none ->
@@ -340,26 +340,19 @@ lookup(Table, Key) ->
     catch error:badarg -> [] % the application is not running
     end.
 
-%% The running members of Pool, as `{I, Port, Owner}', by index.
-routes(Pool) ->
-    try ets:select(?MEMBERS, [{{{Pool, '$1'}, '$2', '$3', '_', '_'}, [], [{{'$1', '$2', '$3'}}]}])
-    catch error:badarg -> []
-    end.
+%% The running member of Pool with the fewest requests in flight, as
+%% `{Port, Owner, I}'; the first of equals, so that an idle pool fills
+%% from its first member. The members by load, then one lookup each until
+%% one runs (a member restarting has no row): no scan of the table.
+least(Pool, Counters, Size) ->
+    running(Pool, lists:sort([{atomics:get(Counters, I + 1), I} || I <- lists:seq(0, Size - 1)])).
 
-%% The running member with the fewest requests in flight; the first of
-%% equals (Routes come by index), so that an idle pool fills from its
-%% first member.
-least(_Counters, []) ->
+running(_Pool, []) ->
     none;
-least(Counters, [{I, Port, Owner} | Routes]) ->
-    least(Counters, Routes, atomics:get(Counters, I + 1), {Port, Owner, I}).
-
-least(_Counters, [], _Load, Best) ->
-    Best;
-least(Counters, [{I, Port, Owner} | Routes], Load, Best) ->
-    case atomics:get(Counters, I + 1) of
-        Less when Less < Load -> least(Counters, Routes, Less, {Port, Owner, I});
-        _ -> least(Counters, Routes, Load, Best)
+running(Pool, [{_Load, I} | ByLoad]) ->
+    case lookup(?MEMBERS, {Pool, I}) of
+        [{_, Port, Owner, _CtxPid, _CtxId}] -> {Port, Owner, I};
+        [] -> running(Pool, ByLoad)
     end.
 
 %% One member's pool and port stats.
