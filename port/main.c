@@ -15,11 +15,12 @@
  * repl.c prints from. --trace and --record hook into dispatch (trace.c,
  * record.c).
  */
+#include "callback.h"
 #include "clock.h"
 #include "convert.h"
 #include "dispatch.h"
-#include "eventloop.h"
 #include "envelope.h"
+#include "eventloop.h"
 #include "erlmod.h"
 #include "flow.h"
 #include "forkguard.h"
@@ -30,7 +31,6 @@
 #include "pool.h"
 #include "protocol.h"
 #include "pyinfo.h"
-#include "callback.h"
 #include "pyrun.h"
 #include "record.h"
 #include "repl.h"
