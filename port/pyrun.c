@@ -502,7 +502,7 @@ static int answer_or_await(PyObject *result, struct reply *r, PyObject **aw)
         return 0;
     }
     int rc = reply_encode_tagged(r, "ok", result);
-    Py_DECREF(result);
+    reply_drop_after(r, result);
     return rc;
 }
 
@@ -766,7 +766,7 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
         reply_write(w, &r);
     else
         ei_x_free(&r.x);
-    if (r.parts.n > 0) { /* the objects whose data was written */
+    if (reply_holds_objects(&r)) { /* the objects whose data was written, a large result */
         PyEval_RestoreThread(c->target.ts);
         reply_release_parts(&r);
         PyEval_SaveThread();

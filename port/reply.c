@@ -41,10 +41,18 @@ int reply_encode_tagged(struct reply *r, const char *tag, PyObject *value)
     return objref_job_encode_ids(&r->x);
 }
 
+void reply_drop_after(struct reply *r, PyObject *value)
+{
+    if (r->x.index >= REPLY_KEEP_BYTES && !r->kept)
+        r->kept = value;
+    else
+        Py_DECREF(value);
+}
+
 void reply_encode_error(struct reply *r)
 {
     objref_job_abort();
-    convert_parts_release(&r->parts);
+    reply_release_parts(r);
     r->x.index = envelope_payload_start(&r->x);
     pyerror_encode(&r->x);
 }
@@ -92,4 +100,5 @@ void reply_write(struct writer *w, struct reply *r)
 void reply_release_parts(struct reply *r)
 {
     convert_parts_release(&r->parts);
+    Py_CLEAR(r->kept);
 }

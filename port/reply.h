@@ -21,12 +21,18 @@
 
 #include <ei.h>
 
-/* A reply being built: its buffer, and the large binaries of its result
- * that are written from where they are rather than copied. */
+/* A reply of this many bytes and more keeps its result until written
+ * (reply_drop_after()). */
+#define REPLY_KEEP_BYTES (64 * 1024)
+
+/* A reply being built: its buffer, the large binaries of its result that
+ * are written from where they are rather than copied, and a large result
+ * to free once the reply is out. */
 struct reply {
     ei_x_buff x;
     struct convert_parts parts;
-    int discard; /* a cast's: a result is neither encoded nor sent */
+    PyObject *kept; /* dropped by reply_release_parts() */
+    int discard;    /* a cast's: a result is neither encoded nor sent */
 };
 
 /* Starts the reply to job (a cast's is discarded unless an error). Exits
@@ -39,6 +45,18 @@ void reply_begin(struct reply *r, const struct job *job);
  * stored ids (objref_job_begin()) must be empty before. 0, or -1 with the
  * conversion error set. */
 int reply_encode_tagged(struct reply *r, const char *tag, PyObject *value);
+
+/* GIL held: drops value, a reference the caller gives up, now, or, when
+ * r has REPLY_KEEP_BYTES and more, after r is written: the objects of a
+ * large result (100,000 floats, a large dict) take a while to free, which
+ * its caller need not wait for. */
+void reply_drop_after(struct reply *r, PyObject *value);
+
+/* Whether r holds objects to drop with the GIL after it is written. */
+static inline int reply_holds_objects(const struct reply *r)
+{
+    return r->parts.n > 0 || r->kept != NULL;
+}
 
 /* GIL held, with an exception set: replaces what r holds by the error
  * {error, {Name, Msg}, Tb} and drops the objects the job stored. */
@@ -53,7 +71,8 @@ int reply_claim(struct job *job);
  * then drops r->parts with the GIL (reply_release_parts()). */
 void reply_write(struct writer *w, struct reply *r);
 
-/* GIL held: drops the objects whose data reply_write() wrote. */
+/* GIL held: drops the objects whose data reply_write() wrote, and the
+ * result kept until then. */
 void reply_release_parts(struct reply *r);
 
 #endif

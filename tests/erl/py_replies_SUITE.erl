@@ -16,7 +16,8 @@
          racing_timeouts_leave_no_reference/1,
          trace_to_a_pipe_nobody_reads_never_blocks/1,
          blocked_trace_does_not_keep_the_port_alive/1,
-         replay_of_recorded_casts_does_not_wait/1]).
+         replay_of_recorded_casts_does_not_wait/1,
+         large_result_is_freed_after_its_reply/1]).
 
 %% Calls made with tracing on while stderr is not read: their lines are
 %% about 150 bytes each, 750 KB in all, more than the pipe (64 KB) and the
@@ -36,13 +37,22 @@
                    "    return 1 / 0\n"
                    "def ref_after(ms):\n"
                    "    time.sleep(ms / 1000)\n"
-                   "    return object()\n">>).
+                   "    return object()\n"
+                   "import threading\n"
+                   "gate = threading.Event()\n"
+                   "freed = []\n"
+                   "class HeldAtFree(list):\n"
+                   "    def __del__(self):\n"
+                   "        freed.append(gate.wait(10))\n"
+                   "def held_at_free(n):\n"
+                   "    return HeldAtFree(range(n))\n">>).
 
 all() ->
     [cast_result_is_not_decoded_by_the_owner, cast_error_is_still_logged,
      deep_callback_answer_is_a_type_error, late_reply_references_are_released,
      racing_timeouts_leave_no_reference, trace_to_a_pipe_nobody_reads_never_blocks,
-     blocked_trace_does_not_keep_the_port_alive, replay_of_recorded_casts_does_not_wait].
+     blocked_trace_does_not_keep_the_port_alive, replay_of_recorded_casts_does_not_wait,
+     large_result_is_freed_after_its_reply].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -247,6 +257,18 @@ replay_of_recorded_casts_does_not_wait(Config) ->
     [_] = [L || "% cast: {error,{'ValueError'," ++ _ = L <- Lines],
     [_] = [L || "{ok,3.0}" = L <- Lines],
     [] = [L || "{ok,2.0}" = L <- Lines]. % a cast's result is not sent
+
+%% @doc A large result (a reply of 64 KB and more) is freed once its reply
+%% is out, so that its caller does not wait for that: here a list whose
+%% freeing waits until the test opens a gate, from another context of the
+%% default pool. Freed before the reply, the call would come back only
+%% after the gate's 10 s timeout, with `freed' then [False].
+large_result_is_freed_after_its_reply(_Config) ->
+    {ok, List} = py:call('__main__', held_at_free, [50000]),
+    50000 = length(List),
+    {ok, []} = py:eval(<<"freed">>),
+    {ok, none} = py:eval(<<"gate.set()">>),
+    ok = py_test_lib:wait_until(fun() -> py:eval(<<"freed">>) =:= {ok, [true]} end, 5000).
 
 %%% ==========================================================================
 %%% Internal
