@@ -9,12 +9,13 @@
  * ends it with eventloop_stop() when it stops. The loop and its thread
  * start at the first submit, in the context's interpreter (a
  * threading.Thread, so an owngil interpreter owns it and ends with it): a
- * context that never awaits costs nothing. The submitted job becomes a
- * task of the pool (pools_detach()), whose first step runs on the
- * context's thread when the loop is idle (a task that ends there is
- * answered at once); then the context takes its next request, and the
- * loop thread writes the task's reply with the code of the synchronous
- * path (reply.h), exactly once (job_claim_answer()).
+ * context that never awaits costs nothing. The task's first step runs on
+ * the context's thread when the loop is idle, as part of the request: a
+ * task that ends there is answered as a synchronous call. One that waits
+ * makes its job a task of the pool (pools_detach()); the context takes
+ * its next request, and the loop thread writes the task's reply with the
+ * code of the synchronous path (reply.h), exactly once
+ * (job_claim_answer()).
  *
  * Threads: submit and stop on the context's thread with its GIL; the
  * loop's thread runs the tasks and answers them with the same GIL;

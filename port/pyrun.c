@@ -10,9 +10,11 @@
  * buffer: routing header, then {ok, V} / ok / {error, {Name, Msg}, Tb}.
  * A cast's result (ReplyTo `cast`) is dropped unconverted; only an error
  * is sent. An awaitable result (an async iterable for the stream requests)
- * goes to the context's event loop (eventloop.h), which answers the job:
- * pyrun_run() then returns POOL_RUN_DETACHED and the job is a task.
- * Replies are built and claimed by reply.c.
+ * goes to the context's event loop (eventloop.h): one that ends in its
+ * first step is answered here, as any result; else the loop answers the
+ * job, pyrun_run() returns POOL_RUN_DETACHED and the job is a task.
+ * Replies are built and claimed by reply.c; a large result is freed once
+ * its reply is written.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -752,7 +754,7 @@ int pyrun_run(void *arg, void *ctx_state, struct job *job)
     long outer_seq = cancel_job_begin(&c->target, job->seq);
     callback_enter(&scope, job, &c->target);
     int rc = ns ? run_op(w, c, job, ns, &r, &aw) : -1;
-    cancel_job_end(&c->target, outer_seq); /* a task's first step arms it again (_step) */
+    cancel_job_end(&c->target, outer_seq); /* a task's first step arms it again (run_kept_step) */
     int detached = rc == 0 && aw && hand_to_loop(c, job, aw, &scope, &r, &rc);
     if (rc != 0)
         reply_encode_error(&r);
