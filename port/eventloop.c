@@ -734,7 +734,8 @@ static void let_go(struct eventloop *l)
     Py_XDECREF(released);
     if (woken) {
         pthread_mutex_lock(&l->mu);
-        wake(l);
+        if (l->wfd >= 0)
+            wake(l);
         pthread_mutex_unlock(&l->mu);
     }
     if (exc)
