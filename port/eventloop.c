@@ -328,6 +328,14 @@ static void finish(struct job *job, PyObject *result, PyObject *exc)
     pools_task_done(pools, job, rc != 0);
 }
 
+/* finish() with the exception being raised. */
+static void finish_raised(struct job *job)
+{
+    PyObject *exc = pyerror_take();
+    finish(job, Py_None, exc);
+    Py_DECREF(exc);
+}
+
 static struct job *job_of(PyObject *capsule)
 {
     return PyCapsule_GetPointer(capsule, JOB_CAPSULE);
@@ -624,12 +632,12 @@ static PyObject *wrap(struct eventloop *l, PyObject *aw, struct job *job, PyObje
     }
 }
 
-/* Writes a byte to l's wake-up pipe, which is open; l->mu held.
+/* Writes a byte to l's wake-up pipe, if it is open; l->mu held.
  * Non-blocking: a full pipe has a wake-up pending already. */
 static void wake(struct eventloop *l)
 {
     static const char byte = 1;
-    while (write(l->wfd, &byte, 1) < 0 && errno == EINTR)
+    while (l->wfd >= 0 && write(l->wfd, &byte, 1) < 0 && errno == EINTR)
         ;
 }
 
@@ -734,8 +742,7 @@ static void let_go(struct eventloop *l)
     Py_XDECREF(released);
     if (woken) {
         pthread_mutex_lock(&l->mu);
-        if (l->wfd >= 0)
-            wake(l);
+        wake(l);
         pthread_mutex_unlock(&l->mu);
     }
     if (exc)
@@ -749,11 +756,8 @@ static void keep(struct eventloop *l, struct job *job, PyObject *capsule, PyObje
 {
     pools_detach(pools, job);
     PyObject *kept = PyObject_CallMethod(l->glue, "_keep", "lOO", job->seq, capsule, task);
-    if (!kept) {
-        PyObject *exc = pyerror_take();
-        finish(job, Py_None, exc);
-        Py_DECREF(exc);
-    }
+    if (!kept)
+        finish_raised(job);
     Py_XDECREF(kept);
 }
 
@@ -764,11 +768,8 @@ static void to_loop(struct eventloop *l, PyObject *coro, struct job *job, PyObje
 {
     pools_detach(pools, job);
     PyObject *r = PyObject_CallMethod(l->glue, "_submit_to_loop", "OlO", coro, job->seq, capsule);
-    if (!r) {
-        PyObject *exc = pyerror_take();
-        finish(job, Py_None, exc);
-        Py_DECREF(exc);
-    }
+    if (!r)
+        finish_raised(job);
     Py_XDECREF(r);
 }
 
@@ -825,10 +826,9 @@ int eventloop_submit(struct eventloop *l, PyObject *aw, struct job *job, struct 
 static void command(struct eventloop *l, struct seqs *s, long seq)
 {
     pthread_mutex_lock(&l->mu);
-    if (l->wfd >= 0) {
+    if (l->wfd >= 0)
         seqs_add(s, seq);
-        wake(l);
-    }
+    wake(l);
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -884,8 +884,7 @@ void eventloop_post(struct eventloop *l, struct eventloop_post *p)
     pthread_mutex_lock(&l->mu);
     p->posted = l->posted;
     l->posted = p;
-    if (l->wfd >= 0)
-        wake(l);
+    wake(l);
     pthread_mutex_unlock(&l->mu);
 }
 
