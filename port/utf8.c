@@ -47,7 +47,13 @@ static size_t sequence(unsigned c, unsigned *lo, unsigned *hi)
 
 int utf8_valid(const char *text, size_t n)
 {
+    return utf8_classify(text, n) != UTF8_INVALID;
+}
+
+enum utf8_text utf8_classify(const char *text, size_t n)
+{
     const unsigned char *p = (const unsigned char *)text, *end = p + n;
+    enum utf8_text kind = UTF8_ASCII;
     while (p < end) {
         if (end - p >= 8 && ascii8(p)) {
             p += 8;
@@ -60,11 +66,12 @@ int utf8_valid(const char *text, size_t n)
         unsigned lo, hi;
         size_t len = sequence(*p, &lo, &hi);
         if (len == 0 || (size_t)(end - p) < len || p[1] < lo || p[1] > hi)
-            return 0;
+            return UTF8_INVALID;
         for (size_t k = 2; k < len; k++)
             if ((p[k] & 0xC0) != 0x80)
-                return 0;
+                return UTF8_INVALID;
         p += len;
+        kind = UTF8_NON_ASCII;
     }
-    return 1;
+    return kind;
 }

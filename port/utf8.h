@@ -14,4 +14,12 @@
  * 0. NUL bytes are well-formed. */
 int utf8_valid(const char *text, size_t n);
 
+/* What text[0..n) is, judged as utf8_valid() does. */
+enum utf8_text {
+    UTF8_INVALID,  /* not well-formed UTF-8 */
+    UTF8_ASCII,    /* every byte below 0x80 (none at all included) */
+    UTF8_NON_ASCII /* well-formed, with a character above U+007F */
+};
+enum utf8_text utf8_classify(const char *text, size_t n);
+
 #endif

@@ -99,6 +99,25 @@ START_TEST(test_utf8_text_and_runs)
 }
 END_TEST
 
+START_TEST(test_utf8_classify_tells_ascii)
+{
+    char run[64];
+    memset(run, 'x', sizeof(run));
+    ck_assert_int_eq(utf8_classify(run, sizeof(run)), UTF8_ASCII);
+    ck_assert_int_eq(utf8_classify("", 0), UTF8_ASCII);
+    ck_assert_int_eq(utf8_classify("a\0b", 3), UTF8_ASCII);
+    for (size_t at = 0; at + 1 < sizeof(run); at++) { /* one character above U+007F anywhere */
+        run[at] = (char)0xC3;
+        run[at + 1] = (char)0xA9;
+        ck_assert_int_eq(utf8_classify(run, sizeof(run)), UTF8_NON_ASCII);
+        run[at + 1] = 'x'; /* cut short */
+        ck_assert_int_eq(utf8_classify(run, sizeof(run)), UTF8_INVALID);
+        run[at] = 'x';
+    }
+    ck_assert_int_eq(utf8_classify("caf\xC3\xA9 \xFF", 7), UTF8_INVALID); /* bad after non-ASCII */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("utf8");
@@ -106,6 +125,7 @@ int main(void)
     tcase_add_test(tc, test_utf8_every_short_sequence);
     tcase_add_test(tc, test_utf8_four_byte_sequences);
     tcase_add_test(tc, test_utf8_text_and_runs);
+    tcase_add_test(tc, test_utf8_classify_tells_ascii);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

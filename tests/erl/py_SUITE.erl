@@ -434,7 +434,17 @@ to_python_atom(_Config) ->
 to_python_utf8_binary(_Config) ->
     {ok, true} = py:eval(<<"type(x) is str and x == 'h\\u00e9llo \\U0001F600'">>,
                          #{x => <<"héllo 😀"/utf8>>}),
-    {ok, true} = py:eval(<<"x == ''">>, #{x => <<>>}).
+    {ok, true} = py:eval(<<"x == ''">>, #{x => <<>>}),
+    %% ASCII text of every length around the 8-byte runs the check skips,
+    %% made by a path of its own: the same str as Python's decoder makes,
+    %% equal, hashing alike (a dict key), and exact in length.
+    Texts = [list_to_binary(lists:sublist("abcdefghijklmnopqrstuvwxyz0123456789", N))
+             || N <- [1, 2, 7, 8, 9, 15, 16, 17, 36]],
+    {ok, true} = py:eval(<<"all(type(t) is str and t == b.decode() and len(t) == len(b)"
+                           " and {b.decode(): 1}[t] == 1 for t, b in zip(xs, bs))">>,
+                         #{xs => Texts, bs => [{bytes, T} || T <- Texts]}),
+    {ok, Texts} = py:eval(<<"x">>, #{x => Texts}),
+    {ok, true} = py:eval(<<"x == 'a\\x00b' and len(x) == 3">>, #{x => <<"a", 0, "b">>}).
 
 %% @doc A binary that is not UTF-8 arrives as bytes.
 to_python_non_utf8_binary(_Config) ->
