@@ -514,6 +514,11 @@ static int map_header(const struct src *s, int *idx, int *n)
     return FAIL(malformed());
 }
 
+/* The most entries a map's dict is made with room for ahead of them: a
+ * frame that only claims a huge map must not get a huge empty table
+ * before its first bad entry; a larger map grows past it. */
+#define MAP_PRESIZE_MAX 65536
+
 /* A map whose keys come from key() (decode, or kwarg_name). */
 static PyObject *decode_pairs(const struct src *s, int *idx, int depth,
                               PyObject *(*key)(const struct src *, int *, int))
@@ -521,7 +526,7 @@ static PyObject *decode_pairs(const struct src *s, int *idx, int depth,
     int n;
     if (too_deep(depth) < 0 || map_header(s, idx, &n) < 0)
         return NULL;
-    PyObject *dict = PyDict_New();
+    PyObject *dict = pycompat_dict_for(n < MAP_PRESIZE_MAX ? n : MAP_PRESIZE_MAX);
     for (int i = 0; dict != NULL && i < n; i++) {
         PyObject *k = key(s, idx, depth + 1);
         PyObject *v = k == NULL ? NULL : decode(s, idx, depth + 1);

@@ -15,6 +15,7 @@
  * repl.c prints from. --trace and --record hook into dispatch (trace.c,
  * record.c).
  */
+#include "bigmem.h"
 #include "callback.h"
 #include "clock.h"
 #include "convert.h"
@@ -419,6 +420,7 @@ int main(int argc, char **argv)
                         .atom_cap = ERLMOD_MAX_NEW_ATOMS,
                         .atom_budget = ERLMOD_MAX_NEW_ATOMS};
     int in, out;
+    bigmem_setup();
     if (parse_args(argc, argv, &o) != 0)
         return 64;
     o.trace = o.trace || trace_from_env();

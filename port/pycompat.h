@@ -55,4 +55,19 @@ static inline PyObject *pycompat_type_from_spec(PyObject *m, PyType_Spec *spec, 
     return PyType_FromModuleAndSpec(m, spec, base);
 }
 
+/* An empty dict with room for n items: no growing (and rehashing every
+ * key, eleven times for 10,000) while they are inserted. CPython has no
+ * public call for it; _PyDict_NewPresized() is in the non-limited API of
+ * 3.9 to 3.13 (and used by Cython). A Python this file does not know gets
+ * a plain dict. */
+static inline PyObject *pycompat_dict_for(Py_ssize_t n)
+{
+#if PY_VERSION_HEX < 0x030E0000
+    return _PyDict_NewPresized(n);
+#else
+    (void)n;
+    return PyDict_New();
+#endif
+}
+
 #endif

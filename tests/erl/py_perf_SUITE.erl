@@ -1,5 +1,6 @@
 %% @doc What keeps a call's cost where docs/performance.md says, beyond
-%% the benchmark's figures: a busy caller's mailbox.
+%% the benchmark's figures: a busy caller's mailbox, big round trips'
+%% memory.
 -module(py_perf_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -10,13 +11,15 @@
 %% Cases
 -export([busy_mailbox_calls_leave_the_queue/1]).
 -export([reply_receives_skip_the_queue/1]).
+-export([big_round_trips_reuse_memory/1]).
 
 %%% ==========================================================================
 %%% Common Test callbacks
 %%% ==========================================================================
 
 all() ->
-    [busy_mailbox_calls_leave_the_queue, reply_receives_skip_the_queue].
+    [busy_mailbox_calls_leave_the_queue, reply_receives_skip_the_queue,
+     big_round_trips_reuse_memory].
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -56,3 +59,33 @@ reply_receives_skip_the_queue(_Config) ->
     Receives = [I || I <- Code, element(1, I) =:= loop_rec],
     Marked = [I || I <- Code, element(1, I) =:= recv_marker_use],
     {4, 4} = {length(Receives), length(Marked)}.
+
+%% @doc Round trips of a map of 10,000 entries (a frame, a dict's table
+%% and a reply of hundreds of KB each) reuse py_port's heap memory from
+%% the first on: the kernel faults no pages in for them (docs/performance.md,
+%% "Big payloads"). Before malloc's thresholds were set at start, each
+%% faulted 110 pages in. Not in the sanitizer runs (PYTHONMALLOC=malloc):
+%% their py_port allocates with the sanitizer's malloc, which glibc's
+%% thresholds do not govern.
+big_round_trips_reuse_memory(_Config) ->
+    case os:getenv("PYTHONMALLOC") of
+        "malloc" -> {skip, "the sanitizer's malloc"};
+        _ -> big_round_trips_fault_nothing_in()
+    end.
+
+big_round_trips_fault_nothing_in() ->
+    Map = maps:from_list([{<<"key", (integer_to_binary(I))/binary>>, I}
+                          || I <- lists:seq(1, 10000)]),
+    {ok, #{port := #{os_pid := Pid}}} = py:stats(),
+    [{ok, Map} = py:call(builtins, dict, [Map]) || _ <- lists:seq(1, 3)],
+    Before = minor_faults(Pid),
+    [{ok, Map} = py:call(builtins, dict, [Map]) || _ <- lists:seq(1, 20)],
+    Faults = minor_faults(Pid) - Before,
+    ct:log("minor faults of py_port in 20 round trips: ~b", [Faults]),
+    true = Faults < 100.
+
+%% The minor page faults of OS process Pid so far (/proc/Pid/stat).
+minor_faults(Pid) ->
+    {ok, Stat} = file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/stat"),
+    [_, AfterName] = binary:split(Stat, <<") ">>),
+    binary_to_integer(lists:nth(8, binary:split(AfterName, <<" ">>, [global]))).
