@@ -22,6 +22,7 @@
 -export([call_attribute_path/1]).
 -export([call_binary_names/1]).
 -export([call_kwargs/1]).
+-export([call_frame_builtins_need_a_namespace/1]).
 -export([call_timeout_infinity/1]).
 -export([guide_examples/1]).
 %% eval and exec
@@ -127,7 +128,8 @@ suite() ->
 
 groups() ->
     [{calls, [], [call_sqrt, call_dotted_module, call_attribute_path,
-                  call_binary_names, call_kwargs, call_timeout_infinity,
+                  call_binary_names, call_kwargs, call_frame_builtins_need_a_namespace,
+                  call_timeout_infinity,
                   guide_examples]},
      {eval_exec, [], [eval_expression, eval_locals, eval_chardata,
                       exec_then_call_main, exec_visible_on_every_context,
@@ -207,6 +209,15 @@ call_attribute_path(_Config) ->
 call_binary_names(_Config) ->
     {ok, 4.0} = py:call(<<"math">>, <<"sqrt">>, [16]),
     {ok, <<"b">>} = py:call(<<"os">>, <<"path.basename">>, [<<"/a/b">>]).
+
+%% @doc A function is called with no Python frame around it: the builtins
+%% that read their caller's frame when given no namespace raise
+%% CPython's SystemError, and work given one (docs/api.md, py:call).
+call_frame_builtins_need_a_namespace(_Config) ->
+    {error, {'SystemError', Why}} = py:call(builtins, eval, [<<"1+1">>]),
+    {match, _} = re:run(Why, <<"frame">>), % "frame does not exist" to 3.12 at least
+    {ok, 2} = py:call(builtins, eval, [<<"1+1">>, #{}]),
+    {ok, 2} = py:eval(<<"1+1">>).
 
 %% @doc Keyword arguments, keyed by atoms or binaries.
 call_kwargs(_Config) ->
