@@ -1,5 +1,5 @@
 /*
- * utf8: whether bytes are well-formed UTF-8 (see utf8.h).
+ * utf8: whether bytes are well-formed UTF-8, and whether ASCII (see utf8.h).
  *
  * DESIGN: a binary becomes a str when it is UTF-8, else bytes
  * (convert_decode.c). Asking Python's decoder to find out costs, for a
@@ -43,11 +43,6 @@ static size_t sequence(unsigned c, unsigned *lo, unsigned *hi)
         return 4;
     }
     return 0;
-}
-
-int utf8_valid(const char *text, size_t n)
-{
-    return utf8_classify(text, n) != UTF8_INVALID;
 }
 
 enum utf8_text utf8_classify(const char *text, size_t n)

@@ -1,4 +1,4 @@
-/* Unit tests of port/utf8.c: utf8_valid() against an independent reading
+/* Unit tests of port/utf8.c: utf8_classify() against an independent reading
  * of UTF-8 (decode the code point, then judge it), over every sequence of
  * one to three bytes and every four-byte sequence whose last two bytes
  * are continuation bytes or not. */
@@ -28,13 +28,19 @@ static int one_code_point(const unsigned char *b, size_t n)
     return cp >= least[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
 }
 
-/* Whether utf8_valid() judges b[0..n) as the reference does; a mismatch
+/* 1 if utf8_classify() finds text[0..n) well-formed, else 0. */
+static int valid(const char *text, size_t n)
+{
+    return utf8_classify(text, n) != UTF8_INVALID;
+}
+
+/* Whether valid() judges b[0..n) as the reference does; a mismatch
  * fails the test with the bytes (one ck_assert per sequence would take
  * minutes: Check records each). */
 static void agree(const unsigned char *b, size_t n, int expected)
 {
-    if (utf8_valid((const char *)b, n) != expected)
-        ck_abort_msg("utf8_valid of %zu bytes %02x %02x %02x %02x: expected %d", n, b[0],
+    if (valid((const char *)b, n) != expected)
+        ck_abort_msg("utf8_classify of %zu bytes %02x %02x %02x %02x: expected %d", n, b[0],
                      n > 1 ? b[1] : 0, n > 2 ? b[2] : 0, n > 3 ? b[3] : 0, expected);
 }
 
@@ -81,21 +87,21 @@ END_TEST
 START_TEST(test_utf8_text_and_runs)
 {
     const char *text = "plain ASCII, then caf\xC3\xA9, \xE2\x82\xAC and \xF0\x9F\x98\x80.";
-    ck_assert_int_eq(utf8_valid(text, strlen(text)), 1);
-    ck_assert_int_eq(utf8_valid("", 0), 1);
-    ck_assert_int_eq(utf8_valid("a\0b", 3), 1); /* NUL is a character */
+    ck_assert_int_eq(valid(text, strlen(text)), 1);
+    ck_assert_int_eq(valid("", 0), 1);
+    ck_assert_int_eq(valid("a\0b", 3), 1); /* NUL is a character */
     char run[64];
     memset(run, 'x', sizeof(run));
-    ck_assert_int_eq(utf8_valid(run, sizeof(run)), 1);
+    ck_assert_int_eq(valid(run, sizeof(run)), 1);
     for (size_t at = 0; at < sizeof(run); at++) { /* a bad byte anywhere in a run */
         run[at] = (char)0xFF;
-        ck_assert_int_eq(utf8_valid(run, sizeof(run)), 0);
+        ck_assert_int_eq(valid(run, sizeof(run)), 0);
         run[at] = 'x';
     }
-    ck_assert_int_eq(utf8_valid("\xED\xA0\x80", 3), 0);     /* U+D800, a surrogate */
-    ck_assert_int_eq(utf8_valid("\xC0\x80", 2), 0);         /* overlong NUL */
-    ck_assert_int_eq(utf8_valid("\xF4\x90\x80\x80", 4), 0); /* above U+10FFFF */
-    ck_assert_int_eq(utf8_valid("xxxxxxx\xC3", 8), 0);      /* cut at the end */
+    ck_assert_int_eq(valid("\xED\xA0\x80", 3), 0);     /* U+D800, a surrogate */
+    ck_assert_int_eq(valid("\xC0\x80", 2), 0);         /* overlong NUL */
+    ck_assert_int_eq(valid("\xF4\x90\x80\x80", 4), 0); /* above U+10FFFF */
+    ck_assert_int_eq(valid("xxxxxxx\xC3", 8), 0);      /* cut at the end */
 }
 END_TEST
 
