@@ -774,12 +774,15 @@ static void to_loop(struct eventloop *l, PyObject *coro, struct job *job, PyObje
 }
 
 /* The reply of job, whose task ended in its first step, into r: 0, or -1
- * with what awaiting the task raises (its exception, CancelledError). */
+ * with what awaiting the task raises (its exception, CancelledError). A
+ * large result is freed after r is written, as a synchronous call's. */
 static int answer_here(struct eventloop *l, struct job *job, PyObject *task, struct reply *r)
 {
     PyObject *result = PyObject_CallMethodNoArgs(task, l->parts.result);
-    int rc = result ? encode_result(r, job, result) : -1;
-    Py_XDECREF(result);
+    if (!result)
+        return -1;
+    int rc = encode_result(r, job, result);
+    reply_drop_after(r, result);
     return rc;
 }
 
