@@ -345,14 +345,16 @@ lookup(Table, Key) ->
 %% from its first member. The members by load, then one lookup each until
 %% one runs (a member restarting has no row): no scan of the table.
 least(Pool, Counters, Size) ->
-    running(Pool, lists:sort([{atomics:get(Counters, I + 1), I} || I <- lists:seq(0, Size - 1)])).
+    first_running(Pool, lists:sort([{atomics:get(Counters, I + 1), I}
+                                    || I <- lists:seq(0, Size - 1)])).
 
-running(_Pool, []) ->
+%% The first of the members ByLoad (`{Load, I}') that runs.
+first_running(_Pool, []) ->
     none;
-running(Pool, [{_Load, I} | ByLoad]) ->
+first_running(Pool, [{_Load, I} | ByLoad]) ->
     case lookup(?MEMBERS, {Pool, I}) of
         [{_, Port, Owner, _CtxPid, _CtxId}] -> {Port, Owner, I};
-        [] -> running(Pool, ByLoad)
+        [] -> first_running(Pool, ByLoad)
     end.
 
 %% One member's pool and port stats.
