@@ -10,13 +10,15 @@ set -euo pipefail
 # brings them through libgcc-12-dev; named here so that no slimmed image
 # lacks them). procps: pgrep, for the crash tests. python3-numpy: the
 # numpy conversions (py_adopt_SUITE); elixir: the Mix example
-# (examples/mix_demo). Neither is needed to build or use the port.
+# (examples/mix_demo). Neither is needed to build or use the port; both
+# are for `make test`.
 packages=(
   erlang-nox erlang-dev erlang-eunit erlang-common-test rebar3
   cmake make gcc pkg-config check python3 libpython3-dev
   clang libclang-rt-dev
   libasan8 libubsan1 libtsan2
   procps
+  python3-numpy elixir
 )
 
 missing=()
