@@ -155,7 +155,7 @@ static int woken(void *c)
  * context must sleep. A request that follows the last one closely (a
  * caller in a loop) then costs no sleep and wake-up of a thread, at the
  * price of CPU time taken from others when the machine is busy
- * (docs/performance.md). */
+ * (docs/performance-history.md). */
 static int spin_until_woken(struct context *c, long spin_ns)
 {
     if (spin_ns <= 0)

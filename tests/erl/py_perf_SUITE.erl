@@ -51,8 +51,8 @@ busy_mailbox_calls_leave_the_queue(_Config) ->
 
 %% @doc Every receive on the call path (py:request_on/3) starts at the
 %% compiler's receive marker, taken when the monitor is made: none scans
-%% the messages queued before the call (docs/performance.md, "A busy
-%% mailbox").
+%% the messages queued before the call (docs/performance-history.md, "A
+%% busy mailbox").
 reply_receives_skip_the_queue(_Config) ->
     {beam_file, py, _, _, _, Functions} = beam_disasm:file(code:which(py)),
     [Code] = [Code || {function, request_on, 3, _, Code} <- Functions],
@@ -62,11 +62,11 @@ reply_receives_skip_the_queue(_Config) ->
 
 %% @doc Round trips of a map of 10,000 entries (a frame, a dict's table
 %% and a reply of hundreds of KB each) reuse py_port's heap memory from
-%% the first on: the kernel faults no pages in for them (docs/performance.md,
-%% "Big payloads"). Before malloc's thresholds were set at start, each
-%% faulted 110 pages in. Not in the sanitizer runs (PYTHONMALLOC=malloc):
-%% their py_port allocates with the sanitizer's malloc, which glibc's
-%% thresholds do not govern.
+%% the first on: the kernel faults no pages in for them
+%% (docs/performance-history.md, "Big payloads"). Before malloc's
+%% thresholds were set at start, each faulted 110 pages in. Not in the
+%% sanitizer runs (PYTHONMALLOC=malloc): their py_port allocates with the
+%% sanitizer's malloc, which glibc's thresholds do not govern.
 big_round_trips_reuse_memory(_Config) ->
     case os:getenv("PYTHONMALLOC") of
         "malloc" -> {skip, "the sanitizer's malloc"};
