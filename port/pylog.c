@@ -1,10 +1,10 @@
 /*
  * pylog: erlang._log() and the root logger's handler (pylog.h).
  *
- * DESIGN: the handler is a few lines of Python, run once at start-up;
- * everything that reaches the wire is encoded here. The writer pointer is
- * atomic: context threads set it, and any Python thread that logs reads
- * it. _log() holds the GIL while it reads its arguments and encodes, and
+ * DESIGN: the handler is a few lines of Python (pylog_handler.py), run
+ * once at start-up; everything that reaches the wire is encoded here. The
+ * writer pointer is atomic: context threads set it, and any Python thread
+ * that logs reads it. _log() holds the GIL while it reads its arguments and encodes, and
  * releases it around writer_send(), which may block on a full pipe.
  */
 #define PY_SSIZE_T_CLEAN
@@ -13,6 +13,7 @@
 #include "pylog.h"
 
 #include "envelope.h"
+#include "pylog_handler.h" /* HANDLER: port/pylog_handler.py, generated */
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,60 +21,6 @@
 static _Atomic(struct writer *) writer;
 
 static const char ROUTE[] = "py_output";
-
-/* The root logger's handler, added when logging is first imported (at
- * once if site imported it): importing logging at start-up would cost
- * more than Python's own start. _Finder, first on sys.meta_path until
- * then, wraps the loader of `logging` so that the handler is added right
- * after the module runs. The thread-local flag drops a record logged
- * while the same thread formats one. */
-static const char HANDLER[] =
-    "import sys as _sys, erlang as _erlang\n"
-    "def _install(logging):\n"
-    "    import threading\n"
-    "    class _ErlangHandler(logging.Handler):\n"
-    "        def __init__(self):\n"
-    "            super().__init__()\n"
-    "            self._busy = threading.local()\n"
-    "        def emit(self, record):\n"
-    "            if getattr(self._busy, 'on', False):\n"
-    "                return\n"
-    "            self._busy.on = True\n"
-    "            try:\n"
-    "                _erlang._log(record.levelno, record.name, record.module,\n"
-    "                             record.lineno, self.format(record))\n"
-    "            except Exception:\n"
-    "                self.handleError(record)\n"
-    "            finally:\n"
-    "                self._busy.on = False\n"
-    "    logging.getLogger().addHandler(_ErlangHandler())\n"
-    "class _Loader:\n"
-    "    def __init__(self, loader):\n"
-    "        self.loader = loader\n"
-    "    def create_module(self, spec):\n"
-    "        return self.loader.create_module(spec)\n"
-    "    def exec_module(self, module):\n"
-    "        if _Finder in _sys.meta_path:\n"
-    "            _sys.meta_path.remove(_Finder)\n"
-    "        module.__loader__ = module.__spec__.loader = self.loader\n"
-    "        self.loader.exec_module(module)\n"
-    "        _install(module)\n"
-    "class _Finder:\n"
-    "    @classmethod\n"
-    "    def find_spec(cls, name, path=None, target=None):\n"
-    "        if name != 'logging':\n"
-    "            return None\n"
-    "        for finder in _sys.meta_path:\n"
-    "            find = finder is not cls and getattr(finder, 'find_spec', None)\n"
-    "            spec = find(name, path, target) if find else None\n"
-    "            if spec is not None and spec.loader is not None:\n"
-    "                spec.loader = _Loader(spec.loader)\n"
-    "                return spec\n"
-    "        return None\n"
-    "if 'logging' in _sys.modules:\n"
-    "    _install(_sys.modules['logging'])\n"
-    "else:\n"
-    "    _sys.meta_path.insert(0, _Finder)\n";
 
 /* UTF-8 bytes of a str (lone surrogates as \\udcxx); a new reference. */
 static PyObject *utf8_of(PyObject *s)
