@@ -2,11 +2,11 @@
  * eventloop: a context's asyncio loop on its own thread (see eventloop.h).
  *
  * DESIGN: the loop itself is plain asyncio, driven by the small Python
- * class Loop of eventloop_glue.py (GLUE), one instance per context, started by the context's
- * first coroutine call. C keeps what Python may not do: the reply of a
- * task (reply.h, the same code as a synchronous call), the pool's book of
- * tasks (pools_detach(), pools_task_done()), and a cancel inbox that the
- * reader thread fills without the GIL: a list of seqs under `mu`, and a
+ * class Loop of eventloop_glue.py (GLUE), one instance per context,
+ * started by the context's first coroutine call. C keeps what Python may
+ * not do: the reply of a task (reply.h, the same code as a synchronous
+ * call), the pool's book of tasks (pools_detach(), pools_task_done()),
+ * and a cancel inbox that the reader thread fills without the GIL: a list of seqs under `mu`, and a
  * byte written to the loop's wake-up pipe, which the loop watches with
  * add_reader() and answers by cancelling those tasks. A job travels into
  * Python as a capsule; it is finished (answered and freed) exactly once,
