@@ -5,14 +5,14 @@
  * class Loop of eventloop_glue.py (GLUE), one instance per context,
  * started by the context's first coroutine call. C keeps what Python may
  * not do: the reply of a task (reply.h, the same code as a synchronous
- * call), the pool's book of tasks (pools_detach(), pools_task_done()),
- * and a cancel inbox that the reader thread fills without the GIL: a list of seqs under `mu`, and a
- * byte written to the loop's wake-up pipe, which the loop watches with
- * add_reader() and answers by cancelling those tasks. A job travels into
- * Python as a capsule; it is finished (answered and freed) exactly once,
- * by finish(): at submit when its task ended in its first step, from the
- * task's done callback (`_answer`, `_done`), or, for a task left behind
- * at stop, from eventloop_stop().
+ * call), the pool's book of tasks (pools_detach(), pools_task_done()), and
+ * a cancel inbox that the reader thread fills without the GIL: a list of
+ * seqs under `mu`, and a byte written to the loop's wake-up pipe, which
+ * the loop watches with add_reader() and answers by cancelling those
+ * tasks. A job travels into Python as a capsule; it is finished (answered
+ * and freed) exactly once, by finish(): at submit when its task ended in
+ * its first step, from the task's done callback (`_answer`, `_done`), or,
+ * for a task left behind at stop, from eventloop_stop().
  *
  * The first step, submit() here in C (a trivial coroutine call then costs
  * no Python of the glue's): the loop's thread holds the glue's `lock`
