@@ -39,7 +39,8 @@ function(py_port_embed target name file)
     COMMAND ${CMAKE_COMMAND} -DIN=${_in} -DOUT=${_dir}/${_stem}.h -DNAME=${name}
             -P ${_py_port_embed_script}
     DEPENDS ${_in} ${_py_port_embed_script}
-    COMMENT "Embedding ${file}")
+    COMMENT "Embedding ${file}"
+    VERBATIM)
   target_sources(${target} PRIVATE ${_dir}/${_stem}.h)
   target_include_directories(${target} PRIVATE ${_dir})
 endfunction()
