@@ -15,6 +15,12 @@
  * its own, so the processes Python forked or started die with it.
  * SIGCHLD is blocked except inside ppoll(), so an exit is never missed
  * between the check and the wait.
+ *
+ * After its report the monitor holds both ends of the channel open until
+ * Erlang closes the port (at most REPORT_LINGER_MS): a request written
+ * meanwhile lands in the pipe. Were the monitor gone, that write would
+ * fail with EPIPE, and Erlang would close the port on it before reading
+ * the report: callers would learn `epipe`, not how Python ended.
  */
 #include "monitor.h"
 
@@ -34,6 +40,8 @@
 
 /* Longer than the port's own shutdown budget after end of input (main.c). */
 #define HANGUP_GRACE_MS 2000
+/* How long the report waits for Erlang to close the port. */
+#define REPORT_LINGER_MS 1000
 
 static volatile pid_t child;
 
@@ -159,6 +167,19 @@ static void await_child(void)
     }
 }
 
+/* Returns once Erlang has closed its end of the channel (the pipe reports
+ * an error), or after REPORT_LINGER_MS. */
+static void linger(void)
+{
+    struct pollfd channel = {.fd = STDOUT_FILENO, .events = 0};
+    long long until = now_ms() + REPORT_LINGER_MS;
+    for (long long left; (left = until - now_ms()) > 0;) {
+        int n = poll(&channel, 1, (int)left);
+        if (n > 0 || (n < 0 && errno != EINTR))
+            return;
+    }
+}
+
 /* Waits for the child, reports, exits like it. */
 static void monitor(void)
 {
@@ -168,12 +189,12 @@ static void monitor(void)
     while (waitpid(child, &status, 0) < 0)
         if (errno != EINTR)
             _exit(PY_PORT_EXIT_PROTOCOL);
+    child = 0; /* reaped: its pid may be another process's from now on */
 
     char buf[128];
     int len = encode_exit(buf, sizeof(buf), status);
-    if (len > 0 && write(STDOUT_FILENO, buf, (size_t)len) < 0) {
-        /* Erlang closed the port already: nobody to tell. */
-    }
+    if (len > 0 && write(STDOUT_FILENO, buf, (size_t)len) == len)
+        linger(); /* else Erlang closed the port already: nobody to tell */
     if (WIFSIGNALED(status))
         _exit(128 + WTERMSIG(status));
     _exit(WEXITSTATUS(status));

@@ -18,6 +18,7 @@
          eof_exits_with_a_python_thread_running/1,
          app_stop_leaves_no_port_process/1,
          no_polling_serves_calls/1,
+         python_death_report_outlives_requests/1,
          bad_argument_exits_64/1]).
 
 all() ->
@@ -26,7 +27,8 @@ all() ->
      stop_pool_answers_running_call, non_term_frame_exits_2,
      zero_length_frame_exits_2, eof_exits_while_a_call_runs,
      eof_exits_with_a_python_thread_running, app_stop_leaves_no_port_process,
-     no_polling_serves_calls, bad_argument_exits_64].
+     no_polling_serves_calls, python_death_report_outlives_requests,
+     bad_argument_exits_64].
 
 suite() ->
     [{timetrap, {seconds, 30}}].
@@ -152,6 +154,25 @@ no_polling_serves_calls(_Config) ->
      || N <- lists:seq(1, 100)],
     port_close(Port).
 
+%% @doc When the Python process dies, the monitor reports how, and keeps
+%% the channel open until Erlang closes the port: requests written after
+%% the report are taken, not refused with EPIPE (which would close the
+%% port on `epipe' before a report still in the pipe is read), and closing
+%% the port ends the monitor.
+python_death_report_outlives_requests(_Config) ->
+    process_flag(trap_exit, true),
+    {Port, #{os_pid := OsPid}} = open(),
+    {os_pid, Monitor} = erlang:port_info(Port, os_pid),
+    {ok, [_]} = request(Port, {start_pool, r1, default, 1}),
+    [] = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    {exited, {signal, 9, sigkill}} = event(Port, exited),
+    [send(Port, {call, N, default, math, sqrt, [4], #{}}) || N <- lists:seq(1, 100)],
+    receive {'EXIT', Port, Reason} -> ct:fail({port_closed_by_itself, Reason})
+    after 0 -> {connected, _} = erlang:port_info(Port, connected)
+    end,
+    port_close(Port),
+    gone = wait_gone(Monitor, 2000).
+
 %% @doc An argument py_port does not know ends it with status 64.
 bad_argument_exits_64(_Config) ->
     Port = open_port({spawn_executable, exe()},
@@ -200,6 +221,18 @@ reply(Port, ReplyTo, Timeout) ->
 flush(Port) ->
     receive {Port, {data, Frame}} -> {unexpected, Frame}
     after 200 -> nothing
+    end.
+
+%% The next event (empty routing header) tagged Tag, others skipped.
+event(Port, Tag) ->
+    receive
+        {Port, {data, <<0:16, Event/binary>>}} ->
+            case binary_to_term(Event) of
+                Term when element(1, Term) =:= Tag -> Term;
+                _Other -> event(Port, Tag)
+            end
+    after 5000 ->
+        ct:fail({no_event, Tag})
     end.
 
 exit_status(Port) ->
