@@ -1,6 +1,6 @@
 /*
- * arena: CPython's object arenas, kept for reuse (docs/performance-history.md,
- * "Big payloads, term-heavy payloads").
+ * arena: CPython's object arenas, kept for reuse
+ * (docs/performance-history.md, "Big payloads, term-heavy payloads").
  *
  * DESIGN: pymalloc takes memory for small objects (floats, ints, tuples,
  * dict entries...) in arenas of 1 MiB (256 KiB before 3.10), and gives an

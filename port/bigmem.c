@@ -6,10 +6,10 @@
  * 4 KB page at a time as it is first written: 25,600 faults for 100 MB,
  * and a 100 MB round trip took 1.5 times the echo of the same bytes while
  * 10 MB, served from reused heap memory, took 0.9 times
- * (docs/performance-history.md). MADV_HUGEPAGE lets the kernel fault it in 2 MB
- * at a time. The kernel has the last word: its THP setting "madvise" or
- * "always" honours the advice, "never" ignores it; a failed call changes
- * nothing either, so its result is not looked at.
+ * (docs/performance-history.md). MADV_HUGEPAGE lets the kernel fault it
+ * in 2 MB at a time. The kernel has the last word: its THP setting
+ * "madvise" or "always" honours the advice, "never" ignores it; a failed
+ * call changes nothing either, so its result is not looked at.
  *
  * Below that size, glibc's own rule moves its thresholds as the process
  * goes: a block above the mmap threshold (128 KB at start) is a fresh

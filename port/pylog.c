@@ -4,8 +4,9 @@
  * DESIGN: the handler is a few lines of Python (pylog_handler.py), run
  * once at start-up; everything that reaches the wire is encoded here. The
  * writer pointer is atomic: context threads set it, and any Python thread
- * that logs reads it. _log() holds the GIL while it reads its arguments and encodes, and
- * releases it around writer_send(), which may block on a full pipe.
+ * that logs reads it. _log() holds the GIL while it reads its arguments
+ * and encodes, and releases it around writer_send(), which may block on a
+ * full pipe.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
