@@ -74,6 +74,7 @@
 -export([handle_call/3]).
 -export([handle_cast/2]).
 -export([handle_info/2]).
+-export([handle_continue/2]).
 -export([terminate/2]).
 -export([format_status/1]).
 
@@ -82,6 +83,9 @@
 -define(PROTOCOL, 1).
 %% Bytes of a frame quoted in an error or a report.
 -define(QUOTE, 32).
+%% A frame or request of this many bytes or more is let go as soon as it
+%% is passed on: this process collects its heap (let_go/2).
+-define(LET_GO_BYTES, 1 bsl 20).
 
 -define(POOLS, py_pools).
 -define(CONTEXTS, py_contexts).
@@ -195,6 +199,12 @@ handle_call(Request, _From, State) ->
     {reply, {error, {unknown_call, Request}}, State}.
 
 %% @private
+%% After a big frame or request was passed on (let_go/2).
+handle_continue(collect, State) ->
+    erlang:garbage_collect(),
+    {noreply, State}.
+
+%% @private
 handle_cast(Request, State) ->
     ?LOG_WARNING("py_port_owner: unexpected cast ~tp", [Request]),
     {noreply, State}.
@@ -209,7 +219,7 @@ handle_info({Port, {data, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>> = Fra
             #state{port = Port} = State) ->
     case decode(Hdr) of
         {undecodable, _} -> {stop, {port_exited, {bad_frame, byte_size(Frame)}}, State};
-        To -> route(To, Payload, State)
+        To -> let_go(Frame, route(To, Payload, State))
     end;
 %% A frame shorter than its header: the stream cannot be trusted.
 handle_info({Port, {data, Frame}}, #state{port = Port} = State) ->
@@ -249,7 +259,7 @@ handle_info({'EXIT', Pid, _Reason}, #state{member = Member} = State) when is_pid
 %% (py_remote): written as it came, never decoded.
 handle_info({py_remote, Request}, #state{port = Port} = State) when is_binary(Request) ->
     catch erlang:port_command(Port, Request),
-    {noreply, State};
+    let_go(Request, {noreply, State});
 %% A callback process ended, or a check of held erlang.send messages
 %% (py_flow); anything else is a stray message: log it, keep serving.
 handle_info(Info, #state{port = Port, flow = Flow} = State) ->
@@ -560,6 +570,14 @@ route(To, Payload, State) when is_reference(To); is_pid(To) ->
 route(Hdr, _Payload, State) ->
     ?LOG_ERROR("py_port: reply with a bad routing header ~tp", [Hdr]),
     {noreply, State}.
+
+%% After passing on a big binary, collect this process's heap, once the
+%% message that held it is gone: else the binary (a 1 GB reply, say) stays
+%% in the node for as long as this process does nothing that collects.
+let_go(Binary, {noreply, State}) when byte_size(Binary) >= ?LET_GO_BYTES ->
+    {noreply, State, {continue, collect}};
+let_go(_Binary, Result) ->
+    Result.
 
 %% Logs the reply to a cast: an error, since the port sends nothing else.
 log_cast_error(Payload) ->

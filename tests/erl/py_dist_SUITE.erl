@@ -410,7 +410,7 @@ remote_port_restart(Config) ->
     {ok, NewOs} = os_pid(A),
     {ok, NewOs} = py:call(?POOL, os, getpid, []).
 
-%% @doc 10 MB crosses once each way: the remote port's owner gets the request as the caller sent it; no server of this node sees it.
+%% @doc 10 MB crosses once each way: the remote port's owner gets the request as the caller sent it and keeps neither it nor the reply; no server of this node sees it.
 payload_crosses_once(Config) ->
     [A, _B] = nodes_of(Config),
     {ok, _} = py_context_router:start_pool(?POOL, 1, #{nodes => [A]}),
@@ -433,7 +433,12 @@ payload_crosses_once(Config) ->
     [Frame] = [F || {trace, _, 'receive', {Port, {data, F}}} <- Events, is_port(Port)],
     true = byte_size(Frame) > Size,
     %% No process of this node's application received anything large.
-    [] = [M || {trace, _, 'receive', M} <- flush_trace(), large_binary(M)].
+    [] = [M || {trace, _, 'receive', M} <- flush_trace(), large_binary(M)],
+    %% And the owner there keeps neither once passed on (a call to it is
+    %% answered after what it does then).
+    _ = erpc:call(A, sys, get_state, [Owner]),
+    {binary, Held} = erpc:call(A, erlang, process_info, [Owner, binary]),
+    [] = [S || {_, S, _} <- Held, S >= 1 bsl 20].
 
 %% @doc A caller killed with a call in flight: cancelled on the remote port, its count given back here.
 killed_caller_is_cancelled_there(Config) ->

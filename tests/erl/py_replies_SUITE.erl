@@ -17,7 +17,8 @@
          trace_to_a_pipe_nobody_reads_never_blocks/1,
          blocked_trace_does_not_keep_the_port_alive/1,
          replay_of_recorded_casts_does_not_wait/1,
-         large_result_is_freed_after_its_reply/1]).
+         large_result_is_freed_after_its_reply/1,
+         owner_keeps_no_big_frame/1]).
 
 %% Calls made with tracing on while stderr is not read: their lines are
 %% about 150 bytes each, 750 KB in all, more than the pipe (64 KB) and the
@@ -54,7 +55,7 @@ all() ->
      deep_callback_answer_is_a_type_error, late_reply_references_are_released,
      racing_timeouts_leave_no_reference, trace_to_a_pipe_nobody_reads_never_blocks,
      blocked_trace_does_not_keep_the_port_alive, replay_of_recorded_casts_does_not_wait,
-     large_result_is_freed_after_its_reply].
+     large_result_is_freed_after_its_reply, owner_keeps_no_big_frame].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -277,6 +278,19 @@ large_result_is_freed_after_its_reply(_Config) ->
          ok = py_test_lib:wait_until(fun() -> py:eval(<<"freed">>) =:= {ok, [true]} end, 5000)
      end || Function <- [held_at_free, held_at_free_async]],
     ok.
+
+%% @doc The owner forwards a big reply's payload and keeps no reference
+%% to its frame: the node does not hold 16 MB (or 1 GB) for as long as the
+%% owner has no other work that would collect its heap.
+owner_keeps_no_big_frame(_Config) ->
+    Owner = whereis(py_port_owner),
+    Big = binary:copy(<<255, 0, 1, 2>>, 4 bsl 20), % not UTF-8: bytes in Python
+    {ok, Big} = py:call(builtins, bytes, [Big]),
+    %% A call to the owner is answered only after what it does on
+    %% forwarding a frame.
+    _ = sys:get_state(Owner),
+    {binary, Held} = process_info(Owner, binary),
+    [] = [Size || {_, Size, _} <- Held, Size >= 1 bsl 20].
 
 %%% ==========================================================================
 %%% Internal
