@@ -9,6 +9,18 @@ def identity(x):
     return x
 
 
+def marshal_round_trip(x):
+    """The seconds marshal.loads(marshal.dumps(x)) takes: CPython's own
+    fastest way to write a value out and make its objects again, the
+    reference for what converting a term-heavy payload costs py_port."""
+    import marshal
+    import time
+
+    start = time.perf_counter()
+    marshal.loads(marshal.dumps(x))
+    return time.perf_counter() - start
+
+
 def call_erlang(n):
     """Calls the Erlang function bench_identity n times; the sum of the
     results, 0 + 1 + ... + n - 1, checks every one of them."""

@@ -993,8 +993,25 @@ payload(Reps, Kind, N, Echo, Timeout) ->
                "echo of the same bytes", Target),
     Peak = row(3, Label ++ " peak", "py_port peak memory above resident, " ++ Measure, "MB",
                [Mb || {{_, Mb}, _} <- Runs], undefined, "-", none),
-    {[Time | [Peak || Kind =:= binary, N >= 1 bsl 20]],
+    Extra = [conversion_row(Label, Measure, Runs, Value, Timeout) || Kind =/= binary],
+    {[Time | [Peak || Kind =:= binary, N >= 1 bsl 20] ++ Extra],
      {Label, #{request_bytes => Bytes, verified => 2 * Reps}}}.
+
+%% What a term-heavy round trip costs py_port above the echo (each
+%% repetition's py_port time less its echo's), against CPython's own
+%% fastest way to write such a value out and make it again:
+%% marshal.loads(marshal.dumps(Value)) inside py_port, once per
+%% repetition. A ratio near 1 says the rest is making Python's objects.
+conversion_row(Label, Measure, Runs, Value, Timeout) ->
+    Marshal = [begin
+                   {ok, S} = py:call(default, bench_helpers, marshal_round_trip, [Value], #{},
+                                     Timeout),
+                   S * 1000
+               end
+               || _ <- Runs],
+    row(3, Label ++ " above echo", "py_port's time above the echo, " ++ Measure, "ms",
+        [Ms - E || {{Ms, _}, E} <- Runs], Marshal,
+        "marshal.loads(marshal.dumps(x)) in Python", none).
 
 %% The bytes of memory the machine has available (MemAvailable), or a
 %% great many where /proc/meminfo does not tell.
@@ -1115,6 +1132,8 @@ echo_owner(Port) ->
         {Port, {data, <<HdrLen:16, Hdr:HdrLen/binary, Payload/binary>>}} ->
             To = binary_to_term(Hdr),
             erlang:send(To, {To, Payload}, [noconnect]),
+            %% Nor does it keep a big frame alive (py_port_owner:let_go/2).
+            _ = byte_size(Payload) >= 1 bsl 20 andalso erlang:garbage_collect(),
             echo_owner(Port);
         %% The echo port exited; callers learn it from their monitors.
         {Port, {exit_status, Status}} ->
