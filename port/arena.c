@@ -1,5 +1,5 @@
 /*
- * arena: CPython's object arenas, kept for reuse (see arena.h).
+ * arena: CPython's object arenas and big blocks, kept for reuse (see arena.h).
  *
  * DESIGN: a stack of at most ARENA_KEEP mappings under one mutex. The
  * size is CPython's ARENA_SIZE, the same for every call; a kept arena of
@@ -9,8 +9,10 @@
 #include <Python.h>
 
 #include "arena.h"
+#include "bigmem.h"
 
 #include <pthread.h>
+#include <string.h>
 #include <sys/mman.h>
 
 static struct {
@@ -68,12 +70,61 @@ static void register_fork_handlers(void)
     pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
 }
 
+/* The raw domain as it was (CPython's malloc(), or its debug hooks):
+ * everything that is not a big buffer goes there. A block it gave before
+ * the wrapping is freed there too: bigmem_release() does not know it. */
+static PyMemAllocatorEx raw;
+
+static void *raw_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    void *p = bigmem_take(n);
+    return p ? p : raw.malloc(raw.ctx, n);
+}
+
+static void *raw_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    (void)ctx;
+    return raw.calloc(raw.ctx, nelem, elsize);
+}
+
+static void *raw_realloc(void *ctx, void *p, size_t n)
+{
+    size_t old = bigmem_size(p);
+    if (old == 0)
+        return raw.realloc(raw.ctx, p, n);
+    if (bigmem_resize(p, n))
+        return p;
+    void *q = raw_malloc(ctx, n);
+    if (q) {
+        memcpy(q, p, old < n ? old : n);
+        bigmem_release(p);
+    }
+    return q;
+}
+
+static void raw_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (!bigmem_release(p))
+        raw.free(raw.ctx, p);
+}
+
 void arena_install(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     PyObjectArenaAllocator a = {NULL, arena_alloc, arena_free};
     PyObject_SetArenaAllocator(&a);
     pthread_once(&once, register_fork_handlers);
+}
+
+void arena_wrap_raw(void)
+{
+    if (raw.malloc) /* once: else raw would be raw_malloc itself */
+        return;
+    PyMemAllocatorEx big = {NULL, raw_malloc, raw_calloc, raw_realloc, raw_free};
+    PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &raw);
+    PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &big);
 }
 
 int arena_kept(void)

@@ -15,6 +15,7 @@
 
 #include "convert.h"
 #include "envelope.h"
+#include "frame.h"
 #include "erlmod.h"
 #include "eventloop.h"
 #include "interp_state.h"
@@ -290,7 +291,7 @@ static PyObject *call_erlang(PyObject *name, const char *builtin, PyObject *cons
     if (scope)
         cancel_wait_end(scope->target, seq, rc == -ECANCELED);
     PyObject *result = rc == 0 ? decode_result(&w, name) : no_answer(rc);
-    free(w.frame);
+    frame_free(w.frame);
     return result;
 }
 
@@ -320,7 +321,7 @@ static void async_free(struct async_call *ac)
 {
     if (flow)
         flow_release(flow, ac->cost);
-    free(ac->w.frame);
+    frame_free(ac->w.frame);
     Py_XDECREF(ac->future);
     Py_XDECREF(ac->name);
     free(ac);

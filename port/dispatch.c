@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "envelope.h"
+#include "frame.h"
 #include "protocol.h"
 #include "record.h"
 #include "refscan.h"
@@ -312,7 +313,7 @@ static void callback_result(struct dispatch *d, struct job *job)
     if (d->waiters)
         waiters_deliver(d->waiters, job->env.count, job->frame, job->len, job->env.body_off);
     else
-        free(job->frame);
+        frame_free(job->frame);
     job->frame = NULL;
     job_free(job);
 }

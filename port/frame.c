@@ -115,6 +115,11 @@ static int read_exact(int fd, char *to, size_t n)
     return 0;
 }
 
+void frame_free(char *frame)
+{
+    bigmem_free(frame);
+}
+
 int frame_read(struct frame_reader *r, char **data, size_t *len)
 {
     int rc = fill(r, 4);
@@ -125,16 +130,15 @@ int frame_read(struct frame_reader *r, char **data, size_t *len)
         return -EPROTO;
     r->start += 4;
 
-    char *frame = malloc(n + FRAME_PADDING);
+    char *frame = bigmem_alloc(n + FRAME_PADDING);
     if (!frame)
         return -ENOMEM;
-    bigmem_advise(frame, n);
     memset(frame + n, 0, FRAME_PADDING);
     size_t buffered = r->end - r->start;
     if (buffered >= n || n <= r->cap / 2) {
         rc = fill(r, n);
         if (rc <= 0) {
-            free(frame);
+            frame_free(frame);
             return rc == 0 ? -EPIPE : rc;
         }
         memcpy(frame, r->buf + r->start, n);
@@ -144,7 +148,7 @@ int frame_read(struct frame_reader *r, char **data, size_t *len)
         r->start = r->end = 0;
         rc = read_exact(r->fd, frame + buffered, n - buffered);
         if (rc < 0) {
-            free(frame);
+            frame_free(frame);
             return rc;
         }
     }

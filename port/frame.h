@@ -5,7 +5,8 @@
  * as many bytes as one read() gives, so a burst of small frames costs one
  * system call. It may poll a while before a read that would block
  * (frame_reader_spin()). A large frame is read straight into its own
- * allocation. Used by one thread only (the reader); no locks, no Python.
+ * allocation, a big one (bigmem.h) into a buffer kept for reuse. Used by one thread only (the
+ * reader); no locks, no Python.
  */
 #ifndef PY_PORT_FRAME_H
 #define PY_PORT_FRAME_H
@@ -42,12 +43,16 @@ void frame_reader_destroy(struct frame_reader *r);
 #define FRAME_PADDING 16
 
 /*
- * Reads the next frame. Returns 1 with *data (malloc'd, the caller frees
- * it) and *len set; 0 at end of input on a frame boundary; -EPROTO for a
- * length of 0 or above max_frame; -EPIPE for end of input inside a frame;
- * -ENOMEM; or the negated errno of a failed read().
+ * Reads the next frame. Returns 1 with *data (the caller frees it with
+ * frame_free()) and *len set; 0 at end of input on a frame boundary;
+ * -EPROTO for a length of 0 or above max_frame; -EPIPE for end of input
+ * inside a frame; -ENOMEM; or the negated errno of a failed read().
  */
 int frame_read(struct frame_reader *r, char **data, size_t *len);
+
+/* Frees a frame of frame_read() (NULL does nothing): a big one is a
+ * buffer kept for reuse (bigmem.h), which free() must never see. */
+void frame_free(char *frame);
 
 /* Writes len as the 4-byte big-endian prefix at out. */
 void frame_put_length(char *out, uint32_t len);

@@ -18,6 +18,7 @@
 #include "pool.h"
 
 #include "clock.h"
+#include "frame.h"
 #include "latency.h"
 #include "protocol.h"
 #include "spin.h"
@@ -86,7 +87,7 @@ void job_free(struct job *job)
 {
     if (!job)
         return;
-    free(job->frame);
+    frame_free(job->frame);
     free(job);
 }
 

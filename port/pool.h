@@ -24,7 +24,7 @@
 /* One request on its way to a context: the frame and its envelope. */
 struct job {
     struct queue_node node; /* first: a queue_node * is a job * */
-    char *frame;            /* malloc'd; owned by the job */
+    char *frame;            /* from frame_read(); owned by the job */
     size_t len;
     struct envelope env;
     atomic_int answered;   /* set by whoever sends the one reply */

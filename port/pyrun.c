@@ -178,6 +178,7 @@ int pyrun_start(char *const *paths, int n_paths, int stderr_fd, char *err, size_
     PyConfig_Clear(&config);
     if (PyStatus_Exception(st))
         return status_error(st, err, errlen);
+    arena_wrap_raw();
     stderr_to = stderr_fd;
     if (pyrun_interp_setup(err, errlen) != 0 || pyinfo_collect(err, errlen) != 0)
         return -1;

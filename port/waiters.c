@@ -9,6 +9,8 @@
  */
 #include "waiters.h"
 
+#include "frame.h"
+
 #include <errno.h>
 #include <stdlib.h>
 
@@ -125,7 +127,7 @@ int waiters_deliver(struct waiters *ws, long id, char *frame, size_t len, int bo
     long ctx_id = w ? w->ctx_id : -1;
     pthread_mutex_unlock(&ws->mu);
     if (!w) {
-        free(frame);
+        frame_free(frame);
         return -ENOENT;
     }
     if (ctx_id >= 0)

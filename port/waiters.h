@@ -24,7 +24,7 @@ struct waiter {
     long id;
     long ctx_id;     /* the context that waits, or -1: another thread */
     atomic_int done; /* the answer is in */
-    char *frame;     /* the answer (malloc'd, the waiter's owner frees it) */
+    char *frame;     /* the answer (a frame read: its owner frees it, frame_free()) */
     size_t len;
     int body_off; /* where Result starts in frame */
     pthread_cond_t cond;
@@ -56,7 +56,8 @@ int waiters_cancel(struct waiters *ws, struct waiter *w);
 /* Waits for w's answer, then unregisters w. Returns 0 (w->frame holds the
  * answer), or for a context: -ECANCELED (its request was cancelled) or
  * -ESHUTDOWN (its pool stops); an answer that comes later is dropped. The
- * caller frees w->frame (NULL if no answer came) in every case. */
+ * caller frees w->frame with frame_free() (NULL if no answer came) in
+ * every case. */
 int waiters_wait(struct waiters *ws, struct waiter *w);
 
 /* Unregisters w, whose request could not be sent. */

@@ -33,6 +33,7 @@
          stats_count_tasks/1,
          async_call_suspends_only_its_task/1,
          async_call_errors/1,
+         async_call_big_answers/1,
          async_callback_calls_back_into_python/1,
          blocking_call_inside_a_coroutine/1,
          async_generator_collected/1,
@@ -57,7 +58,7 @@ groups() ->
             async_stream_cancel_closes_the_generator],
     [{main, [], Core ++ [coroutine_object_itself_in_a_list, caller_exit_cancels_the_task,
                          task_ignoring_cancel_is_left_alone, port_kill_answers_port_exited,
-                         max_queue_counts_tasks, async_call_errors,
+                         max_queue_counts_tasks, async_call_errors, async_call_big_answers,
                          async_callback_calls_back_into_python,
                          blocking_call_inside_a_coroutine, async_generator_collected]},
      {worker, [], Core},
@@ -421,6 +422,13 @@ async_call_errors(_Config) ->
         py:eval(?POOL, <<"erlang.async_call('raising')">>, #{}),
     ok = py:unregister_function(raising).
 
+%% @doc Answers of 40 MB to erlang.async_call, one after another: each
+%% comes whole (the frame is freed by the loop's thread, port/callback.c).
+async_call_big_answers(_Config) ->
+    ok = py:register_function(big, fun([N]) -> binary:copy(<<N, 255>>, 20 bsl 20) end),
+    [{ok, [41943040, N, 255]} = py:call(?POOL, '__main__', big_via_erlang, [N]) || N <- [1, 2, 3]],
+    ok = py:unregister_function(big).
+
 %% @doc The Erlang function a task awaits calls Python on the same pool of
 %% one context: the context is free, so that request runs as a normal one.
 async_callback_calls_back_into_python(_Config) ->
@@ -584,6 +592,10 @@ helpers() ->
       "\n"
       "async def via_erlang(name, x):\n"
       "    return await erlang.async_call(name, x)\n"
+      "\n"
+      "async def big_via_erlang(n):\n"
+      "    b = await erlang.async_call('big', n)\n"
+      "    return [len(b), b[0], b[-1]]\n"
       "\n"
       "async def async_call_error(name):\n"
       "    try:\n"

@@ -7,6 +7,7 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([three_spellings/1,
+         big_answers/1,
          module_function_registration/1,
          unregistered_name_is_name_error/1,
          erlang_exception_is_erlang_error/1,
@@ -32,7 +33,7 @@
 all() ->
     [three_spellings, module_function_registration, unregistered_name_is_name_error,
      erlang_exception_is_erlang_error, killed_function_is_erlang_error,
-     runs_in_a_process_of_its_own, terms_round_trip, unconvertible_argument,
+     runs_in_a_process_of_its_own, terms_round_trip, big_answers, unconvertible_argument,
      nested_twelve_levels_run_once, nested_on_a_pool_of_one, from_python_threads_at_once,
      cancelled_while_waiting, send_to_a_pid, send_to_a_non_pid, self_is_the_caller,
      whereis_registered_or_none, atom_within_the_cap, bad_registrations,
@@ -133,6 +134,16 @@ terms_round_trip(_Config) ->
     {ok, {got, #{<<"a">> := [1, 2.5, {<<"t">>, true}]}, Self}} =
         py:eval(<<"erlang.echo({'a': [1, 2.5, ('t', True)]})">>),
     {ok, <<"dict">>} = py:eval(<<"type(erlang.echo({})[1]).__name__">>).
+
+%% @doc Answers of 40 MB, one after another: each comes whole (a frame
+%% that big is a buffer kept for reuse, port/bigmem.c, freed by the
+%% callback's thread).
+big_answers(_Config) ->
+    ok = py:register_function(big, fun([N]) -> binary:copy(<<N, 255>>, 20 bsl 20) end),
+    [{ok, [41943040, N, 255]} =
+         py:eval(<<"(lambda b: [len(b), b[0], b[-1]])(erlang.big(n))">>, #{n => N})
+     || N <- [1, 2, 3]],
+    ok = py:unregister_function(big).
 
 %% @doc An argument with no Erlang mapping raises TypeError in Python, and
 %% nothing is sent.
