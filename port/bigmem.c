@@ -32,7 +32,8 @@
  * memory run short (it then gives zeroed ones again), and the next buffer
  * that fits takes it over. Its address is aligned to BIGMEM_ALIGN, the
  * huge page size, which is also how bigmem_release() tells its buffers
- * from malloc()'s without the lock: any other address is not one. The
+ * from malloc()'s: it looks up an aligned address only, under the lock,
+ * so that freeing anything else costs one test. The
  * frames read (frame.c) and CPython's big blocks (arena.c, its raw
  * domain) come from here.
  */
