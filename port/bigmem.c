@@ -33,9 +33,9 @@
  * that fits takes it over. Its address is aligned to BIGMEM_ALIGN, the
  * huge page size, which is also how bigmem_release() tells its buffers
  * from malloc()'s: it looks up an aligned address only, under the lock,
- * so that freeing anything else costs one test. The
- * frames read (frame.c) and CPython's big blocks (arena.c, its raw
- * domain) come from here.
+ * so that freeing anything else costs one test. The frames read
+ * (frame.c) and CPython's big blocks (arena.c, its raw domain) come from
+ * here.
  */
 #include "bigmem.h"
 
@@ -117,6 +117,13 @@ static char *map_aligned(size_t n)
     return p;
 }
 
+/* Whether p may be a slot's buffer, which is aligned: anything else is
+ * told apart by this one test, without the lock. */
+static int may_be_slot(const void *p)
+{
+    return p && ((uintptr_t)p & (BIGMEM_ALIGN - 1)) == 0;
+}
+
 /* The slot in use whose buffer is p, or NULL. Under the lock. */
 static struct slot *in_use(const void *p)
 {
@@ -186,8 +193,8 @@ void *bigmem_alloc(size_t n)
 
 int bigmem_release(void *p)
 {
-    if (!p || ((uintptr_t)p & (BIGMEM_ALIGN - 1)) != 0)
-        return 0; /* a slot's buffer is aligned: no lock for anything else */
+    if (!may_be_slot(p))
+        return 0;
     char *drop = NULL;
     size_t dropped = 0;
     pthread_mutex_lock(&big.lock);
@@ -219,7 +226,7 @@ void bigmem_free(void *p)
 
 size_t bigmem_size(const void *p)
 {
-    if (((uintptr_t)p & (BIGMEM_ALIGN - 1)) != 0)
+    if (!may_be_slot(p))
         return 0;
     pthread_mutex_lock(&big.lock);
     struct slot *s = in_use(p);
@@ -230,7 +237,7 @@ size_t bigmem_size(const void *p)
 
 int bigmem_resize(void *p, size_t n)
 {
-    if (((uintptr_t)p & (BIGMEM_ALIGN - 1)) != 0 || n < BIGMEM_MIN)
+    if (!may_be_slot(p) || n < BIGMEM_MIN)
         return 0;
     pthread_mutex_lock(&big.lock);
     struct slot *s = in_use(p);

@@ -15,9 +15,9 @@
 
 #include "convert.h"
 #include "envelope.h"
-#include "frame.h"
 #include "erlmod.h"
 #include "eventloop.h"
+#include "frame.h"
 #include "interp_state.h"
 #include "objref.h"
 #include "pyerror.h"

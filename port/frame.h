@@ -5,8 +5,8 @@
  * as many bytes as one read() gives, so a burst of small frames costs one
  * system call. It may poll a while before a read that would block
  * (frame_reader_spin()). A large frame is read straight into its own
- * allocation, a big one (bigmem.h) into a buffer kept for reuse. Used by one thread only (the
- * reader); no locks, no Python.
+ * allocation, a big one into a buffer kept for reuse (bigmem.h). Used by
+ * one thread only (the reader); no locks of its own, no Python.
  */
 #ifndef PY_PORT_FRAME_H
 #define PY_PORT_FRAME_H
